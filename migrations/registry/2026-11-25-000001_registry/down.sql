@@ -1,0 +1,1 @@
+DROP TABLE meta; DROP TABLE organisations;

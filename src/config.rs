@@ -1,0 +1,105 @@
+//! Command-line flags and their environment fallbacks: flags > `EXPENSEPLUS_*` > defaults.
+//! Parsed once at start-up into plain structs; nothing reads the environment later.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "expenseplus", version, about = "Self-hosted expense claims")]
+pub struct Cli {
+    /// Where registry, organisations, keys and certificates live.
+    #[arg(
+        long,
+        global = true,
+        env = "EXPENSEPLUS_DATA_DIR",
+        default_value = "data"
+    )]
+    pub data_dir: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Serving is the default when no command is given.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the web application (the default).
+    Serve(ServeArgs),
+    /// Manage organisations.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on.
+    #[arg(long, env = "EXPENSEPLUS_BIND", default_value = "127.0.0.1:8443")]
+    pub bind: String,
+    /// Where backups are written; keep it on a different disk or host from the data.
+    #[arg(long, env = "EXPENSEPLUS_BACKUP_DIR", default_value = "backups")]
+    pub backup_dir: PathBuf,
+    /// PEM certificate chain; without it a self-signed certificate is made in the data dir.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve plain HTTP, for use behind a TLS-terminating proxy only.
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    pub plain_http: bool,
+    /// How many organisations stay open at once.
+    #[arg(long, env = "EXPENSEPLUS_MAX_OPEN_ORGS", default_value_t = 64)]
+    pub max_open_orgs: usize,
+    /// Worker threads (default: one per core).
+    #[arg(long, env = "EXPENSEPLUS_WORKERS")]
+    pub workers: Option<usize>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Create an organisation and its database.
+    Create {
+        slug: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// One line per organisation.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user; the password is read from standard input.
+    Create {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// Comma-separated: employee, manager, finance, dpo, admin.
+        #[arg(long)]
+        role: String,
+        /// Email of this user's manager.
+        #[arg(long)]
+        manager: Option<String>,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Re-wrap every organisation key under a new master key.
+    RotateMaster,
+}

@@ -1,0 +1,24 @@
+//! Every column that holds personal data, with the label bound into its ciphertext.
+//! Adding a personal column means adding a marker here; labels never change once used.
+
+use super::PersonalColumn;
+
+macro_rules! personal_columns {
+    ($($(#[$doc:meta])* $name:ident => $label:literal,)*) => {
+        $(
+            $(#[$doc])*
+            #[derive(Debug, Clone, Copy)]
+            pub struct $name;
+            impl PersonalColumn for $name {
+                const LABEL: &'static str = $label;
+            }
+        )*
+    };
+}
+
+personal_columns! {
+    UserName => "users.name",
+    UserEmail => "users.email",
+    /// TOTP secrets are personal authentication data: sealed, not merely hidden.
+    UserTotpSecret => "users.totp_secret",
+}

@@ -1,0 +1,12 @@
+//! ExpensePlus: self-hosted expense claims. `web::build_app` builds the application
+//! exactly as `expenseplus serve` runs it, so tests drive production code.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod ids;
+pub mod server;
+pub mod tenancy;
+pub mod web;

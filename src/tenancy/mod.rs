@@ -1,0 +1,40 @@
+//! Organisations: the registry that lists them, and a bounded cache of open
+//! organisations, each with its own database pool and key ring. Code reaches an
+//! organisation's data only through an [`Org`] handle, which belongs to exactly one.
+
+pub mod org;
+pub mod registry;
+
+pub use org::{Org, Tenants};
+pub use registry::{OrgRecord, Registry, Usage};
+
+use crate::crypto::CryptoError;
+use crate::crypto::master::MasterKeyError;
+use crate::db::DbError;
+use crate::ids::SlugError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TenancyError {
+    #[error(transparent)]
+    Slug(#[from] SlugError),
+    #[error("an organisation with the slug {0} already exists")]
+    Duplicate(String),
+    #[error("there is no organisation {0}")]
+    NotFound(String),
+    #[error("an organisation name must be 1 to 100 characters without control characters")]
+    BadName,
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    MasterKey(#[from] MasterKeyError),
+    #[error("the keys of organisation {slug} could not be used: {source}")]
+    Keys { slug: String, source: CryptoError },
+    #[error("{0}")]
+    DataDir(String),
+}
+
+impl From<diesel::result::Error> for TenancyError {
+    fn from(e: diesel::result::Error) -> Self {
+        TenancyError::Db(e.into())
+    }
+}

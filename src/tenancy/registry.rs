@@ -1,0 +1,386 @@
+//! `data/registry.sqlite`: which organisations exist and their keys wrapped by the
+//! master key. Opening the registry checks the master key against it first.
+
+use std::fs;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use diesel::prelude::*;
+
+use super::TenancyError;
+use crate::crypto::master::{self, MasterKeyError};
+use crate::crypto::{CryptoError, KeyRing, SecretKey, envelope};
+use crate::db::schema::registry::{meta, organisations};
+use crate::db::{self, DbPool, DbSpec, Journal};
+use crate::ids::{OrgId, Slug};
+
+const ORG_KEY_LABEL: &str = "org-key";
+const MASTER_CHECK_LABEL: &str = "master-check";
+const MASTER_CHECK_NAME: &str = "master_check";
+const MASTER_CHECK_TEXT: &[u8] = b"expenseplus master key check";
+pub const NAME_MAX: usize = 100;
+
+pub const REGISTRY_SPEC: DbSpec = DbSpec {
+    schema: db::Schema::Registry,
+    journal: Journal::Wal,
+    max_connections: 4,
+};
+pub const ORG_SPEC: DbSpec = DbSpec {
+    schema: db::Schema::Org,
+    journal: Journal::Wal,
+    max_connections: 8,
+};
+pub const KEYS_SPEC: DbSpec = DbSpec {
+    schema: db::Schema::Keys,
+    journal: Journal::Delete,
+    max_connections: 2,
+};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = organisations)]
+pub struct OrgRecord {
+    pub id: i64,
+    pub slug: String,
+    pub name: String,
+    pub wrapped_key: Vec<u8>,
+    pub created_at: i64,
+}
+
+impl OrgRecord {
+    pub fn org_id(&self) -> OrgId {
+        OrgId(self.id)
+    }
+}
+
+/// How the process uses the data: a long-running server, or one short command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Usage {
+    Server,
+    /// One connection per database: r2d2 opens extra connections on a background
+    /// thread, and a command that exits while one is opening leaves it unclosed.
+    Command,
+}
+
+impl Usage {
+    fn spec(self, spec: DbSpec) -> DbSpec {
+        match self {
+            Usage::Server => spec,
+            Usage::Command => DbSpec {
+                max_connections: 1,
+                ..spec
+            },
+        }
+    }
+}
+
+pub struct Registry {
+    usage: Usage,
+    pool: DbPool,
+    master: SecretKey,
+    data_dir: PathBuf,
+    master_file: Option<PathBuf>,
+}
+
+fn dir_err(path: &Path, what: &str, e: impl std::fmt::Display) -> TenancyError {
+    TenancyError::DataDir(format!("the data directory {} {what}: {e}", path.display()))
+}
+
+/// Trims an organisation's display name and checks it.
+pub fn check_org_name(name: &str) -> Result<&str, TenancyError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > NAME_MAX || name.chars().any(char::is_control) {
+        return Err(TenancyError::BadName);
+    }
+    Ok(name)
+}
+
+/// Makes `path` (mode 0700) if needed and checks it is a directory we can write.
+pub fn ensure_dir(path: &Path) -> Result<(), TenancyError> {
+    if path.exists() && !path.is_dir() {
+        return Err(TenancyError::DataDir(format!(
+            "{} is not a directory",
+            path.display()
+        )));
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .map_err(|e| dir_err(path, "could not be created", e))?;
+    let probe = path.join(".write-test");
+    fs::write(&probe, b"")
+        .and_then(|_| fs::remove_file(&probe))
+        .map_err(|e| dir_err(path, "is not writable", e))
+}
+
+impl Registry {
+    /// Opens the registry in `data_dir`, making the directory, the master key and the
+    /// registry on first use when `create` is set.
+    pub fn open(data_dir: &Path, create: bool, usage: Usage) -> Result<Registry, TenancyError> {
+        let path = data_dir.join("registry.sqlite");
+        if create {
+            ensure_dir(data_dir)?;
+        } else if !data_dir.is_dir() {
+            return Err(TenancyError::DataDir(format!(
+                "the data directory {} does not exist",
+                data_dir.display()
+            )));
+        }
+        let fresh = !path.exists();
+        if fresh && !create {
+            return Err(TenancyError::DataDir(format!(
+                "{} holds no ExpensePlus data yet",
+                data_dir.display()
+            )));
+        }
+        // Check the key before creating anything, so a bad key changes no data.
+        let keys = master::load(data_dir, fresh)?;
+        let pool = db::open(&path, usage.spec(REGISTRY_SPEC), create)?;
+        let master = Self::check_master(&pool, data_dir, keys)?;
+        Ok(Registry {
+            usage,
+            pool,
+            master: master.0,
+            data_dir: data_dir.to_path_buf(),
+            master_file: master.1,
+        })
+    }
+
+    /// Proves the master key is the one this registry was written with; finishes an
+    /// interrupted rotation; records the check value on first start.
+    fn check_master(
+        pool: &DbPool,
+        data_dir: &Path,
+        keys: master::MasterKey,
+    ) -> Result<(SecretKey, Option<PathBuf>), TenancyError> {
+        let mut conn = pool.get().map_err(db::DbError::from)?;
+        let check: Option<Vec<u8>> = meta::table
+            .find(MASTER_CHECK_NAME)
+            .select(meta::value)
+            .first(&mut conn)
+            .optional()
+            .map_err(db::DbError::from)?;
+        let opens = |key: &SecretKey, check: &[u8]| {
+            envelope::open(key, MASTER_CHECK_LABEL, check).is_ok_and(|t| t == MASTER_CHECK_TEXT)
+        };
+        match check {
+            None => {
+                let value = envelope::seal(&keys.key, 0, MASTER_CHECK_LABEL, MASTER_CHECK_TEXT)
+                    .map_err(|e| TenancyError::DataDir(e.to_string()))?;
+                diesel::insert_into(meta::table)
+                    .values((meta::name.eq(MASTER_CHECK_NAME), meta::value.eq(value)))
+                    .execute(&mut conn)
+                    .map_err(db::DbError::from)?;
+                master::discard_pending(data_dir);
+                Ok((keys.key, keys.file))
+            }
+            Some(check) if opens(&keys.key, &check) => {
+                master::discard_pending(data_dir);
+                Ok((keys.key, keys.file))
+            }
+            Some(check) => match keys.pending {
+                // The rotation committed but the crash came before the rename.
+                Some(next) if opens(&next, &check) => {
+                    master::promote_pending(data_dir)?;
+                    Ok((next, keys.file))
+                }
+                _ => Err(MasterKeyError::Mismatch.into()),
+            },
+        }
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    pub fn org_dir(&self, slug: &str) -> PathBuf {
+        self.data_dir.join("orgs").join(slug)
+    }
+
+    pub fn pool(&self) -> &DbPool {
+        &self.pool
+    }
+
+    pub fn list(&self) -> Result<Vec<OrgRecord>, TenancyError> {
+        let mut conn = self.pool.get().map_err(db::DbError::from)?;
+        Ok(organisations::table
+            .order(organisations::slug)
+            .select(OrgRecord::as_select())
+            .load(&mut conn)
+            .map_err(db::DbError::from)?)
+    }
+
+    pub fn is_empty(&self) -> Result<bool, TenancyError> {
+        Ok(self.list()?.is_empty())
+    }
+
+    pub fn find_by_slug(&self, slug: &str) -> Result<Option<OrgRecord>, TenancyError> {
+        let mut conn = self.pool.get().map_err(db::DbError::from)?;
+        Ok(organisations::table
+            .filter(organisations::slug.eq(slug))
+            .select(OrgRecord::as_select())
+            .first(&mut conn)
+            .optional()
+            .map_err(db::DbError::from)?)
+    }
+
+    pub fn find(&self, id: OrgId) -> Result<Option<OrgRecord>, TenancyError> {
+        let mut conn = self.pool.get().map_err(db::DbError::from)?;
+        Ok(organisations::table
+            .find(id.0)
+            .select(OrgRecord::as_select())
+            .first(&mut conn)
+            .optional()
+            .map_err(db::DbError::from)?)
+    }
+
+    /// Creates an organisation: its key, its directory and databases, its registry row.
+    /// The files are built in a hidden directory and renamed into place only inside the
+    /// registry transaction, so a failure leaves neither a row nor a directory behind.
+    pub fn create_org(&self, slug: &Slug, name: &str) -> Result<OrgRecord, TenancyError> {
+        let name = check_org_name(name)?;
+        if self.find_by_slug(slug.as_str())?.is_some() {
+            return Err(TenancyError::Duplicate(slug.to_string()));
+        }
+        let final_dir = self.org_dir(slug.as_str());
+        if final_dir.exists() {
+            return Err(TenancyError::DataDir(format!(
+                "{} already exists but is not a registered organisation; move it away first",
+                final_dir.display()
+            )));
+        }
+        let staging = self.data_dir.join("orgs").join(format!(".new-{slug}"));
+        let _ = fs::remove_dir_all(&staging);
+        ensure_dir(&staging)?;
+        let result = self.create_org_in(&staging, &final_dir, slug, name);
+        if result.is_err() {
+            let _ = fs::remove_dir_all(&staging);
+        }
+        result
+    }
+
+    fn create_org_in(
+        &self,
+        staging: &Path,
+        final_dir: &Path,
+        slug: &Slug,
+        name: &str,
+    ) -> Result<OrgRecord, TenancyError> {
+        let keys_err = |source| TenancyError::Keys {
+            slug: slug.to_string(),
+            source,
+        };
+        let (org_spec, keys_spec) = (
+            Usage::Command.spec(ORG_SPEC),
+            Usage::Command.spec(KEYS_SPEC),
+        );
+        drop(db::open(&staging.join("org.sqlite"), org_spec, true)?);
+        drop(db::open(&staging.join("keys.sqlite"), keys_spec, true)?);
+        let org_key = SecretKey::generate().map_err(keys_err)?;
+        let mut conn = self.pool.get().map_err(db::DbError::from)?;
+        conn.transaction(|conn| {
+            let id: i64 = diesel::insert_into(organisations::table)
+                .values((
+                    organisations::slug.eq(slug.as_str()),
+                    organisations::name.eq(name),
+                    organisations::wrapped_key.eq(Vec::<u8>::new()),
+                    organisations::created_at.eq(db::now_unix()),
+                ))
+                .returning(organisations::id)
+                .get_result(conn)
+                .map_err(|e| match e {
+                    diesel::result::Error::DatabaseError(
+                        diesel::result::DatabaseErrorKind::UniqueViolation,
+                        _,
+                    ) => TenancyError::Duplicate(slug.to_string()),
+                    e => db::DbError::from(e).into(),
+                })?;
+            let wrapped = envelope::seal(&self.master, id as u64, ORG_KEY_LABEL, org_key.expose())
+                .map_err(keys_err)?;
+            let record = diesel::update(organisations::table.find(id))
+                .set(organisations::wrapped_key.eq(wrapped))
+                .returning(OrgRecord::as_returning())
+                .get_result(conn)
+                .map_err(db::DbError::from)?;
+            fs::rename(staging, final_dir)
+                .map_err(|e| dir_err(final_dir, "could not be made", e))?;
+            Ok(record)
+        })
+    }
+
+    /// Unwraps the organisation key and opens its databases.
+    pub fn open_org(&self, record: &OrgRecord) -> Result<super::Org, TenancyError> {
+        let keys_err = |source| TenancyError::Keys {
+            slug: record.slug.clone(),
+            source,
+        };
+        let org_key = self.unwrap_org_key(record).map_err(keys_err)?;
+        let dir = self.org_dir(&record.slug);
+        let db = db::open(&dir.join("org.sqlite"), self.usage.spec(ORG_SPEC), false)?;
+        let store = db::open(&dir.join("keys.sqlite"), self.usage.spec(KEYS_SPEC), false)?;
+        Ok(super::Org {
+            id: record.org_id(),
+            slug: Slug::parse(&record.slug)?,
+            name: record.name.clone(),
+            db,
+            keys: KeyRing::new(org_key, store),
+        })
+    }
+
+    fn unwrap_org_key(&self, record: &OrgRecord) -> Result<SecretKey, CryptoError> {
+        if envelope::key_id(&record.wrapped_key)? != record.id as u64 {
+            return Err(CryptoError::Tampered);
+        }
+        let bytes = zeroize::Zeroizing::new(envelope::open(
+            &self.master,
+            ORG_KEY_LABEL,
+            &record.wrapped_key,
+        )?);
+        SecretKey::from_slice(&bytes).ok_or(CryptoError::Malformed)
+    }
+
+    /// Replaces the master key: re-wraps every organisation key under a new one without
+    /// touching any organisation's data. Returns how many keys were re-wrapped.
+    pub fn rotate_master(&mut self) -> Result<usize, TenancyError> {
+        let Some(file) = self.master_file.clone() else {
+            return Err(MasterKeyError::FromEnv.into());
+        };
+        let next = SecretKey::generate().map_err(|e| TenancyError::DataDir(e.to_string()))?;
+        let records = self.list()?;
+        let mut rewrapped = Vec::with_capacity(records.len());
+        for record in &records {
+            let org_key = self
+                .unwrap_org_key(record)
+                .map_err(|source| TenancyError::Keys {
+                    slug: record.slug.clone(),
+                    source,
+                })?;
+            let wrapped = envelope::seal(&next, record.id as u64, ORG_KEY_LABEL, org_key.expose())
+                .map_err(|e| TenancyError::DataDir(e.to_string()))?;
+            rewrapped.push((record.id, wrapped));
+        }
+        let check = envelope::seal(&next, 0, MASTER_CHECK_LABEL, MASTER_CHECK_TEXT)
+            .map_err(|e| TenancyError::DataDir(e.to_string()))?;
+        // 1. the new key on disk beside the old; 2. the registry switches in one
+        // transaction; 3. the new key replaces the old. A crash anywhere leaves a key
+        // that opens the registry (see `check_master`).
+        master::write_key_file(&self.data_dir.join(master::NEXT_FILE_NAME), &next)?;
+        let mut conn = self.pool.get().map_err(db::DbError::from)?;
+        conn.transaction::<_, diesel::result::Error, _>(|conn| {
+            for (id, wrapped) in &rewrapped {
+                diesel::update(organisations::table.find(id))
+                    .set(organisations::wrapped_key.eq(wrapped))
+                    .execute(conn)?;
+            }
+            diesel::update(meta::table.find(MASTER_CHECK_NAME))
+                .set(meta::value.eq(&check))
+                .execute(conn)?;
+            Ok(())
+        })
+        .map_err(db::DbError::from)?;
+        master::promote_pending(&self.data_dir)?;
+        debug_assert_eq!(file, self.data_dir.join(master::FILE_NAME));
+        self.master = next;
+        Ok(rewrapped.len())
+    }
+}

@@ -1,0 +1,186 @@
+//! The web layer's one error type, mapped once to status codes and pages. Pages
+//! never show internals: the detail goes to the log (which holds nothing personal).
+
+use actix_web::body::{BoxBody, EitherBody};
+use actix_web::dev::ServiceResponse;
+use actix_web::http::{StatusCode, header};
+use actix_web::middleware::ErrorHandlerResponse;
+use actix_web::{HttpResponse, ResponseError};
+use askama::Template;
+
+use crate::auth::users::UserError;
+use crate::crypto::CryptoError;
+use crate::db::DbError;
+use crate::tenancy::TenancyError;
+use crate::web::layout::Chrome;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("page not found")]
+    NotFound,
+    #[error("forbidden")]
+    Forbidden,
+    #[error("sign-in required")]
+    SignIn,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl AppError {
+    pub fn internal(e: impl std::fmt::Display) -> AppError {
+        AppError::Internal(e.to_string())
+    }
+}
+
+impl From<DbError> for AppError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Pool(_) => AppError::Unavailable(e.to_string()),
+            e => AppError::internal(e),
+        }
+    }
+}
+
+impl From<TenancyError> for AppError {
+    fn from(e: TenancyError) -> Self {
+        match e {
+            TenancyError::NotFound(_) => AppError::NotFound,
+            TenancyError::Db(e) => e.into(),
+            e => AppError::internal(e),
+        }
+    }
+}
+
+impl From<CryptoError> for AppError {
+    fn from(e: CryptoError) -> Self {
+        AppError::internal(e)
+    }
+}
+
+impl From<UserError> for AppError {
+    fn from(e: UserError) -> Self {
+        match e {
+            UserError::Db(e) => e.into(),
+            e => AppError::internal(e),
+        }
+    }
+}
+
+impl From<actix_web::error::BlockingError> for AppError {
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        AppError::internal(e)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    chrome: Option<Chrome>,
+    status: u16,
+    title: &'a str,
+    message: &'a str,
+}
+
+/// What a person is told for each status: plain words, no internals.
+fn words(status: StatusCode) -> (&'static str, &'static str) {
+    match status.as_u16() {
+        400 => (
+            "Bad request",
+            "The request could not be understood. Go back and try again.",
+        ),
+        403 => ("Not allowed", "You do not have permission to do that."),
+        404 => ("Page not found", "There is no page at this address."),
+        405 => ("Not allowed", "That action is not available here."),
+        413 => (
+            "Too large",
+            "What you sent is larger than this page accepts.",
+        ),
+        429 => (
+            "Too many attempts",
+            "Please wait a little before trying again.",
+        ),
+        503 => (
+            "Temporarily unavailable",
+            "The service is busy. Please try again in a moment.",
+        ),
+        s if s >= 500 => (
+            "Something went wrong",
+            "The problem has been logged. Please try again later.",
+        ),
+        _ => ("Request refused", "The request could not be completed."),
+    }
+}
+
+pub fn error_page(status: StatusCode, detail: Option<&str>) -> HttpResponse {
+    let (title, message) = words(status);
+    let page = ErrorPage {
+        chrome: None,
+        status: status.as_u16(),
+        title,
+        message: detail.unwrap_or(message),
+    };
+    match page.render() {
+        Ok(html) => HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .body(html),
+        Err(_) => HttpResponse::build(status)
+            .content_type("text/plain; charset=utf-8")
+            .body(title),
+    }
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::Forbidden => StatusCode::FORBIDDEN,
+            AppError::SignIn => StatusCode::SEE_OTHER,
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse<BoxBody> {
+        match self {
+            AppError::SignIn => HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, "/login"))
+                .finish(),
+            AppError::Internal(detail) | AppError::Unavailable(detail) => {
+                log::error!("{detail}");
+                error_page(self.status_code(), None)
+            }
+            AppError::BadRequest(msg) => error_page(self.status_code(), Some(msg)),
+            _ => error_page(self.status_code(), None),
+        }
+    }
+}
+
+/// Gives framework-made errors (unknown method, oversized body, ...) the same page.
+pub fn render_framework_error<B>(
+    res: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_html = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    if is_html {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let (req, _) = res.into_parts();
+    let page = error_page(status, None);
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(req, page).map_into_right_body::<B>(),
+    ))
+}
+
+pub type ErrorBody<B> = EitherBody<B, BoxBody>;
+
+pub async fn not_found() -> Result<HttpResponse, AppError> {
+    Err(AppError::NotFound)
+}

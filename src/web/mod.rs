@@ -1,0 +1,14 @@
+//! HTTP: the route table, thin handlers, error pages, headers and the app builder
+//! that production and tests share. Handlers parse, authorise, call the domain, render.
+
+pub mod app;
+pub mod errors;
+pub mod headers;
+pub mod layout;
+pub mod pages;
+pub mod state;
+pub mod static_files;
+
+pub use app::build_app;
+pub use errors::AppError;
+pub use state::{AppState, WebSettings};

@@ -1,0 +1,379 @@
+//! The operator's command line: bad input gives one plain sentence on stderr, exit
+//! status 1, and leaves the data dir exactly as it was.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use common::snapshot;
+use diesel::prelude::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_expenseplus");
+
+fn run(data_dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env_remove("EXPENSEPLUS_MASTER_KEY")
+        .env("RUST_LOG", "off")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut pipe = child.stdin.take().expect("stdin");
+    pipe.write_all(stdin.unwrap_or("").as_bytes())
+        .expect("write stdin");
+    drop(pipe);
+    child.wait_with_output().expect("wait")
+}
+
+/// Exit 1 with exactly one line on stderr that contains `expected`.
+fn assert_refused(out: &Output, expected: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr:?}");
+    assert!(stderr.contains(expected), "{expected:?} not in {stderr:?}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+fn setup() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = run(
+        &data,
+        &["org", "create", "acme", "--name", "Acme Ltd"],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (dir, data)
+}
+
+#[test]
+fn org_create_and_list() {
+    let (_dir, data) = setup();
+    let out = run(
+        &data,
+        &["org", "create", "globex", "--name", "Globex plc"],
+        None,
+    );
+    assert!(out.status.success());
+    let out = run(&data, &["org", "list"], None);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "acme\tAcme Ltd\nglobex\tGlobex plc\n"
+    );
+    let mode = |p: &Path| {
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).unwrap().permissions())
+            & 0o777
+    };
+    assert_eq!(mode(&data.join("master.key")), 0o600);
+    assert_eq!(mode(&data.join("orgs/acme/org.sqlite")), 0o600);
+    assert_eq!(mode(&data), 0o700);
+}
+
+#[test]
+fn bad_input_changes_nothing() {
+    let (_dir, data) = setup();
+    let before = snapshot(&data);
+    let cases: &[(&[&str], Option<&str>, &str)] = &[
+        (
+            &["org", "create", "Bad_Slug", "--name", "X"],
+            None,
+            "slug must be",
+        ),
+        (
+            &["org", "create", "../etc", "--name", "X"],
+            None,
+            "slug must be",
+        ),
+        (
+            &["org", "create", "acme", "--name", "Again"],
+            None,
+            "already exists",
+        ),
+        (
+            &["org", "create", "new-org", "--name", ""],
+            None,
+            "name must be",
+        ),
+        (
+            &[
+                "user",
+                "create",
+                "--org",
+                "nope",
+                "--email",
+                "a@b.example",
+                "--name",
+                "A",
+                "--role",
+                "employee",
+                "--password-stdin",
+            ],
+            Some("correct horse battery staple"),
+            "no organisation nope",
+        ),
+        (
+            &[
+                "user",
+                "create",
+                "--org",
+                "acme",
+                "--email",
+                "not-an-email",
+                "--name",
+                "A",
+                "--role",
+                "employee",
+                "--password-stdin",
+            ],
+            Some("correct horse battery staple"),
+            "valid email",
+        ),
+        (
+            &[
+                "user",
+                "create",
+                "--org",
+                "acme",
+                "--email",
+                "a@b.example",
+                "--name",
+                "A",
+                "--role",
+                "boss",
+                "--password-stdin",
+            ],
+            Some("correct horse battery staple"),
+            "nknown role",
+        ),
+        (
+            &[
+                "user",
+                "create",
+                "--org",
+                "acme",
+                "--email",
+                "a@b.example",
+                "--name",
+                "A",
+                "--role",
+                "employee",
+                "--password-stdin",
+            ],
+            Some("password1"),
+            "at least 12",
+        ),
+        (
+            &[
+                "user",
+                "create",
+                "--org",
+                "acme",
+                "--email",
+                "a@b.example",
+                "--name",
+                "A",
+                "--role",
+                "employee",
+                "--password-stdin",
+                "--manager",
+                "x@b.example",
+            ],
+            Some("correct horse battery staple"),
+            "--manager",
+        ),
+        (&["--bogus-flag"], None, "Unexpected argument"),
+        (
+            &["serve", "--bind", "not-an-address"],
+            None,
+            "not an address",
+        ),
+    ];
+    for (args, stdin, expected) in cases {
+        let out = run(&data, args, *stdin);
+        assert_refused(&out, expected);
+        let after = snapshot(&data);
+        let changed: Vec<_> = after
+            .iter()
+            .filter(|f| !before.contains(f))
+            .map(|f| &f.0)
+            .collect();
+        assert!(
+            changed.is_empty() && before.len() == after.len(),
+            "{args:?} changed {changed:?}"
+        );
+    }
+}
+
+#[test]
+fn missing_or_corrupt_master_key() {
+    let (_dir, data) = setup();
+    let key = data.join("master.key");
+    let good = std::fs::read(&key).unwrap();
+
+    std::fs::write(&key, b"short").unwrap();
+    let before = snapshot(&data);
+    assert_refused(&run(&data, &["org", "list"], None), "corrupt");
+    assert_refused(
+        &run(
+            &data,
+            &["serve", "--plain-http", "--bind", "127.0.0.1:0"],
+            None,
+        ),
+        "corrupt",
+    );
+    assert_eq!(before, snapshot(&data));
+
+    // The right length but the wrong key.
+    std::fs::write(&key, [7u8; 32]).unwrap();
+    assert_refused(&run(&data, &["org", "list"], None), "does not match");
+
+    std::fs::remove_file(&key).unwrap();
+    let before = snapshot(&data);
+    assert_refused(&run(&data, &["org", "list"], None), "missing");
+    assert_refused(
+        &run(
+            &data,
+            &["serve", "--plain-http", "--bind", "127.0.0.1:0"],
+            None,
+        ),
+        "missing",
+    );
+    // A missing key is never silently replaced by a new one.
+    assert!(!key.exists());
+    assert_eq!(before, snapshot(&data));
+
+    std::fs::write(&key, &good).unwrap();
+    assert!(run(&data, &["org", "list"], None).status.success());
+}
+
+#[test]
+fn unusable_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    assert_refused(
+        &run(&file, &["org", "create", "acme", "--name", "A"], None),
+        "not a directory",
+    );
+    assert_refused(
+        &run(
+            &file.join("below"),
+            &["org", "create", "acme", "--name", "A"],
+            None,
+        ),
+        "could not be created",
+    );
+    assert_refused(
+        &run(&dir.path().join("absent"), &["org", "list"], None),
+        "does not exist",
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), b"x");
+}
+
+#[test]
+fn database_from_a_newer_schema_is_refused() {
+    let (_dir, data) = setup();
+    let org_db = data.join("orgs/acme/org.sqlite");
+    {
+        let mut conn = SqliteConnection::establish(org_db.to_str().unwrap()).unwrap();
+        diesel::sql_query(
+            "INSERT INTO __diesel_schema_migrations (version) VALUES ('99991231000000')",
+        )
+        .execute(&mut conn)
+        .unwrap();
+    }
+    let before = snapshot(&data);
+    let out = run(
+        &data,
+        &[
+            "user",
+            "create",
+            "--org",
+            "acme",
+            "--email",
+            "a@b.example",
+            "--name",
+            "A",
+            "--role",
+            "employee",
+            "--password-stdin",
+        ],
+        Some("correct horse battery staple"),
+    );
+    assert_refused(&out, "newer version of ExpensePlus");
+    assert_eq!(before, snapshot(&data));
+
+    let registry = data.join("registry.sqlite");
+    {
+        let mut conn = SqliteConnection::establish(registry.to_str().unwrap()).unwrap();
+        diesel::sql_query(
+            "INSERT INTO __diesel_schema_migrations (version) VALUES ('99991231000000')",
+        )
+        .execute(&mut conn)
+        .unwrap();
+    }
+    assert_refused(
+        &run(&data, &["org", "list"], None),
+        "newer version of ExpensePlus",
+    );
+}
+
+#[test]
+fn user_create_and_rotate_master() {
+    let (_dir, data) = setup();
+    let out = run(
+        &data,
+        &[
+            "user",
+            "create",
+            "--org",
+            "acme",
+            "--email",
+            "Ada@Acme.Example",
+            "--name",
+            "Ada Lovelace",
+            "--role",
+            "employee,manager",
+            "--password-stdin",
+        ],
+        Some("correct horse battery staple\n"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(
+        &data,
+        &[
+            "user",
+            "create",
+            "--org",
+            "acme",
+            "--email",
+            "ada@acme.example",
+            "--name",
+            "Ada Again",
+            "--role",
+            "employee",
+            "--password-stdin",
+        ],
+        Some("correct horse battery staple\n"),
+    );
+    assert_refused(&out, "already exists");
+    let out = run(&data, &["keys", "rotate-master"], None);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("re-wrapped 1 organisation key"));
+    assert!(run(&data, &["org", "list"], None).status.success());
+}
