@@ -1,6 +1,7 @@
 //! ExpensePlus: self-hosted expense claims. `web::build_app` builds the application
 //! exactly as `expenseplus serve` runs it, so tests drive production code.
 
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;

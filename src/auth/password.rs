@@ -58,6 +58,28 @@ pub fn check_policy(password: &str, context: &[&str]) -> Result<(), PasswordErro
     Ok(())
 }
 
+/// Words in a suggested passphrase: 6 from the EFF long list is about 77 bits.
+pub const SUGGESTED_WORDS: usize = 6;
+
+/// A machine-made passphrase like `crisp-ladder-oyster-...` (uniform over the EFF
+/// large word list, by rejection sampling so no word is more likely than another).
+pub fn suggest_passphrase() -> String {
+    let list = eff_wordlist::large::LIST;
+    let n = list.len() as u32;
+    let limit = u32::MAX - u32::MAX % n;
+    let mut words = Vec::with_capacity(SUGGESTED_WORDS);
+    while words.len() < SUGGESTED_WORDS {
+        let Ok(bytes) = crate::crypto::random_array::<4>() else {
+            continue;
+        };
+        let r = u32::from_be_bytes(bytes);
+        if r < limit {
+            words.push(list[(r % n) as usize].1);
+        }
+    }
+    words.join("-")
+}
+
 /// Hashes a password into a PHC string (`$argon2id$...`).
 pub fn hash(password: &str) -> Result<String, PasswordError> {
     hasher()
@@ -107,6 +129,14 @@ mod tests {
             Err(PasswordError::ContainsIdentity)
         );
         assert!(check_policy("correct horse battery staple", &["ada@example.com"]).is_ok());
+    }
+
+    #[test]
+    fn suggestions_pass_the_policy() {
+        let a = suggest_passphrase();
+        assert_eq!(a.split('-').count(), SUGGESTED_WORDS);
+        assert_ne!(a, suggest_passphrase());
+        assert!(check_policy(&a, &["ada@example.com"]).is_ok());
     }
 
     #[test]

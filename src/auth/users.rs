@@ -80,7 +80,9 @@ pub struct UserRow {
     pub password_hash: Option<String>,
     pub totp_secret: Option<Sealed<UserTotpSecret>>,
     pub totp_last_step: Option<i64>,
+    pub mfa_enabled: bool,
     pub active: bool,
+    pub session_version: i64,
     pub created_at: i64,
     pub updated_at: i64,
 }

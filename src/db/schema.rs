@@ -18,6 +18,16 @@ pub mod registry {
             value -> Binary,
         }
     }
+
+    diesel::table! {
+        sessions (key_hash) {
+            key_hash -> Binary,
+            state -> Text,
+            org_id -> Nullable<BigInt>,
+            user_id -> Nullable<BigInt>,
+            expires_at -> BigInt,
+        }
+    }
 }
 
 /// `data/orgs/<slug>/keys.sqlite`: one key per data subject, wrapped by the organisation key.
@@ -46,9 +56,51 @@ pub mod org {
             password_hash -> Nullable<Text>,
             totp_secret -> Nullable<Binary>,
             totp_last_step -> Nullable<BigInt>,
+            mfa_enabled -> Bool,
             active -> Bool,
+            session_version -> BigInt,
             created_at -> BigInt,
             updated_at -> BigInt,
         }
     }
+
+    diesel::table! {
+        recovery_codes (id) {
+            id -> BigInt,
+            user_id -> BigInt,
+            code_hash -> Binary,
+            used_at -> Nullable<BigInt>,
+        }
+    }
+
+    diesel::table! {
+        reset_tokens (token_hash) {
+            token_hash -> Binary,
+            user_id -> BigInt,
+            expires_at -> BigInt,
+            used_at -> Nullable<BigInt>,
+        }
+    }
+
+    diesel::table! {
+        settings (name) {
+            name -> Text,
+            value -> Text,
+        }
+    }
+
+    diesel::table! {
+        audit_log (id) {
+            id -> BigInt,
+            at -> BigInt,
+            actor_id -> Nullable<BigInt>,
+            subject_id -> Nullable<BigInt>,
+            action -> Text,
+            detail -> Text,
+            prev_hash -> Binary,
+            hash -> Binary,
+        }
+    }
+
+    diesel::allow_tables_to_appear_in_same_query!(users, recovery_codes, reset_tokens, audit_log);
 }

@@ -189,6 +189,11 @@ impl Registry {
         }
     }
 
+    /// A key for one purpose derived from the master key (e.g. session cookies).
+    pub fn derive_key(&self, purpose: &[u8]) -> [u8; 32] {
+        crate::crypto::hmac_sha256(self.master.expose(), &[b"derive", purpose])
+    }
+
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
     }

@@ -1,20 +1,20 @@
 //! Builds the actix application: the same function serves production and tests.
 
+use actix_session::SessionMiddleware;
+use actix_session::config::{BrowserSession, CookieContentSecurity, TtlExtensionPolicy};
 use actix_web::body::MessageBody;
+use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::middleware::{ErrorHandlers, Logger};
+use actix_web::middleware::{ErrorHandlers, Logger, from_fn};
 use actix_web::{App, web};
 
-use super::{AppState, errors, headers, pages, static_files};
+use super::session_store::SqliteSessionStore;
+use super::{AppState, csrf, errors, headers, routes};
 
 /// Request bodies for ordinary forms; uploads get their own limit on their route.
 pub const FORM_LIMIT: usize = 64 * 1024;
-
-/// Every route, in one place. Each line names the roles it admits.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(pages::healthz)) // anyone
-        .route("/static/{name}", web::get().to(static_files::serve)); // anyone
-}
+/// `__Host-`: Secure, path `/`, no Domain, so no sibling host can set or read it.
+pub const SESSION_COOKIE: &str = "__Host-expenseplus";
 
 pub fn build_app(
     state: web::Data<AppState>,
@@ -27,11 +27,34 @@ pub fn build_app(
         InitError = (),
     >,
 > {
+    let store = SqliteSessionStore::new(state.tenants.registry().pool().clone());
+    let key = Key::from(&state.session_key[..]);
+    let idle =
+        actix_web::cookie::time::Duration::seconds(state.settings.session_idle.as_secs() as i64);
+    let sessions = SessionMiddleware::builder(store, key)
+        .cookie_name(SESSION_COOKIE.to_owned())
+        // Secure even behind a TLS-terminating proxy (--plain-http).
+        .cookie_secure(true)
+        .cookie_http_only(true)
+        .cookie_same_site(SameSite::Lax)
+        .cookie_path("/".to_owned())
+        .cookie_domain(None)
+        .cookie_content_security(CookieContentSecurity::Private)
+        // The store forgets a session after the idle timeout; activity refreshes it
+        // through the `seen` stamp (one write a minute), see `session::touch`.
+        .session_lifecycle(
+            BrowserSession::default()
+                .state_ttl(idle)
+                .state_ttl_extension_policy(TtlExtensionPolicy::OnStateChanges),
+        )
+        .build();
     App::new()
         .app_data(state)
         .app_data(web::FormConfig::default().limit(FORM_LIMIT))
-        .configure(routes)
+        .configure(routes::configure)
         .default_service(web::to(errors::not_found))
+        .wrap(from_fn(csrf::protect))
+        .wrap(sessions)
         .wrap(ErrorHandlers::new().default_handler(errors::render_framework_error))
         .wrap(headers::security_headers())
         // No client address, referrer or agent: the access log holds nothing personal.

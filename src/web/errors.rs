@@ -133,6 +133,13 @@ pub fn error_page(status: StatusCode, detail: Option<&str>) -> HttpResponse {
     }
 }
 
+impl AppError {
+    /// The error's page, for middleware that answers before any handler runs.
+    pub fn error_response_page(&self) -> HttpResponse<BoxBody> {
+        ResponseError::error_response(self)
+    }
+}
+
 impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
         match self {

@@ -13,3 +13,21 @@ pub struct Chrome {
     pub csrf_token: String,
     pub links: Vec<NavLink>,
 }
+
+/// Renders a page with a status code. Rendering errors become the 500 page.
+pub fn html(
+    status: actix_web::http::StatusCode,
+    page: &impl askama::Template,
+) -> Result<actix_web::HttpResponse, super::AppError> {
+    let body = page.render().map_err(super::AppError::internal)?;
+    Ok(actix_web::HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(body))
+}
+
+/// 303 to where a POST's result is shown.
+pub fn see_other(to: &str) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::SeeOther()
+        .insert_header((actix_web::http::header::LOCATION, to))
+        .finish()
+}

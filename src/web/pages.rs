@@ -8,3 +8,8 @@ pub async fn healthz() -> HttpResponse {
         .content_type("text/plain; charset=utf-8")
         .body("ok")
 }
+
+/// Placeholder for a page another issue delivers: an honest 404, not a stub.
+pub async fn not_yet() -> Result<HttpResponse, super::AppError> {
+    Err(super::AppError::NotFound)
+}

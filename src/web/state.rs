@@ -1,7 +1,12 @@
-//! What every request can reach: the organisations and the web settings.
+//! What every request can reach: the organisations, sign-in throttling, the limit on
+//! concurrent password hashing, the first-run setup token, and the web settings.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
+use tokio::sync::Semaphore;
+
+use crate::auth::throttle::Throttle;
 use crate::tenancy::Tenants;
 
 #[derive(Debug, Clone)]
@@ -24,10 +29,32 @@ impl Default for WebSettings {
 pub struct AppState {
     pub tenants: Tenants,
     pub settings: WebSettings,
+    pub throttle: Throttle,
+    /// Argon2 takes ~19 MiB and tens of ms per hash: at most one per core at a time,
+    /// so a sign-in storm queues instead of starving page requests.
+    pub hashing: Semaphore,
+    /// Signs and encrypts session cookies; derived from the master key, so it
+    /// survives restarts without another secret file.
+    pub session_key: [u8; 64],
+    /// The one-time first-run setup token, while no organisation exists.
+    pub setup_token: Mutex<Option<String>>,
 }
 
 impl AppState {
     pub fn new(tenants: Tenants, settings: WebSettings) -> AppState {
-        AppState { tenants, settings }
+        let a = tenants.registry().derive_key(b"session cookie key 1");
+        let b = tenants.registry().derive_key(b"session cookie key 2");
+        let mut session_key = [0u8; 64];
+        session_key[..32].copy_from_slice(&a);
+        session_key[32..].copy_from_slice(&b);
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        AppState {
+            tenants,
+            settings,
+            throttle: Throttle::default(),
+            hashing: Semaphore::new(cores),
+            session_key,
+            setup_token: Mutex::new(None),
+        }
     }
 }

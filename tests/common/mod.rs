@@ -21,6 +21,10 @@ pub struct TestEnv {
 
 impl TestEnv {
     pub fn new() -> TestEnv {
+        Self::with_settings(WebSettings::default())
+    }
+
+    pub fn with_settings(settings: WebSettings) -> TestEnv {
         let dir = tempfile::tempdir().expect("tempdir");
         let registry = Registry::open(
             &dir.path().join("data"),
@@ -29,7 +33,7 @@ impl TestEnv {
         )
         .expect("registry");
         let tenants = Tenants::new(registry, NonZeroUsize::new(8).expect("nonzero"));
-        let state = actix_web::web::Data::new(AppState::new(tenants, WebSettings::default()));
+        let state = actix_web::web::Data::new(AppState::new(tenants, settings));
         TestEnv { dir, state }
     }
 
@@ -123,5 +127,137 @@ pub fn assert_absent(dir: &Path, needle: &str) {
                 path.display()
             );
         }
+    }
+}
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::http::{StatusCode, header};
+use actix_web::test as atest;
+
+/// What a test sees of a response.
+pub struct Page {
+    pub status: StatusCode,
+    pub headers: header::HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    pub fn location(&self) -> Option<&str> {
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+    }
+
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .filter_map(|v| v.to_str().ok().map(str::to_owned))
+            .collect()
+    }
+}
+
+/// A browser-like client for `actix_web::test`: keeps the session cookie and the last
+/// CSRF token a page showed, and sends that token with every POST.
+pub struct Client<'a, S> {
+    pub app: &'a S,
+    pub cookie: Option<String>,
+    pub csrf: Option<String>,
+}
+
+pub fn csrf_in(body: &str) -> Option<String> {
+    let at = body.find("name=\"csrf_token\" value=\"")? + "name=\"csrf_token\" value=\"".len();
+    let rest = &body[at..];
+    Some(rest[..rest.find('"')?].to_owned())
+}
+
+impl<'a, S, B> Client<'a, S>
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    pub fn new(app: &'a S) -> Self {
+        Client {
+            app,
+            cookie: None,
+            csrf: None,
+        }
+    }
+
+    async fn send(&mut self, req: atest::TestRequest) -> Page {
+        let req = match &self.cookie {
+            Some(c) => req.insert_header((header::COOKIE, c.clone())),
+            None => req,
+        };
+        let resp = atest::call_service(self.app, req.to_request()).await;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = atest::read_body(resp).await;
+        let body = String::from_utf8_lossy(&bytes).into_owned();
+        for c in headers.get_all(header::SET_COOKIE) {
+            let c = c.to_str().unwrap_or_default();
+            let pair = c.split(';').next().unwrap_or_default().to_owned();
+            if pair.ends_with('=') {
+                self.cookie = None;
+            } else {
+                self.cookie = Some(pair);
+            }
+        }
+        if let Some(t) = csrf_in(&body) {
+            self.csrf = Some(t);
+        }
+        Page {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Page {
+        self.send(atest::TestRequest::get().uri(path)).await
+    }
+
+    /// POSTs a form with the client's CSRF token added.
+    pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let mut all: Vec<(&str, &str)> = fields.to_vec();
+        let token = self.csrf.clone().unwrap_or_default();
+        all.push(("csrf_token", &token));
+        self.post_raw(path, &all).await
+    }
+
+    /// POSTs exactly these fields (no CSRF token added).
+    pub async fn post_raw(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let body = serde_urlencoded::to_string(fields).expect("form");
+        self.send(
+            atest::TestRequest::post()
+                .uri(path)
+                .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
+                .set_payload(body),
+        )
+        .await
+    }
+
+    /// Signs in with a password (no MFA) and asserts it worked.
+    pub async fn sign_in(&mut self, org: &str, email: &str, password: &str) {
+        self.get("/login").await;
+        let page = self
+            .post(
+                "/login",
+                &[
+                    ("organisation", org),
+                    ("email", email),
+                    ("password", password),
+                ],
+            )
+            .await;
+        assert_eq!(
+            page.status,
+            StatusCode::SEE_OTHER,
+            "sign-in failed: {}",
+            page.body
+        );
+        assert_eq!(page.location(), Some("/"));
+        // Pick up the new session's CSRF token.
+        self.get("/").await;
     }
 }

@@ -1,1 +1,2 @@
-DROP TABLE users;
+DROP TABLE audit_log; DROP TABLE settings; DROP TABLE reset_tokens;
+DROP TABLE recovery_codes; DROP TABLE users;

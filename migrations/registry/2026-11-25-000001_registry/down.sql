@@ -1,1 +1,1 @@
-DROP TABLE meta; DROP TABLE organisations;
+DROP TABLE sessions; DROP TABLE meta; DROP TABLE organisations;

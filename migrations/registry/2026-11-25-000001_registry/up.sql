@@ -13,3 +13,16 @@ CREATE TABLE meta (
     name TEXT PRIMARY KEY NOT NULL,
     value BLOB NOT NULL
 );
+
+-- server-side sessions (actix-session store). The cookie holds the session key; only
+-- its SHA-256 is stored, so reading this table does not yield usable sessions. The
+-- state holds ids, timestamps and the CSRF token: nothing personal.
+CREATE TABLE sessions (
+    key_hash BLOB PRIMARY KEY NOT NULL,
+    state TEXT NOT NULL,
+    org_id BIGINT,
+    user_id BIGINT,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX sessions_user ON sessions(org_id, user_id);
+CREATE INDEX sessions_expiry ON sessions(expires_at);

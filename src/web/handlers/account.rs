@@ -1,0 +1,210 @@
+//! The signed-in user's own account: password, other sessions, two-step sign-in.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use crate::auth::account::{self, AccountError};
+use crate::auth::{login, mfa, password};
+use crate::web::access::CurrentUser;
+use crate::web::layout::{Chrome, html, see_other};
+use crate::web::{AppError, AppState, session};
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage {
+    chrome: Option<Chrome>,
+    csrf: String,
+    notice: Option<String>,
+    error: Option<String>,
+    suggestion: String,
+    mfa_enabled: bool,
+    codes_left: i64,
+}
+
+#[derive(Template)]
+#[template(path = "mfa.html")]
+struct MfaPage {
+    chrome: Option<Chrome>,
+    csrf: String,
+    enabled: bool,
+    secret: String,
+    qr: String,
+    recovery_codes: Vec<String>,
+    codes_left: i64,
+    must_enrol: bool,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    current_password: String,
+    new_password: String,
+    confirm_password: String,
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    code: String,
+}
+
+fn account_page(
+    user: &CurrentUser,
+    notice: Option<String>,
+    error: Option<String>,
+    codes_left: i64,
+) -> AccountPage {
+    AccountPage {
+        chrome: Some(user.chrome()),
+        csrf: user.csrf().to_owned(),
+        notice,
+        error,
+        suggestion: password::suggest_passphrase(),
+        mfa_enabled: user.user().mfa_enabled,
+        codes_left,
+    }
+}
+
+async fn codes_left(user: &CurrentUser) -> Result<i64, AppError> {
+    let (org, id) = (user.org().clone(), user.id());
+    Ok(web::block(move || login::recovery_codes_left(&org, id)).await??)
+}
+
+pub async fn page(user: CurrentUser, session: Session) -> Result<HttpResponse, AppError> {
+    let left = codes_left(&user).await?;
+    html(
+        StatusCode::OK,
+        &account_page(&user, session::take_notice(&session), None, left),
+    )
+}
+
+pub async fn change_password(
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    session: Session,
+    form: web::Form<PasswordForm>,
+) -> Result<HttpResponse, AppError> {
+    let form = form.into_inner();
+    if form.new_password != form.confirm_password {
+        let left = codes_left(&user).await?;
+        let page = account_page(
+            &user,
+            None,
+            Some("The two new passwords do not match.".into()),
+            left,
+        );
+        return html(StatusCode::UNPROCESSABLE_ENTITY, &page);
+    }
+    let _permit = state.hashing.acquire().await.map_err(AppError::internal)?;
+    let (org, id) = (user.org().clone(), user.id());
+    let result = web::block(move || {
+        account::change_password(&org, id, &form.current_password, &form.new_password)?;
+        Ok::<_, AccountError>(crate::auth::users::get(&org, id)?.map(|u| u.session_version))
+    })
+    .await?;
+    match result {
+        Ok(Some(version)) => {
+            // Every other session ended with the version bump; this one carries on.
+            session::sign_in(&session, user.org().id.0, id.0, version);
+            session::set_notice(
+                &session,
+                "Your password was changed. Other devices have been signed out.",
+            );
+            Ok(see_other("/account"))
+        }
+        Ok(None) => Err(AppError::SignIn),
+        Err(AccountError::User(crate::auth::users::UserError::Db(e))) => Err(e.into()),
+        Err(e) => {
+            let left = codes_left(&user).await?;
+            html(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &account_page(&user, None, Some(e.to_string()), left),
+            )
+        }
+    }
+}
+
+pub async fn end_sessions(user: CurrentUser, session: Session) -> Result<HttpResponse, AppError> {
+    let (org, id) = (user.org().clone(), user.id());
+    web::block(move || account::end_all_sessions(&org, id, id))
+        .await?
+        .map_err(AppError::internal)?;
+    session.purge();
+    Ok(see_other("/login"))
+}
+
+pub async fn mfa_page(user: CurrentUser, session: Session) -> Result<HttpResponse, AppError> {
+    let recovery_codes: Vec<String> = session
+        .remove_as::<Vec<String>>(session::RECOVERY_CODES)
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    let enabled = user.user().mfa_enabled;
+    let (secret, qr) = if enabled {
+        (String::new(), String::new())
+    } else {
+        let (org, id) = (user.org().clone(), user.id());
+        let secret = web::block(move || account::enrolment_secret(&org, id))
+            .await?
+            .map_err(AppError::internal)?;
+        let uri = mfa::otpauth_uri(&secret, user.org().slug.as_str());
+        let qr = mfa::qr_data_uri(&uri).unwrap_or_default();
+        (secret, qr)
+    };
+    let page = MfaPage {
+        chrome: Some(user.chrome()),
+        csrf: user.csrf().to_owned(),
+        enabled,
+        secret,
+        qr,
+        recovery_codes,
+        codes_left: codes_left(&user).await?,
+        must_enrol: user.must_enrol(),
+        error: None,
+    };
+    html(StatusCode::OK, &page)
+}
+
+pub async fn mfa_confirm(
+    user: CurrentUser,
+    session: Session,
+    form: web::Form<CodeForm>,
+) -> Result<HttpResponse, AppError> {
+    if user.user().mfa_enabled {
+        return Ok(see_other("/account/mfa"));
+    }
+    let (org, id) = (user.org().clone(), user.id());
+    let code = form.into_inner().code;
+    match web::block(move || account::confirm_enrolment(&org, id, &code)).await? {
+        Ok(codes) => {
+            // A privilege change: a fresh session id, same identity and version.
+            session::sign_in(&session, user.org().id.0, id.0, user.user().session_version);
+            session
+                .insert(session::RECOVERY_CODES, codes)
+                .map_err(AppError::internal)?;
+            Ok(see_other("/account/mfa"))
+        }
+        Err(AccountError::WrongCode) => {
+            let (org, id) = (user.org().clone(), user.id());
+            let secret = web::block(move || account::enrolment_secret(&org, id))
+                .await?
+                .map_err(AppError::internal)?;
+            let qr = mfa::qr_data_uri(&mfa::otpauth_uri(&secret, user.org().slug.as_str()))
+                .unwrap_or_default();
+            let page = MfaPage {
+                chrome: Some(user.chrome()),
+                csrf: user.csrf().to_owned(),
+                enabled: false,
+                secret,
+                qr,
+                recovery_codes: Vec::new(),
+                codes_left: 0,
+                must_enrol: user.must_enrol(),
+                error: Some(AccountError::WrongCode.to_string()),
+            };
+            html(StatusCode::UNPROCESSABLE_ENTITY, &page)
+        }
+        Err(e) => Err(AppError::internal(e)),
+    }
+}

@@ -1,0 +1,6 @@
+//! Thin handlers, one module per area: parse, authorise (the route table already has),
+//! call the domain on the blocking pool, render.
+
+pub mod account;
+pub mod home;
+pub mod login;

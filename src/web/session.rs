@@ -1,0 +1,104 @@
+//! What the session holds (ids, timestamps, the CSRF token; nothing personal) and the
+//! helpers that read and write it.
+
+use actix_session::Session;
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+
+use crate::crypto::random_array;
+use crate::db::now_unix;
+
+pub const CSRF: &str = "csrf";
+pub const ORG: &str = "org";
+pub const UID: &str = "uid";
+pub const VERSION: &str = "ver";
+pub const ISSUED: &str = "iat";
+pub const SEEN: &str = "seen";
+pub const PENDING_MFA: &str = "mfa_pending";
+pub const RECOVERY_CODES: &str = "recovery_codes";
+pub const NOTICE: &str = "notice";
+/// `seen` is refreshed at most this often, so a busy user causes one session write a minute.
+pub const SEEN_RESOLUTION_SECS: i64 = 60;
+
+/// The signed-in identity a session carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity {
+    pub org: i64,
+    pub user: i64,
+    pub version: i64,
+    pub issued: i64,
+    pub seen: i64,
+}
+
+/// A password was right but the second factor is still to come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingMfa {
+    pub org: i64,
+    pub user: i64,
+    pub since: i64,
+}
+
+pub fn identity(session: &Session) -> Option<Identity> {
+    let get = |k: &str| session.get::<i64>(k).ok().flatten();
+    Some(Identity {
+        org: get(ORG)?,
+        user: get(UID)?,
+        version: get(VERSION)?,
+        issued: get(ISSUED)?,
+        seen: get(SEEN)?,
+    })
+}
+
+/// The session's CSRF token, made on first use.
+pub fn csrf_token(session: &Session) -> String {
+    if let Ok(Some(token)) = session.get::<String>(CSRF) {
+        return token;
+    }
+    // Without randomness there is no safe token: an empty one matches nothing.
+    let Ok(bytes) = random_array::<32>() else {
+        return String::new();
+    };
+    let token = hex::encode(bytes);
+    let _ = session.insert(CSRF, &token);
+    token
+}
+
+/// Constant-time check of a submitted token against the session's.
+pub fn csrf_matches(session: &Session, submitted: &str) -> bool {
+    match session.get::<String>(CSRF) {
+        Ok(Some(expected)) if !expected.is_empty() => {
+            expected.as_bytes().ct_eq(submitted.as_bytes()).into()
+        }
+        _ => false,
+    }
+}
+
+/// Starts a signed-in session under a new id (no fixation) with a new CSRF token.
+pub fn sign_in(session: &Session, org: i64, user: i64, version: i64) {
+    session.renew();
+    session.clear();
+    let now = now_unix();
+    let _ = session.insert(ORG, org);
+    let _ = session.insert(UID, user);
+    let _ = session.insert(VERSION, version);
+    let _ = session.insert(ISSUED, now);
+    let _ = session.insert(SEEN, now);
+    csrf_token(session);
+}
+
+/// Marks the session as active now, writing at most once a minute.
+pub fn touch(session: &Session, id: &Identity) {
+    let now = now_unix();
+    if now - id.seen >= SEEN_RESOLUTION_SECS {
+        let _ = session.insert(SEEN, now);
+    }
+}
+
+/// A one-time message for the next page.
+pub fn set_notice(session: &Session, text: &str) {
+    let _ = session.insert(NOTICE, text);
+}
+
+pub fn take_notice(session: &Session) -> Option<String> {
+    session.remove_as::<String>(NOTICE).and_then(Result::ok)
+}
