@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod expenses;
 pub mod ids;
 pub mod server;
 pub mod tenancy;

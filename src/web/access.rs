@@ -192,7 +192,8 @@ pub async fn enforce(
         return Ok(see_other(req, "/login"));
     };
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
-        return Err(AppError::internal("application state missing").into());
+        let e = AppError::internal("application state missing");
+        return Ok(req.into_response(e.error_response_page()));
     };
     let now = now_unix();
     let settings = &state.settings;
@@ -203,7 +204,12 @@ pub async fn enforce(
         return Ok(see_other(req, "/login"));
     }
     let csrf = session::csrf_token(&session);
-    let loaded = web::block(move || load(&state, &id, csrf)).await??;
+    // Failures become the error page here, inside the header and error middleware.
+    let loaded = match web::block(move || load(&state, &id, csrf)).await {
+        Ok(Ok(loaded)) => loaded,
+        Ok(Err(e)) => return Ok(req.into_response(e.error_response_page())),
+        Err(e) => return Ok(req.into_response(AppError::from(e).error_response_page())),
+    };
     let Some(user) = loaded else {
         session.purge();
         return Ok(see_other(req, "/login"));

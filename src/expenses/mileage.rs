@@ -1,0 +1,96 @@
+//! Business mileage at approved rates. Default: HMRC's 45p a mile for the first 10,000
+//! business miles in a UK tax year (6 April to 5 April) and 25p after; organisations
+//! may set their own. Miles are tenths (one decimal place) to keep integers.
+
+use time::{Date, Month};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MileageRates {
+    /// Pence per mile up to the threshold.
+    pub first_rate_pence: i64,
+    /// Pence per mile after it.
+    pub after_rate_pence: i64,
+    /// Business miles in a tax year at the first rate.
+    pub threshold_miles: i64,
+}
+
+impl Default for MileageRates {
+    fn default() -> Self {
+        MileageRates {
+            first_rate_pence: 45,
+            after_rate_pence: 25,
+            threshold_miles: 10_000,
+        }
+    }
+}
+
+/// The first day of the UK tax year `date` falls in.
+pub fn tax_year_start(date: Date) -> Date {
+    let year = date.year();
+    let april6 = |y| Date::from_calendar_date(y, Month::April, 6).unwrap_or(date);
+    if date >= april6(year) {
+        april6(year)
+    } else {
+        april6(year - 1)
+    }
+}
+
+/// The amount in pence for `tenths` (tenths of a mile) when `already_tenths` were
+/// claimed earlier in the same tax year: the part below the threshold at the first
+/// rate, the rest at the second, rounded to the nearest penny.
+pub fn amount_pence(rates: MileageRates, already_tenths: i64, tenths: i64) -> i64 {
+    let threshold = rates.threshold_miles * 10;
+    let first = (threshold - already_tenths).clamp(0, tenths);
+    let after = tenths - first;
+    let tenth_pence = first * rates.first_rate_pence + after * rates.after_rate_pence;
+    (tenth_pence + 5) / 10
+}
+
+/// Parses miles as typed ("12" or "12.5") into tenths of a mile.
+pub fn parse_miles(raw: &str) -> Option<i64> {
+    let s = raw.trim();
+    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+    let ok = !whole.is_empty()
+        && whole.len() <= 6
+        && frac.len() <= 1
+        && whole
+            .bytes()
+            .chain(frac.bytes())
+            .all(|b| b.is_ascii_digit());
+    if !ok {
+        return None;
+    }
+    let tenths = whole.parse::<i64>().ok()? * 10 + frac.parse::<i64>().unwrap_or(0);
+    (tenths > 0).then_some(tenths)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use time::macros::date;
+
+    #[test]
+    fn tax_years() {
+        assert_eq!(tax_year_start(date!(2026 - 04 - 05)), date!(2025 - 04 - 06));
+        assert_eq!(tax_year_start(date!(2026 - 04 - 06)), date!(2026 - 04 - 06));
+        assert_eq!(tax_year_start(date!(2026 - 12 - 31)), date!(2026 - 04 - 06));
+        assert_eq!(tax_year_start(date!(2027 - 01 - 01)), date!(2026 - 04 - 06));
+    }
+
+    #[test]
+    fn hmrc_rates_across_the_threshold() {
+        let r = MileageRates::default();
+        assert_eq!(amount_pence(r, 0, 100 * 10), 4500);
+        assert_eq!(amount_pence(r, 10_000 * 10, 100 * 10), 2500);
+        // 9,950 miles already: 50 at 45p + 50 at 25p = 22.50 + 12.50
+        assert_eq!(amount_pence(r, 9_950 * 10, 100 * 10), 3500);
+        // 12.5 miles at 45p = 5.625 -> 5.63
+        assert_eq!(amount_pence(r, 0, 125), 563);
+        assert_eq!(parse_miles("12.5"), Some(125));
+        assert_eq!(parse_miles("12"), Some(120));
+        for bad in ["", "0", "-3", "1.25", "abc", "9999999"] {
+            assert_eq!(parse_miles(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! Expense claims: money without floats, the claim state machine and mileage rates.
+//! (Claims, lines, receipts and approvals in the database come on top of these.)
+//! Nothing here knows about HTTP.
+
+pub mod mileage;
+pub mod money;
+pub mod status;

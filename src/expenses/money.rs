@@ -1,0 +1,266 @@
+//! Money in integer minor units of an ISO 4217 currency: parsing what people type,
+//! formatting for pages, and conversion at an exchange rate, all without floats.
+
+use std::fmt;
+
+/// The largest amount one line may carry, in major units (a typo guard, not a policy).
+pub const MAX_LINE_MAJOR: i64 = 1_000_000;
+/// Exchange rates carry six decimal places: `rate_micros = rate * 10^6`.
+pub const RATE_SCALE: i128 = 1_000_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Currency(iso_currency::Currency);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MoneyError {
+    #[error("enter an amount, for example 12.50")]
+    Empty,
+    #[error(
+        "enter the amount as a number, for example 12.50, without a currency sign or thousands separators"
+    )]
+    NotANumber,
+    #[error("the amount must be more than zero")]
+    NotPositive,
+    #[error("{code} amounts have at most {decimals} decimal places")]
+    TooPrecise { code: &'static str, decimals: u32 },
+    #[error("the amount is too large for one line")]
+    TooLarge,
+    #[error("{0:?} is not an ISO 4217 currency code such as GBP, EUR or USD")]
+    UnknownCurrency(String),
+    #[error("enter the exchange rate as a positive number with at most six decimal places")]
+    BadRate,
+}
+
+impl Currency {
+    pub const GBP: Currency = Currency(iso_currency::Currency::GBP);
+
+    /// A circulating currency by its three-letter code; precious metals and fund codes
+    /// (which have no minor unit) are refused.
+    pub fn parse(code: &str) -> Result<Currency, MoneyError> {
+        let upper = code.trim().to_ascii_uppercase();
+        iso_currency::Currency::from_code(&upper)
+            .filter(|c| c.exponent().is_some())
+            .map(Currency)
+            .ok_or_else(|| MoneyError::UnknownCurrency(code.trim().chars().take(10).collect()))
+    }
+
+    pub fn code(self) -> &'static str {
+        self.0.code()
+    }
+
+    /// Digits after the decimal point (GBP 2, JPY 0, BHD 3).
+    pub fn exponent(self) -> u32 {
+        u32::from(self.0.exponent().unwrap_or(2))
+    }
+
+    fn scale(self) -> i64 {
+        10i64.pow(self.exponent())
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// Parses a positive amount like `12.5` or `12.50` into minor units of `currency`.
+pub fn parse_amount(raw: &str, currency: Currency) -> Result<i64, MoneyError> {
+    let s = raw.trim();
+    if s.is_empty() {
+        return Err(MoneyError::Empty);
+    }
+    if s.starts_with('-') {
+        return Err(MoneyError::NotPositive);
+    }
+    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+    let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+    if (whole.is_empty() && frac.is_empty()) || !digits(whole) || !digits(frac) {
+        return Err(MoneyError::NotANumber);
+    }
+    let decimals = currency.exponent();
+    if frac.len() > decimals as usize {
+        return Err(MoneyError::TooPrecise {
+            code: currency.code(),
+            decimals,
+        });
+    }
+    // Length checks before parsing keep absurd inputs from overflowing.
+    let whole = whole.trim_start_matches('0');
+    if whole.len() > 7 {
+        return Err(MoneyError::TooLarge);
+    }
+    let major: i64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().map_err(|_| MoneyError::NotANumber)?
+    };
+    if major > MAX_LINE_MAJOR {
+        return Err(MoneyError::TooLarge);
+    }
+    let mut frac_minor: i64 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse().map_err(|_| MoneyError::NotANumber)?
+    };
+    frac_minor *= 10i64.pow(decimals - frac.len() as u32);
+    let minor = major * currency.scale() + frac_minor;
+    if minor <= 0 {
+        return Err(MoneyError::NotPositive);
+    }
+    if minor > MAX_LINE_MAJOR * currency.scale() {
+        return Err(MoneyError::TooLarge);
+    }
+    Ok(minor)
+}
+
+/// `1234.5` with GBP -> "1,234.50"; negative amounts keep their sign.
+pub fn format_minor(minor: i64, currency: Currency) -> String {
+    let scale = currency.scale();
+    let (sign, abs) = if minor < 0 {
+        ("-", minor.unsigned_abs())
+    } else {
+        ("", minor as u64)
+    };
+    let major = abs / scale as u64;
+    let frac = abs % scale as u64;
+    let mut grouped = String::new();
+    let text = major.to_string();
+    for (i, ch) in text.chars().enumerate() {
+        if i > 0 && (text.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(ch);
+    }
+    match currency.exponent() {
+        0 => format!("{sign}{grouped}"),
+        e => format!("{sign}{grouped}.{frac:0width$}", width = e as usize),
+    }
+}
+
+/// Parses an exchange rate such as `1.1734` (units of base currency per foreign unit)
+/// into millionths.
+pub fn parse_rate(raw: &str) -> Result<i64, MoneyError> {
+    let s = raw.trim();
+    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+    let ok = !s.is_empty()
+        && whole.len() <= 6
+        && frac.len() <= 6
+        && whole
+            .bytes()
+            .chain(frac.bytes())
+            .all(|b| b.is_ascii_digit());
+    if !ok {
+        return Err(MoneyError::BadRate);
+    }
+    let whole: i64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().map_err(|_| MoneyError::BadRate)?
+    };
+    let frac: i64 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse().map_err(|_| MoneyError::BadRate)?
+    };
+    let micros = whole * 1_000_000
+        + frac * 10i64.pow(6 - s.split_once('.').map_or(0, |(_, f)| f.len()) as u32);
+    if micros <= 0 {
+        Err(MoneyError::BadRate)
+    } else {
+        Ok(micros)
+    }
+}
+
+/// Converts `minor` of `from` into minor units of `to` at `rate_micros`, rounding half
+/// away from zero. Integer arithmetic throughout.
+pub fn convert(minor: i64, from: Currency, to: Currency, rate_micros: i64) -> i64 {
+    let num = i128::from(minor) * i128::from(rate_micros) * i128::from(to.scale());
+    let den = RATE_SCALE * i128::from(from.scale());
+    let q = num / den;
+    let r = num % den;
+    let rounded = if 2 * r.abs() >= den {
+        q + num.signum()
+    } else {
+        q
+    };
+    i64::try_from(rounded).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn c(code: &str) -> Currency {
+        Currency::parse(code).unwrap()
+    }
+
+    #[test]
+    fn parses_what_people_type() {
+        assert_eq!(parse_amount("12.50", Currency::GBP), Ok(1250));
+        assert_eq!(parse_amount(" 12.5 ", Currency::GBP), Ok(1250));
+        assert_eq!(parse_amount("12", Currency::GBP), Ok(1200));
+        assert_eq!(parse_amount(".99", Currency::GBP), Ok(99));
+        assert_eq!(parse_amount("1500", c("JPY")), Ok(1500));
+        assert_eq!(parse_amount("1.234", c("BHD")), Ok(1234));
+        assert_eq!(parse_amount("1000000", Currency::GBP), Ok(100_000_000));
+    }
+
+    #[test]
+    fn refuses_bad_amounts() {
+        use MoneyError::*;
+        assert_eq!(parse_amount("", Currency::GBP), Err(Empty));
+        assert_eq!(parse_amount("0", Currency::GBP), Err(NotPositive));
+        assert_eq!(parse_amount("0.00", Currency::GBP), Err(NotPositive));
+        assert_eq!(parse_amount("-5", Currency::GBP), Err(NotPositive));
+        assert!(matches!(
+            parse_amount("12.505", Currency::GBP),
+            Err(TooPrecise { decimals: 2, .. })
+        ));
+        assert!(matches!(
+            parse_amount("10.5", c("JPY")),
+            Err(TooPrecise { decimals: 0, .. })
+        ));
+        assert_eq!(parse_amount("1000000.01", Currency::GBP), Err(TooLarge));
+        assert_eq!(parse_amount(&"9".repeat(400), Currency::GBP), Err(TooLarge));
+        for bad in [
+            "£12", "12,50", "1,234.00", "1e3", "12.5.0", ".", "NaN", "１２", "12 50", "0x10",
+        ] {
+            assert!(parse_amount(bad, Currency::GBP).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn currencies() {
+        assert_eq!(c("gbp"), Currency::GBP);
+        assert_eq!(c("EUR").exponent(), 2);
+        assert!(Currency::parse("XAU").is_err());
+        assert!(Currency::parse("ABC").is_err());
+        assert!(Currency::parse("").is_err());
+    }
+
+    #[test]
+    fn formats_and_converts() {
+        assert_eq!(format_minor(123_450, Currency::GBP), "1,234.50");
+        assert_eq!(format_minor(5, Currency::GBP), "0.05");
+        assert_eq!(format_minor(-1_000_000_00, Currency::GBP), "-1,000,000.00");
+        assert_eq!(format_minor(1500, c("JPY")), "1,500");
+        // 10.00 EUR at 0.85 GBP/EUR = 8.50 GBP
+        assert_eq!(
+            convert(1000, c("EUR"), Currency::GBP, parse_rate("0.85").unwrap()),
+            850
+        );
+        // 1500 JPY at 0.0052 = 7.80 GBP
+        assert_eq!(
+            convert(1500, c("JPY"), Currency::GBP, parse_rate("0.0052").unwrap()),
+            780
+        );
+        // rounding half away from zero: 0.05 at 0.5 = 0.025 -> 0.03
+        assert_eq!(convert(5, Currency::GBP, Currency::GBP, 500_000), 3);
+        assert_eq!(parse_rate("1.1734"), Ok(1_173_400));
+        for bad in ["", "0", "-1", "1.1234567", "abc", "1e2"] {
+            assert!(parse_rate(bad).is_err(), "{bad}");
+        }
+    }
+}

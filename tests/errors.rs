@@ -1,0 +1,61 @@
+//! Error pages show plain words and no internals, whatever went wrong underneath.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use actix_web::http::StatusCode;
+use actix_web::test as atest;
+use common::{Client, PASSWORD, TestEnv};
+use diesel::RunQueryDsl;
+use expenseplus::web::build_app;
+
+#[actix_web::test]
+async fn a_broken_database_gives_a_plain_500_page() {
+    let env = TestEnv::new();
+    let acme = env.create_org("acme", "Acme Ltd");
+    env.create_user(&acme, "emp@acme.example", "Eve Employee", "employee", None);
+    let app = atest::init_service(build_app(env.state.clone())).await;
+    let mut c = Client::new(&app);
+    c.sign_in("acme", "emp@acme.example", PASSWORD).await;
+    // Break the organisation's schema underneath the running app.
+    let mut conn = acme.conn().unwrap();
+    diesel::sql_query("ALTER TABLE users RENAME TO users_gone")
+        .execute(&mut conn)
+        .unwrap();
+    let page = c.get("/").await;
+    assert_eq!(page.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(page.body.contains("Something went wrong"));
+    for leak in [
+        "users", "SQL", "sqlite", "diesel", "table", "panicked", "Eve",
+    ] {
+        assert!(
+            !page.body.contains(leak),
+            "{leak} leaked into the error page"
+        );
+    }
+    assert!(page.headers.get("content-security-policy").is_some());
+}
+
+#[actix_web::test]
+async fn not_found_and_method_not_allowed_pages() {
+    let env = TestEnv::new();
+    let app = atest::init_service(build_app(env.state.clone())).await;
+    let mut c = Client::new(&app);
+    let page = c.get("/does/not/exist?x=%3Cscript%3E").await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert!(page.body.contains("There is no page at this address."));
+    assert!(!page.body.contains("<script>"));
+    // A GET-only path asked with PUT: the same kind of page, not a bare body.
+    let req = atest::TestRequest::put().uri("/healthz").to_request();
+    let resp = atest::call_service(&app, req).await;
+    assert!(resp.status().is_client_error());
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(ct.starts_with("text/html"), "{ct}");
+}

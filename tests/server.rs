@@ -1,0 +1,259 @@
+//! The real binary: HTTPS with a self-signed certificate made on first start and reused
+//! after, security headers on the wire, the plain-HTTP warning, and a clean SIGTERM.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode};
+
+const BIN: &str = env!("CARGO_BIN_EXE_expenseplus");
+
+/// A running server; killed if a test fails before stopping it.
+struct Server {
+    child: Child,
+    url: String,
+    stderr: mpsc::Receiver<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(data: &Path, extra: &[&str]) -> Server {
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--workers",
+            "1",
+            "--data-dir",
+        ])
+        .arg(data)
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    // The server prints its URL once it listens: wait for that line, not for a time.
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "server exited before listening"
+        );
+        if let Some(url) = line.trim().strip_prefix("ExpensePlus is serving at ") {
+            let url = url.to_owned();
+            std::thread::spawn(move || for _ in out.lines() {});
+            return Server {
+                child,
+                url,
+                stderr: rx,
+            };
+        }
+    }
+}
+
+fn addr(url: &str) -> String {
+    url.split("://")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+/// One HTTP/1.1 GET over TLS; returns (peer certificate DER, raw response).
+fn https_get(url: &str, path: &str) -> (Vec<u8>, String) {
+    let mut builder = SslConnector::builder(SslMethod::tls()).unwrap();
+    // Self-signed: the test pins the certificate instead of trusting a CA.
+    builder.set_verify(SslVerifyMode::NONE);
+    let connector = builder.build();
+    let tcp = TcpStream::connect(addr(url)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut tls = connector.connect("localhost", tcp).unwrap();
+    let cert = tls.ssl().peer_certificate().unwrap().to_der().unwrap();
+    write!(
+        tls,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut resp = String::new();
+    tls.read_to_string(&mut resp).unwrap();
+    (cert, resp)
+}
+
+fn plain_get(url: &str, path: &str) -> String {
+    let mut tcp = TcpStream::connect(addr(url)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(
+        tcp,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut resp = String::new();
+    tcp.read_to_string(&mut resp).unwrap();
+    resp
+}
+
+fn mode(p: &Path) -> u32 {
+    std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).unwrap().permissions()) & 0o777
+}
+
+#[test]
+fn https_with_a_reused_self_signed_certificate_and_security_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = start(&data, &[]);
+    assert!(server.url.starts_with("https://"));
+    let (cert1, resp) = https_get(&server.url, "/healthz");
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert!(resp.ends_with("ok"));
+    let lower = resp.to_lowercase();
+    for header in [
+        "strict-transport-security: max-age=63072000",
+        "content-security-policy: default-src 'none'",
+        "frame-ancestors 'none'",
+        "x-content-type-options: nosniff",
+        "referrer-policy: no-referrer",
+        "x-frame-options: deny",
+    ] {
+        assert!(lower.contains(header), "{header} missing in {resp}");
+    }
+    assert!(!lower.contains("unsafe-inline"));
+    // Static files are cacheable and validated.
+    let (_, css) = https_get(&server.url, "/static/style.css");
+    assert!(
+        css.to_lowercase()
+            .contains("cache-control: public, max-age=3600")
+    );
+    assert!(css.to_lowercase().contains("etag:"));
+    // Unknown pages get the error page, not internals.
+    let (_, missing) = https_get(&server.url, "/no/such/page");
+    assert!(missing.starts_with("HTTP/1.1 404"));
+    assert!(missing.contains("There is no page at this address."));
+    drop(server);
+
+    for f in ["master.key", "tls/cert.pem", "tls/key.pem"] {
+        assert_eq!(mode(&data.join(f)), 0o600, "{f}");
+    }
+    let key_before = std::fs::read(data.join("master.key")).unwrap();
+    let server = start(&data, &[]);
+    let (cert2, _) = https_get(&server.url, "/healthz");
+    assert_eq!(cert1, cert2, "the certificate is reused on restart");
+    assert_eq!(key_before, std::fs::read(data.join("master.key")).unwrap());
+}
+
+#[test]
+fn plain_http_warns_and_sigterm_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start(&dir.path().join("data"), &["--plain-http"]);
+    assert!(server.url.starts_with("http://"));
+    let warning = server.stderr.recv_timeout(Duration::from_secs(30)).unwrap();
+    assert!(warning.contains("plain HTTP"), "{warning}");
+    assert!(plain_get(&server.url, "/healthz").starts_with("HTTP/1.1 200"));
+    let pid = server.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = server.child.wait().unwrap();
+    assert!(
+        status.success(),
+        "graceful shutdown exits 0, got {status:?}"
+    );
+}
+
+#[test]
+fn serves_an_operator_supplied_certificate() {
+    use openssl::asn1::Asn1Time;
+    use openssl::ec::{EcGroup, EcKey};
+    use openssl::hash::MessageDigest;
+    use openssl::nid::Nid;
+    use openssl::pkey::PKey;
+    use openssl::x509::{X509, X509NameBuilder};
+
+    let dir = tempfile::tempdir().unwrap();
+    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+    let key = PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap();
+    let mut name = X509NameBuilder::new().unwrap();
+    name.append_entry_by_text("CN", "expenses.example").unwrap();
+    let name = name.build();
+    let mut b = X509::builder().unwrap();
+    b.set_version(2).unwrap();
+    b.set_subject_name(&name).unwrap();
+    b.set_issuer_name(&name).unwrap();
+    b.set_pubkey(&key).unwrap();
+    b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    b.set_not_after(&Asn1Time::days_from_now(30).unwrap())
+        .unwrap();
+    b.sign(&key, MessageDigest::sha256()).unwrap();
+    let cert = b.build();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.to_pem().unwrap()).unwrap();
+    std::fs::write(&key_path, key.private_key_to_pem_pkcs8().unwrap()).unwrap();
+
+    let data = dir.path().join("data");
+    let server = start(
+        &data,
+        &[
+            "--tls-cert",
+            cert_path.to_str().unwrap(),
+            "--tls-key",
+            key_path.to_str().unwrap(),
+        ],
+    );
+    let (served, resp) = https_get(&server.url, "/healthz");
+    assert!(resp.starts_with("HTTP/1.1 200"));
+    assert_eq!(served, cert.to_der().unwrap());
+    assert!(
+        !data.join("tls").exists(),
+        "no self-signed certificate when one is given"
+    );
+    drop(server);
+
+    // A key that does not match the certificate is one plain sentence, exit 1.
+    let other = PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap();
+    std::fs::write(&key_path, other.private_key_to_pem_pkcs8().unwrap()).unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .args([
+            "--tls-cert",
+            cert_path.to_str().unwrap(),
+            "--tls-key",
+            key_path.to_str().unwrap(),
+        ])
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("TLS certificate or key could not be used"),
+        "{stderr}"
+    );
+}
