@@ -34,10 +34,12 @@ pub enum Action {
     ViewedPerson,
     ViewedAuditLog,
     OrganisationSetUp,
+    /// A claim moved through its state machine.
+    ClaimTransition,
 }
 
 impl Action {
-    pub const ALL: [Action; 20] = [
+    pub const ALL: [Action; 21] = [
         Action::SignIn,
         Action::SignInFailed,
         Action::SignInThrottled,
@@ -58,6 +60,7 @@ impl Action {
         Action::ViewedPerson,
         Action::ViewedAuditLog,
         Action::OrganisationSetUp,
+        Action::ClaimTransition,
     ];
 
     pub fn code(self) -> &'static str {
@@ -82,6 +85,7 @@ impl Action {
             Action::ViewedPerson => "viewed_person",
             Action::ViewedAuditLog => "viewed_audit_log",
             Action::OrganisationSetUp => "organisation_set_up",
+            Action::ClaimTransition => "claim_transition",
         }
     }
 

@@ -21,4 +21,9 @@ personal_columns! {
     UserEmail => "users.email",
     /// TOTP secrets are personal authentication data: sealed, not merely hidden.
     UserTotpSecret => "users.totp_secret",
+    ClaimTitle => "claims.title",
+    LineMerchant => "claim_lines.merchant",
+    LineDescription => "claim_lines.description",
+    /// Sealed under the key of the person who wrote it.
+    EventComment => "claim_events.comment",
 }

@@ -102,5 +102,77 @@ pub mod org {
         }
     }
 
-    diesel::allow_tables_to_appear_in_same_query!(users, recovery_codes, reset_tokens, audit_log);
+    diesel::table! {
+        categories (code) {
+            code -> Text,
+            label -> Text,
+            limit_minor -> Nullable<BigInt>,
+            receipt_above_minor -> Nullable<BigInt>,
+            active -> Bool,
+        }
+    }
+
+    diesel::table! {
+        claims (id) {
+            id -> BigInt,
+            owner_id -> BigInt,
+            title -> Binary,
+            status -> Text,
+            currency -> Text,
+            total_minor -> BigInt,
+            version -> BigInt,
+            form_key -> Nullable<Text>,
+            created_at -> BigInt,
+            updated_at -> BigInt,
+            submitted_at -> Nullable<BigInt>,
+            decided_at -> Nullable<BigInt>,
+            paid_at -> Nullable<BigInt>,
+        }
+    }
+
+    diesel::table! {
+        claim_lines (id) {
+            id -> BigInt,
+            claim_id -> BigInt,
+            spent_on -> Text,
+            category -> Text,
+            merchant -> Binary,
+            description -> Binary,
+            amount_minor -> BigInt,
+            currency -> Text,
+            rate_micros -> BigInt,
+            base_minor -> BigInt,
+            vat_minor -> Nullable<BigInt>,
+            miles_tenths -> Nullable<BigInt>,
+            form_key -> Nullable<Text>,
+            created_at -> BigInt,
+        }
+    }
+
+    diesel::table! {
+        claim_events (id) {
+            id -> BigInt,
+            claim_id -> BigInt,
+            actor_id -> BigInt,
+            at -> BigInt,
+            from_status -> Text,
+            to_status -> Text,
+            comment -> Nullable<Binary>,
+        }
+    }
+
+    diesel::joinable!(claims -> users (owner_id));
+    diesel::joinable!(claim_lines -> claims (claim_id));
+    diesel::joinable!(claim_events -> claims (claim_id));
+
+    diesel::allow_tables_to_appear_in_same_query!(
+        users,
+        recovery_codes,
+        reset_tokens,
+        audit_log,
+        categories,
+        claims,
+        claim_lines,
+        claim_events
+    );
 }

@@ -2,6 +2,7 @@
 //! (Claims, lines, receipts and approvals in the database come on top of these.)
 //! Nothing here knows about HTTP.
 
+pub mod claims;
 pub mod mileage;
 pub mod money;
 pub mod status;

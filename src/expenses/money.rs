@@ -127,7 +127,7 @@ pub fn format_minor(minor: i64, currency: Currency) -> String {
     let mut grouped = String::new();
     let text = major.to_string();
     for (i, ch) in text.chars().enumerate() {
-        if i > 0 && (text.len() - i) % 3 == 0 {
+        if i > 0 && (text.len() - i).is_multiple_of(3) {
             grouped.push(',');
         }
         grouped.push(ch);
@@ -244,7 +244,7 @@ mod tests {
     fn formats_and_converts() {
         assert_eq!(format_minor(123_450, Currency::GBP), "1,234.50");
         assert_eq!(format_minor(5, Currency::GBP), "0.05");
-        assert_eq!(format_minor(-1_000_000_00, Currency::GBP), "-1,000,000.00");
+        assert_eq!(format_minor(-100_000_000, Currency::GBP), "-1,000,000.00");
         assert_eq!(format_minor(1500, c("JPY")), "1,500");
         // 10.00 EUR at 0.85 GBP/EUR = 8.50 GBP
         assert_eq!(

@@ -1,0 +1,1 @@
+DROP TABLE claim_events; DROP TABLE claim_lines; DROP TABLE claims; DROP TABLE categories;

@@ -1,0 +1,383 @@
+//! Claims in the database: idempotent creation, line validation per field, who may see
+//! what, the approval chain with its second approval, and concurrent decisions.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{TestEnv, assert_absent};
+use expenseplus::auth::Roles;
+use expenseplus::expenses::claims::{self, AddLine, ClaimError, LineInput};
+use expenseplus::expenses::status::{Actor, Status, Transition};
+use expenseplus::ids::UserId;
+use time::OffsetDateTime;
+
+fn today() -> String {
+    OffsetDateTime::now_utc().date().to_string()
+}
+
+fn line(amount: &str, key: &str) -> LineInput {
+    LineInput {
+        date: today(),
+        category: "travel".into(),
+        merchant: "Great Western Railway".into(),
+        description: "Return to Bristol for the client workshop".into(),
+        amount: amount.into(),
+        currency: "GBP".into(),
+        form_key: key.into(),
+        ..Default::default()
+    }
+}
+
+struct People {
+    env: TestEnv,
+    emp: UserId,
+    boss: UserId,
+    other_boss: UserId,
+    fin: UserId,
+}
+
+fn people() -> People {
+    let env = TestEnv::new();
+    let acme = env.create_org("acme", "Acme Ltd");
+    let boss = env.create_user(
+        &acme,
+        "boss@acme.example",
+        "Bea Boss",
+        "manager,employee",
+        None,
+    );
+    let other_boss = env.create_user(
+        &acme,
+        "other@acme.example",
+        "Otto Other",
+        "manager,employee",
+        None,
+    );
+    let emp = env.create_user(
+        &acme,
+        "emp@acme.example",
+        "Eve Employee",
+        "employee",
+        Some(boss),
+    );
+    let fin = env.create_user(&acme, "fin@acme.example", "Finn Finance", "finance", None);
+    People {
+        env,
+        emp,
+        boss,
+        other_boss,
+        fin,
+    }
+}
+
+fn roles(s: &str) -> Roles {
+    Roles::parse_list(s).unwrap()
+}
+
+#[test]
+fn a_form_posted_twice_makes_one_claim_and_one_line() {
+    let p = people();
+    let org = p.env.org("acme");
+    let a = claims::create(&org, p.emp, "Bristol trip", "form-1").unwrap();
+    let b = claims::create(&org, p.emp, "Bristol trip", "form-1").unwrap();
+    assert_eq!(a, b);
+    assert!(matches!(
+        claims::add_line(&org, p.emp, a, &line("12.50", "line-1")).unwrap(),
+        AddLine::Added
+    ));
+    assert!(matches!(
+        claims::add_line(&org, p.emp, a, &line("12.50", "line-1")).unwrap(),
+        AddLine::Added
+    ));
+    assert_eq!(claims::lines(&org, a).unwrap().len(), 1);
+    assert_eq!(claims::get(&org, a).unwrap().total_minor, 1250);
+}
+
+#[test]
+fn bad_lines_get_a_message_per_field_and_write_nothing() {
+    let p = people();
+    let org = p.env.org("acme");
+    let id = claims::create(&org, p.emp, "Trip", "f").unwrap();
+    let mut bad = line("-5", "l");
+    bad.date = "2026-02-30".into();
+    bad.category = "yachts".into();
+    bad.currency = "ZZZ".into();
+    bad.merchant = "\u{7}".into();
+    bad.description = "x".repeat(10_000);
+    let AddLine::Invalid(errors) = claims::add_line(&org, p.emp, id, &bad).unwrap() else {
+        panic!("bad line accepted");
+    };
+    for field in ["date", "category", "currency", "merchant", "description"] {
+        assert!(errors.get(field).is_some(), "{field}: {errors:?}");
+    }
+    for (amount, expect) in [
+        ("0", "more than zero"),
+        ("12.345", "decimal places"),
+        ("99999999", "too large"),
+        ("12,50", "as a number"),
+    ] {
+        let AddLine::Invalid(errors) =
+            claims::add_line(&org, p.emp, id, &line(amount, amount)).unwrap()
+        else {
+            panic!("{amount} accepted");
+        };
+        assert!(
+            errors.get("amount").unwrap().contains(expect),
+            "{amount}: {errors:?}"
+        );
+    }
+    let mut future = line("5", "fut");
+    future.date = (OffsetDateTime::now_utc().date() + time::Duration::days(2)).to_string();
+    let AddLine::Invalid(errors) = claims::add_line(&org, p.emp, id, &future).unwrap() else {
+        panic!()
+    };
+    assert!(errors.get("date").unwrap().contains("future"));
+    assert!(claims::lines(&org, id).unwrap().is_empty());
+    assert_eq!(claims::get(&org, id).unwrap().total_minor, 0);
+}
+
+#[test]
+fn foreign_currency_lines_convert_to_the_base_currency() {
+    let p = people();
+    let org = p.env.org("acme");
+    let id = claims::create(&org, p.emp, "Paris", "f").unwrap();
+    let mut eur = line("100.00", "eur");
+    eur.currency = "EUR".into();
+    let AddLine::Invalid(errors) = claims::add_line(&org, p.emp, id, &eur).unwrap() else {
+        panic!()
+    };
+    assert!(errors.get("rate").is_some(), "a foreign line needs a rate");
+    eur.rate = "0.8512".into();
+    assert!(matches!(
+        claims::add_line(&org, p.emp, id, &eur).unwrap(),
+        AddLine::Added
+    ));
+    let l = &claims::lines(&org, id).unwrap()[0];
+    assert_eq!(
+        (l.amount_minor, l.currency.as_str(), l.base_minor),
+        (10_000, "EUR", 8_512)
+    );
+}
+
+#[test]
+fn who_sees_a_claim() {
+    let p = people();
+    let org = p.env.org("acme");
+    let id = claims::create(&org, p.emp, "Trip", "f").unwrap();
+    claims::add_line(&org, p.emp, id, &line("12.50", "l")).unwrap();
+    let claim = claims::get(&org, id).unwrap();
+    let part = |who, r| claims::role_for(&org, who, roles(r), &claim).unwrap();
+    assert_eq!(part(p.emp, "employee"), Some(Actor::Owner));
+    // A draft is the owner's alone.
+    assert_eq!(part(p.boss, "manager"), None);
+    let v = claim.version;
+    claims::transition(
+        &org,
+        p.emp,
+        roles("employee"),
+        id,
+        v,
+        Transition::Submit,
+        "",
+    )
+    .unwrap();
+    let claim = claims::get(&org, id).unwrap();
+    let part = |who, r| claims::role_for(&org, who, roles(r), &claim).unwrap();
+    assert_eq!(part(p.boss, "manager,employee"), Some(Actor::Approver));
+    assert_eq!(
+        part(p.other_boss, "manager,employee"),
+        None,
+        "not their report"
+    );
+    assert_eq!(
+        part(p.fin, "finance"),
+        None,
+        "finance sees approved claims only"
+    );
+}
+
+#[test]
+fn approval_chain_second_approval_and_conflicts() {
+    let p = people();
+    let org = p.env.org("acme");
+    let id = claims::create(&org, p.emp, "Conference", "f").unwrap();
+    // Above the second-approval threshold (1,000.00).
+    let mut big = line("1500.00", "l");
+    big.category = "training".into();
+    claims::add_line(&org, p.emp, id, &big).unwrap();
+    let v = claims::get(&org, id).unwrap().version;
+    // Nobody approves their own claim, even holding the manager role.
+    assert!(matches!(
+        claims::transition(
+            &org,
+            p.emp,
+            roles("employee,manager"),
+            id,
+            v,
+            Transition::Approve,
+            ""
+        ),
+        Err(ClaimError::Transition(_))
+    ));
+    claims::transition(
+        &org,
+        p.emp,
+        roles("employee"),
+        id,
+        v,
+        Transition::Submit,
+        "",
+    )
+    .unwrap();
+    let v = claims::get(&org, id).unwrap().version;
+    // A reason is required to reject.
+    assert!(
+        claims::transition(
+            &org,
+            p.boss,
+            roles("manager"),
+            id,
+            v,
+            Transition::Reject,
+            " "
+        )
+        .is_err()
+    );
+    assert_eq!(
+        claims::transition(
+            &org,
+            p.boss,
+            roles("manager"),
+            id,
+            v,
+            Transition::Approve,
+            "ok"
+        )
+        .unwrap(),
+        Status::AwaitingFinance
+    );
+    // A second approver acting on the same page version loses, and is told so.
+    assert!(matches!(
+        claims::transition(
+            &org,
+            p.boss,
+            roles("manager"),
+            id,
+            v,
+            Transition::Approve,
+            "again"
+        ),
+        Err(ClaimError::Conflict) | Err(ClaimError::Transition(_)) | Err(ClaimError::NotFound)
+    ));
+    let v = claims::get(&org, id).unwrap().version;
+    assert_eq!(
+        claims::transition(
+            &org,
+            p.fin,
+            roles("finance"),
+            id,
+            v,
+            Transition::Approve,
+            ""
+        )
+        .unwrap(),
+        Status::Approved
+    );
+    let v = claims::get(&org, id).unwrap().version;
+    assert_eq!(
+        claims::transition(
+            &org,
+            p.fin,
+            roles("finance"),
+            id,
+            v,
+            Transition::MarkPaid,
+            ""
+        )
+        .unwrap(),
+        Status::Paid
+    );
+    let history = claims::history(&org, id).unwrap();
+    let steps: Vec<_> = history
+        .iter()
+        .map(|e| (e.from_status.as_str(), e.to_status.as_str()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("draft", "submitted"),
+            ("submitted", "awaiting_finance"),
+            ("awaiting_finance", "approved"),
+            ("approved", "paid")
+        ]
+    );
+    let comment = org.keys.open(history[1].comment.as_ref().unwrap()).unwrap();
+    assert_eq!(comment.as_str(), Some("ok"));
+}
+
+#[test]
+fn two_approvers_at_once_one_wins() {
+    let p = people();
+    let org = p.env.org("acme");
+    let id = claims::create(&org, p.emp, "Lunch", "f").unwrap();
+    claims::add_line(&org, p.emp, id, &line("20.00", "l")).unwrap();
+    let v = claims::get(&org, id).unwrap().version;
+    claims::transition(
+        &org,
+        p.emp,
+        roles("employee"),
+        id,
+        v,
+        Transition::Submit,
+        "",
+    )
+    .unwrap();
+    let v = claims::get(&org, id).unwrap().version;
+    let org2 = org.clone();
+    let boss = p.boss;
+    let handles: Vec<_> = (0..2)
+        .map(|i| {
+            let org = org2.clone();
+            std::thread::spawn(move || {
+                let t = if i == 0 {
+                    Transition::Approve
+                } else {
+                    Transition::Reject
+                };
+                claims::transition(&org, boss, roles("manager"), id, v, t, "decided")
+            })
+        })
+        .collect();
+    let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
+    assert!(
+        results
+            .iter()
+            .any(|r| matches!(r, Err(ClaimError::Conflict))),
+        "{results:?}"
+    );
+    assert_eq!(claims::history(&org, id).unwrap().len(), 2);
+}
+
+#[test]
+fn claim_text_is_encrypted_at_rest() {
+    let p = people();
+    let org = p.env.org("acme");
+    let id = claims::create(&org, p.emp, "Secret Offsite Zanzibar", "f").unwrap();
+    let mut l = line("12.50", "l");
+    l.merchant = "Merchant Quokka Ltd".into();
+    l.description = "Description Wombat Lunch".into();
+    claims::add_line(&org, p.emp, id, &l).unwrap();
+    for needle in [
+        "Secret Offsite Zanzibar",
+        "Merchant Quokka",
+        "Description Wombat",
+    ] {
+        assert_absent(&p.env.data_dir(), needle);
+    }
+}
