@@ -6,6 +6,7 @@
 //!    values decrypted per request) with 32 keep-alive connections;
 //! 2. sign-ins per second with 50 people signing in at once, and the latency of a
 //!    signed-in page (`/`) measured during that storm and without it.
+//!
 //! Client and server share this machine's cores, so the numbers are a floor.
 
 use std::io::{BufRead, BufReader, Read, Write};

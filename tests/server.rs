@@ -29,15 +29,8 @@ impl Drop for Server {
 }
 
 fn start(data: &Path, extra: &[&str]) -> Server {
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--bind",
-            "127.0.0.1:0",
-            "--workers",
-            "1",
-            "--data-dir",
-        ])
+    let child = Command::new(BIN)
+        .args(["serve", "--bind", "127.0.0.1:0", "--workers", "1", "--data-dir"])
         .arg(data)
         .args(extra)
         .env("RUST_LOG", "warn")
@@ -46,29 +39,24 @@ fn start(data: &Path, extra: &[&str]) -> Server {
         .spawn()
         .unwrap();
     let (tx, rx) = mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
+    // Owned by the guard from here on, so every path below reaps the process.
+    let mut server = Server { child, url: String::new(), stderr: rx };
+    let stderr = server.child.stderr.take().unwrap();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             let _ = tx.send(line);
         }
     });
     // The server prints its URL once it listens: wait for that line, not for a time.
-    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut out = BufReader::new(server.child.stdout.take().unwrap());
     let mut line = String::new();
     loop {
         line.clear();
-        assert!(
-            out.read_line(&mut line).unwrap() > 0,
-            "server exited before listening"
-        );
+        assert!(out.read_line(&mut line).unwrap() > 0, "server exited before listening");
         if let Some(url) = line.trim().strip_prefix("ExpensePlus is serving at ") {
-            let url = url.to_owned();
+            server.url = url.to_owned();
             std::thread::spawn(move || for _ in out.lines() {});
-            return Server {
-                child,
-                url,
-                stderr: rx,
-            };
+            return server;
         }
     }
 }
