@@ -38,6 +38,11 @@ pub enum Command {
     /// Manage keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Check the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Create the organisation `demo` with one user of each role, and print their passwords.
+    Demo,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -102,4 +107,13 @@ pub enum UserCommand {
 pub enum KeysCommand {
     /// Re-wrap every organisation key under a new master key.
     RotateMaster,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check an organisation's audit log against its hash chain.
+    Verify {
+        #[arg(long)]
+        org: String,
+    },
 }

@@ -41,6 +41,8 @@ pub enum ServeError {
     Tenancy(#[from] crate::tenancy::TenancyError),
     #[error("the server stopped with an error: {0}")]
     Run(String),
+    #[error("the first-run setup link could not be made: {0}")]
+    SetupToken(String),
 }
 
 fn tls_err(e: impl std::fmt::Display) -> ServeError {
@@ -161,10 +163,19 @@ pub fn serve(data_dir: &Path, args: &ServeArgs) -> Result<(), ServeError> {
         };
         Some(tls_acceptor(&cert, &key)?)
     };
+    // First run: a one-time link to create the first organisation.
+    let setup_token = if registry.is_empty()? {
+        let bytes = crate::crypto::random_array::<32>()
+            .map_err(|e| ServeError::SetupToken(e.to_string()))?;
+        Some(hex::encode(bytes))
+    } else {
+        None
+    };
     let state = web::Data::new(AppState::new(
         Tenants::new(registry, capacity),
         WebSettings::default(),
     ));
+    *state.setup_token.lock().unwrap_or_else(|p| p.into_inner()) = setup_token.clone();
     actix_web::rt::System::new().block_on(async move {
         let app_state = state.clone();
         let mut server = HttpServer::new(move || build_app(app_state.clone()))
@@ -188,6 +199,9 @@ pub fn serve(data_dir: &Path, args: &ServeArgs) -> Result<(), ServeError> {
         };
         let bound = server.addrs().first().copied().unwrap_or(addr);
         println!("ExpensePlus is serving at {scheme}://{bound}/");
+        if let Some(token) = &setup_token {
+            println!("First-run setup: {scheme}://{bound}/setup/{token}");
+        }
         server
             .run()
             .await

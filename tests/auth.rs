@@ -33,6 +33,8 @@ fn env_with_people() -> TestEnv {
     env.create_user(&acme, "fin@acme.example", "Finn Finance", "finance", None);
     env.create_user(&acme, "dpo@acme.example", "Dee Protection", "dpo", None);
     env.create_user(&acme, "admin@acme.example", "Ann Admin", "admin", None);
+    // One role only, for the route x role matrix.
+    env.create_user(&acme, "mgr@acme.example", "Mo Manager", "manager", None);
     env
 }
 
@@ -404,7 +406,7 @@ async fn route_role_matrix() {
     let app = atest::init_service(build_app(env.state.clone())).await;
     let people = [
         ("employee", "emp@acme.example"),
-        ("manager", "boss@acme.example"),
+        ("manager", "mgr@acme.example"),
         ("finance", "fin@acme.example"),
         ("dpo", "dpo@acme.example"),
         ("admin", "admin@acme.example"),
@@ -418,7 +420,8 @@ async fn route_role_matrix() {
             .path
             .replace("{name}", "style.css")
             .replace("{id}", "1")
-            .replace("{token}", "x");
+            .replace("{token}", "x")
+            .replace("{org}", "acme");
         // Anonymous.
         let mut anon = Client::new(&app);
         anon.get("/login").await;
@@ -510,4 +513,46 @@ async fn a_session_in_one_organisation_reaches_nothing_of_another() {
         )
         .await;
     assert_eq!(p.status, StatusCode::UNAUTHORIZED);
+}
+
+#[actix_web::test]
+async fn origin_checks_accept_own_forms_and_refuse_other_sites() {
+    let env = env_with_people();
+    let app = atest::init_service(build_app(env.state.clone())).await;
+    let mut c = Client::new(&app);
+    let login = c.get("/login").await;
+    let token = common::csrf_in(&login.body).unwrap();
+    let cookie = c.cookie.clone().unwrap();
+    let post = |origin: Option<&'static str>, site: Option<&'static str>| {
+        let mut req = atest::TestRequest::post()
+            .uri("/login")
+            .insert_header(("cookie", cookie.clone()))
+            .insert_header(("content-type", "application/x-www-form-urlencoded"))
+            .set_payload(format!(
+                "organisation=acme&email=nobody%40acme.example&password=x&csrf_token={token}"
+            ));
+        if let Some(o) = origin {
+            req = req.insert_header(("origin", o));
+        }
+        if let Some(s) = site {
+            req = req.insert_header(("sec-fetch-site", s));
+        }
+        req.to_request()
+    };
+    // Our own form under no-referrer: Origin null, Fetch Metadata same-origin.
+    let own = atest::call_service(&app, post(Some("null"), Some("same-origin"))).await;
+    assert_eq!(
+        own.status(),
+        StatusCode::UNAUTHORIZED,
+        "reaches the password check"
+    );
+    let host = atest::call_service(&app, post(Some("http://localhost:8080"), None)).await;
+    assert_eq!(host.status(), StatusCode::UNAUTHORIZED);
+    for (origin, site) in [
+        (Some("https://evil.example"), None),
+        (Some("null"), Some("cross-site")),
+    ] {
+        let resp = atest::call_service(&app, post(origin, site)).await;
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{origin:?} {site:?}");
+    }
 }

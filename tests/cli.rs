@@ -27,8 +27,8 @@ fn run(data_dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
         .spawn()
         .expect("spawn");
     let mut pipe = child.stdin.take().expect("stdin");
-    pipe.write_all(stdin.unwrap_or("").as_bytes())
-        .expect("write stdin");
+    // The program may exit (refusing bad input) before reading stdin: that is fine.
+    let _ = pipe.write_all(stdin.unwrap_or("").as_bytes());
     drop(pipe);
     child.wait_with_output().expect("wait")
 }
@@ -376,4 +376,81 @@ fn user_create_and_rotate_master() {
     let out = run(&data, &["keys", "rotate-master"], None);
     assert!(String::from_utf8_lossy(&out.stdout).contains("re-wrapped 1 organisation key"));
     assert!(run(&data, &["org", "list"], None).status.success());
+}
+
+#[test]
+fn audit_verify_reports_an_intact_chain_and_unknown_organisations() {
+    let (_dir, data) = setup();
+    let out = run(&data, &["audit", "verify", "--org", "acme"], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "audit log of acme: 0 entries, chain intact\n"
+    );
+    let before = snapshot(&data);
+    assert_refused(
+        &run(&data, &["audit", "verify", "--org", "nope"], None),
+        "There is no organisation nope.",
+    );
+    assert_refused(
+        &run(&data, &["audit", "verify", "--org", "../x"], None),
+        "slug must be",
+    );
+    assert_eq!(before, snapshot(&data));
+}
+
+#[test]
+fn audit_verify_names_the_first_tampered_entry() {
+    use expenseplus::audit::{self, Action};
+    let (_dir, data) = setup();
+    {
+        let registry = expenseplus::tenancy::Registry::open(
+            &data,
+            false,
+            expenseplus::tenancy::Usage::Command,
+        )
+        .unwrap();
+        let record = registry.find_by_slug("acme").unwrap().unwrap();
+        let org = registry.open_org(&record).unwrap();
+        for detail in ["a", "b", "c", "d"] {
+            audit::record(&org, None, None, Action::PolicyChanged, detail).unwrap();
+        }
+        let mut conn = org.conn().unwrap();
+        diesel::sql_query("DROP TRIGGER audit_log_no_update")
+            .execute(&mut conn)
+            .unwrap();
+        diesel::sql_query("UPDATE audit_log SET detail = 'x' WHERE id = 3")
+            .execute(&mut conn)
+            .unwrap();
+    }
+    let out = run(&data, &["audit", "verify", "--org", "acme"], None);
+    assert_refused(&out, "audit entry 3 does not match");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn demo_refuses_to_run_twice() {
+    let (_dir, data) = setup();
+    let out = run(&data, &["demo"], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.split('\t').count() == 3)
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(lines.len(), 5);
+    assert!(lines[0].starts_with("employee\temployee@demo.example\t"));
+    let before = snapshot(&data);
+    assert_refused(&run(&data, &["demo"], None), "already exists");
+    assert_eq!(before, snapshot(&data));
+    let out = run(&data, &["org", "list"], None);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("demo\tDemo Ltd\n"));
 }

@@ -30,7 +30,14 @@ impl Drop for Server {
 
 fn start(data: &Path, extra: &[&str]) -> Server {
     let child = Command::new(BIN)
-        .args(["serve", "--bind", "127.0.0.1:0", "--workers", "1", "--data-dir"])
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--workers",
+            "1",
+            "--data-dir",
+        ])
         .arg(data)
         .args(extra)
         .env("RUST_LOG", "warn")
@@ -40,7 +47,11 @@ fn start(data: &Path, extra: &[&str]) -> Server {
         .unwrap();
     let (tx, rx) = mpsc::channel();
     // Owned by the guard from here on, so every path below reaps the process.
-    let mut server = Server { child, url: String::new(), stderr: rx };
+    let mut server = Server {
+        child,
+        url: String::new(),
+        stderr: rx,
+    };
     let stderr = server.child.stderr.take().unwrap();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -52,7 +63,10 @@ fn start(data: &Path, extra: &[&str]) -> Server {
     let mut line = String::new();
     loop {
         line.clear();
-        assert!(out.read_line(&mut line).unwrap() > 0, "server exited before listening");
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "server exited before listening"
+        );
         if let Some(url) = line.trim().strip_prefix("ExpensePlus is serving at ") {
             server.url = url.to_owned();
             std::thread::spawn(move || for _ in out.lines() {});

@@ -318,3 +318,40 @@ pub fn redeem_reset_token(org: &Org, token: &str, new: &str) -> Result<UserId, A
     })?;
     Ok(user)
 }
+
+/// Every user, opened, with whether they use two-step sign-in (the admin list).
+pub fn list_with_mfa(org: &Org) -> Result<Vec<(users::UserView, bool)>, AccountError> {
+    let mut conn = org.conn()?;
+    let rows: Vec<users::UserRow> = users_t::table
+        .order(users_t::id)
+        .select(users::UserRow::as_select())
+        .load(&mut conn)?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        out.push((users::UserView::open(org, row)?, row.mfa_enabled));
+    }
+    Ok(out)
+}
+
+/// An admin invites a person: created without a password, audited, and given a reset
+/// link token (to show the admin once) so they can set their own.
+pub fn invite(
+    org: &Org,
+    actor: UserId,
+    new: users::NewUser<'_>,
+) -> Result<(UserId, String), AccountError> {
+    if let Some(m) = new.manager {
+        users::get(org, m)?.ok_or(UserError::NotFound)?;
+    }
+    let detail = format!("roles {}", new.roles);
+    let user = users::create(
+        org,
+        users::NewUser {
+            password_hash: None,
+            ..new
+        },
+    )?;
+    audit::record(org, Some(actor), Some(user), Action::UserCreated, &detail)?;
+    let token = issue_reset_token(org, actor, user)?;
+    Ok((user, token))
+}

@@ -4,12 +4,13 @@
 use std::io::Read;
 use std::path::Path;
 
+use crate::audit::{self, Action, VerifyError};
 use crate::auth::users::{self, NewUser, UserError};
-use crate::auth::{Roles, password};
-use crate::config::{Cli, Command, KeysCommand, OrgCommand, UserCommand};
-use crate::ids::Slug;
+use crate::auth::{Role, Roles, password};
+use crate::config::{AuditCommand, Cli, Command, KeysCommand, OrgCommand, UserCommand};
+use crate::ids::{Slug, UserId};
 use crate::server::{self, ServeError};
-use crate::tenancy::{Registry, TenancyError, Usage};
+use crate::tenancy::{Org, Registry, TenancyError, Usage};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -23,6 +24,8 @@ pub enum CliError {
     UnknownManager,
     #[error("the password could not be read from standard input: {0}")]
     Stdin(String),
+    #[error("the audit log of {slug} is broken: {source}")]
+    AuditBroken { slug: String, source: VerifyError },
 }
 
 pub fn run(cli: Cli) -> Result<(), CliError> {
@@ -38,7 +41,130 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             println!("rotated the master key; re-wrapped {n} organisation key(s)");
             Ok(())
         }
+        Some(Command::Audit(AuditCommand::Verify { org })) => audit_verify(data_dir, &org),
+        Some(Command::Demo) => demo(data_dir),
     }
+}
+
+/// Opens an existing organisation for a command.
+fn open_org(registry: &Registry, slug: &str) -> Result<Org, CliError> {
+    let slug = Slug::parse(slug).map_err(TenancyError::from)?;
+    let record = registry
+        .find_by_slug(slug.as_str())?
+        .ok_or_else(|| TenancyError::NotFound(slug.to_string()))?;
+    Ok(registry.open_org(&record)?)
+}
+
+fn audit_verify(data_dir: &Path, slug: &str) -> Result<(), CliError> {
+    let registry = Registry::open(data_dir, false, Usage::Command)?;
+    let org = open_org(&registry, slug)?;
+    match audit::verify(&org) {
+        Ok(n) => {
+            println!("audit log of {}: {n} entries, chain intact", org.slug);
+            Ok(())
+        }
+        Err(VerifyError::Db(e)) => Err(TenancyError::Db(e).into()),
+        Err(source) => Err(CliError::AuditBroken {
+            slug: org.slug.to_string(),
+            source,
+        }),
+    }
+}
+
+const DEMO_SLUG: &str = "demo";
+const DEMO_NAME: &str = "Demo Ltd";
+
+/// A passphrase that passes the policy for this person (a suggestion almost always does).
+fn demo_password(email: &str) -> Result<String, CliError> {
+    let local = email.split('@').next().unwrap_or("");
+    let context = [email, local, DEMO_SLUG, DEMO_NAME];
+    let mut last = password::PasswordError::TooWeak;
+    for _ in 0..20 {
+        let candidate = password::suggest_passphrase();
+        match password::check_policy(&candidate, &context) {
+            Ok(()) => return Ok(candidate),
+            Err(e) => last = e,
+        }
+    }
+    Err(UserError::from(last).into())
+}
+
+/// The organisation `demo` with one user of each role; prints how to sign in as each.
+fn demo(data_dir: &Path) -> Result<(), CliError> {
+    let slug = Slug::parse(DEMO_SLUG).map_err(TenancyError::from)?;
+    let registry = Registry::open(data_dir, true, Usage::Command)?;
+    if registry.find_by_slug(DEMO_SLUG)?.is_some() {
+        return Err(TenancyError::Duplicate(DEMO_SLUG.to_owned()).into());
+    }
+    // (role shown, email, name, roles); the manager comes first so the employee can
+    // report to them.
+    let people: [(&str, &str, &str, &[Role]); 5] = [
+        (
+            "manager",
+            "manager@demo.example",
+            "Morgan Manager",
+            &[Role::Manager, Role::Employee],
+        ),
+        (
+            "employee",
+            "employee@demo.example",
+            "Erin Employee",
+            &[Role::Employee],
+        ),
+        (
+            "finance",
+            "finance@demo.example",
+            "Fran Finance",
+            &[Role::Finance],
+        ),
+        ("dpo", "dpo@demo.example", "Dana Protection", &[Role::Dpo]),
+        ("admin", "admin@demo.example", "Alex Admin", &[Role::Admin]),
+    ];
+    let mut prepared = Vec::with_capacity(people.len());
+    for (shown, email, name, roles) in people {
+        let secret = demo_password(email)?;
+        let hash = password::hash(&secret).map_err(UserError::from)?;
+        prepared.push((shown, email, name, Roles::of(roles), secret, hash));
+    }
+    let record = registry.create_org(&slug, DEMO_NAME)?;
+    let org = registry.open_org(&record)?;
+    let mut manager: Option<UserId> = None;
+    let mut lines = Vec::with_capacity(prepared.len());
+    for (shown, email, name, roles, secret, hash) in prepared {
+        let id = users::create(
+            &org,
+            NewUser {
+                email,
+                name,
+                roles,
+                manager: if shown == "employee" { manager } else { None },
+                password_hash: Some(hash),
+            },
+        )?;
+        if shown == "manager" {
+            manager = Some(id);
+        }
+        audit::record(
+            &org,
+            None,
+            Some(id),
+            Action::UserCreated,
+            &roles.to_string(),
+        )
+        .map_err(TenancyError::from)?;
+        lines.push((shown, email, secret));
+    }
+    println!(
+        "created organisation {} ({}); sign in with the organisation name {}",
+        org.slug, org.name, org.slug
+    );
+    // Each role on its own line, in the usual order.
+    for role in Role::ALL {
+        if let Some((shown, email, secret)) = lines.iter().find(|l| l.0 == role.as_str()) {
+            println!("{shown}\t{email}\t{secret}");
+        }
+    }
+    Ok(())
 }
 
 fn org(data_dir: &Path, cmd: OrgCommand) -> Result<(), CliError> {

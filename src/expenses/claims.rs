@@ -466,6 +466,10 @@ pub fn transition(
 ) -> Result<Status, ClaimError> {
     let claim = get(org, claim_id)?;
     let part = role_for(org, actor, roles, &claim)?.ok_or(ClaimError::NotFound)?;
+    // The page the actor decided on is out of date: say so, whatever the new state is.
+    if claim.version != seen_version {
+        return Err(ClaimError::Conflict);
+    }
     if t == Transition::Submit && lines(org, claim_id)?.is_empty() {
         return Err(ClaimError::Invalid(
             "add at least one line before submitting".into(),
@@ -586,4 +590,42 @@ pub fn list_own(
 /// Opens a claim's title, or "erased".
 pub fn title(org: &Org, claim: &ClaimRow) -> Result<Revealed, ClaimError> {
     Ok(org.keys.open(&claim.title)?)
+}
+
+/// Claims waiting for `approver`: submitted claims of their reports (managers) and
+/// claims awaiting the second approval (finance). Oldest first, as a queue.
+pub fn waiting_for(
+    org: &Org,
+    approver: UserId,
+    roles: Roles,
+    limit: i64,
+) -> Result<Vec<ClaimRow>, ClaimError> {
+    use crate::db::schema::org::users;
+    let mut conn = org.conn()?;
+    let mut out = Vec::new();
+    if roles.contains(Role::Manager) {
+        out.extend(
+            claims::table
+                .inner_join(users::table)
+                .filter(users::manager_id.eq(approver.0))
+                .filter(claims::status.eq(Status::Submitted.code()))
+                .filter(claims::owner_id.ne(approver.0))
+                .order(claims::id.asc())
+                .limit(limit)
+                .select(ClaimRow::as_select())
+                .load(&mut conn)?,
+        );
+    }
+    if roles.contains(Role::Finance) {
+        out.extend(
+            claims::table
+                .filter(claims::status.eq(Status::AwaitingFinance.code()))
+                .filter(claims::owner_id.ne(approver.0))
+                .order(claims::id.asc())
+                .limit(limit)
+                .select(ClaimRow::as_select())
+                .load(&mut conn)?,
+        );
+    }
+    Ok(out)
 }

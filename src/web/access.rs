@@ -96,6 +96,18 @@ impl CurrentUser {
                 label: "Set up two-step sign-in",
             }];
         } else {
+            if self.has(Role::Employee) {
+                links.push(NavLink {
+                    href: "/claims",
+                    label: "My claims",
+                });
+            }
+            if self.has(Role::Manager) || self.has(Role::Finance) {
+                links.push(NavLink {
+                    href: "/approvals",
+                    label: "Approvals",
+                });
+            }
             if self.has(Role::Admin) {
                 links.push(NavLink {
                     href: "/admin/users",

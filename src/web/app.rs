@@ -16,6 +16,17 @@ pub const FORM_LIMIT: usize = 64 * 1024;
 /// `__Host-`: Secure, path `/`, no Domain, so no sibling host can set or read it.
 pub const SESSION_COOKIE: &str = "__Host-expenseplus";
 
+/// The path as the access log shows it: one-time tokens in reset and setup links are
+/// replaced, since anyone reading the log could otherwise use an unspent link.
+pub fn loggable_path(path: &str) -> String {
+    let segments: Vec<&str> = path.split('/').collect();
+    match segments.as_slice() {
+        ["", "reset", _org, _token] => "/reset/{org}/{token}".to_owned(),
+        ["", "setup", _token] => "/setup/{token}".to_owned(),
+        _ => path.to_owned(),
+    }
+}
+
 pub fn build_app(
     state: web::Data<AppState>,
 ) -> App<
@@ -57,6 +68,26 @@ pub fn build_app(
         .wrap(sessions)
         .wrap(ErrorHandlers::new().default_handler(errors::render_framework_error))
         .wrap(headers::security_headers())
-        // No client address, referrer or agent: the access log holds nothing personal.
-        .wrap(Logger::new("%r %s %b %Dms"))
+        // No client address, referrer, agent or query string, and secret path segments
+        // masked: the access log holds nothing personal and no usable token.
+        .wrap(
+            Logger::new("%{path}xi %s %b %Dms").custom_request_replace("path", |req| {
+                format!("{} {}", req.method(), loggable_path(req.path()))
+            }),
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loggable_path;
+
+    #[test]
+    fn tokens_never_reach_the_access_log() {
+        assert_eq!(
+            loggable_path("/reset/acme/0123abcd"),
+            "/reset/{org}/{token}"
+        );
+        assert_eq!(loggable_path("/setup/0123abcd"), "/setup/{token}");
+        assert_eq!(loggable_path("/claims/12"), "/claims/12");
+    }
 }

@@ -24,6 +24,8 @@ pub enum AppError {
     SignIn,
     #[error("{0}")]
     BadRequest(String),
+    #[error("the request is too large")]
+    TooLarge,
     #[error("service unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -65,6 +67,18 @@ impl From<UserError> for AppError {
     fn from(e: UserError) -> Self {
         match e {
             UserError::Db(e) => e.into(),
+            e => AppError::internal(e),
+        }
+    }
+}
+
+impl From<crate::expenses::claims::ClaimError> for AppError {
+    fn from(e: crate::expenses::claims::ClaimError) -> Self {
+        use crate::expenses::claims::ClaimError;
+        match e {
+            // A claim one may not see is indistinguishable from one that does not exist.
+            ClaimError::NotFound | ClaimError::Forbidden => AppError::NotFound,
+            ClaimError::Db(e) => e.into(),
             e => AppError::internal(e),
         }
     }
@@ -147,6 +161,7 @@ impl ResponseError for AppError {
             AppError::Forbidden => StatusCode::FORBIDDEN,
             AppError::SignIn => StatusCode::SEE_OTHER,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

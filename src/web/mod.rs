@@ -5,6 +5,7 @@ pub mod access;
 pub mod app;
 pub mod csrf;
 pub mod errors;
+pub mod forms;
 pub mod handlers;
 pub mod headers;
 pub mod layout;

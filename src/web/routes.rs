@@ -5,9 +5,9 @@ use actix_web::middleware::from_fn;
 use actix_web::{Route, web};
 
 use super::access::{self, Access};
-use super::handlers::{account, home, login};
+use super::handlers::{account, admin, audit, claims, home, login, reset, setup};
 use super::{pages, static_files};
-use crate::auth::Role::{Admin, Dpo};
+use crate::auth::Role::{Admin, Dpo, Employee, Finance, Manager};
 
 /// One method on one path, and who may call it.
 #[derive(Debug, Clone, Copy)]
@@ -18,7 +18,9 @@ pub struct RouteSpec {
 }
 
 const DPO_ADMIN: Access = Access::roles(&[Dpo, Admin]);
-#[allow(dead_code)]
+const EMPLOYEE: Access = Access::roles(&[Employee]);
+const APPROVERS: Access = Access::roles(&[Manager, Finance]);
+const FINANCE: Access = Access::roles(&[Finance]);
 const ADMIN: Access = Access::roles(&[Admin]);
 
 macro_rules! route_table {
@@ -57,7 +59,25 @@ route_table! {
     "/account/password" => [POST Access::SignedIn => account::change_password],
     "/account/sessions/end" => [POST Access::SignedIn => account::end_sessions],
     "/account/mfa" => [GET Access::Enrolling => account::mfa_page, POST Access::Enrolling => account::mfa_confirm],
-    "/audit" => [GET DPO_ADMIN => pages::not_yet],
+    "/audit" => [GET DPO_ADMIN => audit::page],
+    "/setup/{token}" => [GET Access::Public => setup::form, POST Access::Public => setup::submit],
+    "/admin/users" => [GET ADMIN => admin::list, POST ADMIN => admin::create],
+    "/admin/users/{id}" => [GET ADMIN => admin::show],
+    "/admin/users/{id}/roles" => [POST ADMIN => admin::set_roles],
+    "/admin/users/{id}/manager" => [POST ADMIN => admin::set_manager],
+    "/admin/users/{id}/active" => [POST ADMIN => admin::set_active],
+    "/admin/users/{id}/reset" => [POST ADMIN => admin::issue_reset],
+    "/admin/policy" => [GET ADMIN => admin::policy, POST ADMIN => admin::save_policy_form],
+    "/claims" => [GET EMPLOYEE => claims::list, POST EMPLOYEE => claims::create],
+    "/claims/{id}" => [GET Access::SignedIn => claims::show],
+    "/claims/{id}/lines" => [POST EMPLOYEE => claims::add_line],
+    "/claims/{id}/submit" => [POST EMPLOYEE => claims::submit],
+    "/approvals" => [GET APPROVERS => claims::approvals],
+    "/claims/{id}/approve" => [POST APPROVERS => claims::approve],
+    "/claims/{id}/reject" => [POST APPROVERS => claims::reject],
+    "/claims/{id}/return" => [POST APPROVERS => claims::send_back],
+    "/claims/{id}/paid" => [POST FINANCE => claims::mark_paid],
+    "/reset/{org}/{token}" => [GET Access::Public => reset::form, POST Access::Public => reset::submit],
 }
 
 /// The access rule for a matched route pattern and method, if the table has one.

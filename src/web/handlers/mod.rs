@@ -2,5 +2,10 @@
 //! call the domain on the blocking pool, render.
 
 pub mod account;
+pub mod admin;
+pub mod audit;
+pub mod claims;
 pub mod home;
 pub mod login;
+pub mod reset;
+pub mod setup;

@@ -1,0 +1,496 @@
+//! Claims pages: my claims, one claim with its lines and history, adding lines,
+//! submitting, and the approvers' queue and decisions. Who may do what is the domain's
+//! call (`claims::role_for`); a claim the viewer may not see is a 404, like a missing one.
+
+use actix_multipart::Multipart;
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use crate::audit::{self, Action};
+use crate::auth::users;
+use crate::crypto::random_array;
+use crate::expenses::claims::{self, AddLine, ClaimError, ClaimRow, FieldErrors, LineInput};
+use crate::expenses::money::{Currency, format_minor};
+use crate::expenses::status::{Actor, Status, Transition};
+use crate::ids::UserId;
+use crate::tenancy::Org;
+use crate::web::access::CurrentUser;
+use crate::web::layout::{Chrome, html, see_other};
+use crate::web::{AppError, forms, session};
+
+const PAGE: i64 = 50;
+
+fn form_key() -> String {
+    random_array::<16>().map(hex::encode).unwrap_or_default()
+}
+
+pub struct ClaimItem {
+    pub id: i64,
+    pub title: String,
+    pub owner: String,
+    pub status: String,
+    pub total: String,
+}
+
+fn item(org: &Org, c: &ClaimRow, with_owner: bool) -> Result<ClaimItem, AppError> {
+    let owner = if with_owner {
+        match users::get(org, UserId(c.owner_id))? {
+            Some(u) => org.keys.open(&u.name)?.to_string(),
+            None => "unknown".into(),
+        }
+    } else {
+        String::new()
+    };
+    Ok(ClaimItem {
+        id: c.id,
+        title: claims::title(org, c)?.to_string(),
+        owner,
+        status: c.status().to_string(),
+        total: format!(
+            "{} {}",
+            format_minor(c.total_minor, c.currency()),
+            c.currency
+        ),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "claims.html")]
+struct ListPage {
+    chrome: Option<Chrome>,
+    csrf: String,
+    claims: Vec<ClaimItem>,
+    status: String,
+    statuses: Vec<(&'static str, String)>,
+    older: Option<i64>,
+    form_key: String,
+    title: String,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    status: Option<String>,
+    before: Option<i64>,
+}
+
+async fn list_page(
+    user: &CurrentUser,
+    q: ListQuery,
+    title: String,
+    error: Option<String>,
+) -> Result<ListPage, AppError> {
+    let status = q.status.as_deref().and_then(Status::parse);
+    let (org, id) = (user.org().clone(), user.id());
+    let items = web::block(move || -> Result<_, AppError> {
+        let rows = claims::list_own(&org, id, status, q.before, PAGE)?;
+        rows.iter()
+            .map(|c| item(&org, c, false))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await??;
+    let older = (items.len() as i64 == PAGE)
+        .then(|| items.last().map(|c| c.id))
+        .flatten();
+    Ok(ListPage {
+        chrome: Some(user.chrome()),
+        csrf: user.csrf().to_owned(),
+        claims: items,
+        status: status.map(|s| s.code().to_owned()).unwrap_or_default(),
+        statuses: Status::ALL
+            .iter()
+            .map(|s| (s.code(), s.to_string()))
+            .collect(),
+        older,
+        form_key: form_key(),
+        title,
+        error,
+    })
+}
+
+pub async fn list(user: CurrentUser, q: web::Query<ListQuery>) -> Result<HttpResponse, AppError> {
+    html(
+        StatusCode::OK,
+        &list_page(&user, q.into_inner(), String::new(), None).await?,
+    )
+}
+
+#[derive(Deserialize)]
+pub struct NewClaim {
+    title: String,
+    form_key: String,
+}
+
+pub async fn create(
+    user: CurrentUser,
+    form: web::Form<NewClaim>,
+) -> Result<HttpResponse, AppError> {
+    let form = form.into_inner();
+    let (org, id) = (user.org().clone(), user.id());
+    let title = form.title.clone();
+    match web::block(move || claims::create(&org, id, &form.title, &form.form_key)).await? {
+        Ok(claim) => Ok(see_other(&format!("/claims/{claim}"))),
+        Err(ClaimError::Invalid(msg)) => {
+            let page = list_page(
+                &user,
+                ListQuery {
+                    status: None,
+                    before: None,
+                },
+                title,
+                Some(msg),
+            )
+            .await?;
+            html(StatusCode::UNPROCESSABLE_ENTITY, &page)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub struct LineItem {
+    pub date: String,
+    pub category: String,
+    pub merchant: String,
+    pub description: String,
+    pub amount: String,
+    pub base: String,
+    pub vat: String,
+    pub flags: Vec<String>,
+}
+
+pub struct EventItem {
+    pub when: String,
+    pub who: String,
+    pub what: String,
+    pub comment: String,
+}
+
+#[derive(Template)]
+#[template(path = "claim.html")]
+struct ClaimPage {
+    chrome: Option<Chrome>,
+    csrf: String,
+    id: i64,
+    title: String,
+    owner: String,
+    status: String,
+    total: String,
+    version: i64,
+    lines: Vec<LineItem>,
+    history: Vec<EventItem>,
+    flagged: bool,
+    can_edit: bool,
+    can_decide: bool,
+    can_pay: bool,
+    categories: Vec<(String, String)>,
+    input: LineInput,
+    errors: Vec<(&'static str, String)>,
+    form_key: String,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+impl ClaimPage {
+    fn field_error(&self, field: &str) -> String {
+        FieldErrors(self.errors.clone())
+            .get(field)
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+fn when(at: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(at)
+        .map(|t| format!("{} {:02}:{:02} UTC", t.date(), t.hour(), t.minute()))
+        .unwrap_or_default()
+}
+
+/// Everything the claim page shows, opened; `None` if the viewer may not see the claim.
+fn load_page(org: &Org, user: &CurrentUser, id: i64) -> Result<Option<ClaimPage>, AppError> {
+    let claim = claims::get(org, id)?;
+    let Some(part) = claims::role_for(org, user.id(), user.roles(), &claim)? else {
+        return Ok(None);
+    };
+    let cats = claims::categories(org)?;
+    let name_of = |uid: i64| -> Result<String, AppError> {
+        Ok(match users::get(org, UserId(uid))? {
+            Some(u) => org.keys.open(&u.name)?.to_string(),
+            None => "unknown".into(),
+        })
+    };
+    let currency = claim.currency();
+    let mut lines = Vec::new();
+    for l in claims::lines(org, id)? {
+        let cat = cats.iter().find(|c| c.code == l.category);
+        let line_currency = Currency::parse(&l.currency).unwrap_or(currency);
+        lines.push(LineItem {
+            date: l.spent_on.clone(),
+            category: cat.map_or(l.category.clone(), |c| c.label.clone()),
+            merchant: org.keys.open(&l.merchant)?.to_string(),
+            description: org.keys.open(&l.description)?.to_string(),
+            amount: format!(
+                "{} {}",
+                format_minor(l.amount_minor, line_currency),
+                l.currency
+            ),
+            base: format_minor(l.base_minor, currency),
+            vat: l
+                .vat_minor
+                .map(|v| format_minor(v, line_currency))
+                .unwrap_or_default(),
+            flags: claims::flags(&l, cat),
+        });
+    }
+    let mut history = Vec::new();
+    for e in claims::history(org, id)? {
+        let comment = match &e.comment {
+            Some(c) => org.keys.open(c)?.to_string(),
+            None => String::new(),
+        };
+        let to = Status::parse(&e.to_status)
+            .map(|s| s.to_string())
+            .unwrap_or_default();
+        history.push(EventItem {
+            when: when(e.at),
+            who: name_of(e.actor_id)?,
+            what: to,
+            comment,
+        });
+    }
+    let status = claim.status();
+    Ok(Some(ClaimPage {
+        chrome: Some(user.chrome()),
+        csrf: user.csrf().to_owned(),
+        id,
+        title: claims::title(org, &claim)?.to_string(),
+        owner: name_of(claim.owner_id)?,
+        status: status.to_string(),
+        total: format!(
+            "{} {}",
+            format_minor(claim.total_minor, currency),
+            claim.currency
+        ),
+        version: claim.version,
+        flagged: lines.iter().any(|l| !l.flags.is_empty()),
+        lines,
+        history,
+        can_edit: part == Actor::Owner && status.editable(),
+        can_decide: matches!(
+            (part, status),
+            (Actor::Approver, Status::Submitted) | (Actor::Finance, Status::AwaitingFinance)
+        ),
+        can_pay: part == Actor::Finance && status == Status::Approved,
+        categories: cats.into_iter().map(|c| (c.code, c.label)).collect(),
+        input: LineInput {
+            currency: "GBP".into(),
+            ..Default::default()
+        },
+        errors: Vec::new(),
+        form_key: form_key(),
+        notice: None,
+        error: None,
+    }))
+}
+
+async fn page_for(user: &CurrentUser, id: i64) -> Result<ClaimPage, AppError> {
+    let (org, u) = (user.org().clone(), user.clone());
+    let page = web::block(move || -> Result<_, AppError> {
+        let page = load_page(&org, &u, id)?;
+        let claim = claims::get(&org, id)?;
+        // Looking at someone else's claim is a view of their personal data.
+        if page.is_some() && claim.owner_id != u.id().0 {
+            audit::record(
+                &org,
+                Some(u.id()),
+                Some(UserId(claim.owner_id)),
+                Action::ViewedPerson,
+                &format!("claim {id}"),
+            )?;
+        }
+        Ok(page)
+    })
+    .await??;
+    page.ok_or(AppError::NotFound)
+}
+
+pub async fn show(
+    user: CurrentUser,
+    session: Session,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let mut page = page_for(&user, id.into_inner()).await?;
+    page.notice = session::take_notice(&session);
+    html(StatusCode::OK, &page)
+}
+
+pub async fn add_line(
+    user: CurrentUser,
+    id: web::Path<i64>,
+    parts: Multipart,
+) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner();
+    let form = forms::read(parts, "receipt")
+        .await
+        .map_err(AppError::BadRequest)?;
+    let input = LineInput {
+        date: form.text("date"),
+        category: form.text("category"),
+        merchant: form.text("merchant"),
+        description: form.text("description"),
+        amount: form.text("amount"),
+        currency: form.text("currency"),
+        rate: form.text("rate"),
+        vat: form.text("vat"),
+        form_key: form.text("form_key"),
+    };
+    let mut errors = Vec::new();
+    if form.file.is_some() || form.file_too_large {
+        errors.push((
+            "receipt",
+            "attaching receipts is not available yet: add the line without one".to_owned(),
+        ));
+    }
+    let outcome = if errors.is_empty() {
+        let (org, uid, input) = (user.org().clone(), user.id(), input.clone());
+        Some(web::block(move || claims::add_line(&org, uid, id, &input)).await??)
+    } else {
+        None
+    };
+    match outcome {
+        Some(AddLine::Added) => Ok(see_other(&format!("/claims/{id}"))),
+        other => {
+            if let Some(AddLine::Invalid(e)) = other {
+                errors.extend(e.0);
+            }
+            let mut page = page_for(&user, id).await?;
+            page.input = input;
+            page.errors = errors;
+            page.error = Some("The line was not added: see the messages below.".into());
+            html(StatusCode::UNPROCESSABLE_ENTITY, &page)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Decision {
+    version: i64,
+    #[serde(default)]
+    comment: String,
+}
+
+async fn decide(
+    user: CurrentUser,
+    session: Session,
+    id: i64,
+    form: Decision,
+    t: Transition,
+) -> Result<HttpResponse, AppError> {
+    let (org, uid, roles) = (user.org().clone(), user.id(), user.roles());
+    let comment = form.comment.clone();
+    match web::block(move || claims::transition(&org, uid, roles, id, form.version, t, &comment))
+        .await?
+    {
+        Ok(to) => {
+            session::set_notice(&session, &format!("The claim is now {to}."));
+            Ok(see_other(&format!("/claims/{id}")))
+        }
+        Err(e @ (ClaimError::Conflict | ClaimError::Transition(_) | ClaimError::Invalid(_))) => {
+            let status = if matches!(e, ClaimError::Conflict) {
+                StatusCode::CONFLICT
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
+            let mut page = page_for(&user, id).await?;
+            page.error = Some(capitalise(&e.to_string()));
+            html(status, &page)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect::<String>() + ".")
+        .unwrap_or_default()
+}
+
+pub async fn submit(
+    u: CurrentUser,
+    s: Session,
+    id: web::Path<i64>,
+    f: web::Form<Decision>,
+) -> Result<HttpResponse, AppError> {
+    decide(u, s, id.into_inner(), f.into_inner(), Transition::Submit).await
+}
+
+pub async fn approve(
+    u: CurrentUser,
+    s: Session,
+    id: web::Path<i64>,
+    f: web::Form<Decision>,
+) -> Result<HttpResponse, AppError> {
+    decide(u, s, id.into_inner(), f.into_inner(), Transition::Approve).await
+}
+
+pub async fn reject(
+    u: CurrentUser,
+    s: Session,
+    id: web::Path<i64>,
+    f: web::Form<Decision>,
+) -> Result<HttpResponse, AppError> {
+    decide(u, s, id.into_inner(), f.into_inner(), Transition::Reject).await
+}
+
+pub async fn send_back(
+    u: CurrentUser,
+    s: Session,
+    id: web::Path<i64>,
+    f: web::Form<Decision>,
+) -> Result<HttpResponse, AppError> {
+    decide(
+        u,
+        s,
+        id.into_inner(),
+        f.into_inner(),
+        Transition::ReturnForChanges,
+    )
+    .await
+}
+
+pub async fn mark_paid(
+    u: CurrentUser,
+    s: Session,
+    id: web::Path<i64>,
+    f: web::Form<Decision>,
+) -> Result<HttpResponse, AppError> {
+    decide(u, s, id.into_inner(), f.into_inner(), Transition::MarkPaid).await
+}
+
+#[derive(Template)]
+#[template(path = "approvals.html")]
+struct ApprovalsPage {
+    chrome: Option<Chrome>,
+    claims: Vec<ClaimItem>,
+}
+
+pub async fn approvals(user: CurrentUser) -> Result<HttpResponse, AppError> {
+    let (org, uid, roles) = (user.org().clone(), user.id(), user.roles());
+    let items = web::block(move || -> Result<_, AppError> {
+        let rows = claims::waiting_for(&org, uid, roles, 200)?;
+        rows.iter()
+            .map(|c| item(&org, c, true))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await??;
+    html(
+        StatusCode::OK,
+        &ApprovalsPage {
+            chrome: Some(user.chrome()),
+            claims: items,
+        },
+    )
+}

@@ -1,0 +1,501 @@
+//! The organisation admin pages and the one-time password reset link.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use actix_web::http::StatusCode;
+use actix_web::test as atest;
+use common::{Client, PASSWORD, TestEnv};
+use expenseplus::audit::{self, Action, AuditRow, Filter};
+use expenseplus::auth::{Roles, policy, users};
+use expenseplus::ids::UserId;
+use expenseplus::web::build_app;
+use expenseplus::web::routes::ROUTES;
+
+const NEW_PASSWORD: &str = "violet anchor mosaic drizzle";
+
+fn env_with_people() -> TestEnv {
+    let env = TestEnv::new();
+    let acme = env.create_org("acme", "Acme Ltd");
+    let boss = env.create_user(
+        &acme,
+        "boss@acme.example",
+        "Bea Boss",
+        "manager,employee",
+        None,
+    );
+    env.create_user(
+        &acme,
+        "emp@acme.example",
+        "Eve Employee",
+        "employee",
+        Some(boss),
+    );
+    env.create_user(&acme, "fin@acme.example", "Finn Finance", "finance", None);
+    env.create_user(&acme, "dpo@acme.example", "Dee Protection", "dpo", None);
+    env.create_user(&acme, "admin@acme.example", "Ann Admin", "admin", None);
+    env
+}
+
+fn id_of(env: &TestEnv, email: &str) -> UserId {
+    users::find_by_email(&env.org("acme"), email)
+        .unwrap()
+        .unwrap()
+        .user_id()
+}
+
+fn entries(env: &TestEnv, action: Action) -> Vec<AuditRow> {
+    let filter = Filter {
+        action: Some(action),
+        ..Default::default()
+    };
+    audit::page(&env.org("acme"), &filter, None, 100).unwrap()
+}
+
+/// The reset link a page shows, if any.
+fn link_in(body: &str) -> Option<String> {
+    let at = body.find("/reset/acme/")?;
+    let link = &body[at..at + "/reset/acme/".len() + 64];
+    assert!(
+        link.rsplit('/')
+            .next()
+            .unwrap()
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit())
+    );
+    Some(link.to_owned())
+}
+
+/// The reset form's fields.
+fn pw<'a>(new: &'a str, confirm: &'a str) -> [(&'a str, &'a str); 2] {
+    [("new_password", new), ("confirm_password", confirm)]
+}
+
+/// Signs in with a password and reports whether it worked.
+async fn can_sign_in<S, B>(c: &mut Client<'_, S>, email: &str, password: &str) -> bool
+where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+    B: actix_web::body::MessageBody,
+{
+    c.get("/login").await;
+    let fields = [
+        ("organisation", "acme"),
+        ("email", email),
+        ("password", password),
+    ];
+    c.post("/login", &fields).await.location() == Some("/")
+}
+
+#[actix_web::test]
+async fn admin_lists_users() {
+    let env = env_with_people();
+    let app = atest::init_service(build_app(env.state.clone())).await;
+    let mut c = Client::new(&app);
+    c.sign_in("acme", "admin@acme.example", PASSWORD).await;
+    let page = c.get("/admin/users").await;
+    assert_eq!(page.status, StatusCode::OK);
+    for text in [
+        "Bea Boss",
+        "Eve Employee",
+        "Finn Finance",
+        "Dee Protection",
+        "Ann Admin",
+        "emp@acme.example",
+        "employee, manager",
+        "href=\"/admin/policy\"",
+    ] {
+        assert!(page.body.contains(text), "{text} missing");
+    }
+    // Eve's row names her manager.
+    let eve = page.body.split("Eve Employee").nth(1).unwrap();
+    let row = &eve[..eve.find("</tr>").unwrap()];
+    assert!(row.contains("Bea Boss") && row.contains("active") && row.contains("off"));
+}
+
+#[actix_web::test]
+async fn non_admins_are_refused_every_admin_route() {
+    let env = env_with_people();
+    let app = atest::init_service(build_app(env.state.clone())).await;
+    let admin_routes: Vec<_> = ROUTES
+        .iter()
+        .filter(|r| r.path.starts_with("/admin"))
+        .collect();
+    assert!(admin_routes.len() >= 9);
+    for email in [
+        "emp@acme.example",
+        "boss@acme.example",
+        "fin@acme.example",
+        "dpo@acme.example",
+    ] {
+        let mut c = Client::new(&app);
+        c.sign_in("acme", email, PASSWORD).await;
+        for route in &admin_routes {
+            let path = route.path.replace("{id}", "2");
+            let page = if route.method == "GET" {
+                c.get(&path).await
+            } else {
+                c.post(&path, &[("role", "admin"), ("active", "false")])
+                    .await
+            };
+            assert_eq!(page.status, StatusCode::FORBIDDEN, "{email} {path}");
+        }
+    }
+    // Nothing changed.
+    let eve = users::get(&env.org("acme"), id_of(&env, "emp@acme.example"))
+        .unwrap()
+        .unwrap();
+    assert!(eve.active && eve.roles == "employee");
+}
+
+#[actix_web::test]
+async fn invited_user_sets_a_password_through_the_link_once() {
+    let env = env_with_people();
+    let app = atest::init_service(build_app(env.state.clone())).await;
+    let mut admin = Client::new(&app);
+    admin.sign_in("acme", "admin@acme.example", PASSWORD).await;
+    admin.get("/admin/users").await;
+    let boss = id_of(&env, "boss@acme.example").0.to_string();
+    let created = admin
+        .post(
+            "/admin/users",
+            &[
+                ("name", "Nia New"),
+                ("email", "Nia@Acme.example"),
+                ("role", "employee"),
+                ("role", "finance"),
+                ("manager", &boss),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let nia = id_of(&env, "nia@acme.example");
+    let to = format!("/admin/users/{nia}");
+    assert_eq!(created.location(), Some(to.as_str()));
+    let row = users::get(&env.org("acme"), nia).unwrap().unwrap();
+    assert!(row.password_hash.is_none());
+    assert_eq!(row.roles, "employee,finance");
+    assert_eq!(row.manager_id, Some(id_of(&env, "boss@acme.example").0));
+    let created_entries = entries(&env, Action::UserCreated);
+    assert_eq!(created_entries.len(), 1);
+    assert_eq!(created_entries[0].subject_id, Some(nia.0));
+
+    // The link is shown once, as an absolute path.
+    let page = admin.get(&to).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let link = link_in(&page.body).expect("link shown");
+    assert!(link.starts_with("/reset/acme/"));
+    assert!(link_in(&admin.get(&to).await.body).is_none(), "shown twice");
+
+    // No password yet: no sign-in.
+    let mut nia_c = Client::new(&app);
+    assert!(!can_sign_in(&mut nia_c, "nia@acme.example", NEW_PASSWORD).await);
+
+    let form = nia_c.get(&link).await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(form.body.contains("nia@acme.example"));
+    let mismatch = nia_c
+        .post(&link, &pw(NEW_PASSWORD, "something else entirely"))
+        .await;
+    assert_eq!(mismatch.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(mismatch.body.contains("do not match"));
+    let short = nia_c.post(&link, &pw("short", "short")).await;
+    assert_eq!(short.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(short.body.contains("at least 12 characters"));
+    let done = nia_c.post(&link, &pw(NEW_PASSWORD, NEW_PASSWORD)).await;
+    assert_eq!(done.location(), Some("/login"), "{}", done.body);
+    assert!(can_sign_in(&mut nia_c, "nia@acme.example", NEW_PASSWORD).await);
+    assert_eq!(entries(&env, Action::PasswordReset).len(), 1);
+
+    // Used up: the link is now a plain "not valid" page.
+    let mut other = Client::new(&app);
+    let again = other.get(&link).await;
+    assert_eq!(again.status, StatusCode::GONE);
+    assert!(again.body.contains("not valid"));
+    other.get("/login").await;
+    let again = other
+        .post(
+            &link,
+            &pw("another fine passphrase", "another fine passphrase"),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::GONE);
+    // Nonsense links and unknown organisations get the same page, never a 500.
+    for bad in ["/reset/acme/x", "/reset/nope/00", "/reset/ACME!/zz"] {
+        assert_eq!(other.get(bad).await.status, StatusCode::GONE, "{bad}");
+    }
+}
+
+#[actix_web::test]
+async fn admin_can_issue_a_reset_link_for_an_existing_user() {
+    let env = env_with_people();
+    let app = atest::init_service(build_app(env.state.clone())).await;
+    let mut admin = Client::new(&app);
+    admin.sign_in("acme", "admin@acme.example", PASSWORD).await;
+    let eve = id_of(&env, "emp@acme.example");
+    let to = format!("/admin/users/{eve}");
+    admin.get(&to).await;
+    let issued = admin.post(&format!("{to}/reset"), &[]).await;
+    assert_eq!(issued.location(), Some(to.as_str()));
+    let link = link_in(&admin.get(&to).await.body).expect("link shown");
+    let mut c = Client::new(&app);
+    c.get(&link).await;
+    let done = c.post(&link, &pw(NEW_PASSWORD, NEW_PASSWORD)).await;
+    assert_eq!(done.location(), Some("/login"));
+    assert!(!can_sign_in(&mut c, "emp@acme.example", PASSWORD).await);
+    assert!(can_sign_in(&mut c, "emp@acme.example", NEW_PASSWORD).await);
+}
+
+#[actix_web::test]
+async fn bad_input_re_renders_the_form() {
+    let env = env_with_people();
+    let app = atest::init_service(build_app(env.state.clone())).await;
+    let mut c = Client::new(&app);
+    c.sign_in("acme", "admin@acme.example", PASSWORD).await;
+    c.get("/admin/users").await;
+    let kim = "kim@acme.example";
+    let cases = [
+        (
+            "Kim",
+            "not-an-email",
+            "employee",
+            "",
+            "not a valid email address",
+        ),
+        ("  ", kim, "employee", "", "A name must be"),
+        ("Kim", kim, "", "", "at least one role"),
+        ("Kim", "EMP@acme.example", "employee", "", "already exists"),
+        ("Kim", kim, "boss", "", "Choose roles from the list"),
+        ("Kim", kim, "employee", "999", "not in this organisation"),
+        ("Kim", kim, "employee", "x", "Choose a manager"),
+    ];
+    for (name, email, role, manager, message) in cases {
+        let mut fields = vec![("name", name), ("email", email), ("manager", manager)];
+        if !role.is_empty() {
+            fields.push(("role", role));
+        }
+        let page = c.post("/admin/users", &fields).await;
+        assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{message}");
+        assert!(page.body.contains(message), "{message}: {}", page.body);
+        assert!(
+            page.body.contains(&format!("value=\"{email}\"")),
+            "{message}"
+        );
+    }
+    // Ticked roles stay ticked.
+    let kept = c
+        .post("/admin/users", &[("name", "X"), ("role", "dpo")])
+        .await;
+    assert!(kept.body.contains("value=\"dpo\" checked"));
+    assert!(
+        users::find_by_email(&env.org("acme"), kim)
+            .unwrap()
+            .is_none()
+    );
+    assert!(entries(&env, Action::UserCreated).is_empty());
+}
+
+#[actix_web::test]
+async fn role_change_ends_the_targets_session() {
+    let env = env_with_people();
+    let app = atest::init_service(build_app(env.state.clone())).await;
+    let mut eve = Client::new(&app);
+    eve.sign_in("acme", "emp@acme.example", PASSWORD).await;
+    let mut admin = Client::new(&app);
+    admin.sign_in("acme", "admin@acme.example", PASSWORD).await;
+    let id = id_of(&env, "emp@acme.example");
+    let to = format!("/admin/users/{id}");
+    admin.get(&to).await;
+    let done = admin
+        .post(
+            &format!("{to}/roles"),
+            &[("role", "employee"), ("role", "finance")],
+        )
+        .await;
+    assert_eq!(done.location(), Some(to.as_str()), "{}", done.body);
+    let page = admin.get(&to).await;
+    assert!(page.body.contains("The roles were changed"));
+    assert!(page.body.contains("employee, finance"));
+    assert_eq!(eve.get("/").await.location(), Some("/login"));
+    let changed = entries(&env, Action::RolesChanged);
+    assert_eq!(changed[0].detail, "employee -> employee,finance");
+    // Unknown people are a 404, not a 500.
+    let missing = admin
+        .post("/admin/users/999/roles", &[("role", "employee")])
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        admin.get("/admin/users/999").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[actix_web::test]
+async fn deactivated_users_cannot_sign_in_until_reactivated() {
+    let env = env_with_people();
+    let app = atest::init_service(build_app(env.state.clone())).await;
+    let mut fin = Client::new(&app);
+    fin.sign_in("acme", "fin@acme.example", PASSWORD).await;
+    let mut admin = Client::new(&app);
+    admin.sign_in("acme", "admin@acme.example", PASSWORD).await;
+    let to = format!("/admin/users/{}", id_of(&env, "fin@acme.example"));
+    admin.get(&to).await;
+    let off = admin
+        .post(&format!("{to}/active"), &[("active", "false")])
+        .await;
+    assert_eq!(off.location(), Some(to.as_str()));
+    assert!(admin.get(&to).await.body.contains("deactivated"));
+    assert_eq!(fin.get("/").await.location(), Some("/login"));
+    let mut again = Client::new(&app);
+    assert!(!can_sign_in(&mut again, "fin@acme.example", PASSWORD).await);
+    let on = admin
+        .post(&format!("{to}/active"), &[("active", "true")])
+        .await;
+    assert_eq!(on.location(), Some(to.as_str()));
+    assert!(can_sign_in(&mut again, "fin@acme.example", PASSWORD).await);
+    assert_eq!(entries(&env, Action::UserDeactivated).len(), 1);
+    assert_eq!(entries(&env, Action::UserReactivated).len(), 1);
+}
+
+#[actix_web::test]
+async fn admin_cannot_change_own_roles_or_status() {
+    let env = env_with_people();
+    let app = atest::init_service(build_app(env.state.clone())).await;
+    let mut c = Client::new(&app);
+    c.sign_in("acme", "admin@acme.example", PASSWORD).await;
+    let me = id_of(&env, "admin@acme.example").0.to_string();
+    let to = format!("/admin/users/{me}");
+    c.get(&to).await;
+    for (path, fields) in [
+        (format!("{to}/roles"), [("role", "employee")]),
+        (format!("{to}/active"), [("active", "false")]),
+    ] {
+        let page = c.post(&path, &fields).await;
+        assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{path}");
+        assert!(
+            page.body
+                .contains("You cannot change your own roles or status."),
+            "{}",
+            page.body
+        );
+    }
+    let own = c.post(&format!("{to}/manager"), &[("manager", &me)]).await;
+    assert_eq!(own.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(own.body.contains("cannot be their own manager"));
+    // Still an admin, still signed in.
+    assert_eq!(c.get("/admin/users").await.status, StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn manager_can_be_set_and_cleared() {
+    let env = env_with_people();
+    let app = atest::init_service(build_app(env.state.clone())).await;
+    let mut c = Client::new(&app);
+    c.sign_in("acme", "admin@acme.example", PASSWORD).await;
+    let fin = id_of(&env, "fin@acme.example");
+    let boss = id_of(&env, "boss@acme.example").0.to_string();
+    let to = format!("/admin/users/{fin}");
+    c.get(&to).await;
+    let set = c
+        .post(&format!("{to}/manager"), &[("manager", &boss)])
+        .await;
+    assert_eq!(set.location(), Some(to.as_str()));
+    let row = users::get(&env.org("acme"), fin).unwrap().unwrap();
+    assert_eq!(row.manager_id.map(|m| m.to_string()), Some(boss));
+    let cleared = c.post(&format!("{to}/manager"), &[("manager", "")]).await;
+    assert_eq!(cleared.location(), Some(to.as_str()));
+    let row = users::get(&env.org("acme"), fin).unwrap().unwrap();
+    assert_eq!(row.manager_id, None);
+    let bad = c
+        .post(&format!("{to}/manager"), &[("manager", "abc")])
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[actix_web::test]
+async fn script_in_a_name_is_shown_escaped() {
+    let env = env_with_people();
+    env.create_user(
+        &env.org("acme"),
+        "mal@acme.example",
+        "<script>alert(1)</script>",
+        "employee",
+        None,
+    );
+    let app = atest::init_service(build_app(env.state.clone())).await;
+    let mut c = Client::new(&app);
+    c.sign_in("acme", "admin@acme.example", PASSWORD).await;
+    for path in [
+        "/admin/users".to_owned(),
+        format!("/admin/users/{}", id_of(&env, "mal@acme.example")),
+    ] {
+        let page = c.get(&path).await;
+        assert!(!page.body.contains("<script>"), "{path}");
+        assert!(page.body.contains("&#60;script&#62;"), "{path}");
+    }
+}
+
+#[actix_web::test]
+async fn viewing_a_user_page_is_audited() {
+    let env = env_with_people();
+    let app = atest::init_service(build_app(env.state.clone())).await;
+    let mut c = Client::new(&app);
+    c.sign_in("acme", "admin@acme.example", PASSWORD).await;
+    let eve = id_of(&env, "emp@acme.example");
+    let admin = id_of(&env, "admin@acme.example");
+    let page = c.get(&format!("/admin/users/{eve}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Eve Employee") && page.body.contains("Bea Boss"));
+    let viewed = entries(&env, Action::ViewedPerson);
+    assert_eq!(viewed.len(), 1);
+    assert_eq!(viewed[0].actor_id, Some(admin.0));
+    assert_eq!(viewed[0].subject_id, Some(eve.0));
+    // One's own page is not someone else's personal data.
+    c.get(&format!("/admin/users/{admin}")).await;
+    assert_eq!(entries(&env, Action::ViewedPerson).len(), 1);
+    assert!(audit::verify(&env.org("acme")).is_ok());
+}
+
+#[actix_web::test]
+async fn mfa_policy_change_is_saved_and_audited() {
+    let env = env_with_people();
+    let app = atest::init_service(build_app(env.state.clone())).await;
+    let mut c = Client::new(&app);
+    c.sign_in("acme", "admin@acme.example", PASSWORD).await;
+    let page = c.get("/admin/policy").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.body.contains(" checked"));
+    let saved = c
+        .post("/admin/policy", &[("role", "dpo"), ("role", "finance")])
+        .await;
+    assert_eq!(saved.location(), Some("/admin/policy"));
+    let acme = env.org("acme");
+    assert_eq!(
+        policy::mfa_required_roles(&acme).unwrap(),
+        Roles::parse_list("finance,dpo").unwrap()
+    );
+    let page = c.get("/admin/policy").await;
+    assert!(page.body.contains("value=\"dpo\" checked"));
+    assert!(page.body.contains("was saved"));
+    let changed = entries(&env, Action::PolicyChanged);
+    assert_eq!(changed.len(), 1);
+    assert_eq!(changed[0].detail, "none -> finance,dpo");
+    assert_eq!(
+        changed[0].actor_id,
+        Some(id_of(&env, "admin@acme.example").0)
+    );
+    // Saving the same policy again changes nothing and logs nothing.
+    c.post("/admin/policy", &[("role", "dpo"), ("role", "finance")])
+        .await;
+    assert_eq!(entries(&env, Action::PolicyChanged).len(), 1);
+    let bad = c.post("/admin/policy", &[("role", "root")]).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // The policy applies: the dpo must enrol first.
+    let mut dpo = Client::new(&app);
+    dpo.sign_in("acme", "dpo@acme.example", PASSWORD).await;
+    assert_eq!(dpo.get("/").await.location(), Some("/account/mfa"));
+}

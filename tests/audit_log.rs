@@ -1,0 +1,261 @@
+//! The audit log viewer: names for people, filters, paging, and a broken chain shown
+//! both in the viewer and by `expenseplus audit verify`.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use actix_web::http::StatusCode;
+use actix_web::test as atest;
+use common::{Client, PASSWORD, TestEnv};
+use diesel::RunQueryDsl;
+use expenseplus::audit::{self, Action, Filter};
+use expenseplus::auth::users;
+use expenseplus::ids::UserId;
+use expenseplus::web::build_app;
+
+struct People {
+    env: TestEnv,
+    emp: UserId,
+    admin: UserId,
+}
+
+fn env_with_people() -> People {
+    let env = TestEnv::new();
+    let acme = env.create_org("acme", "Acme Ltd");
+    let boss = env.create_user(
+        &acme,
+        "boss@acme.example",
+        "Bea Boss",
+        "manager,employee",
+        None,
+    );
+    let emp = env.create_user(
+        &acme,
+        "emp@acme.example",
+        "Eve Employee",
+        "employee",
+        Some(boss),
+    );
+    env.create_user(&acme, "dpo@acme.example", "Dee Protection", "dpo", None);
+    let admin = env.create_user(&acme, "admin@acme.example", "Ann Admin", "admin", None);
+    People { env, emp, admin }
+}
+
+/// Rows shown on a page, newest first, as (id, row html).
+fn rows(body: &str) -> Vec<(i64, String)> {
+    body.split("<tr id=\"entry-")
+        .skip(1)
+        .map(|s| {
+            let id = s[..s.find('"').unwrap()].parse().unwrap();
+            (id, s[..s.find("</tr>").unwrap()].to_owned())
+        })
+        .collect()
+}
+
+fn older_link(body: &str) -> Option<String> {
+    let end = body.find("\">Older entries</a>")?;
+    let start = body[..end].rfind("href=\"")? + "href=\"".len();
+    Some(body[start..end].replace("&amp;", "&").replace("&#38;", "&"))
+}
+
+#[actix_web::test]
+async fn viewer_shows_names_and_filters() {
+    let p = env_with_people();
+    let acme = p.env.org("acme");
+    audit::record(
+        &acme,
+        Some(p.admin),
+        Some(p.emp),
+        Action::RolesChanged,
+        "employee",
+    )
+    .unwrap();
+    audit::record(&acme, None, Some(p.emp), Action::SignInFailed, "attempt 1").unwrap();
+    // Someone whose personal data has since been erased (their key destroyed).
+    let gone = p
+        .env
+        .create_user(&acme, "gus@acme.example", "Gus Gone", "employee", None);
+    audit::record(
+        &acme,
+        Some(p.admin),
+        Some(gone),
+        Action::UserDeactivated,
+        "",
+    )
+    .unwrap();
+    let gone_row = users::get(&acme, gone).unwrap().unwrap();
+    acme.keys.destroy(gone_row.person_key()).unwrap();
+    let app = atest::init_service(build_app(p.env.state.clone())).await;
+    let mut c = Client::new(&app);
+    c.sign_in("acme", "dpo@acme.example", PASSWORD).await;
+
+    let page = c.get("/audit").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let all = rows(&page.body);
+    let changed = &all
+        .iter()
+        .find(|r| r.1.contains("roles changed"))
+        .unwrap()
+        .1;
+    assert!(changed.contains("Ann Admin") && changed.contains("Eve Employee"));
+    assert!(!changed.contains("emp@acme.example"));
+    assert!(page.body.contains("UTC"));
+    let erased = &all
+        .iter()
+        .find(|r| r.1.contains("user deactivated"))
+        .unwrap()
+        .1;
+    assert!(erased.contains("<td>erased</td>") && erased.contains("Ann Admin"));
+    assert!(!page.body.contains("Gus Gone"));
+    assert!(page.body.contains("Chain verified:"));
+    // Newest first, and opening the viewer is itself an entry, by the viewer.
+    assert!(all.windows(2).all(|w| w[0].0 > w[1].0));
+    assert!(all[0].1.contains("viewed audit log") && all[0].1.contains("Dee Protection"));
+
+    let by_action = c.get("/audit?action=roles_changed").await;
+    let shown = rows(&by_action.body);
+    assert_eq!(shown.len(), 1);
+    assert!(shown[0].1.contains("roles changed"));
+    assert!(by_action.body.contains("value=\"roles_changed\" selected"));
+
+    let by_person = c.get(&format!("/audit?person={}", p.emp.0)).await;
+    let shown = rows(&by_person.body);
+    // Her two entries, and this viewing of her trail.
+    assert_eq!(shown.len(), 3, "{}", by_person.body);
+    assert!(shown.iter().all(|r| r.1.contains("Eve Employee")));
+
+    let today = time::OffsetDateTime::now_utc().date();
+    let by_date = c.get(&format!("/audit?from={today}&to={today}")).await;
+    assert!(rows(&by_date.body).len() >= 3);
+    let past = c.get("/audit?from=2001-01-01&to=2001-01-31").await;
+    assert_eq!(rows(&past.body).len(), 0);
+    assert!(past.body.contains("No entries match"));
+
+    // Bad values get a message, never a 500.
+    for (query, message) in [
+        ("action=bogus", "Choose an action"),
+        ("person=abc", "Choose a person"),
+        ("person=9999", "Choose a person"),
+        ("from=2026-13-45", "from date"),
+        ("to=yesterday", "to date"),
+        ("from=2026-02-01&to=2026-01-01", "must not be after"),
+        ("before=-3", "does not exist"),
+        ("action=%ZZ", ""),
+    ] {
+        let page = c.get(&format!("/audit?{query}")).await;
+        assert!(page.status.is_client_error(), "{query}: {}", page.status);
+        assert!(page.body.contains(message), "{query}: {}", page.body);
+        assert!(page.body.contains("role=\"alert\""), "{query}");
+    }
+    // The viewing entry names the person whose trail was looked at, by id only.
+    let viewed = audit::page(
+        &acme,
+        &Filter {
+            action: Some(Action::ViewedAuditLog),
+            person: Some(p.emp),
+            ..Default::default()
+        },
+        None,
+        10,
+    )
+    .unwrap();
+    assert_eq!(viewed.len(), 1);
+    assert_eq!(viewed[0].detail, format!("person={}", p.emp.0));
+}
+
+#[actix_web::test]
+async fn paging_goes_back_fifty_at_a_time() {
+    let p = env_with_people();
+    let acme = p.env.org("acme");
+    for i in 0..70 {
+        audit::record(
+            &acme,
+            Some(p.admin),
+            None,
+            Action::PolicyChanged,
+            &format!("{i}"),
+        )
+        .unwrap();
+    }
+    let app = atest::init_service(build_app(p.env.state.clone())).await;
+    let mut c = Client::new(&app);
+    c.sign_in("acme", "admin@acme.example", PASSWORD).await;
+    let first = c.get("/audit?action=policy_changed").await;
+    let first_rows = rows(&first.body);
+    assert_eq!(first_rows.len(), 50);
+    let link = older_link(&first.body).expect("an Older entries link");
+    assert!(link.contains("action=policy_changed") && link.contains("before="));
+    let second = c.get(&link).await;
+    assert_eq!(second.status, StatusCode::OK);
+    let second_rows = rows(&second.body);
+    assert_eq!(second_rows.len(), 20);
+    assert!(older_link(&second.body).is_none());
+    assert!(second.body.contains("Newest entries"));
+    assert!(first_rows.last().unwrap().0 > second_rows[0].0);
+    let mut ids: Vec<i64> = first_rows.iter().chain(&second_rows).map(|r| r.0).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 70);
+}
+
+#[actix_web::test]
+async fn a_tampered_entry_is_reported_by_the_viewer_and_the_command() {
+    let p = env_with_people();
+    let acme = p.env.org("acme");
+    for detail in ["one", "two", "three"] {
+        audit::record(
+            &acme,
+            Some(p.admin),
+            Some(p.emp),
+            Action::RolesChanged,
+            detail,
+        )
+        .unwrap();
+    }
+    let bin = env!("CARGO_BIN_EXE_expenseplus");
+    let verify = || {
+        std::process::Command::new(bin)
+            .arg("--data-dir")
+            .arg(p.env.data_dir())
+            .args(["audit", "verify", "--org", "acme"])
+            .env_remove("EXPENSEPLUS_MASTER_KEY")
+            .env("RUST_LOG", "off")
+            .output()
+            .unwrap()
+    };
+    let ok = verify();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&ok.stdout),
+        "audit log of acme: 3 entries, chain intact\n"
+    );
+
+    let mut conn = acme.conn().unwrap();
+    diesel::sql_query("DROP TRIGGER audit_log_no_update")
+        .execute(&mut conn)
+        .unwrap();
+    diesel::sql_query("UPDATE audit_log SET detail = 'admin' WHERE id = 2")
+        .execute(&mut conn)
+        .unwrap();
+    drop(conn);
+
+    let broken = verify();
+    let stderr = String::from_utf8_lossy(&broken.stderr);
+    assert_eq!(broken.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("entry 2 "), "{stderr}");
+    assert!(broken.stdout.is_empty());
+
+    let app = atest::init_service(build_app(p.env.state.clone())).await;
+    let mut c = Client::new(&app);
+    c.sign_in("acme", "dpo@acme.example", PASSWORD).await;
+    let page = c.get("/audit").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.body.contains("Chain verified"));
+    assert!(page.body.contains("hash chain is broken"), "{}", page.body);
+    assert!(page.body.contains("audit entry 2 "));
+}

@@ -1,0 +1,276 @@
+//! The claim journey through the pages: employee files, manager decides, finance pays;
+//! what each role sees, and what they must not.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use actix_web::http::StatusCode;
+use actix_web::test as atest;
+use common::{Client, PASSWORD, TestEnv};
+use expenseplus::web::build_app;
+
+fn env() -> TestEnv {
+    let env = TestEnv::new();
+    let acme = env.create_org("acme", "Acme Ltd");
+    let boss = env.create_user(
+        &acme,
+        "boss@acme.example",
+        "Bea Boss",
+        "manager,employee",
+        None,
+    );
+    env.create_user(
+        &acme,
+        "other@acme.example",
+        "Otto Other",
+        "manager,employee",
+        None,
+    );
+    env.create_user(
+        &acme,
+        "emp@acme.example",
+        "Eve Employee",
+        "employee",
+        Some(boss),
+    );
+    env.create_user(&acme, "fin@acme.example", "Finn Finance", "finance", None);
+    env
+}
+
+fn today() -> String {
+    time::OffsetDateTime::now_utc().date().to_string()
+}
+
+#[actix_web::test]
+async fn employee_files_manager_approves_finance_pays() {
+    let env = env();
+    let app = atest::init_service(build_app(env.state.clone())).await;
+    let mut emp = Client::new(&app);
+    emp.sign_in("acme", "emp@acme.example", PASSWORD).await;
+    emp.get("/claims").await;
+    let created = emp
+        .post(
+            "/claims",
+            &[
+                ("title", "Bristol <script>alert(1)</script>"),
+                ("form_key", "k1"),
+            ],
+        )
+        .await;
+    let url = created.location().unwrap().to_owned();
+    assert!(url.starts_with("/claims/"), "{url}");
+    // The same form posted again lands on the same claim.
+    let again = emp
+        .post(
+            "/claims",
+            &[
+                ("title", "Bristol <script>alert(1)</script>"),
+                ("form_key", "k1"),
+            ],
+        )
+        .await;
+    assert_eq!(again.location(), Some(url.as_str()));
+    let page = emp.get(&url).await;
+    assert!(
+        page.body
+            .contains("Bristol &#60;script&#62;alert(1)&#60;/script&#62;"),
+        "escaped title"
+    );
+    assert!(!page.body.contains("<script>alert"));
+
+    let date = today();
+    let line = |amount: &'static str, key: &'static str| {
+        vec![
+            ("date", date.clone()),
+            ("category", "travel".to_owned()),
+            ("merchant", "=HYPERLINK(\"http://evil.example\")".to_owned()),
+            ("description", "Train <b>return</b>".to_owned()),
+            ("amount", amount.to_owned()),
+            ("currency", "GBP".to_owned()),
+            ("form_key", key.to_owned()),
+        ]
+    };
+    // A bad amount comes back with a message on the field and the other input kept.
+    let bad: Vec<(&str, String)> = line("12.345", "l0");
+    let bad_refs: Vec<(&str, &str)> = bad.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let page = emp
+        .post_multipart(&format!("{url}/lines"), &bad_refs, None)
+        .await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.body.contains("at most 2 decimal places"));
+    assert!(
+        page.body
+            .contains("value=\"Train &#60;b&#62;return&#60;/b&#62;\""),
+        "input kept, escaped"
+    );
+
+    let good = line("42.50", "l1");
+    let good_refs: Vec<(&str, &str)> = good.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let added = emp
+        .post_multipart(&format!("{url}/lines"), &good_refs, None)
+        .await;
+    assert_eq!(added.location(), Some(url.as_str()), "{}", added.body);
+    let page = emp.get(&url).await;
+    assert!(page.body.contains("42.50 GBP"));
+    assert!(
+        page.body.contains("needs a receipt"),
+        "policy flag shown before submitting"
+    );
+    assert!(
+        page.body
+            .contains("=HYPERLINK(&#34;http://evil.example&#34;)")
+    );
+    let version = page
+        .body
+        .split("name=\"version\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let submitted = emp
+        .post(&format!("{url}/submit"), &[("version", &version)])
+        .await;
+    assert_eq!(submitted.location(), Some(url.as_str()));
+    // The employee cannot approve (no approver role): 403 at the route.
+    assert_eq!(
+        emp.post(&format!("{url}/approve"), &[("version", "1")])
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+
+    // Another manager cannot see it, by list or by changing the id in the URL.
+    let mut other = Client::new(&app);
+    other.sign_in("acme", "other@acme.example", PASSWORD).await;
+    assert!(!other.get("/approvals").await.body.contains("Bristol"));
+    assert_eq!(other.get(&url).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        other
+            .post(&format!("{url}/approve"), &[("version", "3")])
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+
+    let mut boss = Client::new(&app);
+    boss.sign_in("acme", "boss@acme.example", PASSWORD).await;
+    let queue = boss.get("/approvals").await;
+    assert!(
+        queue.body.contains("Bristol &#60;script&#62;"),
+        "{}",
+        queue.body
+    );
+    assert!(queue.body.contains("Eve Employee"));
+    let page = boss.get(&url).await;
+    assert!(
+        page.body.contains("needs a receipt"),
+        "flags shown to the approver"
+    );
+    let version = page
+        .body
+        .split("name=\"version\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    // Rejecting needs a reason.
+    let no_reason = boss
+        .post(
+            &format!("{url}/reject"),
+            &[("version", &version), ("comment", "")],
+        )
+        .await;
+    assert_eq!(no_reason.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(no_reason.body.contains("A reason is required."));
+    let approved = boss
+        .post(
+            &format!("{url}/approve"),
+            &[("version", &version), ("comment", "Fine by me")],
+        )
+        .await;
+    assert_eq!(approved.location(), Some(url.as_str()));
+    // A second click on the stale page is told plainly.
+    let stale = boss
+        .post(
+            &format!("{url}/approve"),
+            &[("version", &version), ("comment", "again")],
+        )
+        .await;
+    assert!(
+        stale.status == StatusCode::CONFLICT || stale.status == StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let page = emp.get(&url).await;
+    assert!(page.body.contains("approved"));
+    assert!(page.body.contains("Fine by me"));
+    assert!(page.body.contains("Bea Boss"));
+
+    let mut fin = Client::new(&app);
+    fin.sign_in("acme", "fin@acme.example", PASSWORD).await;
+    let page = fin.get(&url).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let version = page
+        .body
+        .split("name=\"version\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let paid = fin
+        .post(&format!("{url}/paid"), &[("version", &version)])
+        .await;
+    assert_eq!(paid.location(), Some(url.as_str()));
+    assert!(emp.get(&url).await.body.contains("paid"));
+}
+
+#[actix_web::test]
+async fn receipts_are_refused_plainly_for_now_and_nothing_is_half_written() {
+    let env = env();
+    let app = atest::init_service(build_app(env.state.clone())).await;
+    let mut emp = Client::new(&app);
+    emp.sign_in("acme", "emp@acme.example", PASSWORD).await;
+    emp.get("/claims").await;
+    let url = emp
+        .post("/claims", &[("title", "Hotel"), ("form_key", "k")])
+        .await
+        .location()
+        .unwrap()
+        .to_owned();
+    emp.get(&url).await;
+    let date = today();
+    let fields = [
+        ("date", date.as_str()),
+        ("category", "accommodation"),
+        ("merchant", "Hotel"),
+        ("description", ""),
+        ("amount", "80"),
+        ("currency", "GBP"),
+        ("form_key", "l"),
+    ];
+    let page = emp
+        .post_multipart(
+            &format!("{url}/lines"),
+            &fields,
+            Some(("receipt", "r.jpg", b"\xff\xd8\xff\xe0fake")),
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.body.contains("receipts is not available yet"));
+    assert!(page.body.contains("No lines yet."));
+    // A 20 MB body is refused before any handler runs.
+    let big = vec![b'a'; 20 * 1024 * 1024];
+    let page = emp
+        .post_multipart(
+            &format!("{url}/lines"),
+            &fields,
+            Some(("receipt", "big.jpg", &big)),
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::PAYLOAD_TOO_LARGE);
+}
