@@ -295,7 +295,15 @@ where
         .open::<UserTotpSecret>(row.totp_secret.as_ref().unwrap())
         .unwrap();
     let secret = secret.as_str().unwrap().to_owned();
-    assert!(page.body.contains(&secret), "secret shown as text");
+    let grouped: Vec<String> = secret
+        .as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect();
+    assert!(
+        page.body.contains(&grouped.join(" ")),
+        "secret shown as text, in groups of four"
+    );
     let now = expenseplus::db::now_unix() as u64;
     let code = mfa::current_code(&secret, now).unwrap();
     let done = c.post("/account/mfa", &[("code", &code)]).await;

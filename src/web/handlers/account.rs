@@ -30,12 +30,22 @@ struct MfaPage {
     chrome: Option<Chrome>,
     csrf: String,
     enabled: bool,
-    secret: String,
+    /// The secret in groups of four, easier to type into an app.
+    secret_grouped: String,
     qr: String,
     recovery_codes: Vec<String>,
     codes_left: i64,
     must_enrol: bool,
     error: Option<String>,
+}
+
+fn group(secret: &str) -> String {
+    let chars: Vec<char> = secret.chars().collect();
+    chars
+        .chunks(4)
+        .map(|c| c.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[derive(Deserialize)]
@@ -156,7 +166,7 @@ pub async fn mfa_page(user: CurrentUser, session: Session) -> Result<HttpRespons
         chrome: Some(user.chrome()),
         csrf: user.csrf().to_owned(),
         enabled,
-        secret,
+        secret_grouped: group(&secret),
         qr,
         recovery_codes,
         codes_left: codes_left(&user).await?,
@@ -196,7 +206,7 @@ pub async fn mfa_confirm(
                 chrome: Some(user.chrome()),
                 csrf: user.csrf().to_owned(),
                 enabled: false,
-                secret,
+                secret_grouped: group(&secret),
                 qr,
                 recovery_codes: Vec::new(),
                 codes_left: 0,

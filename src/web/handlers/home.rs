@@ -30,6 +30,22 @@ struct HomePage {
 
 pub async fn dashboard(user: CurrentUser, session: Session) -> Result<HttpResponse, AppError> {
     let mut tiles = Vec::new();
+    if user.has(Role::Employee) {
+        tiles.push(Tile {
+            title: "Your claims",
+            text: "Start a claim, add its lines and submit it to your manager.",
+            href: "/claims",
+            action: "My claims",
+        });
+    }
+    if user.has(Role::Manager) || user.has(Role::Finance) {
+        tiles.push(Tile {
+            title: "Approvals",
+            text: "Claims waiting for your decision, with any policy flags.",
+            href: "/approvals",
+            action: "Open approvals",
+        });
+    }
     if user.has(Role::Admin) {
         tiles.push(Tile {
             title: "People and roles",
