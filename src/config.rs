@@ -68,6 +68,14 @@ pub struct ServeArgs {
     /// Worker threads (default: one per core).
     #[arg(long, env = "EXPENSEPLUS_WORKERS")]
     pub workers: Option<usize>,
+    /// Sign people out after this many minutes without a request.
+    #[arg(long, env = "EXPENSEPLUS_SESSION_IDLE_MINUTES", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=24 * 60))]
+    pub session_idle_minutes: u64,
+    /// Sign people out this many hours after signing in, whatever they do.
+    #[arg(long, env = "EXPENSEPLUS_SESSION_HOURS", default_value_t = 12,
+          value_parser = clap::value_parser!(u64).range(1..=7 * 24))]
+    pub session_hours: u64,
 }
 
 #[derive(Debug, Subcommand)]

@@ -173,7 +173,10 @@ pub fn serve(data_dir: &Path, args: &ServeArgs) -> Result<(), ServeError> {
     };
     let state = web::Data::new(AppState::new(
         Tenants::new(registry, capacity),
-        WebSettings::default(),
+        WebSettings {
+            session_idle: std::time::Duration::from_secs(args.session_idle_minutes * 60),
+            session_absolute: std::time::Duration::from_secs(args.session_hours * 3600),
+        },
     ));
     *state.setup_token.lock().unwrap_or_else(|p| p.into_inner()) = setup_token.clone();
     actix_web::rt::System::new().block_on(async move {
