@@ -16,26 +16,7 @@ use expenseplus::web::routes::ROUTES;
 const NEW_PASSWORD: &str = "violet anchor mosaic drizzle";
 
 fn env_with_people() -> TestEnv {
-    let env = TestEnv::new();
-    let acme = env.create_org("acme", "Acme Ltd");
-    let boss = env.create_user(
-        &acme,
-        "boss@acme.example",
-        "Bea Boss",
-        "manager,employee",
-        None,
-    );
-    env.create_user(
-        &acme,
-        "emp@acme.example",
-        "Eve Employee",
-        "employee",
-        Some(boss),
-    );
-    env.create_user(&acme, "fin@acme.example", "Finn Finance", "finance", None);
-    env.create_user(&acme, "dpo@acme.example", "Dee Protection", "dpo", None);
-    env.create_user(&acme, "admin@acme.example", "Ann Admin", "admin", None);
-    env
+    common::acme_with_people().env
 }
 
 fn id_of(env: &TestEnv, email: &str) -> UserId {

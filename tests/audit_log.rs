@@ -21,25 +21,12 @@ struct People {
 }
 
 fn env_with_people() -> People {
-    let env = TestEnv::new();
-    let acme = env.create_org("acme", "Acme Ltd");
-    let boss = env.create_user(
-        &acme,
-        "boss@acme.example",
-        "Bea Boss",
-        "manager,employee",
-        None,
-    );
-    let emp = env.create_user(
-        &acme,
-        "emp@acme.example",
-        "Eve Employee",
-        "employee",
-        Some(boss),
-    );
-    env.create_user(&acme, "dpo@acme.example", "Dee Protection", "dpo", None);
-    let admin = env.create_user(&acme, "admin@acme.example", "Ann Admin", "admin", None);
-    People { env, emp, admin }
+    let a = common::acme_with_people();
+    People {
+        env: a.env,
+        emp: a.emp,
+        admin: a.admin,
+    }
 }
 
 /// Rows shown on a page, newest first, as (id, row html).

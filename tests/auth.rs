@@ -14,28 +14,7 @@ use expenseplus::web::build_app;
 use expenseplus::web::routes::ROUTES;
 
 fn env_with_people() -> TestEnv {
-    let env = TestEnv::new();
-    let acme = env.create_org("acme", "Acme Ltd");
-    let boss = env.create_user(
-        &acme,
-        "boss@acme.example",
-        "Bea Boss",
-        "manager,employee",
-        None,
-    );
-    env.create_user(
-        &acme,
-        "emp@acme.example",
-        "Eve Employee",
-        "employee",
-        Some(boss),
-    );
-    env.create_user(&acme, "fin@acme.example", "Finn Finance", "finance", None);
-    env.create_user(&acme, "dpo@acme.example", "Dee Protection", "dpo", None);
-    env.create_user(&acme, "admin@acme.example", "Ann Admin", "admin", None);
-    // One role only, for the route x role matrix.
-    env.create_user(&acme, "mgr@acme.example", "Mo Manager", "manager", None);
-    env
+    common::acme_with_people().env
 }
 
 #[actix_web::test]

@@ -38,36 +38,13 @@ struct People {
 }
 
 fn people() -> People {
-    let env = TestEnv::new();
-    let acme = env.create_org("acme", "Acme Ltd");
-    let boss = env.create_user(
-        &acme,
-        "boss@acme.example",
-        "Bea Boss",
-        "manager,employee",
-        None,
-    );
-    let other_boss = env.create_user(
-        &acme,
-        "other@acme.example",
-        "Otto Other",
-        "manager,employee",
-        None,
-    );
-    let emp = env.create_user(
-        &acme,
-        "emp@acme.example",
-        "Eve Employee",
-        "employee",
-        Some(boss),
-    );
-    let fin = env.create_user(&acme, "fin@acme.example", "Finn Finance", "finance", None);
+    let a = common::acme_with_people();
     People {
-        env,
-        emp,
-        boss,
-        other_boss,
-        fin,
+        env: a.env,
+        emp: a.emp,
+        boss: a.boss,
+        other_boss: a.other,
+        fin: a.fin,
     }
 }
 

@@ -11,31 +11,7 @@ use common::{Client, PASSWORD, TestEnv};
 use expenseplus::web::build_app;
 
 fn env() -> TestEnv {
-    let env = TestEnv::new();
-    let acme = env.create_org("acme", "Acme Ltd");
-    let boss = env.create_user(
-        &acme,
-        "boss@acme.example",
-        "Bea Boss",
-        "manager,employee",
-        None,
-    );
-    env.create_user(
-        &acme,
-        "other@acme.example",
-        "Otto Other",
-        "manager,employee",
-        None,
-    );
-    env.create_user(
-        &acme,
-        "emp@acme.example",
-        "Eve Employee",
-        "employee",
-        Some(boss),
-    );
-    env.create_user(&acme, "fin@acme.example", "Finn Finance", "finance", None);
-    env
+    common::acme_with_people().env
 }
 
 fn today() -> String {

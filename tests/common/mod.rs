@@ -79,6 +79,60 @@ impl TestEnv {
     }
 }
 
+/// The standard cast: organisation `acme` with one person per role (plus a second
+/// manager and a manager-only user), all with [`PASSWORD`]. Emails are
+/// `<who>@acme.example`; `emp` reports to `boss`.
+pub struct Acme {
+    pub env: TestEnv,
+    pub boss: UserId,
+    pub other: UserId,
+    pub emp: UserId,
+    pub fin: UserId,
+    pub dpo: UserId,
+    pub admin: UserId,
+    pub mgr: UserId,
+}
+
+pub fn acme_with_people() -> Acme {
+    let env = TestEnv::new();
+    let acme = env.create_org("acme", "Acme Ltd");
+    let boss = env.create_user(
+        &acme,
+        "boss@acme.example",
+        "Bea Boss",
+        "manager,employee",
+        None,
+    );
+    let other = env.create_user(
+        &acme,
+        "other@acme.example",
+        "Otto Other",
+        "manager,employee",
+        None,
+    );
+    let emp = env.create_user(
+        &acme,
+        "emp@acme.example",
+        "Eve Employee",
+        "employee",
+        Some(boss),
+    );
+    let fin = env.create_user(&acme, "fin@acme.example", "Finn Finance", "finance", None);
+    let dpo = env.create_user(&acme, "dpo@acme.example", "Dee Protection", "dpo", None);
+    let admin = env.create_user(&acme, "admin@acme.example", "Ann Admin", "admin", None);
+    let mgr = env.create_user(&acme, "mgr@acme.example", "Mo Manager", "manager", None);
+    Acme {
+        env,
+        boss,
+        other,
+        emp,
+        fin,
+        dpo,
+        admin,
+        mgr,
+    }
+}
+
 /// Every regular file below `dir`, with its bytes.
 pub fn all_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut out = Vec::new();
