@@ -36,10 +36,12 @@ pub enum Action {
     OrganisationSetUp,
     /// A claim moved through its state machine.
     ClaimTransition,
+    /// Finance exported claim lines for accounting.
+    ExportedAccounts,
 }
 
 impl Action {
-    pub const ALL: [Action; 21] = [
+    pub const ALL: [Action; 22] = [
         Action::SignIn,
         Action::SignInFailed,
         Action::SignInThrottled,
@@ -61,6 +63,7 @@ impl Action {
         Action::ViewedAuditLog,
         Action::OrganisationSetUp,
         Action::ClaimTransition,
+        Action::ExportedAccounts,
     ];
 
     pub fn code(self) -> &'static str {
@@ -86,6 +89,7 @@ impl Action {
             Action::ViewedAuditLog => "viewed_audit_log",
             Action::OrganisationSetUp => "organisation_set_up",
             Action::ClaimTransition => "claim_transition",
+            Action::ExportedAccounts => "exported_accounts",
         }
     }
 

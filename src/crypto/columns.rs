@@ -1,7 +1,7 @@
 //! Every column that holds personal data, with the label bound into its ciphertext.
 //! Adding a personal column means adding a marker here; labels never change once used.
 
-use super::PersonalColumn;
+use super::{BytesColumn, PersonalColumn};
 
 macro_rules! personal_columns {
     ($($(#[$doc:meta])* $name:ident => $label:literal,)*) => {
@@ -26,4 +26,9 @@ personal_columns! {
     LineDescription => "claim_lines.description",
     /// Sealed under the key of the person who wrote it.
     EventComment => "claim_events.comment",
+    /// A receipt file (an image re-encoded without metadata, or a PDF), sealed under
+    /// the claim owner's key. Bytes, not text: see [`BytesColumn`].
+    ReceiptFile => "receipts.data",
 }
+
+impl BytesColumn for ReceiptFile {}

@@ -8,7 +8,9 @@ use std::sync::RwLock;
 
 use diesel::prelude::*;
 
-use super::{CryptoError, PersonalColumn, Revealed, Sealed, SecretKey, envelope, hmac_sha256};
+use super::{
+    BytesColumn, CryptoError, PersonalColumn, Revealed, Sealed, SecretKey, envelope, hmac_sha256,
+};
 use crate::db::schema::keys::person_keys;
 use crate::db::{DbPool, now_unix};
 use crate::ids::PersonKeyId;
@@ -111,17 +113,44 @@ impl KeyRing {
         Ok(self.person_key(id)?.is_some())
     }
 
+    /// The live key for sealing new data: a destroyed key seals nothing more.
+    fn sealing_key(&self, owner: PersonKeyId) -> Result<SecretKey, CryptoError> {
+        self.person_key(owner)?
+            .ok_or_else(|| CryptoError::KeyStore("the person's key has been destroyed".into()))
+    }
+
     /// Seals `plaintext` for column `C` under the person's key.
     pub fn seal<C: PersonalColumn>(
         &self,
         owner: PersonKeyId,
         plaintext: &str,
     ) -> Result<Sealed<C>, CryptoError> {
-        let key = self
-            .person_key(owner)?
-            .ok_or_else(|| CryptoError::KeyStore("the person's key has been destroyed".into()))?;
+        let key = self.sealing_key(owner)?;
         let bytes = envelope::seal(&key, owner.0 as u64, C::LABEL, plaintext.as_bytes())?;
         Ok(Sealed::from_ciphertext(bytes))
+    }
+
+    /// Seals a file's bytes for a bytes column `C` under the person's key.
+    pub fn seal_bytes<C: BytesColumn>(
+        &self,
+        owner: PersonKeyId,
+        plaintext: &[u8],
+    ) -> Result<Sealed<C>, CryptoError> {
+        let key = self.sealing_key(owner)?;
+        let bytes = envelope::seal(&key, owner.0 as u64, C::LABEL, plaintext)?;
+        Ok(Sealed::from_ciphertext(bytes))
+    }
+
+    /// Opens a sealed file: its bytes, or `None` if its owner's key is gone (erased).
+    pub fn open_bytes<C: BytesColumn>(
+        &self,
+        sealed: &Sealed<C>,
+    ) -> Result<Option<Vec<u8>>, CryptoError> {
+        let id = PersonKeyId(envelope::key_id(sealed.ciphertext())? as i64);
+        let Some(key) = self.person_key(id)? else {
+            return Ok(None);
+        };
+        envelope::open(&key, C::LABEL, sealed.ciphertext()).map(Some)
     }
 
     /// Opens a sealed value: the text, or `Erased` if its owner's key is gone.

@@ -12,7 +12,7 @@ use std::fmt;
 use zeroize::Zeroizing;
 
 pub use keyring::KeyRing;
-pub use sealed::{PersonalColumn, Revealed, Sealed};
+pub use sealed::{BytesColumn, PersonalColumn, Revealed, Sealed};
 
 /// Length of every symmetric key here (XChaCha20-Poly1305, HMAC-SHA256).
 pub const KEY_LEN: usize = 32;

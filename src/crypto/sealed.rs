@@ -19,6 +19,11 @@ pub trait PersonalColumn: 'static {
     const LABEL: &'static str;
 }
 
+/// A personal column that holds bytes (a file) rather than text. Only these can be
+/// sealed and opened as bytes; text columns keep the UTF-8 checked path, and the
+/// label in the associated data keeps a file from opening as text and back.
+pub trait BytesColumn: PersonalColumn {}
+
 #[derive(AsExpression, FromSqlRow)]
 #[diesel(sql_type = Binary)]
 pub struct Sealed<C: PersonalColumn> {

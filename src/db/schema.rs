@@ -161,9 +161,23 @@ pub mod org {
         }
     }
 
+    diesel::table! {
+        receipts (id) {
+            id -> BigInt,
+            claim_id -> BigInt,
+            line_id -> Nullable<BigInt>,
+            content_type -> Text,
+            size -> BigInt,
+            data -> Binary,
+            created_at -> BigInt,
+        }
+    }
+
     diesel::joinable!(claims -> users (owner_id));
     diesel::joinable!(claim_lines -> claims (claim_id));
     diesel::joinable!(claim_events -> claims (claim_id));
+    diesel::joinable!(receipts -> claims (claim_id));
+    diesel::joinable!(receipts -> claim_lines (line_id));
 
     diesel::allow_tables_to_appear_in_same_query!(
         users,
@@ -173,6 +187,7 @@ pub mod org {
         categories,
         claims,
         claim_lines,
-        claim_events
+        claim_events,
+        receipts
     );
 }

@@ -1,18 +1,22 @@
 //! Claims and their lines in one organisation's database. Personal text (titles,
 //! merchants, descriptions, comments) is sealed; amounts, dates, categories and status
 //! stay plain for reports. Who may see or act on a claim is decided here, not in pages.
+//! Lines live in [`super::lines`] and are re-exported here.
 
 use diesel::prelude::*;
-use time::{Date, OffsetDateTime};
+use time::Date;
 
-use super::money::{self, Currency, MoneyError};
+pub use super::lines::{
+    AddLine, FieldErrors, LineInput, LineRow, ValidLine, add_line, flags, lines,
+};
+use super::money::Currency;
 use super::status::{self, Actor, Status, Transition, TransitionError};
 use crate::audit::{self, Action};
 use crate::auth::users::{self, UserError};
 use crate::auth::{Role, Roles};
-use crate::crypto::columns::{ClaimTitle, EventComment, LineDescription, LineMerchant};
+use crate::crypto::columns::{ClaimTitle, EventComment};
 use crate::crypto::{CryptoError, Revealed, Sealed};
-use crate::db::schema::org::{categories, claim_events, claim_lines, claims};
+use crate::db::schema::org::{categories, claim_events, claims};
 use crate::db::{DbError, now_unix};
 use crate::ids::UserId;
 use crate::tenancy::Org;
@@ -87,25 +91,6 @@ impl ClaimRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = claim_lines)]
-pub struct LineRow {
-    pub id: i64,
-    pub claim_id: i64,
-    pub spent_on: String,
-    pub category: String,
-    pub merchant: Sealed<LineMerchant>,
-    pub description: Sealed<LineDescription>,
-    pub amount_minor: i64,
-    pub currency: String,
-    pub rate_micros: i64,
-    pub base_minor: i64,
-    pub vat_minor: Option<i64>,
-    pub miles_tenths: Option<i64>,
-    pub form_key: Option<String>,
-    pub created_at: i64,
-}
-
-#[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = categories)]
 pub struct Category {
     pub code: String,
@@ -124,7 +109,12 @@ pub fn categories(org: &Org) -> Result<Vec<Category>, ClaimError> {
         .load(&mut conn)?)
 }
 
-fn clean_text(raw: &str, max: usize, what: &str, required: bool) -> Result<String, String> {
+pub(super) fn clean_text(
+    raw: &str,
+    max: usize,
+    what: &str,
+    required: bool,
+) -> Result<String, String> {
     // Control characters (other than ordinary line breaks) are dropped, not stored.
     let text: String = raw
         .chars()
@@ -226,231 +216,6 @@ pub fn role_for(
         return Ok(Some(Actor::Finance));
     }
     Ok(None)
-}
-
-/// Fields of a new line as typed; errors come back per field so the form can show them.
-#[derive(Debug, Clone, Default)]
-pub struct LineInput {
-    pub date: String,
-    pub category: String,
-    pub merchant: String,
-    pub description: String,
-    pub amount: String,
-    pub currency: String,
-    pub rate: String,
-    pub vat: String,
-    pub form_key: String,
-}
-
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct FieldErrors(pub Vec<(&'static str, String)>);
-
-impl FieldErrors {
-    pub fn get(&self, field: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(f, _)| *f == field)
-            .map(|(_, m)| m.as_str())
-    }
-
-    fn add(&mut self, field: &'static str, msg: impl Into<String>) {
-        self.0.push((field, msg.into()));
-    }
-}
-
-fn parse_date(raw: &str, today: Date) -> Result<Date, String> {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    let date = Date::parse(raw.trim(), &format)
-        .map_err(|_| "enter a real date as YYYY-MM-DD".to_owned())?;
-    if date > today {
-        return Err("the date cannot be in the future".into());
-    }
-    if (today - date).whole_days() > MAX_LINE_AGE_DAYS {
-        return Err(format!(
-            "lines older than {MAX_LINE_AGE_DAYS} days cannot be claimed"
-        ));
-    }
-    Ok(date)
-}
-
-pub enum AddLine {
-    Added,
-    Invalid(FieldErrors),
-}
-
-/// Adds a line to the owner's draft claim, or says what is wrong with each field.
-pub fn add_line(
-    org: &Org,
-    owner: UserId,
-    claim_id: i64,
-    input: &LineInput,
-) -> Result<AddLine, ClaimError> {
-    let claim = get(org, claim_id)?;
-    if claim.owner_id != owner.0 {
-        return Err(ClaimError::NotFound);
-    }
-    if !claim.status().editable() {
-        return Err(ClaimError::Invalid(
-            "only a draft claim can be changed".into(),
-        ));
-    }
-    let today = OffsetDateTime::now_utc().date();
-    let mut errors = FieldErrors::default();
-    let date = parse_date(&input.date, today)
-        .map_err(|e| errors.add("date", e))
-        .ok();
-    let cats = categories(org)?;
-    let category = cats.iter().find(|c| c.code == input.category.trim());
-    if category.is_none() {
-        errors.add("category", "choose a category from the list");
-    }
-    let merchant = clean_text(&input.merchant, TITLE_MAX, "merchant", true)
-        .map_err(|e| errors.add("merchant", e))
-        .ok();
-    let description = clean_text(&input.description, TEXT_MAX, "description", false)
-        .map_err(|e| errors.add("description", e))
-        .ok();
-    let currency = Currency::parse(&input.currency)
-        .map_err(|e| errors.add("currency", e.to_string()))
-        .ok();
-    let amount = currency.and_then(|c| {
-        money::parse_amount(&input.amount, c)
-            .map_err(|e| errors.add("amount", e.to_string()))
-            .ok()
-    });
-    let base = claim.currency();
-    let rate = match currency {
-        Some(c) if c == base => Some(1_000_000),
-        Some(_) => money::parse_rate(&input.rate)
-            .map_err(|e: MoneyError| errors.add("rate", e.to_string()))
-            .ok(),
-        None => None,
-    };
-    let vat = match input.vat.trim() {
-        "" => Some(None),
-        v => currency
-            .and_then(|c| {
-                money::parse_amount(v, c)
-                    .map_err(|e| errors.add("vat", e.to_string()))
-                    .ok()
-            })
-            .map(Some),
-    };
-    if let (Some(Some(v)), Some(a)) = (vat, amount)
-        && v > a
-    {
-        errors.add("vat", "VAT cannot be more than the amount");
-    }
-    let (
-        Some(date),
-        Some(category),
-        Some(merchant),
-        Some(description),
-        Some(currency),
-        Some(amount),
-        Some(rate),
-        Some(vat),
-    ) = (
-        date,
-        category,
-        merchant,
-        description,
-        currency,
-        amount,
-        rate,
-        vat,
-    )
-    else {
-        return Ok(AddLine::Invalid(errors));
-    };
-    if !errors.0.is_empty() {
-        return Ok(AddLine::Invalid(errors));
-    }
-    let base_minor = money::convert(amount, currency, base, rate);
-    let owner_row = users::get(org, owner)?.ok_or(ClaimError::Forbidden)?;
-    let key = owner_row.person_key();
-    let merchant = org.keys.seal::<LineMerchant>(key, &merchant)?;
-    let description = org.keys.seal::<LineDescription>(key, &description)?;
-    let mut conn = org.conn()?;
-    let added = conn.immediate_transaction(|c| {
-        let dup: i64 = claim_lines::table
-            .filter(claim_lines::form_key.eq(&input.form_key))
-            .count()
-            .get_result(c)?;
-        if dup > 0 {
-            return QueryResult::Ok(false);
-        }
-        diesel::insert_into(claim_lines::table)
-            .values((
-                claim_lines::claim_id.eq(claim_id),
-                claim_lines::spent_on.eq(date.to_string()),
-                claim_lines::category.eq(&category.code),
-                claim_lines::merchant.eq(&merchant),
-                claim_lines::description.eq(&description),
-                claim_lines::amount_minor.eq(amount),
-                claim_lines::currency.eq(currency.code()),
-                claim_lines::rate_micros.eq(rate),
-                claim_lines::base_minor.eq(base_minor),
-                claim_lines::vat_minor.eq(vat),
-                claim_lines::form_key.eq(Some(&input.form_key)),
-                claim_lines::created_at.eq(now_unix()),
-            ))
-            .execute(c)?;
-        // The status check inside the transaction: a claim submitted meanwhile is not changed.
-        let n = diesel::update(
-            claims::table
-                .find(claim_id)
-                .filter(claims::status.eq(Status::Draft.code())),
-        )
-        .set((
-            claims::total_minor.eq(claims::total_minor + base_minor),
-            claims::version.eq(claims::version + 1),
-            claims::updated_at.eq(now_unix()),
-        ))
-        .execute(c)?;
-        if n != 1 {
-            return Err(diesel::result::Error::RollbackTransaction);
-        }
-        Ok(true)
-    });
-    match added {
-        Ok(_) => Ok(AddLine::Added),
-        Err(diesel::result::Error::RollbackTransaction) => Err(ClaimError::Invalid(
-            "only a draft claim can be changed".into(),
-        )),
-        Err(e) => Err(e.into()),
-    }
-}
-
-pub fn lines(org: &Org, claim_id: i64) -> Result<Vec<LineRow>, ClaimError> {
-    let mut conn = org.conn()?;
-    Ok(claim_lines::table
-        .filter(claim_lines::claim_id.eq(claim_id))
-        .order(claim_lines::id)
-        .select(LineRow::as_select())
-        .load(&mut conn)?)
-}
-
-/// Policy flags on a line, shown to the claimant before submitting and to approvers.
-pub fn flags(line: &LineRow, category: Option<&Category>) -> Vec<String> {
-    let mut out = Vec::new();
-    if let Some(cat) = category {
-        if let Some(limit) = cat.limit_minor
-            && line.base_minor > limit
-        {
-            out.push(format!(
-                "over the {} limit of {}",
-                cat.label,
-                money::format_minor(limit, Currency::GBP)
-            ));
-        }
-        if let Some(above) = cat.receipt_above_minor
-            && line.base_minor > above
-        {
-            out.push("needs a receipt".to_owned());
-        }
-    }
-    out
 }
 
 /// Moves the claim through the state machine as `actor`. `seen_version` is the version
@@ -563,23 +328,63 @@ pub fn history(org: &Org, claim_id: i64) -> Result<Vec<EventRow>, ClaimError> {
         .load(&mut conn)?)
 }
 
-/// A page of a person's own claims, newest first.
+/// What a list of one's own claims is narrowed to. `category`, `from` and `to` pick
+/// claims with at least one line in that category dated in that range (inclusive).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListFilter {
+    pub status: Option<Status>,
+    pub category: Option<String>,
+    pub from: Option<Date>,
+    pub to: Option<Date>,
+}
+
+/// A page of a person's own claims matching `filter`, newest first, with ids below
+/// `before`. Walks the `(owner_id, id)` or `(owner_id, status)` index; the line conditions
+/// are one probe per claim into the `(claim_id, category, spent_on)` index.
 pub fn list_own(
     org: &Org,
     owner: UserId,
-    status: Option<Status>,
+    filter: &ListFilter,
     before: Option<i64>,
     limit: i64,
 ) -> Result<Vec<ClaimRow>, ClaimError> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::{Bool, Text};
     let mut conn = org.conn()?;
     let mut q = claims::table
         .filter(claims::owner_id.eq(owner.0))
         .into_boxed();
-    if let Some(s) = status {
+    if let Some(s) = filter.status {
         q = q.filter(claims::status.eq(s.code()));
     }
     if let Some(b) = before {
         q = q.filter(claims::id.lt(b));
+    }
+    if filter.category.is_some() || filter.from.is_some() || filter.to.is_some() {
+        // A correlated EXISTS (diesel's DSL has none); the values are bound parameters.
+        let from = filter.from.map_or("0000-01-01".into(), |d| d.to_string());
+        let to = filter.to.map_or("9999-12-31".into(), |d| d.to_string());
+        let lines = "EXISTS (SELECT 1 FROM claim_lines l WHERE l.claim_id = claims.id";
+        q = match &filter.category {
+            Some(c) => q.filter(
+                sql::<Bool>(lines)
+                    .sql(" AND l.category = ")
+                    .bind::<Text, _>(c.clone())
+                    .sql(" AND l.spent_on BETWEEN ")
+                    .bind::<Text, _>(from)
+                    .sql(" AND ")
+                    .bind::<Text, _>(to)
+                    .sql(")"),
+            ),
+            None => q.filter(
+                sql::<Bool>(lines)
+                    .sql(" AND l.spent_on BETWEEN ")
+                    .bind::<Text, _>(from)
+                    .sql(" AND ")
+                    .bind::<Text, _>(to)
+                    .sql(")"),
+            ),
+        };
     }
     Ok(q.order(claims::id.desc())
         .limit(limit)

@@ -3,6 +3,10 @@
 //! Nothing here knows about HTTP.
 
 pub mod claims;
+pub mod finance;
+pub mod lines;
 pub mod mileage;
 pub mod money;
+pub mod receipts;
+pub mod reports;
 pub mod status;

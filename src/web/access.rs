@@ -108,6 +108,12 @@ impl CurrentUser {
                     label: "Approvals",
                 });
             }
+            if self.has(Role::Finance) {
+                links.push(NavLink {
+                    href: "/finance",
+                    label: "Finance",
+                });
+            }
             if self.has(Role::Admin) {
                 links.push(NavLink {
                     href: "/admin/users",

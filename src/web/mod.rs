@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod app;
+pub mod charts;
 pub mod csrf;
 pub mod errors;
 pub mod forms;

@@ -71,12 +71,16 @@ route_table! {
     "/claims" => [GET EMPLOYEE => claims::list, POST EMPLOYEE => claims::create],
     "/claims/{id}" => [GET Access::SignedIn => claims::show],
     "/claims/{id}/lines" => [POST EMPLOYEE => claims::add_line],
+    "/claims/{id}/receipts/{receipt}" => [GET Access::SignedIn => super::handlers::claims_receipts::download],
     "/claims/{id}/submit" => [POST EMPLOYEE => claims::submit],
     "/approvals" => [GET APPROVERS => claims::approvals],
     "/claims/{id}/approve" => [POST APPROVERS => claims::approve],
     "/claims/{id}/reject" => [POST APPROVERS => claims::reject],
     "/claims/{id}/return" => [POST APPROVERS => claims::send_back],
     "/claims/{id}/paid" => [POST FINANCE => claims::mark_paid],
+    "/finance" => [GET FINANCE => super::handlers::finance::show],
+    "/finance/pay" => [POST FINANCE => super::handlers::finance::pay],
+    "/finance/export.csv" => [GET FINANCE => super::handlers::finance::export],
     "/reset/{org}/{token}" => [GET Access::Public => reset::form, POST Access::Public => reset::submit],
 }
 

@@ -194,6 +194,8 @@ pub struct Page {
     pub status: StatusCode,
     pub headers: header::HeaderMap,
     pub body: String,
+    /// The body as sent, for downloads.
+    pub bytes: Vec<u8>,
 }
 
 impl Page {
@@ -217,6 +219,14 @@ pub struct Client<'a, S> {
     pub app: &'a S,
     pub cookie: Option<String>,
     pub csrf: Option<String>,
+}
+
+/// The value of the first input named `name` in a page.
+#[allow(dead_code)]
+pub fn field_value(body: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let rest = &body[body.find(&marker)? + marker.len()..];
+    Some(rest[..rest.find('"')?].to_owned())
 }
 
 pub fn csrf_in(body: &str) -> Option<String> {
@@ -264,6 +274,7 @@ where
             status,
             headers,
             body,
+            bytes: bytes.to_vec(),
         }
     }
 

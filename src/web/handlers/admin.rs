@@ -192,11 +192,24 @@ fn choices(people: &People, selected: Option<UserId>, except: Option<UserId>) ->
         .collect()
 }
 
+/// Everyone in the organisation, opened; the listing is audited as one view of
+/// personal data (the count only, no names).
 async fn people(user: &CurrentUser) -> Result<People, AppError> {
-    let org = user.org().clone();
-    web::block(move || account::list_with_mfa(&org))
-        .await?
-        .map_err(fault)
+    let (org, actor) = (user.org().clone(), user.id());
+    web::block(move || {
+        let people = account::list_with_mfa(&org)?;
+        let detail = format!("user list ({} people)", people.len());
+        crate::audit::record(
+            &org,
+            Some(actor),
+            None,
+            crate::audit::Action::ViewedPerson,
+            &detail,
+        )?;
+        Ok::<_, account::AccountError>(people)
+    })
+    .await?
+    .map_err(fault)
 }
 
 #[derive(Default)]

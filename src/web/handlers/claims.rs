@@ -14,6 +14,7 @@ use crate::auth::users;
 use crate::crypto::random_array;
 use crate::expenses::claims::{self, AddLine, ClaimError, ClaimRow, FieldErrors, LineInput};
 use crate::expenses::money::{Currency, format_minor};
+use crate::expenses::receipts::{self, Upload};
 use crate::expenses::status::{Actor, Status, Transition};
 use crate::ids::UserId;
 use crate::tenancy::Org;
@@ -63,9 +64,14 @@ struct ListPage {
     chrome: Option<Chrome>,
     csrf: String,
     claims: Vec<ClaimItem>,
-    status: String,
+    /// The filters as typed, for the form.
+    q: ListParams,
     statuses: Vec<(&'static str, String)>,
-    older: Option<i64>,
+    categories: Vec<(String, String)>,
+    filter_errors: Vec<String>,
+    filtered: bool,
+    /// The "Older claims" link, carrying every filter.
+    older: Option<String>,
     form_key: String,
     title: String,
     error: Option<String>,
@@ -77,33 +83,156 @@ pub struct ListQuery {
     before: Option<i64>,
 }
 
+/// The list's query string as typed: status, category, from, to (line dates,
+/// YYYY-MM-DD) and `before` (the keyset page start).
+#[derive(Debug, Clone, Default)]
+pub struct ListParams {
+    pub status: String,
+    pub category: String,
+    pub from: String,
+    pub to: String,
+    pub before: String,
+}
+
+impl From<ListQuery> for ListParams {
+    fn from(q: ListQuery) -> Self {
+        ListParams {
+            status: q.status.unwrap_or_default(),
+            before: q.before.map(|b| b.to_string()).unwrap_or_default(),
+            ..Default::default()
+        }
+    }
+}
+
+impl ListParams {
+    /// The first value of each known parameter; anything else is ignored.
+    fn parse(raw: &str) -> ListParams {
+        let pairs = serde_urlencoded::from_str::<Vec<(String, String)>>(raw).unwrap_or_default();
+        let get = |name: &str| {
+            let v = pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim());
+            v.unwrap_or_default().chars().take(40).collect::<String>()
+        };
+        ListParams {
+            status: get("status"),
+            category: get("category"),
+            from: get("from"),
+            to: get("to"),
+            before: get("before"),
+        }
+    }
+
+    /// The filter and the page start, or a message for each bad value.
+    fn check(
+        &self,
+        cats: &[(String, String)],
+    ) -> Result<(claims::ListFilter, Option<i64>), Vec<String>> {
+        let mut errors = Vec::new();
+        let mut f = claims::ListFilter::default();
+        if !self.status.is_empty() {
+            f.status = Status::parse(&self.status);
+            if f.status.is_none() {
+                errors.push("Choose a status from the list.".to_owned());
+            }
+        }
+        if !self.category.is_empty() {
+            match cats.iter().find(|(code, _)| *code == self.category) {
+                Some((code, _)) => f.category = Some(code.clone()),
+                None => errors.push("Choose a category from the list.".to_owned()),
+            }
+        }
+        let format = time::macros::format_description!("[year]-[month]-[day]");
+        for (raw, slot, label) in [
+            (&self.from, &mut f.from, "from"),
+            (&self.to, &mut f.to, "to"),
+        ] {
+            if !raw.is_empty() {
+                *slot = time::Date::parse(raw, &format).ok();
+                if slot.is_none() {
+                    errors.push(format!("The {label} date must be a date like 2026-01-31."));
+                }
+            }
+        }
+        if let (Some(a), Some(b)) = (f.from, f.to)
+            && a > b
+        {
+            errors.push("The from date must not be after the to date.".to_owned());
+        }
+        let before = match self.before.parse::<i64>() {
+            _ if self.before.is_empty() => None,
+            Ok(b) if b > 0 => Some(b),
+            _ => {
+                errors.push(
+                    "That page of claims does not exist: start again from the first page."
+                        .to_owned(),
+                );
+                None
+            }
+        };
+        if errors.is_empty() {
+            Ok((f, before))
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// This list from `before` on, with the same filters.
+    fn older(&self, before: i64) -> String {
+        let b = before.to_string();
+        let pairs: Vec<(&str, &str)> = [
+            ("status", self.status.as_str()),
+            ("category", &self.category),
+            ("from", &self.from),
+            ("to", &self.to),
+            ("before", &b),
+        ]
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
+        format!(
+            "/claims?{}",
+            serde_urlencoded::to_string(pairs).unwrap_or_default()
+        )
+    }
+}
+
 async fn list_page(
     user: &CurrentUser,
-    q: ListQuery,
+    q: impl Into<ListParams>,
     title: String,
     error: Option<String>,
 ) -> Result<ListPage, AppError> {
-    let status = q.status.as_deref().and_then(Status::parse);
-    let (org, id) = (user.org().clone(), user.id());
-    let items = web::block(move || -> Result<_, AppError> {
-        let rows = claims::list_own(&org, id, status, q.before, PAGE)?;
-        rows.iter()
-            .map(|c| item(&org, c, false))
-            .collect::<Result<Vec<_>, _>>()
+    let q: ListParams = q.into();
+    let (org, id, params) = (user.org().clone(), user.id(), q.clone());
+    let (items, categories, filter_errors) = web::block(move || -> Result<_, AppError> {
+        let cats: Vec<(String, String)> = claims::categories(&org)?
+            .into_iter()
+            .map(|c| (c.code, c.label))
+            .collect();
+        let rows = match params.check(&cats) {
+            Ok((filter, before)) => claims::list_own(&org, id, &filter, before, PAGE)?,
+            Err(errors) => return Ok((Vec::new(), cats, errors)),
+        };
+        let items = rows.iter().map(|c| item(&org, c, false));
+        Ok((items.collect::<Result<Vec<_>, _>>()?, cats, Vec::new()))
     })
     .await??;
     let older = (items.len() as i64 == PAGE)
-        .then(|| items.last().map(|c| c.id))
+        .then(|| items.last().map(|c| q.older(c.id)))
         .flatten();
     Ok(ListPage {
         chrome: Some(user.chrome()),
         csrf: user.csrf().to_owned(),
         claims: items,
-        status: status.map(|s| s.code().to_owned()).unwrap_or_default(),
+        filtered: [&q.status, &q.category, &q.from, &q.to]
+            .iter()
+            .any(|v| !v.is_empty()),
+        q,
         statuses: Status::ALL
             .iter()
             .map(|s| (s.code(), s.to_string()))
             .collect(),
+        categories,
+        filter_errors,
         older,
         form_key: form_key(),
         title,
@@ -111,11 +240,24 @@ async fn list_page(
     })
 }
 
-pub async fn list(user: CurrentUser, q: web::Query<ListQuery>) -> Result<HttpResponse, AppError> {
-    html(
-        StatusCode::OK,
-        &list_page(&user, q.into_inner(), String::new(), None).await?,
+/// GET /claims: one's own claims, filtered; bad filter values are a 400 with messages.
+pub async fn list(
+    user: CurrentUser,
+    req: actix_web::HttpRequest,
+) -> Result<HttpResponse, AppError> {
+    let page = list_page(
+        &user,
+        ListParams::parse(req.query_string()),
+        String::new(),
+        None,
     )
+    .await?;
+    let status = if page.filter_errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    html(status, &page)
 }
 
 #[derive(Deserialize)]
@@ -158,6 +300,8 @@ pub struct LineItem {
     pub amount: String,
     pub base: String,
     pub vat: String,
+    /// The line's receipt id, for its download link.
+    pub receipt: Option<i64>,
     pub flags: Vec<String>,
 }
 
@@ -222,9 +366,14 @@ fn load_page(org: &Org, user: &CurrentUser, id: i64) -> Result<Option<ClaimPage>
         })
     };
     let currency = claim.currency();
+    let receipts = receipts::for_claim(org, id)?;
     let mut lines = Vec::new();
     for l in claims::lines(org, id)? {
         let cat = cats.iter().find(|c| c.code == l.category);
+        let receipt = receipts
+            .iter()
+            .find(|r| r.line_id == Some(l.id))
+            .map(|r| r.id);
         let line_currency = Currency::parse(&l.currency).unwrap_or(currency);
         lines.push(LineItem {
             date: l.spent_on.clone(),
@@ -241,7 +390,8 @@ fn load_page(org: &Org, user: &CurrentUser, id: i64) -> Result<Option<ClaimPage>
                 .vat_minor
                 .map(|v| format_minor(v, line_currency))
                 .unwrap_or_default(),
-            flags: claims::flags(&l, cat),
+            receipt,
+            flags: claims::flags(&l, cat, receipt.is_some()),
         });
     }
     let mut history = Vec::new();
@@ -346,29 +496,31 @@ pub async fn add_line(
         vat: form.text("vat"),
         form_key: form.text("form_key"),
     };
-    let mut errors = Vec::new();
-    if form.file.is_some() || form.file_too_large {
-        errors.push((
-            "receipt",
-            "attaching receipts is not available yet: add the line without one".to_owned(),
-        ));
-    }
-    let outcome = if errors.is_empty() {
-        let (org, uid, input) = (user.org().clone(), user.id(), input.clone());
-        Some(web::block(move || claims::add_line(&org, uid, id, &input)).await??)
-    } else {
-        None
+    // The file is checked (by content) before anything is written; line and receipt
+    // are then written together or not at all.
+    let upload = match form.file {
+        _ if form.file_too_large => Upload::TooLarge,
+        Some(file) => Upload::File(file.bytes),
+        None => Upload::None,
     };
+    let sent_file = !matches!(upload, Upload::None);
+    let (org, uid, line) = (user.org().clone(), user.id(), input.clone());
+    let outcome =
+        web::block(move || receipts::add_line_with_receipt(&org, uid, id, &line, upload)).await??;
     match outcome {
-        Some(AddLine::Added) => Ok(see_other(&format!("/claims/{id}"))),
-        other => {
-            if let Some(AddLine::Invalid(e)) = other {
-                errors.extend(e.0);
-            }
+        AddLine::Added => Ok(see_other(&format!("/claims/{id}"))),
+        AddLine::Invalid(errors) => {
             let mut page = page_for(&user, id).await?;
             page.input = input;
-            page.errors = errors;
-            page.error = Some("The line was not added: see the messages below.".into());
+            page.errors = errors.0;
+            page.error = Some(
+                if sent_file {
+                    "The line was not added: see the messages below, and choose the receipt again."
+                } else {
+                    "The line was not added: see the messages below."
+                }
+                .into(),
+            );
             html(StatusCode::UNPROCESSABLE_ENTITY, &page)
         }
     }

@@ -1,14 +1,25 @@
-//! The start page: what each of the user's roles can do from here.
+//! The start page: what each of the user's roles can do from here, with their
+//! figures: an employee's claims by status, a manager's team spend (a chart and the
+//! same numbers as a table) and what finance has to pay.
 
 use actix_session::Session;
-use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
 use askama::Template;
 
 use crate::auth::Role;
+use crate::expenses::claims;
+use crate::expenses::money::{Currency, format_minor};
+use crate::expenses::reports::{self, SpendRow};
+use crate::ids::UserId;
+use crate::tenancy::Org;
 use crate::web::access::CurrentUser;
+use crate::web::charts::{self, Series};
 use crate::web::layout::{Chrome, html};
 use crate::web::{AppError, session};
+
+/// Months of team spend on a manager's dashboard.
+pub const SPEND_MONTHS: u32 = 6;
 
 pub struct Tile {
     pub title: &'static str,
@@ -26,6 +37,139 @@ struct HomePage {
     notice: Option<String>,
     mfa_enabled: bool,
     tiles: Vec<Tile>,
+    totals: Option<Vec<StatusTotal>>,
+    spend: Option<TeamSpend>,
+    to_pay: Option<ToPay>,
+}
+
+pub struct StatusTotal {
+    pub status: String,
+    pub count: i64,
+    pub total: String,
+}
+
+/// The chart (as a `data:` URI) and the same figures as a table, month by category.
+pub struct TeamSpend {
+    pub chart: String,
+    pub categories: Vec<String>,
+    pub months: Vec<SpendMonth>,
+    pub empty: bool,
+}
+
+pub struct SpendMonth {
+    pub month: String,
+    pub cells: Vec<String>,
+    pub total: String,
+}
+
+pub struct ToPay {
+    pub count: i64,
+    pub total: String,
+}
+
+fn money(minor: i64) -> String {
+    let c = Currency::GBP;
+    format!("{} {c}", format_minor(minor, c))
+}
+
+/// Lays out rows of (month, category, total) as one series per category over `months`.
+fn team_spend(org: &Org, months: Vec<String>, rows: &[SpendRow]) -> Result<TeamSpend, AppError> {
+    let labels = claims::categories(org)?;
+    let label_of = |code: &str| {
+        labels
+            .iter()
+            .find(|c| c.code == code)
+            .map_or_else(|| code.to_owned(), |c| c.label.clone())
+    };
+    let mut codes: Vec<&str> = rows.iter().map(|r| r.category.as_str()).collect();
+    codes.sort_by_key(|c| label_of(c));
+    codes.dedup();
+    let series: Vec<Series> = codes
+        .iter()
+        .map(|code| Series {
+            label: label_of(code),
+            values: months
+                .iter()
+                .map(|m| {
+                    rows.iter()
+                        .filter(|r| r.category == *code && r.month == *m)
+                        .map(|r| r.total_minor)
+                        .sum()
+                })
+                .collect(),
+        })
+        .collect();
+    let svg = charts::stacked_bars(
+        &format!("Team spend, last {SPEND_MONTHS} months"),
+        &months,
+        &series,
+        Currency::GBP,
+    )
+    .map_err(AppError::internal)?;
+    let table = months
+        .iter()
+        .enumerate()
+        .map(|(i, m)| SpendMonth {
+            month: m.clone(),
+            cells: series
+                .iter()
+                .map(|s| format_minor(s.values[i], Currency::GBP))
+                .collect(),
+            total: format_minor(series.iter().map(|s| s.values[i]).sum(), Currency::GBP),
+        })
+        .collect();
+    Ok(TeamSpend {
+        chart: charts::data_uri(&svg),
+        categories: series.into_iter().map(|s| s.label).collect(),
+        months: table,
+        empty: rows.is_empty(),
+    })
+}
+
+type Figures = (Option<Vec<StatusTotal>>, Option<TeamSpend>, Option<ToPay>);
+
+fn figures(
+    org: &Org,
+    uid: UserId,
+    employee: bool,
+    manager: bool,
+    finance: bool,
+) -> Result<Figures, AppError> {
+    let totals = if employee {
+        Some(
+            reports::totals_by_status(org, uid)?
+                .into_iter()
+                .map(|(s, count, total)| StatusTotal {
+                    status: s.to_string(),
+                    count,
+                    total: money(total),
+                })
+                .collect(),
+        )
+    } else {
+        None
+    };
+    let spend = if manager {
+        let today = time::OffsetDateTime::now_utc().date();
+        let rows = reports::team_spend_since(org, uid, today, SPEND_MONTHS)?;
+        Some(team_spend(
+            org,
+            reports::last_months(today, SPEND_MONTHS),
+            &rows,
+        )?)
+    } else {
+        None
+    };
+    let to_pay = if finance {
+        let (count, total) = reports::to_pay_total(org)?;
+        Some(ToPay {
+            count,
+            total: money(total),
+        })
+    } else {
+        None
+    };
+    Ok((totals, spend, to_pay))
 }
 
 pub async fn dashboard(user: CurrentUser, session: Session) -> Result<HttpResponse, AppError> {
@@ -68,6 +212,14 @@ pub async fn dashboard(user: CurrentUser, session: Session) -> Result<HttpRespon
         href: "/account",
         action: "Account settings",
     });
+    let (org, uid) = (user.org().clone(), user.id());
+    let roles = (
+        user.has(Role::Employee),
+        user.has(Role::Manager),
+        user.has(Role::Finance),
+    );
+    let (totals, spend, to_pay) =
+        web::block(move || figures(&org, uid, roles.0, roles.1, roles.2)).await??;
     let page = HomePage {
         chrome: Some(user.chrome()),
         name: user.chrome().user_name,
@@ -80,6 +232,9 @@ pub async fn dashboard(user: CurrentUser, session: Session) -> Result<HttpRespon
         notice: session::take_notice(&session),
         mfa_enabled: user.user().mfa_enabled,
         tiles,
+        totals,
+        spend,
+        to_pay,
     };
     html(StatusCode::OK, &page)
 }

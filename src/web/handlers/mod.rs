@@ -5,6 +5,8 @@ pub mod account;
 pub mod admin;
 pub mod audit;
 pub mod claims;
+pub mod claims_receipts;
+pub mod finance;
 pub mod home;
 pub mod login;
 pub mod reset;

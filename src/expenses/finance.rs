@@ -1,0 +1,275 @@
+//! Finance's side of claims: the queue of approved claims to pay, marking a batch of
+//! them paid, and the CSV export for accounting. Paying goes through
+//! `claims::transition`, so every claim gets its history event and audit entry. The
+//! export carries no personal data (a pseudonymous employee reference, no names,
+//! emails, merchants or descriptions), neutralises anything a spreadsheet would run as
+//! a formula, and is itself audited. Nothing here knows about HTTP.
+
+use diesel::prelude::*;
+use time::Date;
+
+use super::claims::{self, ClaimError, ClaimRow};
+use super::money::{Currency, format_minor};
+use super::status::{Status, Transition, TransitionError};
+use crate::audit::{self, Action};
+use crate::auth::Roles;
+use crate::db::schema::org::{claim_lines, claims as claims_t};
+use crate::ids::UserId;
+use crate::tenancy::Org;
+
+/// The CSV header, in column order.
+pub const CSV_HEADER: [&str; 8] = [
+    "date",
+    "employee_reference",
+    "category",
+    "net",
+    "vat",
+    "gross",
+    "currency",
+    "claim_id",
+];
+
+/// Approved claims waiting to be paid, oldest decision first (a queue).
+pub fn to_pay(org: &Org) -> Result<Vec<ClaimRow>, ClaimError> {
+    let mut conn = org.conn()?;
+    Ok(claims_t::table
+        .filter(claims_t::status.eq(Status::Approved.code()))
+        .order((claims_t::decided_at.asc(), claims_t::id.asc()))
+        .select(ClaimRow::as_select())
+        .load(&mut conn)?)
+}
+
+/// Why one claim of a batch was not marked paid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SkipReason {
+    /// The claim changed after the page was shown (its version moved on).
+    ChangedMeanwhile,
+    /// Someone else marked it paid first.
+    AlreadyPaid,
+    /// It is not (or no longer) an approved claim.
+    NotApproved,
+    /// The claim is the actor's own: nobody pays themselves.
+    OwnClaim,
+    /// No such claim, or not one the actor may see.
+    NotFound,
+}
+
+impl SkipReason {
+    pub fn text(&self) -> &'static str {
+        match self {
+            SkipReason::ChangedMeanwhile => "it changed meanwhile; look at it again",
+            SkipReason::AlreadyPaid => "it was already marked paid",
+            SkipReason::NotApproved => "it is not approved",
+            SkipReason::OwnClaim => "it is your own claim",
+            SkipReason::NotFound => "there is no such claim",
+        }
+    }
+}
+
+/// What a batch did: each claim is either paid (whole) or skipped (untouched).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct BatchOutcome {
+    pub paid: Vec<i64>,
+    pub skipped: Vec<(i64, SkipReason)>,
+}
+
+/// Marks each `(claim_id, seen_version)` paid as `actor`. Every claim is its own
+/// transition (with history and audit), so one claim is never half-applied; claims
+/// that cannot be paid are skipped with a reason and the others still go through.
+/// A claim listed twice is handled once. Database failures stop the batch.
+pub fn mark_paid(
+    org: &Org,
+    actor: UserId,
+    roles: Roles,
+    batch: &[(i64, i64)],
+) -> Result<BatchOutcome, ClaimError> {
+    let mut out = BatchOutcome::default();
+    let mut seen = std::collections::HashSet::new();
+    for &(id, version) in batch {
+        if !seen.insert(id) {
+            continue;
+        }
+        let result = claims::transition(org, actor, roles, id, version, Transition::MarkPaid, "");
+        let reason = match result {
+            Ok(_) => {
+                out.paid.push(id);
+                continue;
+            }
+            Err(ClaimError::Conflict) => match claims::get(org, id) {
+                Ok(c) if c.status() == Status::Paid => SkipReason::AlreadyPaid,
+                Ok(c) if c.status() != Status::Approved => SkipReason::NotApproved,
+                Ok(_) => SkipReason::ChangedMeanwhile,
+                Err(ClaimError::NotFound) => SkipReason::NotFound,
+                Err(e) => return Err(e),
+            },
+            Err(ClaimError::Transition(TransitionError::OwnClaim)) => SkipReason::OwnClaim,
+            Err(ClaimError::Transition(_) | ClaimError::Invalid(_)) => SkipReason::NotApproved,
+            Err(ClaimError::NotFound | ClaimError::Forbidden) => SkipReason::NotFound,
+            Err(e) => return Err(e),
+        };
+        out.skipped.push((id, reason));
+    }
+    Ok(out)
+}
+
+/// `E000123`: a stable reference for a person that says nothing about who they are
+/// outside this organisation's records.
+pub fn employee_reference(user_id: i64) -> String {
+    format!("E{user_id:06}")
+}
+
+/// An amount in major units with the currency's decimals and no thousands separators,
+/// as accounting imports expect: `123450` GBP -> `1234.50`.
+pub fn plain_amount(minor: i64, currency: Currency) -> String {
+    format_minor(minor, currency).replace(',', "")
+}
+
+/// A cell a spreadsheet will show as text, never run: anything starting with
+/// `= + - @`, a tab or a carriage return gets a leading apostrophe.
+pub fn cell(text: &str) -> String {
+    match text.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{text}"),
+        _ => text.to_owned(),
+    }
+}
+
+/// Which claims an export covers. Only approved and paid claims can be exported;
+/// an empty list means both.
+fn export_statuses(statuses: &[Status]) -> Result<Vec<&'static str>, ClaimError> {
+    if statuses.is_empty() {
+        return Ok(vec![Status::Approved.code(), Status::Paid.code()]);
+    }
+    if statuses
+        .iter()
+        .any(|s| !matches!(s, Status::Approved | Status::Paid))
+    {
+        return Err(ClaimError::Invalid(
+            "only approved or paid claims can be exported".into(),
+        ));
+    }
+    let mut codes: Vec<&'static str> = statuses.iter().map(|s| s.code()).collect();
+    codes.sort_unstable();
+    codes.dedup();
+    Ok(codes)
+}
+
+type ExportLine = (String, String, i64, Option<i64>, String, i64, i64);
+
+/// The CSV for accounting: one row per line of the claims in `statuses` (approved
+/// and/or paid), lines dated within `from..=to` (either end open). Amounts are in the
+/// line's own currency, as on the receipt: net = gross - VAT. Writes an
+/// `ExportedAccounts` audit entry; if that fails, no export is returned.
+pub fn export_csv(
+    org: &Org,
+    actor: UserId,
+    from: Option<Date>,
+    to: Option<Date>,
+    statuses: &[Status],
+) -> Result<Vec<u8>, ClaimError> {
+    if let (Some(f), Some(t)) = (from, to)
+        && f > t
+    {
+        return Err(ClaimError::Invalid(
+            "the start date is after the end date".into(),
+        ));
+    }
+    let codes = export_statuses(statuses)?;
+    let mut conn = org.conn()?;
+    let mut q = claim_lines::table
+        .inner_join(claims_t::table)
+        .filter(claims_t::status.eq_any(codes.clone()))
+        .into_boxed();
+    // Line dates are stored as YYYY-MM-DD, so text order is date order.
+    if let Some(f) = from {
+        q = q.filter(claim_lines::spent_on.ge(f.to_string()));
+    }
+    if let Some(t) = to {
+        q = q.filter(claim_lines::spent_on.le(t.to_string()));
+    }
+    // Only the columns the export needs: sealed text is never even loaded.
+    let rows: Vec<ExportLine> = q
+        .order((
+            claim_lines::spent_on.asc(),
+            claims_t::id.asc(),
+            claim_lines::id.asc(),
+        ))
+        .select((
+            claim_lines::spent_on,
+            claim_lines::category,
+            claim_lines::amount_minor,
+            claim_lines::vat_minor,
+            claim_lines::currency,
+            claims_t::id,
+            claims_t::owner_id,
+        ))
+        .load(&mut conn)?;
+    drop(conn);
+
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let csv_err =
+        |e: csv::Error| ClaimError::Invalid(format!("the export could not be written: {e}"));
+    w.write_record(CSV_HEADER).map_err(csv_err)?;
+    for (date, category, gross, vat, currency, claim_id, owner_id) in &rows {
+        let cur = Currency::parse(currency).unwrap_or(Currency::GBP);
+        let vat = vat.unwrap_or(0);
+        // Every cell goes through `cell`, numbers included: a future negative amount
+        // or a free-text category must not turn into a formula either.
+        let record = [
+            cell(date),
+            cell(&employee_reference(*owner_id)),
+            cell(category),
+            cell(&plain_amount(gross - vat, cur)),
+            cell(&plain_amount(vat, cur)),
+            cell(&plain_amount(*gross, cur)),
+            cell(cur.code()),
+            cell(&claim_id.to_string()),
+        ];
+        w.write_record(&record).map_err(csv_err)?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| ClaimError::Invalid(format!("the export could not be written: {e}")))?;
+    let day = |d: Option<Date>| d.map_or_else(|| "any".to_owned(), |d| d.to_string());
+    audit::record(
+        org,
+        Some(actor),
+        None,
+        Action::ExportedAccounts,
+        &format!(
+            "csv lines {} from {} to {} statuses {}",
+            rows.len(),
+            day(from),
+            day(to),
+            codes.join(",")
+        ),
+    )?;
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_cells_are_neutralised() {
+        for bad in ["=HYPERLINK(\"x\")", "+1", "-1", "@SUM(A1)", "\tX", "\rX"] {
+            assert_eq!(cell(bad), format!("'{bad}"), "{bad:?}");
+        }
+        for fine in ["travel", "100.00", "E000001", "2026-01-31", "", "a=b"] {
+            assert_eq!(cell(fine), fine);
+        }
+    }
+
+    #[test]
+    fn plain_amounts_have_no_separators() {
+        assert_eq!(plain_amount(123_456_789, Currency::GBP), "1234567.89");
+        assert_eq!(plain_amount(5, Currency::GBP), "0.05");
+        let jpy = Currency::parse("JPY").ok();
+        assert_eq!(
+            jpy.map(|c| plain_amount(1_500_000, c)).as_deref(),
+            Some("1500000")
+        );
+        assert_eq!(employee_reference(123), "E000123");
+        assert_eq!(employee_reference(1_234_567), "E1234567");
+    }
+}

@@ -1,0 +1,459 @@
+//! Receipts: JPEG, PNG or PDF files of at most 10 MB, recognised by their content
+//! (magic bytes), never by the file's name or the type the browser declared. Images
+//! are decoded and encoded afresh, which drops EXIF (GPS position, camera, time), text
+//! chunks, embedded thumbnails and anything appended after the image (a polyglot's
+//! payload). PDFs are checked for their header and end marker and stored as uploaded.
+//! Every receipt is sealed under the claim owner's key, so erasing the person erases
+//! their receipts too. Nothing here knows about HTTP.
+
+use std::io::Cursor;
+
+use diesel::prelude::*;
+use diesel::sqlite::SqliteConnection;
+use image::codecs::jpeg::JpegEncoder;
+use image::codecs::png::PngEncoder;
+use image::metadata::Orientation;
+use image::{DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader, Limits};
+
+use super::claims::{self, AddLine, ClaimError, LineInput};
+use super::lines;
+use crate::auth::Roles;
+use crate::auth::users;
+use crate::crypto::Sealed;
+use crate::crypto::columns::ReceiptFile;
+use crate::db::now_unix;
+use crate::db::schema::org::{claim_lines, claims as claims_t, receipts};
+use crate::ids::{PersonKeyId, UserId};
+use crate::tenancy::Org;
+
+/// The largest receipt accepted, in bytes.
+pub const MAX_BYTES: usize = 10 * 1024 * 1024;
+/// Images with more pixels are refused before decoding: a small file can declare a
+/// huge image (a decompression bomb) that would take gigabytes to decode.
+pub const MAX_PIXELS: u64 = 40_000_000;
+/// No side longer than this is decoded (checked by the decoder on the header).
+const MAX_SIDE: u32 = 40_000;
+const JPEG_QUALITY: u8 = 90;
+/// `%%EOF` must be within this many bytes of the end (readers look there too).
+const PDF_EOF_WINDOW: usize = 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Jpeg,
+    Png,
+    Pdf,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 3] = [Kind::Jpeg, Kind::Png, Kind::Pdf];
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Kind::Jpeg => "image/jpeg",
+            Kind::Png => "image/png",
+            Kind::Pdf => "application/pdf",
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            Kind::Jpeg => "jpg",
+            Kind::Png => "png",
+            Kind::Pdf => "pdf",
+        }
+    }
+
+    pub fn from_content_type(content_type: &str) -> Option<Kind> {
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.content_type() == content_type)
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Jpeg => "JPEG",
+            Kind::Png => "PNG",
+            Kind::Pdf => "PDF",
+        }
+    }
+}
+
+/// What the bytes are, by their first bytes only.
+pub fn sniff(bytes: &[u8]) -> Option<Kind> {
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some(Kind::Jpeg)
+    } else if bytes.starts_with(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]) {
+        Some(Kind::Png)
+    } else if bytes.starts_with(b"%PDF-") {
+        Some(Kind::Pdf)
+    } else {
+        None
+    }
+}
+
+/// A receipt fit to store: its kind and the bytes that will be kept.
+pub struct CleanReceipt {
+    pub kind: Kind,
+    pub bytes: Vec<u8>,
+}
+
+pub fn too_large_message() -> String {
+    "a receipt can be at most 10 MB".into()
+}
+
+/// Checks an upload and gives what to store, or a message for the person uploading.
+pub fn clean(bytes: &[u8]) -> Result<CleanReceipt, String> {
+    if bytes.len() > MAX_BYTES {
+        return Err(too_large_message());
+    }
+    let kind = sniff(bytes).ok_or_else(|| {
+        "a receipt must be a JPEG, PNG or PDF file, and this file is none of these \
+         (whatever its name says)"
+            .to_owned()
+    })?;
+    let bytes = match kind {
+        Kind::Jpeg | Kind::Png => reencode(bytes, kind)?,
+        Kind::Pdf => {
+            check_pdf(bytes)?;
+            // Stored as uploaded: PDFs are not rewritten here, so their own metadata
+            // (author, software) stays. They are only ever served as a download with
+            // their content type and `nosniff`, never shown inline by this site.
+            bytes.to_vec()
+        }
+    };
+    Ok(CleanReceipt { kind, bytes })
+}
+
+fn check_pdf(bytes: &[u8]) -> Result<(), String> {
+    let tail = &bytes[bytes.len().saturating_sub(PDF_EOF_WINDOW)..];
+    if tail.windows(5).any(|w| w == b"%%EOF") {
+        Ok(())
+    } else {
+        Err("the PDF is incomplete or damaged: save or export it again and attach that".into())
+    }
+}
+
+fn too_many_pixels() -> String {
+    format!(
+        "the image is too large: at most {} megapixels",
+        MAX_PIXELS / 1_000_000
+    )
+}
+
+/// Decodes the image and encodes it afresh in the same format. Only pixels survive;
+/// the EXIF orientation is applied to them first so photos stay upright.
+fn reencode(bytes: &[u8], kind: Kind) -> Result<Vec<u8>, String> {
+    let unreadable = |_| format!("the receipt could not be read as a {} image", kind.name());
+    let format = if kind == Kind::Png {
+        ImageFormat::Png
+    } else {
+        ImageFormat::Jpeg
+    };
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    reader.limits(limits);
+    let mut decoder = reader.into_decoder().map_err(|e| match e {
+        ImageError::Limits(_) => too_many_pixels(),
+        e => unreadable(e),
+    })?;
+    let (width, height) = decoder.dimensions();
+    if u64::from(width) * u64::from(height) > MAX_PIXELS {
+        return Err(too_many_pixels());
+    }
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| match e {
+        ImageError::Limits(_) => too_many_pixels(),
+        e => unreadable(e),
+    })?;
+    image.apply_orientation(orientation);
+    let mut out = Vec::new();
+    let written = match kind {
+        Kind::Png => image.write_with_encoder(PngEncoder::new(&mut out)),
+        _ => {
+            // Baseline JPEG takes 8-bit grey or RGB; anything else becomes RGB.
+            let image = match image {
+                DynamicImage::ImageLuma8(_) | DynamicImage::ImageRgb8(_) => image,
+                other => DynamicImage::ImageRgb8(other.to_rgb8()),
+            };
+            image.write_with_encoder(JpegEncoder::new_with_quality(&mut out, JPEG_QUALITY))
+        }
+    };
+    written.map_err(|e| {
+        log::warn!("re-encoding a {} receipt failed: {e}", kind.name());
+        format!("the receipt could not be read as a {} image", kind.name())
+    })?;
+    Ok(out)
+}
+
+/// A receipt as the form delivered it.
+pub enum Upload {
+    None,
+    /// The file was over the size limit and was not kept.
+    TooLarge,
+    File(Vec<u8>),
+}
+
+/// What is stored about a receipt, without its (sealed) file.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = receipts)]
+pub struct ReceiptMeta {
+    pub id: i64,
+    pub claim_id: i64,
+    pub line_id: Option<i64>,
+    pub content_type: String,
+    pub size: i64,
+    pub created_at: i64,
+}
+
+impl ReceiptMeta {
+    pub fn kind(&self) -> Option<Kind> {
+        Kind::from_content_type(&self.content_type)
+    }
+}
+
+fn seal(
+    org: &Org,
+    owner_key: PersonKeyId,
+    receipt: &CleanReceipt,
+) -> Result<Sealed<ReceiptFile>, ClaimError> {
+    Ok(org
+        .keys
+        .seal_bytes::<ReceiptFile>(owner_key, &receipt.bytes)?)
+}
+
+fn insert_row(
+    c: &mut SqliteConnection,
+    claim_id: i64,
+    line_id: Option<i64>,
+    receipt: &CleanReceipt,
+    data: &Sealed<ReceiptFile>,
+) -> QueryResult<i64> {
+    diesel::insert_into(receipts::table)
+        .values((
+            receipts::claim_id.eq(claim_id),
+            receipts::line_id.eq(line_id),
+            receipts::content_type.eq(receipt.kind.content_type()),
+            receipts::size.eq(receipt.bytes.len() as i64),
+            receipts::data.eq(data),
+            receipts::created_at.eq(now_unix()),
+        ))
+        .returning(receipts::id)
+        .get_result(c)
+}
+
+/// Adds a line to the owner's draft claim together with its receipt, if any: the
+/// line's fields and the file are checked first (every problem comes back, the file's
+/// under `receipt`), then line and receipt are written in one transaction.
+pub fn add_line_with_receipt(
+    org: &Org,
+    owner: UserId,
+    claim_id: i64,
+    input: &LineInput,
+    upload: Upload,
+) -> Result<AddLine, ClaimError> {
+    let line = lines::validate(org, owner, claim_id, input)?;
+    let receipt = match upload {
+        Upload::None => Ok(None),
+        Upload::TooLarge => Err(too_large_message()),
+        Upload::File(bytes) => clean(&bytes).map(Some),
+    };
+    let (line, receipt) = match (line, receipt) {
+        (Ok(line), Ok(receipt)) => (line, receipt),
+        (line, receipt) => {
+            let mut errors = line.err().unwrap_or_default();
+            if let Err(msg) = receipt {
+                errors.add("receipt", msg);
+            }
+            return Ok(AddLine::Invalid(errors));
+        }
+    };
+    let sealed = match &receipt {
+        Some(r) => Some(seal(org, line.owner_key(), r)?),
+        None => None,
+    };
+    lines::insert(org, &line, |c, line_id| {
+        if let (Some(r), Some(data)) = (&receipt, &sealed) {
+            insert_row(c, line.claim_id(), Some(line_id), r, data)?;
+        }
+        Ok(())
+    })?;
+    Ok(AddLine::Added)
+}
+
+/// Attaches a receipt to the owner's draft claim, to one of its lines (which has none
+/// yet) or to the claim as a whole. Gives the receipt's id.
+pub fn attach(
+    org: &Org,
+    owner: UserId,
+    claim_id: i64,
+    line_id: Option<i64>,
+    bytes: &[u8],
+) -> Result<i64, ClaimError> {
+    let claim = claims::get(org, claim_id)?;
+    if claim.owner_id != owner.0 {
+        return Err(ClaimError::NotFound);
+    }
+    let receipt = clean(bytes).map_err(ClaimError::Invalid)?;
+    let owner_row = users::get(org, owner)?.ok_or(ClaimError::Forbidden)?;
+    let data = seal(org, owner_row.person_key(), &receipt)?;
+    let mut conn = org.conn()?;
+    conn.immediate_transaction(|c| {
+        if let Some(line) = line_id {
+            let of_claim: i64 = claim_lines::table
+                .filter(claim_lines::id.eq(line))
+                .filter(claim_lines::claim_id.eq(claim_id))
+                .count()
+                .get_result(c)?;
+            if of_claim == 0 {
+                return Err(ClaimError::NotFound);
+            }
+            let has: i64 = receipts::table
+                .filter(receipts::line_id.eq(line))
+                .count()
+                .get_result(c)?;
+            if has > 0 {
+                return Err(ClaimError::Invalid(
+                    "this line has a receipt already".into(),
+                ));
+            }
+        }
+        // Inside the transaction: a claim submitted meanwhile is not changed.
+        let n = diesel::update(
+            claims_t::table
+                .find(claim_id)
+                .filter(claims_t::status.eq(super::status::Status::Draft.code())),
+        )
+        .set((
+            claims_t::version.eq(claims_t::version + 1),
+            claims_t::updated_at.eq(now_unix()),
+        ))
+        .execute(c)?;
+        if n != 1 {
+            return Err(ClaimError::Invalid(
+                "only a draft claim can be changed".into(),
+            ));
+        }
+        Ok(insert_row(c, claim_id, line_id, &receipt, &data)?)
+    })
+}
+
+/// A receipt and its file: `None` if its owner was erased (their key is gone).
+pub fn get(org: &Org, receipt_id: i64) -> Result<(ReceiptMeta, Option<Vec<u8>>), ClaimError> {
+    let mut conn = org.conn()?;
+    let (meta, data): (ReceiptMeta, Sealed<ReceiptFile>) = receipts::table
+        .find(receipt_id)
+        .select((ReceiptMeta::as_select(), receipts::data))
+        .first(&mut conn)
+        .optional()?
+        .ok_or(ClaimError::NotFound)?;
+    let bytes = org.keys.open_bytes(&data)?;
+    Ok((meta, bytes))
+}
+
+/// A receipt of claim `claim_id` for `viewer`, who must have a part in that claim;
+/// otherwise, or if the receipt belongs to another claim, `NotFound` (as for a claim).
+/// Nothing is decrypted before the check. Also gives the claim's owner.
+pub fn get_for(
+    org: &Org,
+    viewer: UserId,
+    roles: Roles,
+    claim_id: i64,
+    receipt_id: i64,
+) -> Result<(ReceiptMeta, Option<Vec<u8>>, UserId), ClaimError> {
+    let claim = claims::get(org, claim_id)?;
+    if claims::role_for(org, viewer, roles, &claim)?.is_none() {
+        return Err(ClaimError::NotFound);
+    }
+    let mut conn = org.conn()?;
+    let of_claim: i64 = receipts::table
+        .filter(receipts::id.eq(receipt_id))
+        .filter(receipts::claim_id.eq(claim_id))
+        .count()
+        .get_result(&mut conn)?;
+    if of_claim == 0 {
+        return Err(ClaimError::NotFound);
+    }
+    let (meta, bytes) = get(org, receipt_id)?;
+    Ok((meta, bytes, UserId(claim.owner_id)))
+}
+
+/// The receipts of a claim, oldest first, without their files.
+pub fn for_claim(org: &Org, claim_id: i64) -> Result<Vec<ReceiptMeta>, ClaimError> {
+    let mut conn = org.conn()?;
+    Ok(receipts::table
+        .filter(receipts::claim_id.eq(claim_id))
+        .order(receipts::id)
+        .select(ReceiptMeta::as_select())
+        .load(&mut conn)?)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffs_by_content_only() {
+        assert_eq!(sniff(b"\xff\xd8\xff\xe0rest"), Some(Kind::Jpeg));
+        assert_eq!(sniff(b"\x89PNG\r\n\x1a\nrest"), Some(Kind::Png));
+        assert_eq!(sniff(b"%PDF-1.7\n"), Some(Kind::Pdf));
+        assert_eq!(sniff(b"<html><body>hi</body></html>"), None);
+        assert_eq!(sniff(b"PK\x03\x04zip"), None);
+        assert_eq!(sniff(b""), None);
+    }
+
+    #[test]
+    fn pdf_needs_its_end_marker() {
+        assert!(clean(b"%PDF-1.4\n1 0 obj\n%%EOF\n").is_ok());
+        assert!(clean(b"%PDF-1.4\n1 0 obj\n").is_err());
+        let mut far = b"%PDF-1.4\n%%EOF".to_vec();
+        far.extend(std::iter::repeat_n(b' ', 2000));
+        assert!(clean(&far).is_err());
+    }
+
+    #[test]
+    fn broken_images_and_bombs_are_refused_plainly() {
+        let err = clean(b"\xff\xd8\xff\xe0 not really a jpeg").err().unwrap();
+        assert!(err.contains("could not be read as a JPEG"), "{err}");
+        // A PNG declaring 8000 x 8000 pixels in a few bytes: refused on its header,
+        // before any pixel is decoded.
+        let mut ihdr = 8_000u32.to_be_bytes().to_vec();
+        ihdr.extend_from_slice(&8_000u32.to_be_bytes());
+        ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        png.extend(png_chunk(b"IHDR", &ihdr));
+        png.extend(png_chunk(b"IDAT", &[0x78, 0x9c, 0x03, 0x00]));
+        png.extend(png_chunk(b"IEND", &[]));
+        let err = clean(&png).err().unwrap();
+        assert!(err.contains("megapixels"), "{err}");
+    }
+
+    #[test]
+    fn over_the_size_limit_is_refused() {
+        let mut big = b"%PDF-1.4\n".to_vec();
+        big.resize(MAX_BYTES + 1, b' ');
+        assert_eq!(clean(&big).err().unwrap(), too_large_message());
+    }
+
+    /// One PNG chunk: length, type, data and the CRC-32 of type and data.
+    fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+        let mut crc = 0xFFFF_FFFFu32;
+        for &b in kind.iter().chain(data) {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        let mut out = (data.len() as u32).to_be_bytes().to_vec();
+        out.extend_from_slice(kind);
+        out.extend_from_slice(data);
+        out.extend_from_slice(&(!crc).to_be_bytes());
+        out
+    }
+}

@@ -1,0 +1,203 @@
+//! Receipts through the pages: recognised by content, cleaned of metadata, sealed at
+//! rest, and served only to the people with a part in the claim.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::Cursor;
+
+use actix_web::http::{StatusCode, header};
+use actix_web::test as atest;
+use common::{Client, PASSWORD, assert_absent};
+use expenseplus::web::build_app;
+
+fn today() -> String {
+    time::OffsetDateTime::now_utc().date().to_string()
+}
+
+/// A small real JPEG with an EXIF block holding a fake GPS position and a payload
+/// appended after the image's end (a polyglot).
+fn jpeg_with_exif_and_payload() -> Vec<u8> {
+    let img = image::RgbImage::from_fn(64, 48, |x, y| image::Rgb([x as u8 * 4, y as u8 * 5, 90]));
+    let mut plain = Vec::new();
+    image::DynamicImage::ImageRgb8(img)
+        .write_to(&mut Cursor::new(&mut plain), image::ImageFormat::Jpeg)
+        .unwrap();
+    let mut exif = b"Exif\0\0GPSLatitude 51.4545 N GPSLongitude 2.5879 W".to_vec();
+    exif.resize(64, 0);
+    let mut out = plain[..2].to_vec(); // SOI
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&((exif.len() + 2) as u16).to_be_bytes());
+    out.extend_from_slice(&exif);
+    out.extend_from_slice(&plain[2..]);
+    out.extend_from_slice(b"<html><script>alert('polyglot')</script></html>");
+    out
+}
+
+fn line_fields<'a>(date: &'a str, key: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("date", date),
+        ("category", "accommodation"),
+        ("merchant", "Harbour Hotel"),
+        ("description", "One night"),
+        ("amount", "80.00"),
+        ("currency", "GBP"),
+        ("form_key", key),
+    ]
+}
+
+#[actix_web::test]
+async fn a_receipt_is_cleaned_sealed_and_shown_only_to_those_with_a_part() {
+    let acme = common::acme_with_people();
+    let env = &acme.env;
+    let app = atest::init_service(build_app(env.state.clone())).await;
+    let mut emp = Client::new(&app);
+    emp.sign_in("acme", "emp@acme.example", PASSWORD).await;
+    emp.get("/claims").await;
+    let url = emp
+        .post("/claims", &[("title", "Bristol"), ("form_key", "k")])
+        .await
+        .location()
+        .unwrap()
+        .to_owned();
+    emp.get(&url).await;
+    let date = today();
+
+    // A file named .jpg that is not a JPEG comes back with a message on the field and
+    // the rest of the input kept; nothing is written.
+    let page = emp
+        .post_multipart(
+            &format!("{url}/lines"),
+            &line_fields(&date, "l1"),
+            Some((
+                "receipt",
+                "photo.jpg",
+                b"\xff\xd8\xff\xe0 not really a jpeg",
+            )),
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        page.body.contains("could not be read as a JPEG"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("value=\"Harbour Hotel\""));
+    assert!(page.body.contains("No lines yet."));
+    // An HTML page renamed to .png is none of the accepted kinds.
+    let page = emp
+        .post_multipart(
+            &format!("{url}/lines"),
+            &line_fields(&date, "l2"),
+            Some(("receipt", "x.png", b"<html><script>1</script></html>")),
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.body.contains("none of these"), "{}", page.body);
+
+    // A real photo with EXIF GPS data and an appended payload is accepted, cleaned.
+    let photo = jpeg_with_exif_and_payload();
+    let added = emp
+        .post_multipart(
+            &format!("{url}/lines"),
+            &line_fields(&date, "l3"),
+            Some(("receipt", "IMG_0001.JPG", &photo)),
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.body);
+    let page = emp.get(&url).await;
+    let at = page.body.find("/receipts/").unwrap();
+    let href_start = page.body[..at].rfind('"').unwrap() + 1;
+    let href_end = at + page.body[at..].find('"').unwrap();
+    let receipt_url = page.body[href_start..href_end].to_owned();
+
+    let got = emp.get(&receipt_url).await;
+    assert_eq!(got.status, StatusCode::OK);
+    assert_eq!(got.headers.get(header::CONTENT_TYPE).unwrap(), "image/jpeg");
+    assert_eq!(
+        got.headers.get(header::X_CONTENT_TYPE_OPTIONS).unwrap(),
+        "nosniff"
+    );
+    let disposition = got.headers.get(header::CONTENT_DISPOSITION).unwrap();
+    assert!(
+        disposition
+            .to_str()
+            .unwrap()
+            .starts_with("attachment; filename=\"receipt-")
+    );
+    let served = got.bytes;
+    assert!(served.starts_with(&[0xFF, 0xD8, 0xFF]));
+    let find = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
+    assert!(!find(&served, b"GPSLatitude"), "EXIF survived");
+    assert!(!find(&served, b"polyglot"), "appended payload survived");
+    assert!(image::load_from_memory(&served).is_ok());
+
+    // The file and its merchant are nowhere in plain text under the data dir.
+    assert_absent(&env.data_dir(), "Harbour Hotel");
+    let probe = served[served.len() / 2..served.len() / 2 + 32].to_vec();
+    for (path, bytes) in common::all_files(&env.data_dir()) {
+        assert!(!find(&bytes, &probe), "receipt bytes in clear in {path:?}");
+    }
+
+    // Another employee and a manager who is not Eve's get the same 404 as for nothing.
+    let mut other = Client::new(&app);
+    other.sign_in("acme", "other@acme.example", PASSWORD).await;
+    assert_eq!(other.get(&receipt_url).await.status, StatusCode::NOT_FOUND);
+    let wrong_claim = receipt_url.replacen(&url, "/claims/999999", 1);
+    assert_eq!(emp.get(&wrong_claim).await.status, StatusCode::NOT_FOUND);
+
+    // Her manager sees it once the claim is submitted.
+    let version = common::field_value(&emp.get(&url).await.body, "version").unwrap();
+    let sub = emp
+        .post(&format!("{url}/submit"), &[("version", &version)])
+        .await;
+    assert_eq!(sub.status, StatusCode::SEE_OTHER);
+    let mut boss = Client::new(&app);
+    boss.sign_in("acme", "boss@acme.example", PASSWORD).await;
+    let got = boss.get(&receipt_url).await;
+    assert_eq!(got.status, StatusCode::OK);
+    assert_eq!(got.bytes, served);
+}
+
+#[actix_web::test]
+async fn oversized_receipts_are_refused_and_nothing_is_half_written() {
+    let acme = common::acme_with_people();
+    let app = atest::init_service(build_app(acme.env.state.clone())).await;
+    let mut emp = Client::new(&app);
+    emp.sign_in("acme", "emp@acme.example", PASSWORD).await;
+    emp.get("/claims").await;
+    let url = emp
+        .post("/claims", &[("title", "Hotel"), ("form_key", "k")])
+        .await
+        .location()
+        .unwrap()
+        .to_owned();
+    emp.get(&url).await;
+    let date = today();
+    // 10 MB and a little: over the receipt limit but inside the request limit.
+    let mut big = b"%PDF-1.4\n".to_vec();
+    big.resize(10 * 1024 * 1024 + 10, b' ');
+    big.extend_from_slice(b"%%EOF\n");
+    let page = emp
+        .post_multipart(
+            &format!("{url}/lines"),
+            &line_fields(&date, "l1"),
+            Some(("receipt", "big.pdf", &big)),
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.body.contains("at most 10 MB"), "{}", page.body);
+    assert!(page.body.contains("No lines yet."));
+    // A 20 MB body is refused before any handler runs.
+    let huge = vec![b'a'; 20 * 1024 * 1024];
+    let page = emp
+        .post_multipart(
+            &format!("{url}/lines"),
+            &line_fields(&date, "l2"),
+            Some(("receipt", "huge.jpg", &huge)),
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(emp.get(&url).await.body.contains("No lines yet."));
+}
