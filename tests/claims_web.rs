@@ -140,6 +140,24 @@ async fn employee_files_manager_approves_finance_pays() {
         queue.body
     );
     assert!(queue.body.contains("Eve Employee"));
+    // Seeing other people's names and claims in the queue is an audited view.
+    let viewed = expenseplus::audit::page(
+        &env.org("acme"),
+        &expenseplus::audit::Filter {
+            action: Some(expenseplus::audit::Action::ViewedPerson),
+            ..Default::default()
+        },
+        None,
+        100,
+    )
+    .unwrap();
+    assert!(
+        viewed
+            .iter()
+            .any(|e| e.detail == "approvals queue (1 claims)"),
+        "{:?}",
+        viewed.iter().map(|e| &e.detail).collect::<Vec<_>>()
+    );
     let page = boss.get(&url).await;
     assert!(
         page.body.contains("needs a receipt"),

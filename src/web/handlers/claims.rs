@@ -633,9 +633,16 @@ pub async fn approvals(user: CurrentUser) -> Result<HttpResponse, AppError> {
     let (org, uid, roles) = (user.org().clone(), user.id(), user.roles());
     let items = web::block(move || -> Result<_, AppError> {
         let rows = claims::waiting_for(&org, uid, roles, 200)?;
-        rows.iter()
+        let items = rows
+            .iter()
             .map(|c| item(&org, c, true))
-            .collect::<Result<Vec<_>, _>>()
+            .collect::<Result<Vec<_>, _>>()?;
+        // Names and titles of other people: one audited view of the queue (a count only).
+        if !items.is_empty() {
+            let detail = format!("approvals queue ({} claims)", items.len());
+            audit::record(&org, Some(uid), None, Action::ViewedPerson, &detail)?;
+        }
+        Ok(items)
     })
     .await??;
     html(

@@ -9,6 +9,7 @@ use askama::Template;
 use serde::Deserialize;
 use time::Date;
 
+use crate::audit::{self, Action};
 use crate::auth::users;
 use crate::expenses::claims::{self, ClaimError, ClaimRow};
 use crate::expenses::finance::{self, BatchOutcome};
@@ -80,10 +81,16 @@ async fn page(
 ) -> Result<FinancePage, AppError> {
     let (org, uid) = (user.org().clone(), user.id());
     let items = web::block(move || -> Result<_, AppError> {
-        finance::to_pay(&org)?
+        let items = finance::to_pay(&org)?
             .iter()
             .map(|c| pay_item(&org, uid, c))
-            .collect::<Result<Vec<_>, _>>()
+            .collect::<Result<Vec<_>, _>>()?;
+        // Names and titles of other people: one audited view of the queue (a count only).
+        if !items.is_empty() {
+            let detail = format!("payment queue ({} claims)", items.len());
+            audit::record(&org, Some(uid), None, Action::ViewedPerson, &detail)?;
+        }
+        Ok(items)
     })
     .await??;
     Ok(FinancePage {
