@@ -29,6 +29,10 @@ impl Drop for Server {
 }
 
 fn start(data: &Path, extra: &[&str]) -> Server {
+    start_logging(data, extra, "warn")
+}
+
+fn start_logging(data: &Path, extra: &[&str], log: &str) -> Server {
     let child = Command::new(BIN)
         .args([
             "serve",
@@ -40,7 +44,7 @@ fn start(data: &Path, extra: &[&str]) -> Server {
         ])
         .arg(data)
         .args(extra)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", log)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -180,6 +184,86 @@ fn plain_http_warns_and_sigterm_stops_cleanly() {
             .unwrap()
             .success()
     );
+    let status = server.child.wait().unwrap();
+    assert!(
+        status.success(),
+        "graceful shutdown exits 0, got {status:?}"
+    );
+}
+
+#[test]
+fn sigterm_finishes_a_request_in_flight_before_exiting() {
+    let dir = tempfile::tempdir().unwrap();
+    // actix-server says when it starts its graceful shutdown: that line is the signal.
+    let mut server = start_logging(
+        &dir.path().join("data"),
+        &["--plain-http"],
+        "warn,actix_server=info",
+    );
+    // The sign-in page gives a session cookie and its CSRF token, so the POST below
+    // passes the CSRF check, which reads the whole body: the request stays in flight
+    // until its last byte arrives.
+    let form = plain_get(&server.url, "/login");
+    assert!(form.starts_with("HTTP/1.1 200"), "{form}");
+    let cookie = form
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_owned();
+    let marker = "name=\"csrf_token\" value=\"";
+    let token = &form[form.find(marker).unwrap() + marker.len()..];
+    let token = &token[..token.find('"').unwrap()];
+    let body = format!(
+        "csrf_token={token}&organisation=acme&email=nobody%40acme.example&password=wrong-password-1"
+    );
+    let mut conn = TcpStream::connect(addr(&server.url)).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    conn.write_all(
+        format!(
+            "POST /login HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
+             Cookie: {cookie}\r\nSec-Fetch-Site: same-origin\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\n\
+             Content-Length: {}\r\nExpect: 100-continue\r\n\r\n",
+            body.len(),
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    // "100 Continue" means the server has the request and its handler wants the body.
+    let mut head = [0u8; 25];
+    conn.read_exact(&mut head).unwrap();
+    assert!(
+        head.starts_with(b"HTTP/1.1 100 Continue\r\n\r\n"),
+        "{head:?}"
+    );
+    conn.write_all(&body.as_bytes()[..10]).unwrap();
+    let pid = server.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    loop {
+        let line = server
+            .stderr
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the server logs that it finishes the open connection");
+        if line.contains("graceful worker shutdown; finishing") {
+            break;
+        }
+    }
+    // The rest of the body arrives after the signal and the request is still answered:
+    // the sign-in page again with its message (no such organisation or person).
+    conn.write_all(body[10..].as_bytes()).unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 "), "{answer}");
+    assert!(!answer.starts_with("HTTP/1.1 403"), "{answer}");
+    assert!(answer.contains("Sign in"), "{answer}");
     let status = server.child.wait().unwrap();
     assert!(
         status.success(),
