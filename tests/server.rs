@@ -258,7 +258,7 @@ fn sigterm_finishes_a_request_in_flight_before_exiting() {
     }
     // The rest of the body arrives after the signal and the request is still answered:
     // the sign-in page again with its message (no such organisation or person).
-    conn.write_all(body[10..].as_bytes()).unwrap();
+    conn.write_all(&body.as_bytes()[10..]).unwrap();
     let mut answer = String::new();
     conn.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 "), "{answer}");
