@@ -273,7 +273,7 @@ fn mark_paid_reports_each_skip_and_never_half_applies() {
     let out = finance::mark_paid(&org, p.fin, roles("finance"), &[(big, v(big))]).unwrap();
     assert_eq!(out.skipped, vec![(big, SkipReason::NotApproved)]);
     // The queue holds approved claims only, oldest first.
-    let queue: Vec<i64> = finance::to_pay(&org)
+    let queue: Vec<i64> = finance::to_pay(&org, None, 1000)
         .unwrap()
         .iter()
         .map(|c| c.id)
@@ -317,7 +317,10 @@ async fn only_finance_reaches_the_finance_routes() {
         );
     }
     let org = p.env.org("acme");
-    assert_eq!(finance::to_pay(&org).unwrap()[0].status(), Status::Approved);
+    assert_eq!(
+        finance::to_pay(&org, None, 1000).unwrap()[0].status(),
+        Status::Approved
+    );
     let mut anon = Client::new(&app);
     assert_eq!(
         anon.get("/finance/export.csv").await.location(),
@@ -540,4 +543,30 @@ fn cells_a_spreadsheet_would_run_are_neutralised() {
         finance::plain_amount(123_456_789, expenseplus::expenses::money::Currency::GBP),
         "1234567.89"
     );
+}
+
+#[actix_web::test]
+async fn the_payment_queue_is_paged_oldest_first() {
+    let p = acme_with_people();
+    // One more than a page: all decided within the same second, so the id breaks ties.
+    let ids: Vec<i64> = (0..101).map(|i| simple(&p, &format!("Trip {i}"))).collect();
+    let app = atest::init_service(build_app(p.env.state.clone())).await;
+    let mut fin = Client::new(&app);
+    fin.sign_in("acme", "fin@acme.example", PASSWORD).await;
+    let first = fin.get("/finance").await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert!(first.body.contains(&pick(&first.body, ids[0])));
+    assert!(first.body.contains(&pick(&first.body, ids[99])));
+    assert!(!first.body.contains(&format!("value=\"{}:", ids[100])));
+    let at = first.body.find("href=\"/finance?after=").unwrap() + "href=\"".len();
+    let next = first.body[at..first.body[at..].find('"').unwrap() + at].replace("&amp;", "&");
+    let second = fin.get(&next).await;
+    assert_eq!(second.status, StatusCode::OK);
+    assert!(second.body.contains(&pick(&second.body, ids[100])));
+    assert!(!second.body.contains(&format!("value=\"{}:", ids[0])));
+    assert!(!second.body.contains("/finance?after="));
+    // A mangled cursor is just the first page.
+    let bad = fin.get("/finance?after=x.y").await;
+    assert_eq!(bad.status, StatusCode::OK);
+    assert!(bad.body.contains(&pick(&bad.body, ids[0])));
 }

@@ -29,12 +29,29 @@ pub const CSV_HEADER: [&str; 8] = [
     "claim_id",
 ];
 
-/// Approved claims waiting to be paid, oldest decision first (a queue).
-pub fn to_pay(org: &Org) -> Result<Vec<ClaimRow>, ClaimError> {
+/// Where a page of the payment queue starts: after this (decision time, claim id).
+pub type QueueCursor = (i64, i64);
+
+/// Approved claims waiting to be paid, oldest decision first (a queue), at most
+/// `limit` of them after `after`. Walks the `(status, decided_at)` index.
+pub fn to_pay(
+    org: &Org,
+    after: Option<QueueCursor>,
+    limit: i64,
+) -> Result<Vec<ClaimRow>, ClaimError> {
     let mut conn = org.conn()?;
-    Ok(claims_t::table
+    let mut q = claims_t::table
         .filter(claims_t::status.eq(Status::Approved.code()))
-        .order((claims_t::decided_at.asc(), claims_t::id.asc()))
+        .into_boxed();
+    if let Some((at, id)) = after {
+        q = q.filter(
+            claims_t::decided_at
+                .gt(at)
+                .or(claims_t::decided_at.eq(at).and(claims_t::id.gt(id))),
+        );
+    }
+    Ok(q.order((claims_t::decided_at.asc(), claims_t::id.asc()))
+        .limit(limit)
         .select(ClaimRow::as_select())
         .load(&mut conn)?)
 }

@@ -9,3 +9,5 @@ CREATE INDEX claims_status_totals ON claims(status, total_minor);
 -- Line filters on the claims list (one probe per claim) and team spend by month and
 -- category, both read from the index alone instead of rows carrying sealed text.
 CREATE INDEX claim_lines_report ON claim_lines(claim_id, category, spent_on, base_minor);
+-- The payment queue, oldest approval first, a page at a time.
+CREATE INDEX claims_status_decided ON claims(status, decided_at);

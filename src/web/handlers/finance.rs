@@ -23,6 +23,8 @@ use crate::web::{AppError, session};
 
 /// At most this many skipped claims are named in the notice; the rest are counted.
 const SKIPS_SHOWN: usize = 10;
+/// Claims on one page of the payment queue.
+const QUEUE_PAGE: i64 = 100;
 
 pub struct PayItem {
     pub id: i64,
@@ -41,6 +43,8 @@ struct FinancePage {
     chrome: Option<Chrome>,
     csrf: String,
     claims: Vec<PayItem>,
+    /// The link to the next page of the queue, if there is one.
+    next: Option<String>,
     from: String,
     to: String,
     notice: Option<String>,
@@ -75,13 +79,18 @@ fn pay_item(org: &Org, viewer: UserId, c: &ClaimRow) -> Result<PayItem, AppError
 
 async fn page(
     user: &CurrentUser,
+    after: Option<finance::QueueCursor>,
     from: String,
     to: String,
     error: Option<String>,
 ) -> Result<FinancePage, AppError> {
     let (org, uid) = (user.org().clone(), user.id());
-    let items = web::block(move || -> Result<_, AppError> {
-        let items = finance::to_pay(&org)?
+    let (items, last) = web::block(move || -> Result<_, AppError> {
+        let rows = finance::to_pay(&org, after, QUEUE_PAGE)?;
+        let last = (rows.len() as i64 == QUEUE_PAGE)
+            .then(|| rows.last().map(|c| (c.decided_at.unwrap_or(0), c.id)))
+            .flatten();
+        let items = rows
             .iter()
             .map(|c| pay_item(&org, uid, c))
             .collect::<Result<Vec<_>, _>>()?;
@@ -90,13 +99,14 @@ async fn page(
             let detail = format!("payment queue ({} claims)", items.len());
             audit::record(&org, Some(uid), None, Action::ViewedPerson, &detail)?;
         }
-        Ok(items)
+        Ok((items, last))
     })
     .await??;
     Ok(FinancePage {
         chrome: Some(user.chrome()),
         csrf: user.csrf().to_owned(),
         claims: items,
+        next: last.map(|(at, id)| format!("/finance?after={at}.{id}")),
         from,
         to,
         notice: None,
@@ -104,8 +114,24 @@ async fn page(
     })
 }
 
-pub async fn show(user: CurrentUser, session: Session) -> Result<HttpResponse, AppError> {
-    let mut p = page(&user, String::new(), String::new(), None).await?;
+#[derive(Deserialize)]
+pub struct QueueQuery {
+    after: Option<String>,
+}
+
+/// `"<decided_at>.<id>"`, as the next-page link carries it.
+fn parse_cursor(raw: &str) -> Option<finance::QueueCursor> {
+    let (at, id) = raw.split_once('.')?;
+    Some((at.parse().ok()?, id.parse().ok()?))
+}
+
+pub async fn show(
+    user: CurrentUser,
+    session: Session,
+    q: web::Query<QueueQuery>,
+) -> Result<HttpResponse, AppError> {
+    let after = q.after.as_deref().and_then(parse_cursor);
+    let mut p = page(&user, after, String::new(), String::new(), None).await?;
     p.notice = session::take_notice(&session);
     html(StatusCode::OK, &p)
 }
@@ -227,7 +253,7 @@ async fn bad_export(
 ) -> Result<HttpResponse, AppError> {
     // What was typed goes back into the form (escaped by the template), kept short.
     let keep = |s: &str| s.chars().take(20).collect::<String>();
-    let p = page(user, keep(&q.from), keep(&q.to), Some(msg)).await?;
+    let p = page(user, None, keep(&q.from), keep(&q.to), Some(msg)).await?;
     html(StatusCode::BAD_REQUEST, &p)
 }
 
