@@ -448,6 +448,29 @@ fn demo_refuses_to_run_twice() {
         .collect();
     assert_eq!(lines.len(), 5);
     assert!(lines[0].starts_with("employee\temployee@demo.example\t"));
+    // The sample claims cover every state a claim can be in but "awaiting finance".
+    {
+        use expenseplus::expenses::claims::{self, ListFilter};
+        use expenseplus::tenancy::{Registry, Usage};
+        let registry = Registry::open(&data, false, Usage::Command).unwrap();
+        let org = registry
+            .open_org(&registry.find_by_slug("demo").unwrap().unwrap())
+            .unwrap();
+        let employee = expenseplus::auth::users::find_by_email(&org, "employee@demo.example")
+            .unwrap()
+            .unwrap();
+        let mut states: Vec<String> =
+            claims::list_own(&org, employee.user_id(), &ListFilter::default(), None, 50)
+                .unwrap()
+                .iter()
+                .map(|c| c.status().code().to_owned())
+                .collect();
+        states.sort();
+        assert_eq!(
+            states,
+            ["approved", "draft", "paid", "rejected", "submitted"]
+        );
+    }
     let before = snapshot(&data);
     assert_refused(&run(&data, &["demo"], None), "already exists");
     assert_eq!(before, snapshot(&data));

@@ -1,6 +1,8 @@
 //! The operator's commands. Each prints what it did; any failure is one plain
 //! sentence on stderr and exit status 1 (see `main.rs`), with no data changed.
 
+mod demo_claims;
+
 use std::io::Read;
 use std::path::Path;
 
@@ -26,6 +28,8 @@ pub enum CliError {
     Stdin(String),
     #[error("the audit log of {slug} is broken: {source}")]
     AuditBroken { slug: String, source: VerifyError },
+    #[error("the sample claims could not be made: {0}")]
+    DemoClaims(#[from] crate::expenses::claims::ClaimError),
 }
 
 pub fn run(cli: Cli) -> Result<(), CliError> {
@@ -130,6 +134,7 @@ fn demo(data_dir: &Path) -> Result<(), CliError> {
     let org = registry.open_org(&record)?;
     let mut manager: Option<UserId> = None;
     let mut lines = Vec::with_capacity(prepared.len());
+    let mut ids: Vec<(&str, UserId)> = Vec::with_capacity(prepared.len());
     for (shown, email, name, roles, secret, hash) in prepared {
         let id = users::create(
             &org,
@@ -144,6 +149,7 @@ fn demo(data_dir: &Path) -> Result<(), CliError> {
         if shown == "manager" {
             manager = Some(id);
         }
+        ids.push((shown, id));
         audit::record(
             &org,
             None,
@@ -153,6 +159,18 @@ fn demo(data_dir: &Path) -> Result<(), CliError> {
         )
         .map_err(TenancyError::from)?;
         lines.push((shown, email, secret));
+    }
+    let id_of = |role: &str| ids.iter().find(|(r, _)| *r == role).map(|(_, id)| *id);
+    if let (Some(employee), Some(manager), Some(finance)) =
+        (id_of("employee"), id_of("manager"), id_of("finance"))
+    {
+        let cast = demo_claims::Cast {
+            employee,
+            manager,
+            finance,
+        };
+        let n = demo_claims::seed(&org, &cast)?;
+        println!("filed {n} sample claims for the employee, in every state");
     }
     println!(
         "created organisation {} ({}); sign in with the organisation name {}",
