@@ -32,6 +32,8 @@ pub struct PayItem {
     pub approved: String,
     /// The viewer's own claim: shown, but someone else must pay it.
     pub own: bool,
+    /// The claimant's data is restricted: shown, but it cannot be paid.
+    pub restricted: bool,
 }
 
 #[derive(Template)]
@@ -44,6 +46,8 @@ struct FinancePage {
     to: String,
     notice: Option<String>,
     error: Option<String>,
+    /// Lines the export leaves out because their claimant's data is restricted.
+    held_back: i64,
 }
 
 fn day(at: Option<i64>) -> String {
@@ -52,7 +56,12 @@ fn day(at: Option<i64>) -> String {
         .unwrap_or_default()
 }
 
-fn pay_item(org: &Org, viewer: UserId, c: &ClaimRow) -> Result<PayItem, AppError> {
+fn pay_item(
+    org: &Org,
+    viewer: UserId,
+    restricted: &[i64],
+    c: &ClaimRow,
+) -> Result<PayItem, AppError> {
     let owner = match users::get(org, UserId(c.owner_id))? {
         Some(u) => org.keys.open(&u.name)?.to_string(),
         None => "unknown".into(),
@@ -69,6 +78,7 @@ fn pay_item(org: &Org, viewer: UserId, c: &ClaimRow) -> Result<PayItem, AppError
         ),
         approved: day(c.decided_at),
         own: c.owner_id == viewer.0,
+        restricted: restricted.contains(&c.owner_id),
     })
 }
 
@@ -79,11 +89,13 @@ async fn page(
     error: Option<String>,
 ) -> Result<FinancePage, AppError> {
     let (org, uid) = (user.org().clone(), user.id());
-    let items = web::block(move || -> Result<_, AppError> {
-        finance::to_pay(&org)?
+    let (items, held_back) = web::block(move || -> Result<_, AppError> {
+        let restricted = crate::privacy::restriction::restricted_people(&org)?;
+        let items = finance::to_pay(&org)?
             .iter()
-            .map(|c| pay_item(&org, uid, c))
-            .collect::<Result<Vec<_>, _>>()
+            .map(|c| pay_item(&org, uid, &restricted, c))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((items, finance::held_back(&org)?))
     })
     .await??;
     Ok(FinancePage {
@@ -94,6 +106,7 @@ async fn page(
         to,
         notice: None,
         error,
+        held_back,
     })
 }
 
