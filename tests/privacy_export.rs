@@ -27,7 +27,8 @@ fn roles(s: &str) -> Roles {
 }
 
 fn png(seed: u8) -> Vec<u8> {
-    let img = image::RgbImage::from_fn(20, 12, |x, y| image::Rgb([x as u8 * 7, y as u8 * seed, 40]));
+    let img =
+        image::RgbImage::from_fn(20, 12, |x, y| image::Rgb([x as u8 * 7, y as u8 * seed, 40]));
     let mut out = Vec::new();
     image::DynamicImage::ImageRgb8(img)
         .write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png)
@@ -59,8 +60,16 @@ fn claim(org: &Org, owner: UserId, w: &Written, key: &str, seed: u8) -> (i64, Ve
     let added = receipts::add_line_with_receipt(org, owner, id, &input, Upload::File(png(seed)));
     assert!(matches!(added.unwrap(), AddLine::Added));
     let v = claims::get(org, id).unwrap().version;
-    claims::transition(org, owner, roles("employee"), id, v, Transition::Submit, w.comment)
-        .unwrap();
+    claims::transition(
+        org,
+        owner,
+        roles("employee"),
+        id,
+        v,
+        Transition::Submit,
+        w.comment,
+    )
+    .unwrap();
     let meta = &receipts::for_claim(org, id).unwrap()[0];
     (id, receipts::get(org, meta.id).unwrap().1.unwrap())
 }
@@ -117,11 +126,27 @@ async fn my_data_holds_everything_of_mine_and_nothing_of_anyone_else() {
     // The manager writes on Eve's claim and approves Sam's.
     let v = claims::get(&org, eve_claim).unwrap().version;
     let boss_roles = roles("manager,employee");
-    claims::transition(&org, p.boss, boss_roles, eve_claim, v, Transition::Reject, BOSS_COMMENT)
-        .unwrap();
+    claims::transition(
+        &org,
+        p.boss,
+        boss_roles,
+        eve_claim,
+        v,
+        Transition::Reject,
+        BOSS_COMMENT,
+    )
+    .unwrap();
     let v = claims::get(&org, sam_claim).unwrap().version;
-    claims::transition(&org, p.boss, boss_roles, sam_claim, v, Transition::Approve, "ok Sam")
-        .unwrap();
+    claims::transition(
+        &org,
+        p.boss,
+        boss_roles,
+        sam_claim,
+        v,
+        Transition::Approve,
+        "ok Sam",
+    )
+    .unwrap();
 
     let app = atest::init_service(build_app(p.env.state.clone())).await;
     let mut eve = Client::new(&app);
@@ -173,10 +198,8 @@ async fn my_data_holds_everything_of_mine_and_nothing_of_anyone_else() {
     }
     assert!(!entries.iter().any(|(_, b)| *b == sam_receipt));
     // The manager appears by role; the withheld comment is said to exist.
-    let json: serde_json::Value = serde_json::from_slice(
-        &entries.iter().find(|(n, _)| n == "data.json").unwrap().1,
-    )
-    .unwrap();
+    let json: serde_json::Value =
+        serde_json::from_slice(&entries.iter().find(|(n, _)| n == "data.json").unwrap().1).unwrap();
     assert_eq!(json["schema"], "expenseplus-subject-export/1");
     assert_eq!(json["person"]["mfa_enrolled"], false);
     let history = json["claims"][0]["history"].as_array().unwrap();
@@ -185,8 +208,15 @@ async fn my_data_holds_everything_of_mine_and_nothing_of_anyone_else() {
     assert_eq!(reject["comment_withheld"], true);
     assert!(reject["comment"].is_null());
     // The report: Art. 15 information, readable offline.
-    let report = String::from_utf8(entries.iter().find(|(n, _)| n == "report.html").unwrap().1.clone())
-        .unwrap();
+    let report = String::from_utf8(
+        entries
+            .iter()
+            .find(|(n, _)| n == "report.html")
+            .unwrap()
+            .1
+            .clone(),
+    )
+    .unwrap();
     for needed in [
         "Purposes",
         "Categories of data",
@@ -225,8 +255,17 @@ async fn my_data_holds_everything_of_mine_and_nothing_of_anyone_else() {
     boss.sign_in("acme", "boss@acme.example", PASSWORD).await;
     let theirs = text_of(&unzip(&boss.get("/me/data").await.bytes));
     assert!(theirs.contains(BOSS_COMMENT) && theirs.contains("Bea Boss"));
-    for other in ["Eve Employee", EVE.title, EVE.merchant, EVE.comment, SAM.title] {
-        assert!(!theirs.contains(other), "{other} leaked into the manager's export");
+    for other in [
+        "Eve Employee",
+        EVE.title,
+        EVE.merchant,
+        EVE.comment,
+        SAM.title,
+    ] {
+        assert!(
+            !theirs.contains(other),
+            "{other} leaked into the manager's export"
+        );
     }
 }
 
@@ -267,7 +306,10 @@ async fn the_dpo_exports_a_person_audited_and_nobody_else_can() {
             .any(|e| e.actor_id == Some(p.dpo.0) && e.detail == "data export")
     );
     // An unknown person is a 404.
-    assert_eq!(dpo.get("/privacy/people/9999/export").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        dpo.get("/privacy/people/9999/export").await.status,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[actix_web::test]
@@ -280,17 +322,26 @@ async fn the_dpo_rectifies_name_and_email_with_checks_and_no_values_in_the_audit
     let url = format!("/privacy/people/{}", p.emp.0);
     dpo.get(&url).await;
     let bad = dpo
-        .post(&format!("{url}/rectify"), &[("name", "Eve Fixed"), ("email", "not-an-email")])
+        .post(
+            &format!("{url}/rectify"),
+            &[("name", "Eve Fixed"), ("email", "not-an-email")],
+        )
         .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(bad.body.contains("That is not a valid email address."));
     assert!(bad.body.contains("value=\"Eve Fixed\""));
     let taken = dpo
-        .post(&format!("{url}/rectify"), &[("name", "Eve Fixed"), ("email", "boss@acme.example")])
+        .post(
+            &format!("{url}/rectify"),
+            &[("name", "Eve Fixed"), ("email", "boss@acme.example")],
+        )
         .await;
     assert!(taken.body.contains("already exists"));
     let ok = dpo
-        .post(&format!("{url}/rectify"), &[("name", "Eve Fixed"), ("email", "Eve.New@Acme.example")])
+        .post(
+            &format!("{url}/rectify"),
+            &[("name", "Eve Fixed"), ("email", "Eve.New@Acme.example")],
+        )
         .await;
     assert_eq!(ok.status, StatusCode::SEE_OTHER);
     let page = dpo.get(&url).await;
