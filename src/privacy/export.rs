@@ -176,7 +176,7 @@ fn claim_of(
     c: &ClaimRow,
     subject: &UserRow,
     roles: &HashMap<i64, Roles>,
-    files: &mut Vec<(String, Vec<u8>)>,
+    files: &mut Files,
 ) -> Result<Claim, PrivacyError> {
     let currency = c.currency();
     let mut lines = Vec::new();
@@ -249,11 +249,14 @@ fn claim_of(
     })
 }
 
-/// Everything the export holds: the data and the receipt files (path, bytes).
+/// Files of the export beside the data: (path inside the ZIP, bytes).
+pub type Files = Vec<(String, Vec<u8>)>;
+
+/// Everything the export holds: the data and the receipt files.
 pub fn collect(
     org: &Org,
     subject: UserId,
-) -> Result<(SubjectData, Vec<(String, Vec<u8>)>), PrivacyError> {
+) -> Result<(SubjectData, Files), PrivacyError> {
     let row = users::get(org, subject)?.ok_or(PrivacyError::NotFound)?;
     let mut conn = org.conn()?;
     let roles: HashMap<i64, Roles> = users_t::table
