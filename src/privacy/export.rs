@@ -253,10 +253,7 @@ fn claim_of(
 pub type Files = Vec<(String, Vec<u8>)>;
 
 /// Everything the export holds: the data and the receipt files.
-pub fn collect(
-    org: &Org,
-    subject: UserId,
-) -> Result<(SubjectData, Files), PrivacyError> {
+pub fn collect(org: &Org, subject: UserId) -> Result<(SubjectData, Files), PrivacyError> {
     let row = users::get(org, subject)?.ok_or(PrivacyError::NotFound)?;
     let mut conn = org.conn()?;
     let roles: HashMap<i64, Roles> = users_t::table
