@@ -145,6 +145,8 @@ async fn erase_now_shreds_live_and_earlier_copies_keeps_totals_and_ends_sign_in(
     copy_dir(&p.env.data_dir(), &earlier);
 
     let app = atest::init_service(build_app(p.env.state.clone())).await;
+    let mut signed_in = Client::new(&app);
+    signed_in.sign_in("acme", EMAIL, PASSWORD).await;
     let mut dpo = Client::new(&app);
     dpo.sign_in("acme", "dpo@acme.example", PASSWORD).await;
     let url = format!("/privacy/people/{}", p.emp.0);
@@ -166,6 +168,8 @@ async fn erase_now_shreds_live_and_earlier_copies_keeps_totals_and_ends_sign_in(
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
     let page = dpo.get(&url).await;
     assert!(page.body.contains("erased on"), "{}", page.body);
+    // Their open session has ended.
+    assert_eq!(signed_in.get("/").await.location(), Some("/login"));
 
     // Live files, read through the app: everything personal reads as erased.
     for value in revealed(&org, p.emp, claim_id) {
@@ -454,6 +458,10 @@ async fn restriction_blocks_changes_payment_and_the_accounting_export_until_lift
     assert_eq!(posted.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(posted.body.contains("data is restricted"));
 
+    // Nor do the dashboards use their data.
+    assert!(reports::team_spend(&org, p.boss, 6).unwrap().is_empty());
+    assert_eq!(reports::to_pay_total(&org).unwrap(), (0, 0));
+
     // The accounting export leaves their lines out and the finance page counts them.
     let mut fin = Client::new(&app);
     fin.sign_in("acme", "fin@acme.example", PASSWORD).await;
@@ -470,6 +478,8 @@ async fn restriction_blocks_changes_payment_and_the_accounting_export_until_lift
     assert_eq!(lifted.status, StatusCode::SEE_OTHER);
     let csv = fin.get("/finance/export.csv").await;
     assert!(csv.body.contains(&reference));
+    assert!(!reports::team_spend(&org, p.boss, 6).unwrap().is_empty());
+    assert_eq!(reports::to_pay_total(&org).unwrap().0, 1);
     let v = claims::get(&org, waiting).unwrap().version;
     claims::transition(
         &org,
