@@ -176,6 +176,14 @@ async fn erase_now_shreds_live_and_earlier_copies_keeps_totals_and_ends_sign_in(
         assert_eq!(value, Revealed::Erased);
     }
     assert_eq!(receipt_bytes(&org, claim_id), None);
+    // The manager's comment on the claim went too; the decision stays.
+    let history = claims::history(&org, claim_id).unwrap();
+    assert!(
+        history
+            .iter()
+            .any(|e| e.actor_id == p.boss.0 && e.to_status == "approved")
+    );
+    assert!(history.iter().all(|e| e.comment.is_none()));
     for text in [NAME, EMAIL, TITLE, MERCHANT, DESCRIPTION] {
         common::assert_absent(&p.env.data_dir(), text);
     }

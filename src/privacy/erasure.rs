@@ -3,7 +3,8 @@
 //! "erased" in the live files and in any backup opened with today's key store; their
 //! login goes (no password, TOTP secret, recovery codes or email index; sessions end).
 //! Claims, lines, amounts, dates and categories stay as pseudonymous records, so the
-//! organisation's totals do not change. `AfterRetention` restricts the person now and
+//! organisation's totals do not change; comments other people wrote on their claims are
+//! removed (they are about the person but sealed under their authors' keys). `AfterRetention` restricts the person now and
 //! schedules the shredding for the end of the retention period of their claims.
 
 use diesel::prelude::*;
@@ -16,7 +17,9 @@ use crate::audit::{self, Action};
 use crate::auth::users;
 use crate::crypto::random_array;
 use crate::db::now_unix;
-use crate::db::schema::org::{privacy_flags, recovery_codes, reset_tokens, users as users_t};
+use crate::db::schema::org::{
+    claim_events, claims, privacy_flags, recovery_codes, reset_tokens, users as users_t,
+};
 use crate::ids::{PersonKeyId, UserId};
 use crate::tenancy::Org;
 
@@ -103,6 +106,19 @@ pub fn erase_now(
             .execute(c)?;
         diesel::delete(reset_tokens::table.filter(reset_tokens::user_id.eq(subject.0)))
             .execute(c)?;
+        // Comments others wrote on the person's claims are about the person (sealed under
+        // the authors' keys, so the shredding does not reach them): they go, so what
+        // stays of the claims is pseudonymous. The decisions themselves stay.
+        let own_claims = claims::table
+            .filter(claims::owner_id.eq(subject.0))
+            .select(claims::id);
+        diesel::update(
+            claim_events::table
+                .filter(claim_events::claim_id.eq_any(own_claims))
+                .filter(claim_events::actor_id.ne(subject.0)),
+        )
+        .set(claim_events::comment.eq(None::<Vec<u8>>))
+        .execute(c)?;
         // The restriction ends with the person: what is left is pseudonymous financial
         // records, which accounting may use again.
         diesel::insert_into(privacy_flags::table)
