@@ -43,6 +43,9 @@ pub enum Command {
     Audit(AuditCommand),
     /// Create the organisation `demo` with one user of each role, and print their passwords.
     Demo,
+    /// Apply the retention periods.
+    #[command(subcommand)]
+    Retention(RetentionCommand),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -123,5 +126,18 @@ pub enum AuditCommand {
     Verify {
         #[arg(long)]
         org: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RetentionCommand {
+    /// Shred and delete what is past its retention period, now.
+    Run {
+        /// Only this organisation (default: every organisation).
+        #[arg(long)]
+        org: Option<String>,
+        /// Apply the periods as of this day (YYYY-MM-DD) instead of today.
+        #[arg(long)]
+        today: Option<String>,
     },
 }

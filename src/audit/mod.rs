@@ -38,10 +38,23 @@ pub enum Action {
     ClaimTransition,
     /// Finance exported claim lines for accounting.
     ExportedAccounts,
+    /// A person downloaded their own data (access and portability).
+    ExportedOwnData,
+    /// The DPO corrected a person's details (which fields only, never values).
+    RectifiedPerson,
+    RestrictedPerson,
+    RestrictionLifted,
+    /// A person's key was destroyed: their personal data is unreadable everywhere.
+    ErasedPerson,
+    /// A person is restricted now and will be erased at the end of retention.
+    ErasureScheduled,
+    RetentionChanged,
+    /// Retention shredded or deleted what was past its period.
+    RetentionApplied,
 }
 
 impl Action {
-    pub const ALL: [Action; 22] = [
+    pub const ALL: [Action; 30] = [
         Action::SignIn,
         Action::SignInFailed,
         Action::SignInThrottled,
@@ -64,6 +77,14 @@ impl Action {
         Action::OrganisationSetUp,
         Action::ClaimTransition,
         Action::ExportedAccounts,
+        Action::ExportedOwnData,
+        Action::RectifiedPerson,
+        Action::RestrictedPerson,
+        Action::RestrictionLifted,
+        Action::ErasedPerson,
+        Action::ErasureScheduled,
+        Action::RetentionChanged,
+        Action::RetentionApplied,
     ];
 
     pub fn code(self) -> &'static str {
@@ -90,6 +111,14 @@ impl Action {
             Action::OrganisationSetUp => "organisation_set_up",
             Action::ClaimTransition => "claim_transition",
             Action::ExportedAccounts => "exported_accounts",
+            Action::ExportedOwnData => "exported_own_data",
+            Action::RectifiedPerson => "rectified_person",
+            Action::RestrictedPerson => "restricted_person",
+            Action::RestrictionLifted => "restriction_lifted",
+            Action::ErasedPerson => "erased_person",
+            Action::ErasureScheduled => "erasure_scheduled",
+            Action::RetentionChanged => "retention_changed",
+            Action::RetentionApplied => "retention_applied",
         }
     }
 

@@ -33,6 +33,9 @@ pub enum AccountError {
     SelfChange,
     #[error("a person cannot be their own manager")]
     OwnManager,
+    /// The person's data is restricted (GDPR Art. 18): their profile stays as it is.
+    #[error("{}", crate::privacy::RESTRICTED_MESSAGE)]
+    Restricted,
     #[error(transparent)]
     User(#[from] UserError),
 }
@@ -62,6 +65,14 @@ fn bump_version(c: &mut SqliteConnection, user: UserId) -> QueryResult<()> {
             users_t::updated_at.eq(now_unix()),
         ))
         .execute(c)?;
+    Ok(())
+}
+
+/// Refuses a change to a person whose data is restricted.
+fn if_restricted(org: &Org, user: UserId) -> Result<(), AccountError> {
+    if crate::privacy::restriction::check(org, user)? {
+        return Err(AccountError::Restricted);
+    }
     Ok(())
 }
 
@@ -181,6 +192,7 @@ pub fn set_roles(org: &Org, actor: UserId, user: UserId, roles: Roles) -> Result
     if actor == user {
         return Err(AccountError::SelfChange);
     }
+    if_restricted(org, user)?;
     let mut conn = org.conn()?;
     conn.immediate_transaction(|c| {
         let old: String = users_t::table
@@ -217,6 +229,7 @@ pub fn set_manager(
     if let Some(m) = manager {
         users::get(org, m)?.ok_or(UserError::NotFound)?;
     }
+    if_restricted(org, user)?;
     let mut conn = org.conn()?;
     conn.immediate_transaction(|c| {
         diesel::update(users_t::table.find(user.0))

@@ -9,7 +9,9 @@ use std::path::Path;
 use crate::audit::{self, Action, VerifyError};
 use crate::auth::users::{self, NewUser, UserError};
 use crate::auth::{Role, Roles, password};
-use crate::config::{AuditCommand, Cli, Command, KeysCommand, OrgCommand, UserCommand};
+use crate::config::{
+    AuditCommand, Cli, Command, KeysCommand, OrgCommand, RetentionCommand, UserCommand,
+};
 use crate::ids::{Slug, UserId};
 use crate::server::{self, ServeError};
 use crate::tenancy::{Org, Registry, TenancyError, Usage};
@@ -30,6 +32,13 @@ pub enum CliError {
     AuditBroken { slug: String, source: VerifyError },
     #[error("the sample claims could not be made: {0}")]
     DemoClaims(#[from] crate::expenses::claims::ClaimError),
+    #[error("retention of {slug} failed: {source}")]
+    Retention {
+        slug: String,
+        source: crate::privacy::PrivacyError,
+    },
+    #[error("--today must be a date written as YYYY-MM-DD")]
+    BadDate,
 }
 
 pub fn run(cli: Cli) -> Result<(), CliError> {
@@ -47,7 +56,44 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         }
         Some(Command::Audit(AuditCommand::Verify { org })) => audit_verify(data_dir, &org),
         Some(Command::Demo) => demo(data_dir),
+        Some(Command::Retention(RetentionCommand::Run { org, today })) => {
+            retention_run(data_dir, org.as_deref(), today.as_deref())
+        }
     }
+}
+
+/// Applies retention to one organisation or all, as of `today` (default: today, UTC).
+fn retention_run(data_dir: &Path, slug: Option<&str>, today: Option<&str>) -> Result<(), CliError> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let today = match today {
+        Some(raw) => time::Date::parse(raw.trim(), &format).map_err(|_| CliError::BadDate)?,
+        None => time::OffsetDateTime::now_utc().date(),
+    };
+    let registry = Registry::open(data_dir, false, Usage::Command)?;
+    let slugs: Vec<String> = match slug {
+        Some(s) => vec![s.to_owned()],
+        None => registry.list()?.into_iter().map(|r| r.slug).collect(),
+    };
+    for slug in slugs {
+        let org = open_org(&registry, &slug)?;
+        let r =
+            crate::privacy::retention::run(&org, today).map_err(|source| CliError::Retention {
+                slug: slug.clone(),
+                source,
+            })?;
+        println!(
+            "{}: as of {today}: {} scheduled erasure(s), {} deactivated profile(s) erased, \
+             {} claim(s) deleted, {} claim(s) past retention still in progress, \
+             {} audit entr(ies) past retention kept",
+            org.slug,
+            r.erased_scheduled.len(),
+            r.erased_profiles.len(),
+            r.claims_deleted.len(),
+            r.claims_open_past_period,
+            r.audit_past_period
+        );
+    }
+    Ok(())
 }
 
 /// Opens an existing organisation for a command.

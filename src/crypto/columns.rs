@@ -29,6 +29,8 @@ personal_columns! {
     /// A receipt file (an image re-encoded without metadata, or a PDF), sealed under
     /// the claim owner's key. Bytes, not text: see [`BytesColumn`].
     ReceiptFile => "receipts.data",
+    /// Why a person's data is restricted: about them, so sealed under their key.
+    RestrictionReason => "privacy_flags.restriction_reason",
 }
 
 impl BytesColumn for ReceiptFile {}

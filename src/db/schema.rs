@@ -190,4 +190,29 @@ pub mod org {
         claim_events,
         receipts
     );
+
+    diesel::table! {
+        privacy_flags (user_id) {
+            user_id -> BigInt,
+            restricted_at -> Nullable<BigInt>,
+            restriction_reason -> Nullable<Binary>,
+            erase_due -> Nullable<Text>,
+            erased_at -> Nullable<BigInt>,
+        }
+    }
+
+    diesel::table! {
+        retention_log (id) {
+            id -> BigInt,
+            at -> BigInt,
+            run_date -> Text,
+            kind -> Text,
+            count -> BigInt,
+            detail -> Text,
+        }
+    }
+
+    diesel::joinable!(privacy_flags -> users (user_id));
+    diesel::allow_tables_to_appear_in_same_query!(privacy_flags, users);
+    diesel::allow_tables_to_appear_in_same_query!(privacy_flags, claims);
 }

@@ -40,6 +40,9 @@ pub enum ClaimError {
     Conflict,
     #[error(transparent)]
     Transition(#[from] TransitionError),
+    /// The owner's data is restricted (GDPR Art. 18): nothing may change or use it.
+    #[error("{}", crate::privacy::RESTRICTED_MESSAGE)]
+    Restricted,
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]
@@ -135,6 +138,7 @@ pub(super) fn clean_text(
 pub fn create(org: &Org, owner: UserId, title: &str, form_key: &str) -> Result<i64, ClaimError> {
     let title = clean_text(title, TITLE_MAX, "claim title", true).map_err(ClaimError::Invalid)?;
     let owner_row = users::get(org, owner)?.ok_or(ClaimError::Forbidden)?;
+    if_restricted(org, owner)?;
     let mut conn = org.conn()?;
     let existing: Option<(i64, i64)> = claims::table
         .filter(claims::form_key.eq(form_key))
@@ -176,6 +180,14 @@ pub fn create(org: &Org, owner: UserId, title: &str, form_key: &str) -> Result<i
             .first(&mut conn)?),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Refuses while the person's data is restricted.
+pub(super) fn if_restricted(org: &Org, owner: UserId) -> Result<(), ClaimError> {
+    if crate::privacy::restriction::check(org, owner)? {
+        return Err(ClaimError::Restricted);
+    }
+    Ok(())
 }
 
 pub fn get(org: &Org, id: i64) -> Result<ClaimRow, ClaimError> {
@@ -240,6 +252,7 @@ pub fn transition(
             "add at least one line before submitting".into(),
         ));
     }
+    if_restricted(org, UserId(claim.owner_id))?;
     let comment = clean_text(comment, TEXT_MAX, "comment", false).map_err(ClaimError::Invalid)?;
     let over = claim.total_minor > SECOND_APPROVAL_ABOVE_MINOR;
     let from = claim.status();
@@ -256,6 +269,9 @@ pub fn transition(
     let now = now_unix();
     let mut conn = org.conn()?;
     conn.immediate_transaction(|c| {
+        if crate::privacy::restriction::is_restricted(c, claim.owner_id)? {
+            return Err(ClaimError::Restricted);
+        }
         let n = diesel::update(
             claims::table
                 .find(claim_id)

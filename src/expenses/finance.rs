@@ -69,6 +69,8 @@ pub enum SkipReason {
     OwnClaim,
     /// No such claim, or not one the actor may see.
     NotFound,
+    /// The claimant's data is restricted (GDPR Art. 18).
+    Restricted,
 }
 
 impl SkipReason {
@@ -79,6 +81,7 @@ impl SkipReason {
             SkipReason::NotApproved => "it is not approved",
             SkipReason::OwnClaim => "it is your own claim",
             SkipReason::NotFound => "there is no such claim",
+            SkipReason::Restricted => "the claimant's data is restricted",
         }
     }
 }
@@ -120,6 +123,7 @@ pub fn mark_paid(
                 Err(e) => return Err(e),
             },
             Err(ClaimError::Transition(TransitionError::OwnClaim)) => SkipReason::OwnClaim,
+            Err(ClaimError::Restricted) => SkipReason::Restricted,
             Err(ClaimError::Transition(_) | ClaimError::Invalid(_)) => SkipReason::NotApproved,
             Err(ClaimError::NotFound | ClaimError::Forbidden) => SkipReason::NotFound,
             Err(e) => return Err(e),
@@ -192,9 +196,13 @@ pub fn export_csv(
     }
     let codes = export_statuses(statuses)?;
     let mut conn = org.conn()?;
+    // Restricted people's data may not be used: their lines are held back (the
+    // finance page says how many, see `held_back`).
+    let restricted = crate::privacy::restriction::restricted_ids(&mut conn)?;
     let mut q = claim_lines::table
         .inner_join(claims_t::table)
         .filter(claims_t::status.eq_any(codes.clone()))
+        .filter(claims_t::owner_id.ne_all(restricted))
         .into_boxed();
     // Line dates are stored as YYYY-MM-DD, so text order is date order.
     if let Some(f) = from {
@@ -261,6 +269,22 @@ pub fn export_csv(
         ),
     )?;
     Ok(bytes)
+}
+
+/// Lines of approved or paid claims the export leaves out because their owner's data
+/// is restricted.
+pub fn held_back(org: &Org) -> Result<i64, ClaimError> {
+    let mut conn = org.conn()?;
+    let restricted = crate::privacy::restriction::restricted_ids(&mut conn)?;
+    if restricted.is_empty() {
+        return Ok(0);
+    }
+    Ok(claim_lines::table
+        .inner_join(claims_t::table)
+        .filter(claims_t::status.eq_any([Status::Approved.code(), Status::Paid.code()]))
+        .filter(claims_t::owner_id.eq_any(restricted))
+        .count()
+        .get_result(&mut conn)?)
 }
 
 #[cfg(test)]

@@ -140,6 +140,7 @@ pub fn validate(
     if !claim.status().editable() {
         return Err(only_drafts());
     }
+    claims::if_restricted(org, owner)?;
     let today = OffsetDateTime::now_utc().date();
     let mut errors = FieldErrors::default();
     let date = parse_date(&input.date, today)

@@ -295,6 +295,7 @@ pub fn attach(
     if claim.owner_id != owner.0 {
         return Err(ClaimError::NotFound);
     }
+    claims::if_restricted(org, owner)?;
     let receipt = clean(bytes).map_err(ClaimError::Invalid)?;
     let owner_row = users::get(org, owner)?.ok_or(ClaimError::Forbidden)?;
     let data = seal(org, owner_row.person_key(), &receipt)?;

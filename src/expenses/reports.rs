@@ -57,6 +57,7 @@ pub struct SpendRow {
 }
 
 /// Lines of claims of the manager's reports, from the `?2` month on, by month and category.
+/// People whose data is restricted (GDPR Art. 18) are left out: their data is not used.
 /// The status list is inlined from `SPEND_STATUSES` (checked by a unit test).
 pub const TEAM_SPEND_SQL: &str = "SELECT substr(l.spent_on, 1, 7) AS month, l.category AS category, \
      CAST(SUM(l.base_minor) AS BIGINT) AS total_minor \
@@ -66,6 +67,7 @@ pub const TEAM_SPEND_SQL: &str = "SELECT substr(l.spent_on, 1, 7) AS month, l.ca
      WHERE u.manager_id = ?1 AND c.owner_id <> ?1 \
      AND c.status IN ('submitted', 'awaiting_finance', 'approved', 'paid') \
      AND l.spent_on >= ?2 \
+     AND c.owner_id NOT IN (SELECT user_id FROM privacy_flags WHERE restricted_at IS NOT NULL) \
      GROUP BY 1, 2 ORDER BY 1, 2";
 
 /// The `months` calendar months ending with the one `today` is in, oldest first, as
@@ -109,12 +111,15 @@ pub fn team_spend_since(
         .load(&mut conn)?)
 }
 
-/// Approved claims not yet paid: how many, and their total in minor units.
+/// Approved claims not yet paid: how many, and their total in minor units. Claims of
+/// people whose data is restricted cannot be paid, so they are not counted.
 pub fn to_pay_total(org: &Org) -> Result<(i64, i64), ClaimError> {
     use diesel::dsl::count_star;
     let mut conn = org.conn()?;
+    let restricted = crate::privacy::restriction::restricted_ids(&mut conn)?;
     let (n, total): (i64, Option<i64>) = claims::table
         .filter(claims::status.eq(Status::Approved.code()))
+        .filter(claims::owner_id.ne_all(restricted))
         .select((count_star(), sum_total()))
         .first(&mut conn)?;
     Ok((n, total.unwrap_or(0)))

@@ -126,6 +126,12 @@ impl CurrentUser {
                     label: "Audit log",
                 });
             }
+            if self.has(Role::Dpo) {
+                links.push(NavLink {
+                    href: "/privacy/people",
+                    label: "People's data",
+                });
+            }
             links.push(NavLink {
                 href: "/account",
                 label: "Account",

@@ -78,6 +78,7 @@ impl From<crate::expenses::claims::ClaimError> for AppError {
         match e {
             // A claim one may not see is indistinguishable from one that does not exist.
             ClaimError::NotFound | ClaimError::Forbidden => AppError::NotFound,
+            ClaimError::Restricted => AppError::BadRequest(e.to_string()),
             ClaimError::Db(e) => e.into(),
             e => AppError::internal(e),
         }

@@ -5,7 +5,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{Route, web};
 
 use super::access::{self, Access};
-use super::handlers::{account, admin, audit, claims, home, login, reset, setup};
+use super::handlers::{account, admin, audit, claims, home, login, privacy_people, reset, setup};
 use super::{pages, static_files};
 use crate::auth::Role::{Admin, Dpo, Employee, Finance, Manager};
 
@@ -22,6 +22,7 @@ const EMPLOYEE: Access = Access::roles(&[Employee]);
 const APPROVERS: Access = Access::roles(&[Manager, Finance]);
 const FINANCE: Access = Access::roles(&[Finance]);
 const ADMIN: Access = Access::roles(&[Admin]);
+const DPO: Access = Access::roles(&[Dpo]);
 
 macro_rules! route_table {
     ($($path:literal => [$($method:ident $access:expr => $handler:path),+ $(,)?],)*) => {
@@ -82,6 +83,15 @@ route_table! {
     "/finance/pay" => [POST FINANCE => super::handlers::finance::pay],
     "/finance/export.csv" => [GET FINANCE => super::handlers::finance::export],
     "/reset/{org}/{token}" => [GET Access::Public => reset::form, POST Access::Public => reset::submit],
+    "/me/data" => [GET Access::SignedIn => super::handlers::me::data],
+    "/privacy/people" => [GET DPO => privacy_people::list],
+    "/privacy/people/{id}" => [GET DPO => privacy_people::show],
+    "/privacy/people/{id}/export" => [GET DPO => privacy_people::export],
+    "/privacy/people/{id}/rectify" => [POST DPO => privacy_people::rectify],
+    "/privacy/people/{id}/restrict" => [POST DPO => privacy_people::restrict],
+    "/privacy/people/{id}/lift" => [POST DPO => privacy_people::lift],
+    "/privacy/people/{id}/erase" => [POST DPO => privacy_people::erase],
+    "/privacy/retention" => [GET DPO => privacy_people::retention, POST DPO => privacy_people::save_retention],
 }
 
 /// The access rule for a matched route pattern and method, if the table has one.

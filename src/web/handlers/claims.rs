@@ -329,6 +329,10 @@ struct ClaimPage {
     can_edit: bool,
     can_decide: bool,
     can_pay: bool,
+    /// The owner's data is restricted: nothing may be done with the claim.
+    restricted: bool,
+    /// The owner was erased: their receipts are unreadable, so not linked.
+    owner_erased: bool,
     categories: Vec<(String, String)>,
     input: LineInput,
     errors: Vec<(&'static str, String)>,
@@ -411,6 +415,12 @@ fn load_page(org: &Org, user: &CurrentUser, id: i64) -> Result<Option<ClaimPage>
         });
     }
     let status = claim.status();
+    let owner = UserId(claim.owner_id);
+    let restricted = crate::privacy::restriction::check(org, owner)?;
+    let owner_erased = match users::get(org, owner)? {
+        Some(u) => !org.keys.is_alive(u.person_key())?,
+        None => true,
+    };
     Ok(Some(ClaimPage {
         chrome: Some(user.chrome()),
         csrf: user.csrf().to_owned(),
@@ -427,12 +437,15 @@ fn load_page(org: &Org, user: &CurrentUser, id: i64) -> Result<Option<ClaimPage>
         flagged: lines.iter().any(|l| !l.flags.is_empty()),
         lines,
         history,
-        can_edit: part == Actor::Owner && status.editable(),
-        can_decide: matches!(
-            (part, status),
-            (Actor::Approver, Status::Submitted) | (Actor::Finance, Status::AwaitingFinance)
-        ),
-        can_pay: part == Actor::Finance && status == Status::Approved,
+        can_edit: part == Actor::Owner && status.editable() && !restricted,
+        can_decide: !restricted
+            && matches!(
+                (part, status),
+                (Actor::Approver, Status::Submitted) | (Actor::Finance, Status::AwaitingFinance)
+            ),
+        can_pay: part == Actor::Finance && status == Status::Approved && !restricted,
+        restricted,
+        owner_erased,
         categories: cats.into_iter().map(|c| (c.code, c.label)).collect(),
         input: LineInput {
             currency: "GBP".into(),
@@ -549,7 +562,12 @@ async fn decide(
             session::set_notice(&session, &format!("The claim is now {to}."));
             Ok(see_other(&format!("/claims/{id}")))
         }
-        Err(e @ (ClaimError::Conflict | ClaimError::Transition(_) | ClaimError::Invalid(_))) => {
+        Err(
+            e @ (ClaimError::Conflict
+            | ClaimError::Transition(_)
+            | ClaimError::Invalid(_)
+            | ClaimError::Restricted),
+        ) => {
             let status = if matches!(e, ClaimError::Conflict) {
                 StatusCode::CONFLICT
             } else {

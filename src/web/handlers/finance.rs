@@ -35,6 +35,8 @@ pub struct PayItem {
     pub approved: String,
     /// The viewer's own claim: shown, but someone else must pay it.
     pub own: bool,
+    /// The claimant's data is restricted: shown, but it cannot be paid.
+    pub restricted: bool,
 }
 
 #[derive(Template)]
@@ -49,6 +51,8 @@ struct FinancePage {
     to: String,
     notice: Option<String>,
     error: Option<String>,
+    /// Lines the export leaves out because their claimant's data is restricted.
+    held_back: i64,
 }
 
 fn day(at: Option<i64>) -> String {
@@ -57,7 +61,12 @@ fn day(at: Option<i64>) -> String {
         .unwrap_or_default()
 }
 
-fn pay_item(org: &Org, viewer: UserId, c: &ClaimRow) -> Result<PayItem, AppError> {
+fn pay_item(
+    org: &Org,
+    viewer: UserId,
+    restricted: &[i64],
+    c: &ClaimRow,
+) -> Result<PayItem, AppError> {
     let owner = match users::get(org, UserId(c.owner_id))? {
         Some(u) => org.keys.open(&u.name)?.to_string(),
         None => "unknown".into(),
@@ -74,6 +83,7 @@ fn pay_item(org: &Org, viewer: UserId, c: &ClaimRow) -> Result<PayItem, AppError
         ),
         approved: day(c.decided_at),
         own: c.owner_id == viewer.0,
+        restricted: restricted.contains(&c.owner_id),
     })
 }
 
@@ -85,21 +95,22 @@ async fn page(
     error: Option<String>,
 ) -> Result<FinancePage, AppError> {
     let (org, uid) = (user.org().clone(), user.id());
-    let (items, last) = web::block(move || -> Result<_, AppError> {
+    let (items, last, held_back) = web::block(move || -> Result<_, AppError> {
+        let restricted = crate::privacy::restriction::restricted_people(&org)?;
         let rows = finance::to_pay(&org, after, QUEUE_PAGE)?;
         let last = (rows.len() as i64 == QUEUE_PAGE)
             .then(|| rows.last().map(|c| (c.decided_at.unwrap_or(0), c.id)))
             .flatten();
         let items = rows
             .iter()
-            .map(|c| pay_item(&org, uid, c))
+            .map(|c| pay_item(&org, uid, &restricted, c))
             .collect::<Result<Vec<_>, _>>()?;
         // Names and titles of other people: one audited view of the queue (a count only).
         if !items.is_empty() {
             let detail = format!("payment queue ({} claims)", items.len());
             audit::record(&org, Some(uid), None, Action::ViewedPerson, &detail)?;
         }
-        Ok((items, last))
+        Ok((items, last, finance::held_back(&org)?))
     })
     .await??;
     Ok(FinancePage {
@@ -111,6 +122,7 @@ async fn page(
         to,
         notice: None,
         error,
+        held_back,
     })
 }
 

@@ -9,5 +9,7 @@ pub mod claims_receipts;
 pub mod finance;
 pub mod home;
 pub mod login;
+pub mod me;
+pub mod privacy_people;
 pub mod reset;
 pub mod setup;

@@ -1,0 +1,2 @@
+DROP TABLE retention_log;
+DROP TABLE privacy_flags;

@@ -1,0 +1,189 @@
+//! Erasure by crypto-shredding. `Now` destroys the person's key, so every sealed value
+//! of theirs (name, email, claim texts, receipts, comments they wrote) reads back as
+//! "erased" in the live files and in any backup opened with today's key store; their
+//! login goes (no password, TOTP secret, recovery codes or email index; sessions end).
+//! Claims, lines, amounts, dates and categories stay as pseudonymous records, so the
+//! organisation's totals do not change; comments other people wrote on their claims are
+//! removed (they are about the person but sealed under their authors' keys). `AfterRetention` restricts the person now and
+//! schedules the shredding for the end of the retention period of their claims.
+
+use diesel::prelude::*;
+use time::Date;
+
+use super::PrivacyError;
+use super::restriction::{self, set_restricted};
+use super::retention;
+use crate::audit::{self, Action};
+use crate::auth::users;
+use crate::crypto::random_array;
+use crate::db::now_unix;
+use crate::db::schema::org::{
+    claim_events, claims, privacy_flags, recovery_codes, reset_tokens, users as users_t,
+};
+use crate::ids::{PersonKeyId, UserId};
+use crate::tenancy::Org;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Now,
+    AfterRetention,
+}
+
+impl Mode {
+    pub fn parse(raw: &str) -> Option<Mode> {
+        match raw.trim() {
+            "now" => Some(Mode::Now),
+            "after_retention" => Some(Mode::AfterRetention),
+            _ => None,
+        }
+    }
+}
+
+/// What an erasure request did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The key was destroyed now. Backups must forget it too
+    /// (`backup::forget_person_key`).
+    Erased(PersonKeyId),
+    /// Restricted now; retention shreds the person on this day.
+    Scheduled(Date),
+}
+
+/// Erases `subject` as `actor` in the given mode, as of `today`.
+pub fn erase(
+    org: &Org,
+    actor: UserId,
+    subject: UserId,
+    mode: Mode,
+    today: Date,
+) -> Result<Outcome, PrivacyError> {
+    if actor == subject {
+        return Err(PrivacyError::Invalid(
+            "you cannot erase yourself; ask another data protection officer".into(),
+        ));
+    }
+    match mode {
+        Mode::Now => erase_now(org, Some(actor), subject, "now").map(Outcome::Erased),
+        Mode::AfterRetention => schedule(org, actor, subject, today),
+    }
+}
+
+/// Destroys the person's key and removes their login; `actor` is `None` for retention.
+/// Gives the destroyed key's id.
+pub fn erase_now(
+    org: &Org,
+    actor: Option<UserId>,
+    subject: UserId,
+    why: &str,
+) -> Result<PersonKeyId, PrivacyError> {
+    let row = users::get(org, subject)?.ok_or(PrivacyError::NotFound)?;
+    if restriction::flags(org, subject)?.erased() {
+        return Err(PrivacyError::Erased);
+    }
+    let key = row.person_key();
+    // The key goes first: should the database step fail, the data is already
+    // unreadable and the person cannot sign in (sign-in needs a live key); running
+    // the erasure again completes it.
+    org.keys.destroy(key)?;
+    // A random value keeps the column unique and matches no email ever typed.
+    let index = random_array::<32>()?.to_vec();
+    let now = now_unix();
+    let mut conn = org.conn()?;
+    conn.immediate_transaction(|c| {
+        diesel::update(users_t::table.find(subject.0))
+            .set((
+                users_t::email_index.eq(&index),
+                users_t::password_hash.eq(None::<String>),
+                users_t::totp_secret.eq(None::<Vec<u8>>),
+                users_t::totp_last_step.eq(None::<i64>),
+                users_t::mfa_enabled.eq(false),
+                users_t::active.eq(false),
+                users_t::session_version.eq(users_t::session_version + 1),
+                users_t::updated_at.eq(now),
+            ))
+            .execute(c)?;
+        diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(subject.0)))
+            .execute(c)?;
+        diesel::delete(reset_tokens::table.filter(reset_tokens::user_id.eq(subject.0)))
+            .execute(c)?;
+        // Comments others wrote on the person's claims are about the person (sealed under
+        // the authors' keys, so the shredding does not reach them): they go, so what
+        // stays of the claims is pseudonymous. The decisions themselves stay.
+        let own_claims = claims::table
+            .filter(claims::owner_id.eq(subject.0))
+            .select(claims::id);
+        diesel::update(
+            claim_events::table
+                .filter(claim_events::claim_id.eq_any(own_claims))
+                .filter(claim_events::actor_id.ne(subject.0)),
+        )
+        .set(claim_events::comment.eq(None::<Vec<u8>>))
+        .execute(c)?;
+        // The restriction ends with the person: what is left is pseudonymous financial
+        // records, which accounting may use again.
+        diesel::insert_into(privacy_flags::table)
+            .values((
+                privacy_flags::user_id.eq(subject.0),
+                privacy_flags::erased_at.eq(Some(now)),
+            ))
+            .on_conflict(privacy_flags::user_id)
+            .do_update()
+            .set((
+                privacy_flags::erased_at.eq(Some(now)),
+                privacy_flags::restricted_at.eq(None::<i64>),
+                privacy_flags::restriction_reason.eq(None::<Vec<u8>>),
+                privacy_flags::erase_due.eq(None::<String>),
+            ))
+            .execute(c)?;
+        audit::append(c, actor, Some(subject), Action::ErasedPerson, why)
+    })?;
+    Ok(key)
+}
+
+/// Restricts now and schedules the shredding for the end of retention; a person
+/// with nothing to keep is erased now.
+fn schedule(
+    org: &Org,
+    actor: UserId,
+    subject: UserId,
+    today: Date,
+) -> Result<Outcome, PrivacyError> {
+    users::get(org, subject)?.ok_or(PrivacyError::NotFound)?;
+    if restriction::flags(org, subject)?.erased() {
+        return Err(PrivacyError::Erased);
+    }
+    let periods = retention::periods(org)?;
+    let due = retention::claims_shred_on(org, subject, &periods)?;
+    let Some(due) = due.filter(|d| *d > today) else {
+        return erase_now(org, Some(actor), subject, "nothing to keep").map(Outcome::Erased);
+    };
+    let reason = format!(
+        "Erasure requested. The claims are kept for the tax retention period and \
+         everything is erased on {due}."
+    );
+    let sealed = restriction::seal_reason(org, subject, &reason)?;
+    let due_text = due.to_string();
+    let mut conn = org.conn()?;
+    conn.immediate_transaction(|c| {
+        set_restricted(c, subject, &sealed, Some(&due_text))?;
+        audit::append(
+            c,
+            Some(actor),
+            Some(subject),
+            Action::ErasureScheduled,
+            &format!("due {due_text}"),
+        )
+    })?;
+    Ok(Outcome::Scheduled(due))
+}
+
+/// People whose scheduled erasure is due on or before `today`.
+pub fn due(org: &Org, today: Date) -> Result<Vec<UserId>, PrivacyError> {
+    let mut conn = org.conn()?;
+    let ids: Vec<i64> = privacy_flags::table
+        .filter(privacy_flags::erased_at.is_null())
+        .filter(privacy_flags::erase_due.le(today.to_string()))
+        .select(privacy_flags::user_id)
+        .load(&mut conn)?;
+    Ok(ids.into_iter().map(UserId).collect())
+}

@@ -1,0 +1,403 @@
+//! The access and portability export (GDPR Art. 15 and 20): one ZIP with `data.json`
+//! (machine-readable, its schema in `README.txt` and the report), `report.html`
+//! (readable offline, with the Art. 15(1) information) and `receipts/`.
+//!
+//! It holds the person's own data only. Other people appear by their part ("your
+//! manager", "finance"), never by name. A comment someone else wrote on the person's
+//! claim is that author's text, sealed under the author's key: it is left out and
+//! marked as withheld (the DPO can weigh disclosing it, DPA 2018 Sch. 2 para 16).
+//! Audit entries about the person are included in full; entries of things the person
+//! did to someone else show only that it was "another person", without its detail.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use askama::Template;
+use diesel::prelude::*;
+use serde::Serialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::retention::{self, Periods};
+use super::{PrivacyError, restriction};
+use crate::audit::AuditRow;
+use crate::auth::users::{self, UserRow};
+use crate::auth::{Role, Roles};
+use crate::db::schema::org::{audit_log, claim_events, claims as claims_t, users as users_t};
+use crate::expenses::claims::{self, ClaimRow, EventRow};
+use crate::expenses::money::{Currency, format_minor};
+use crate::expenses::receipts;
+use crate::expenses::status::Status;
+use crate::ids::UserId;
+use crate::tenancy::Org;
+
+/// The `schema` value of `data.json`; bumped when a field changes meaning.
+pub const SCHEMA_ID: &str = "expenseplus-subject-export/1";
+
+/// The schema of `data.json`, in `README.txt` and in the report.
+pub const SCHEMA_DOC: &str = include_str!("export_schema.txt");
+
+#[derive(Debug, Serialize)]
+pub struct SubjectData {
+    pub schema: &'static str,
+    pub generated_at: String,
+    pub organisation: String,
+    pub person: Person,
+    pub claims: Vec<Claim>,
+    pub actions_on_other_claims: Vec<OtherAction>,
+    pub audit: Vec<AuditItem>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Person {
+    pub id: i64,
+    pub name: String,
+    pub email: String,
+    pub roles: Vec<String>,
+    pub manager_id: Option<i64>,
+    pub active: bool,
+    pub mfa_enrolled: bool,
+    pub restricted: bool,
+    pub created_at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Claim {
+    pub id: i64,
+    pub title: String,
+    pub status: String,
+    pub currency: String,
+    pub total: String,
+    pub total_minor: i64,
+    pub created_at: String,
+    pub submitted_at: Option<String>,
+    pub decided_at: Option<String>,
+    pub paid_at: Option<String>,
+    pub lines: Vec<Line>,
+    pub receipts: Vec<Receipt>,
+    pub history: Vec<Event>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Line {
+    pub id: i64,
+    pub date: String,
+    pub category: String,
+    pub merchant: String,
+    pub description: String,
+    pub amount: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub rate_micros: i64,
+    pub amount_in_claim_currency: String,
+    pub base_minor: i64,
+    pub vat: Option<String>,
+    pub vat_minor: Option<i64>,
+    pub miles_tenths: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Receipt {
+    pub id: i64,
+    pub line_id: Option<i64>,
+    pub content_type: String,
+    pub size: i64,
+    /// Path inside the ZIP, or `None` if the file was erased.
+    pub file: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Event {
+    pub at: String,
+    pub by: String,
+    pub from: String,
+    pub to: String,
+    pub comment: Option<String>,
+    pub comment_withheld: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OtherAction {
+    pub claim_id: i64,
+    pub at: String,
+    pub from: String,
+    pub to: String,
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AuditItem {
+    pub id: i64,
+    pub at: String,
+    pub action: String,
+    pub by: String,
+    pub about: String,
+    pub detail: String,
+}
+
+fn stamp(at: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(at)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| at.to_string())
+}
+
+fn status_text(code: &str) -> String {
+    Status::parse(code).map_or_else(|| code.to_owned(), |s| s.to_string())
+}
+
+/// Who did something to the subject's data, by their part only.
+fn part(actor: Option<i64>, subject: &UserRow, roles: &HashMap<i64, Roles>) -> String {
+    let Some(actor) = actor else {
+        return "the system".into();
+    };
+    if actor == subject.id {
+        return "you".into();
+    }
+    if Some(actor) == subject.manager_id {
+        return "your manager".into();
+    }
+    let r = roles.get(&actor).copied().unwrap_or_default();
+    if r.contains(Role::Finance) {
+        "finance".into()
+    } else if r.contains(Role::Dpo) {
+        "the data protection officer".into()
+    } else if r.contains(Role::Admin) {
+        "an administrator".into()
+    } else if r.contains(Role::Manager) {
+        "an approver".into()
+    } else {
+        "another person".into()
+    }
+}
+
+fn claim_of(
+    org: &Org,
+    c: &ClaimRow,
+    subject: &UserRow,
+    roles: &HashMap<i64, Roles>,
+    files: &mut Files,
+) -> Result<Claim, PrivacyError> {
+    let currency = c.currency();
+    let mut lines = Vec::new();
+    for l in claims::lines(org, c.id)? {
+        let lc = Currency::parse(&l.currency).unwrap_or(currency);
+        lines.push(Line {
+            id: l.id,
+            date: l.spent_on.clone(),
+            category: l.category.clone(),
+            merchant: org.keys.open(&l.merchant)?.to_string(),
+            description: org.keys.open(&l.description)?.to_string(),
+            amount: format_minor(l.amount_minor, lc),
+            amount_minor: l.amount_minor,
+            currency: l.currency.clone(),
+            rate_micros: l.rate_micros,
+            amount_in_claim_currency: format_minor(l.base_minor, currency),
+            base_minor: l.base_minor,
+            vat: l.vat_minor.map(|v| format_minor(v, lc)),
+            vat_minor: l.vat_minor,
+            miles_tenths: l.miles_tenths,
+        });
+    }
+    let mut receipts_out = Vec::new();
+    for meta in receipts::for_claim(org, c.id)? {
+        let (_, bytes) = receipts::get(org, meta.id)?;
+        let ext = meta.kind().map_or("bin", |k| k.extension());
+        let file = bytes.map(|b| {
+            let name = format!("receipts/claim-{}-receipt-{}.{ext}", c.id, meta.id);
+            files.push((name.clone(), b));
+            name
+        });
+        receipts_out.push(Receipt {
+            id: meta.id,
+            line_id: meta.line_id,
+            content_type: meta.content_type.clone(),
+            size: meta.size,
+            file,
+        });
+    }
+    let mut history = Vec::new();
+    for e in claims::history(org, c.id)? {
+        let own = e.actor_id == subject.id;
+        let comment = match (&e.comment, own) {
+            (Some(sealed), true) => Some(org.keys.open(sealed)?.to_string()),
+            _ => None,
+        };
+        history.push(Event {
+            at: stamp(e.at),
+            by: part(Some(e.actor_id), subject, roles),
+            from: status_text(&e.from_status),
+            to: status_text(&e.to_status),
+            comment_withheld: e.comment.is_some() && !own,
+            comment,
+        });
+    }
+    Ok(Claim {
+        id: c.id,
+        title: claims::title(org, c)?.to_string(),
+        status: c.status().to_string(),
+        currency: c.currency.clone(),
+        total: format_minor(c.total_minor, currency),
+        total_minor: c.total_minor,
+        created_at: stamp(c.created_at),
+        submitted_at: c.submitted_at.map(stamp),
+        decided_at: c.decided_at.map(stamp),
+        paid_at: c.paid_at.map(stamp),
+        lines,
+        receipts: receipts_out,
+        history,
+    })
+}
+
+/// Files of the export beside the data: (path inside the ZIP, bytes).
+pub type Files = Vec<(String, Vec<u8>)>;
+
+/// Everything the export holds: the data and the receipt files.
+pub fn collect(org: &Org, subject: UserId) -> Result<(SubjectData, Files), PrivacyError> {
+    let row = users::get(org, subject)?.ok_or(PrivacyError::NotFound)?;
+    let mut conn = org.conn()?;
+    let roles: HashMap<i64, Roles> = users_t::table
+        .select((users_t::id, users_t::roles))
+        .load::<(i64, String)>(&mut conn)?
+        .into_iter()
+        .map(|(id, r)| (id, Roles::parse_list(&r).unwrap_or_default()))
+        .collect();
+    let own_claims: Vec<ClaimRow> = claims_t::table
+        .filter(claims_t::owner_id.eq(subject.0))
+        .order(claims_t::id)
+        .select(ClaimRow::as_select())
+        .load(&mut conn)?;
+    let others: Vec<EventRow> = claim_events::table
+        .inner_join(claims_t::table)
+        .filter(claim_events::actor_id.eq(subject.0))
+        .filter(claims_t::owner_id.ne(subject.0))
+        .order(claim_events::id)
+        .select(EventRow::as_select())
+        .load(&mut conn)?;
+    let audit_rows: Vec<AuditRow> = audit_log::table
+        .filter(
+            audit_log::actor_id
+                .eq(subject.0)
+                .or(audit_log::subject_id.eq(subject.0)),
+        )
+        .order(audit_log::id)
+        .select(AuditRow::as_select())
+        .load(&mut conn)?;
+    drop(conn);
+
+    let mut files = Vec::new();
+    let mut claims_out = Vec::new();
+    for c in &own_claims {
+        claims_out.push(claim_of(org, c, &row, &roles, &mut files)?);
+    }
+    let mut actions = Vec::new();
+    for e in others {
+        let comment = match &e.comment {
+            Some(sealed) => Some(org.keys.open(sealed)?.to_string()),
+            None => None,
+        };
+        actions.push(OtherAction {
+            claim_id: e.claim_id,
+            at: stamp(e.at),
+            from: status_text(&e.from_status),
+            to: status_text(&e.to_status),
+            comment,
+        });
+    }
+    let audit = audit_rows
+        .into_iter()
+        .map(|a| {
+            let about_them = a.subject_id == Some(subject.0);
+            AuditItem {
+                id: a.id,
+                at: stamp(a.at),
+                action: a.action.replace('_', " "),
+                by: part(a.actor_id, &row, &roles),
+                about: match a.subject_id {
+                    Some(s) if s == subject.0 => "you".into(),
+                    Some(_) => "another person".into(),
+                    None => "nobody in particular".into(),
+                },
+                detail: if about_them || a.subject_id.is_none() {
+                    a.detail
+                } else {
+                    String::new()
+                },
+            }
+        })
+        .collect();
+    let flags = restriction::flags(org, subject)?;
+    let data = SubjectData {
+        schema: SCHEMA_ID,
+        generated_at: stamp(crate::db::now_unix()),
+        organisation: org.name.clone(),
+        person: Person {
+            id: row.id,
+            name: org.keys.open(&row.name)?.to_string(),
+            email: org.keys.open(&row.email)?.to_string(),
+            roles: row.roles().iter().map(|r| r.as_str().to_owned()).collect(),
+            manager_id: row.manager_id,
+            active: row.active,
+            mfa_enrolled: row.mfa_enabled,
+            restricted: flags.restricted(),
+            created_at: stamp(row.created_at),
+        },
+        claims: claims_out,
+        actions_on_other_claims: actions,
+        audit,
+    };
+    Ok((data, files))
+}
+
+#[derive(Template)]
+#[template(path = "report.html")]
+struct Report<'a> {
+    d: &'a SubjectData,
+    periods: Periods,
+    schema_doc: &'a str,
+}
+
+fn zip_err(e: impl std::fmt::Display) -> PrivacyError {
+    PrivacyError::Export(e.to_string())
+}
+
+/// The person's ZIP: `README.txt`, `data.json`, `report.html` and `receipts/`.
+pub fn subject_zip(org: &Org, subject: UserId) -> Result<Vec<u8>, PrivacyError> {
+    let (data, files) = collect(org, subject)?;
+    let periods = retention::periods(org)?;
+    let json = serde_json::to_vec_pretty(&data).map_err(zip_err)?;
+    let report = Report {
+        d: &data,
+        periods,
+        schema_doc: SCHEMA_DOC,
+    }
+    .render()
+    .map_err(zip_err)?;
+    let readme = format!(
+        "Personal data held about you by {} in ExpensePlus.\n\n\
+         report.html  the same data, readable in any browser (no internet needed), with\n\
+         \x20            what the data is used for, who receives it, how long it is kept\n\
+         \x20            and your rights\n\
+         data.json    the data in a machine-readable form (schema below)\n\
+         receipts/    the receipt files you uploaded\n\n{SCHEMA_DOC}",
+        data.organisation
+    );
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (name, bytes) in [
+        ("README.txt", readme.as_bytes()),
+        ("data.json", &json[..]),
+        ("report.html", report.as_bytes()),
+    ] {
+        zip.start_file(name, options).map_err(zip_err)?;
+        zip.write_all(bytes).map_err(zip_err)?;
+    }
+    for (name, bytes) in &files {
+        // Receipts are compressed already (JPEG, PNG, PDF): stored as they are.
+        let stored = options.compression_method(zip::CompressionMethod::Stored);
+        zip.start_file(name.as_str(), stored).map_err(zip_err)?;
+        zip.write_all(bytes).map_err(zip_err)?;
+    }
+    Ok(zip.finish().map_err(zip_err)?.into_inner())
+}

@@ -1,0 +1,444 @@
+//! Retention: how long each kind of record is kept (per organisation, in the settings
+//! table) and [`run`], which applies the periods as of a day:
+//! - scheduled erasures that are due are shredded (the erasure path);
+//! - deactivated people are shredded once their profile period is over AND the tax
+//!   period of their latest claim has ended (one key seals both, so the profile waits
+//!   for the claims rather than shredding claim texts HMRC still expects to see);
+//! - claims past their period (six years after the end of the UK tax year of their last
+//!   change, by default) are deleted outright with their lines, receipts and history:
+//!   once the tax reason to keep them has gone, nothing justifies keeping even the
+//!   amounts against a person. Claims still in progress are never deleted;
+//! - the audit log is append-only and hash-chained: entries past their period are
+//!   counted and reported, not deleted, since deleting them would break the chain.
+//!
+//! What a run did goes to the audit log and to the retention log the DPO sees.
+
+use diesel::prelude::*;
+use time::{Date, Month};
+
+use super::{PrivacyError, day_of, erasure};
+use crate::audit::{self, Action};
+use crate::db::now_unix;
+use crate::db::schema::org::{
+    audit_log, claim_events, claim_lines, claims, receipts, retention_log, settings, users,
+};
+use crate::expenses::status::Status;
+use crate::ids::{PersonKeyId, UserId};
+use crate::tenancy::Org;
+
+const CLAIMS_YEARS: &str = "retention_claims_years";
+const PROFILE_MONTHS: &str = "retention_profile_months";
+const AUDIT_YEARS: &str = "retention_audit_years";
+/// Ids named in one retention log entry; the rest are counted.
+const IDS_LOGGED: usize = 50;
+
+/// The organisation's retention periods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Periods {
+    /// Claims: this many years after the end of the UK tax year of their last change.
+    pub claims_years: i32,
+    /// Profiles of deactivated people: this many months after deactivation.
+    pub profile_months: i32,
+    /// Audit entries: this many years.
+    pub audit_years: i32,
+}
+
+impl Default for Periods {
+    fn default() -> Self {
+        Periods {
+            claims_years: 6,
+            profile_months: 12,
+            audit_years: 6,
+        }
+    }
+}
+
+/// The allowed range of each period, for the form.
+pub const CLAIMS_YEARS_RANGE: (i32, i32) = (1, 20);
+pub const PROFILE_MONTHS_RANGE: (i32, i32) = (1, 120);
+pub const AUDIT_YEARS_RANGE: (i32, i32) = (1, 20);
+
+pub fn periods(org: &Org) -> Result<Periods, PrivacyError> {
+    let mut conn = org.conn()?;
+    let rows: Vec<(String, String)> = settings::table
+        .filter(settings::name.eq_any([CLAIMS_YEARS, PROFILE_MONTHS, AUDIT_YEARS]))
+        .select((settings::name, settings::value))
+        .load(&mut conn)?;
+    let get = |name: &str, default: i32| {
+        rows.iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let d = Periods::default();
+    Ok(Periods {
+        claims_years: get(CLAIMS_YEARS, d.claims_years),
+        profile_months: get(PROFILE_MONTHS, d.profile_months),
+        audit_years: get(AUDIT_YEARS, d.audit_years),
+    })
+}
+
+/// Saves new periods with their audit entry; each must be within its range.
+pub fn set_periods(org: &Org, actor: UserId, p: Periods) -> Result<(), PrivacyError> {
+    for (value, (lo, hi), what) in [
+        (p.claims_years, CLAIMS_YEARS_RANGE, "claims period (years)"),
+        (
+            p.profile_months,
+            PROFILE_MONTHS_RANGE,
+            "profile period (months)",
+        ),
+        (p.audit_years, AUDIT_YEARS_RANGE, "audit log period (years)"),
+    ] {
+        if !(lo..=hi).contains(&value) {
+            return Err(PrivacyError::Invalid(format!(
+                "the {what} must be between {lo} and {hi}"
+            )));
+        }
+    }
+    let mut conn = org.conn()?;
+    conn.immediate_transaction(|c| {
+        for (name, value) in [
+            (CLAIMS_YEARS, p.claims_years),
+            (PROFILE_MONTHS, p.profile_months),
+            (AUDIT_YEARS, p.audit_years),
+        ] {
+            diesel::replace_into(settings::table)
+                .values((
+                    settings::name.eq(name),
+                    settings::value.eq(value.to_string()),
+                ))
+                .execute(c)?;
+        }
+        audit::append(
+            c,
+            Some(actor),
+            None,
+            Action::RetentionChanged,
+            &format!(
+                "claims {}y profiles {}m audit {}y",
+                p.claims_years, p.profile_months, p.audit_years
+            ),
+        )
+    })?;
+    Ok(())
+}
+
+fn april(year: i32, day: u8) -> Date {
+    // 5 and 6 April exist in every year the `time` crate represents.
+    Date::from_calendar_date(year, Month::April, day).unwrap_or(Date::MIN)
+}
+
+/// The last day (5 April) of the UK tax year `d` falls in (6 April to 5 April).
+pub fn tax_year_end(d: Date) -> Date {
+    if d >= april(d.year(), 6) {
+        april(d.year() + 1, 5)
+    } else {
+        april(d.year(), 5)
+    }
+}
+
+/// The first day a claim last changed on `d` may be deleted: the day after the end of
+/// the tax year `years` after the one it falls in.
+pub fn claim_shred_on(d: Date, years: i32) -> Date {
+    let end = tax_year_end(d);
+    april(end.year() + years, 6)
+}
+
+/// `d` plus `months` calendar months, on the month's last day where `d`'s day does
+/// not exist (31 January + 1 month = 28 or 29 February).
+pub fn add_months(d: Date, months: i32) -> Date {
+    let index = d.year() * 12 + (d.month() as i32 - 1) + months;
+    let (year, month0) = (index.div_euclid(12), index.rem_euclid(12));
+    let month = Month::try_from(month0 as u8 + 1).unwrap_or(Month::January);
+    let day = d.day().min(month.length(year));
+    Date::from_calendar_date(year, month, day).unwrap_or(d)
+}
+
+/// The day the person's claims may go (the latest of their claims decides), or `None`
+/// if they have no claims.
+pub fn claims_shred_on(org: &Org, user: UserId, p: &Periods) -> Result<Option<Date>, PrivacyError> {
+    let mut conn = org.conn()?;
+    let latest: Option<i64> = claims::table
+        .filter(claims::owner_id.eq(user.0))
+        .select(diesel::dsl::max(claims::updated_at))
+        .first(&mut conn)?;
+    Ok(latest
+        .and_then(day_of)
+        .map(|d| claim_shred_on(d, p.claims_years)))
+}
+
+/// When the deactivated person was deactivated: their latest deactivation in the
+/// audit log, or their row's last change.
+fn deactivated_on(conn: &mut SqliteConnection, user: i64, updated_at: i64) -> QueryResult<i64> {
+    let at: Option<i64> = audit_log::table
+        .filter(audit_log::subject_id.eq(user))
+        .filter(audit_log::action.eq(Action::UserDeactivated.code()))
+        .select(diesel::dsl::max(audit_log::at))
+        .first(conn)?;
+    Ok(at.unwrap_or(updated_at))
+}
+
+/// What one run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RetentionReport {
+    /// Scheduled erasures carried out.
+    pub erased_scheduled: Vec<UserId>,
+    /// Deactivated people shredded at the end of their profile period.
+    pub erased_profiles: Vec<UserId>,
+    /// Keys destroyed by this run: backups must forget them too.
+    pub destroyed_keys: Vec<PersonKeyId>,
+    /// Claims deleted (with lines, receipts and history).
+    pub claims_deleted: Vec<i64>,
+    /// Claims past their period but still in progress, so kept.
+    pub claims_open_past_period: usize,
+    /// Audit entries older than their period, kept to keep the chain whole.
+    pub audit_past_period: i64,
+}
+
+fn log(
+    c: &mut SqliteConnection,
+    today: Date,
+    kind: &str,
+    ids: &[i64],
+    note: &str,
+) -> QueryResult<()> {
+    let mut detail: Vec<String> = ids.iter().take(IDS_LOGGED).map(i64::to_string).collect();
+    if ids.len() > IDS_LOGGED {
+        detail.push(format!("and {} more", ids.len() - IDS_LOGGED));
+    }
+    let detail = match (detail.is_empty(), note.is_empty()) {
+        (true, _) => note.to_owned(),
+        (false, true) => detail.join(","),
+        (false, false) => format!("{} ({note})", detail.join(",")),
+    };
+    diesel::insert_into(retention_log::table)
+        .values((
+            retention_log::at.eq(now_unix()),
+            retention_log::run_date.eq(today.to_string()),
+            retention_log::kind.eq(kind),
+            retention_log::count.eq(ids.len() as i64),
+            retention_log::detail.eq(&detail),
+        ))
+        .execute(c)?;
+    Ok(())
+}
+
+fn log_one(
+    org: &Org,
+    today: Date,
+    kind: &str,
+    ids: &[i64],
+    note: &str,
+) -> Result<(), PrivacyError> {
+    let mut conn = org.conn()?;
+    conn.immediate_transaction(|c| {
+        log(c, today, kind, ids, note)?;
+        audit::append(
+            c,
+            None,
+            None,
+            Action::RetentionApplied,
+            &format!("{kind} {} as of {today}", ids.len()),
+        )
+    })?;
+    Ok(())
+}
+
+/// Applies the organisation's periods as of `today`; see the module docs.
+pub fn run(org: &Org, today: Date) -> Result<RetentionReport, PrivacyError> {
+    let p = periods(org)?;
+    let mut report = RetentionReport::default();
+
+    for user in erasure::due(org, today)? {
+        match erasure::erase_now(org, None, user, "scheduled erasure due") {
+            Ok(key) => {
+                report.erased_scheduled.push(user);
+                report.destroyed_keys.push(key);
+            }
+            Err(PrivacyError::Erased | PrivacyError::NotFound) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if !report.erased_scheduled.is_empty() {
+        let ids: Vec<i64> = report.erased_scheduled.iter().map(|u| u.0).collect();
+        log_one(org, today, "scheduled erasures", &ids, "")?;
+    }
+
+    for user in profiles_due(org, today, &p)? {
+        match erasure::erase_now(org, None, user, "profile retention over") {
+            Ok(key) => {
+                report.erased_profiles.push(user);
+                report.destroyed_keys.push(key);
+            }
+            Err(PrivacyError::Erased | PrivacyError::NotFound) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if !report.erased_profiles.is_empty() {
+        let ids: Vec<i64> = report.erased_profiles.iter().map(|u| u.0).collect();
+        log_one(org, today, "deactivated profiles", &ids, "")?;
+    }
+
+    let (deletable, open) = claims_due(org, today, &p)?;
+    report.claims_open_past_period = open;
+    if !deletable.is_empty() {
+        delete_claims(org, &deletable)?;
+        log_one(org, today, "claims deleted", &deletable, "")?;
+        report.claims_deleted = deletable;
+    }
+
+    let cutoff = years_before(today, p.audit_years);
+    let mut conn = org.conn()?;
+    report.audit_past_period = audit_log::table
+        .filter(audit_log::at.lt(cutoff))
+        .count()
+        .get_result(&mut conn)?;
+    drop(conn);
+    if report.audit_past_period > 0 {
+        let mut conn = org.conn()?;
+        conn.immediate_transaction(|c| {
+            diesel::insert_into(retention_log::table)
+                .values((
+                    retention_log::at.eq(now_unix()),
+                    retention_log::run_date.eq(today.to_string()),
+                    retention_log::kind.eq("audit entries kept"),
+                    retention_log::count.eq(report.audit_past_period),
+                    retention_log::detail.eq(
+                        "older than the audit period; not deleted, because the log is \
+                         append-only and hash-chained",
+                    ),
+                ))
+                .execute(c)
+        })?;
+    }
+    Ok(report)
+}
+
+/// Unix time of midnight UTC `years` years before `today`.
+fn years_before(today: Date, years: i32) -> i64 {
+    add_months(today, -12 * years)
+        .midnight()
+        .assume_utc()
+        .unix_timestamp()
+}
+
+/// Deactivated, not yet erased people whose profile period and claims period are over.
+fn profiles_due(org: &Org, today: Date, p: &Periods) -> Result<Vec<UserId>, PrivacyError> {
+    use crate::db::schema::org::privacy_flags;
+    let mut conn = org.conn()?;
+    let erased: Vec<i64> = privacy_flags::table
+        .filter(privacy_flags::erased_at.is_not_null())
+        .select(privacy_flags::user_id)
+        .load(&mut conn)?;
+    let inactive: Vec<(i64, i64)> = users::table
+        .filter(users::active.eq(false))
+        .select((users::id, users::updated_at))
+        .load(&mut conn)?;
+    let mut out = Vec::new();
+    for (id, updated_at) in inactive {
+        if erased.contains(&id) {
+            continue;
+        }
+        let Some(off) = day_of(deactivated_on(&mut conn, id, updated_at)?) else {
+            continue;
+        };
+        let profile_due = add_months(off, p.profile_months);
+        let claims_due = claims_shred_on(org, UserId(id), p)?;
+        let due = claims_due.map_or(profile_due, |c| c.max(profile_due));
+        if due <= today {
+            out.push(UserId(id));
+        }
+    }
+    Ok(out)
+}
+
+/// Claims past their period: those that may be deleted, and how many are still in
+/// progress (kept).
+fn claims_due(org: &Org, today: Date, p: &Periods) -> Result<(Vec<i64>, usize), PrivacyError> {
+    // A claim can only be due if it is older than the period itself.
+    let rough = years_before(today, p.claims_years);
+    let mut conn = org.conn()?;
+    let rows: Vec<(i64, String, i64)> = claims::table
+        .filter(claims::updated_at.lt(rough))
+        .select((claims::id, claims::status, claims::updated_at))
+        .load(&mut conn)?;
+    let finished = [Status::Draft, Status::Paid, Status::Rejected];
+    let mut deletable = Vec::new();
+    let mut open = 0;
+    for (id, status, updated_at) in rows {
+        let Some(day) = day_of(updated_at) else {
+            continue;
+        };
+        if claim_shred_on(day, p.claims_years) > today {
+            continue;
+        }
+        if Status::parse(&status).is_some_and(|s| finished.contains(&s)) {
+            deletable.push(id);
+        } else {
+            open += 1;
+        }
+    }
+    Ok((deletable, open))
+}
+
+fn delete_claims(org: &Org, ids: &[i64]) -> Result<(), PrivacyError> {
+    let mut conn = org.conn()?;
+    conn.immediate_transaction(|c| {
+        for chunk in ids.chunks(500) {
+            let chunk = chunk.to_vec();
+            diesel::delete(receipts::table.filter(receipts::claim_id.eq_any(&chunk))).execute(c)?;
+            diesel::delete(claim_events::table.filter(claim_events::claim_id.eq_any(&chunk)))
+                .execute(c)?;
+            diesel::delete(claim_lines::table.filter(claim_lines::claim_id.eq_any(&chunk)))
+                .execute(c)?;
+            diesel::delete(claims::table.filter(claims::id.eq_any(&chunk))).execute(c)?;
+        }
+        QueryResult::Ok(())
+    })?;
+    Ok(())
+}
+
+/// One entry of the retention log.
+#[derive(Debug, Clone, Queryable)]
+pub struct LogEntry {
+    pub id: i64,
+    pub at: i64,
+    pub run_date: String,
+    pub kind: String,
+    pub count: i64,
+    pub detail: String,
+}
+
+/// The newest entries of the retention log.
+pub fn recent_log(org: &Org, limit: i64) -> Result<Vec<LogEntry>, PrivacyError> {
+    let mut conn = org.conn()?;
+    Ok(retention_log::table
+        .order(retention_log::id.desc())
+        .limit(limit)
+        .select((
+            retention_log::id,
+            retention_log::at,
+            retention_log::run_date,
+            retention_log::kind,
+            retention_log::count,
+            retention_log::detail,
+        ))
+        .load(&mut conn)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::date;
+
+    #[test]
+    fn months_clamp_to_the_month_end() {
+        assert_eq!(add_months(date!(2026 - 01 - 31), 1), date!(2026 - 02 - 28));
+        assert_eq!(add_months(date!(2028 - 01 - 31), 1), date!(2028 - 02 - 29));
+        assert_eq!(add_months(date!(2026 - 11 - 25), 12), date!(2027 - 11 - 25));
+        assert_eq!(
+            add_months(date!(2026 - 03 - 31), -13),
+            date!(2025 - 02 - 28)
+        );
+    }
+}
