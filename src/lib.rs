@@ -9,6 +9,7 @@ pub mod crypto;
 pub mod db;
 pub mod expenses;
 pub mod ids;
+pub mod privacy;
 pub mod server;
 pub mod tenancy;
 pub mod web;

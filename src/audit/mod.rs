@@ -38,10 +38,23 @@ pub enum Action {
     ClaimTransition,
     /// Finance exported claim lines for accounting.
     ExportedAccounts,
+    /// Data-subject requests: logged, changed (identity, status), extended, refused,
+    /// completed, noted. The detail names the request id only.
+    PrivacyRequestOpened,
+    PrivacyRequestUpdated,
+    PrivacyRequestExtended,
+    PrivacyRequestRefused,
+    PrivacyRequestCompleted,
+    PrivacyRequestNoted,
+    /// The breach register and processor breach notices.
+    BreachRecorded,
+    BreachUpdated,
+    ProcessorNoticeReceived,
+    ProcessorNoticeAcknowledged,
 }
 
 impl Action {
-    pub const ALL: [Action; 22] = [
+    pub const ALL: [Action; 32] = [
         Action::SignIn,
         Action::SignInFailed,
         Action::SignInThrottled,
@@ -64,6 +77,16 @@ impl Action {
         Action::OrganisationSetUp,
         Action::ClaimTransition,
         Action::ExportedAccounts,
+        Action::PrivacyRequestOpened,
+        Action::PrivacyRequestUpdated,
+        Action::PrivacyRequestExtended,
+        Action::PrivacyRequestRefused,
+        Action::PrivacyRequestCompleted,
+        Action::PrivacyRequestNoted,
+        Action::BreachRecorded,
+        Action::BreachUpdated,
+        Action::ProcessorNoticeReceived,
+        Action::ProcessorNoticeAcknowledged,
     ];
 
     pub fn code(self) -> &'static str {
@@ -90,6 +113,16 @@ impl Action {
             Action::OrganisationSetUp => "organisation_set_up",
             Action::ClaimTransition => "claim_transition",
             Action::ExportedAccounts => "exported_accounts",
+            Action::PrivacyRequestOpened => "privacy_request_opened",
+            Action::PrivacyRequestUpdated => "privacy_request_updated",
+            Action::PrivacyRequestExtended => "privacy_request_extended",
+            Action::PrivacyRequestRefused => "privacy_request_refused",
+            Action::PrivacyRequestCompleted => "privacy_request_completed",
+            Action::PrivacyRequestNoted => "privacy_request_noted",
+            Action::BreachRecorded => "breach_recorded",
+            Action::BreachUpdated => "breach_updated",
+            Action::ProcessorNoticeReceived => "processor_notice_received",
+            Action::ProcessorNoticeAcknowledged => "processor_notice_acknowledged",
         }
     }
 
