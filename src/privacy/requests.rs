@@ -31,6 +31,9 @@ pub enum PrivacyError {
     /// The action does not fit the request's state: a message for the person.
     #[error("{0}")]
     Refused(String),
+    /// Several form fields are wrong: (field name, message) each.
+    #[error("some fields need attention")]
+    Fields(Vec<(&'static str, String)>),
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]

@@ -6,6 +6,7 @@ use actix_web::{Route, web};
 
 use super::access::{self, Access};
 use super::handlers::{account, admin, audit, claims, home, login, reset, setup};
+use super::handlers::{privacy, privacy_breaches};
 use super::{pages, static_files};
 use crate::auth::Role::{Admin, Dpo, Employee, Finance, Manager};
 
@@ -22,6 +23,8 @@ const EMPLOYEE: Access = Access::roles(&[Employee]);
 const APPROVERS: Access = Access::roles(&[Manager, Finance]);
 const FINANCE: Access = Access::roles(&[Finance]);
 const ADMIN: Access = Access::roles(&[Admin]);
+/// The data protection officer's registers.
+const DPO_REGISTER: Access = Access::roles(&[Dpo]);
 
 macro_rules! route_table {
     ($($path:literal => [$($method:ident $access:expr => $handler:path),+ $(,)?],)*) => {
@@ -82,6 +85,20 @@ route_table! {
     "/finance/pay" => [POST FINANCE => super::handlers::finance::pay],
     "/finance/export.csv" => [GET FINANCE => super::handlers::finance::export],
     "/reset/{org}/{token}" => [GET Access::Public => reset::form, POST Access::Public => reset::submit],
+    "/privacy/requests" => [GET DPO_REGISTER => privacy::list, POST DPO_REGISTER => privacy::create],
+    "/privacy/requests/{id}" => [GET DPO_REGISTER => privacy::show],
+    "/privacy/requests/{id}/ask-identity" => [POST DPO_REGISTER => privacy::ask_identity],
+    "/privacy/requests/{id}/verify" => [POST DPO_REGISTER => privacy::verify],
+    "/privacy/requests/{id}/start" => [POST DPO_REGISTER => privacy::start],
+    "/privacy/requests/{id}/complete" => [POST DPO_REGISTER => privacy::complete],
+    "/privacy/requests/{id}/refuse" => [POST DPO_REGISTER => privacy::refuse],
+    "/privacy/requests/{id}/extend" => [POST DPO_REGISTER => privacy::extend],
+    "/privacy/requests/{id}/note" => [POST DPO_REGISTER => privacy::note],
+    "/me/privacy" => [GET Access::SignedIn => privacy::me, POST Access::SignedIn => privacy::me_create],
+    "/privacy/breaches" => [GET DPO_REGISTER => privacy_breaches::list, POST DPO_REGISTER => privacy_breaches::create],
+    "/privacy/breaches/{id}" => [GET DPO_REGISTER => privacy_breaches::show, POST DPO_REGISTER => privacy_breaches::update],
+    "/privacy/notices/{id}/ack" => [POST DPO_REGISTER => privacy_breaches::acknowledge],
+    "/privacy/records" => [GET DPO_ADMIN => privacy_breaches::records],
 }
 
 /// The access rule for a matched route pattern and method, if the table has one.

@@ -9,5 +9,8 @@ pub mod claims_receipts;
 pub mod finance;
 pub mod home;
 pub mod login;
+pub mod privacy;
+pub mod privacy_breaches;
+pub mod privacy_me;
 pub mod reset;
 pub mod setup;
