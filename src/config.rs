@@ -43,6 +43,9 @@ pub enum Command {
     Audit(AuditCommand),
     /// Create the organisation `demo` with one user of each role, and print their passwords.
     Demo,
+    /// Breach notices from the operator (the processor) to an organisation's DPO.
+    #[command(subcommand)]
+    Breach(BreachCommand),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -123,5 +126,17 @@ pub enum AuditCommand {
     Verify {
         #[arg(long)]
         org: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BreachCommand {
+    /// Post a processor's breach notice (GDPR Art. 33(2)) to the organisation's DPO.
+    Notify {
+        #[arg(long)]
+        org: String,
+        /// A UTF-8 text file with the notice.
+        #[arg(long)]
+        text: PathBuf,
     },
 }

@@ -7,7 +7,9 @@ use std::path::Path;
 use crate::audit::{self, Action, VerifyError};
 use crate::auth::users::{self, NewUser, UserError};
 use crate::auth::{Role, Roles, password};
-use crate::config::{AuditCommand, Cli, Command, KeysCommand, OrgCommand, UserCommand};
+use crate::config::{
+    AuditCommand, BreachCommand, Cli, Command, KeysCommand, OrgCommand, UserCommand,
+};
 use crate::ids::{Slug, UserId};
 use crate::server::{self, ServeError};
 use crate::tenancy::{Org, Registry, TenancyError, Usage};
@@ -26,6 +28,10 @@ pub enum CliError {
     Stdin(String),
     #[error("the audit log of {slug} is broken: {source}")]
     AuditBroken { slug: String, source: VerifyError },
+    #[error("the notice file {path} could not be read as UTF-8 text")]
+    NoticeFile { path: String },
+    #[error("{0}")]
+    Privacy(String),
 }
 
 pub fn run(cli: Cli) -> Result<(), CliError> {
@@ -43,6 +49,9 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         }
         Some(Command::Audit(AuditCommand::Verify { org })) => audit_verify(data_dir, &org),
         Some(Command::Demo) => demo(data_dir),
+        Some(Command::Breach(BreachCommand::Notify { org, text })) => {
+            breach_notify(data_dir, &org, &text)
+        }
     }
 }
 
@@ -69,6 +78,24 @@ fn audit_verify(data_dir: &Path, slug: &str) -> Result<(), CliError> {
             source,
         }),
     }
+}
+
+/// Posts a processor's breach notice. Everything is checked before anything is written.
+fn breach_notify(data_dir: &Path, slug: &str, file: &Path) -> Result<(), CliError> {
+    use crate::privacy::breaches;
+    let slug = Slug::parse(slug).map_err(TenancyError::from)?;
+    let text = std::fs::read_to_string(file).map_err(|_| CliError::NoticeFile {
+        path: file.display().to_string(),
+    })?;
+    let text = breaches::check_notice(&text).map_err(|e| CliError::Privacy(e.to_string()))?;
+    let registry = Registry::open(data_dir, false, Usage::Command)?;
+    let org = open_org(&registry, slug.as_str())?;
+    let id = breaches::post_notice(&org, &text).map_err(|e| CliError::Privacy(e.to_string()))?;
+    println!(
+        "posted breach notice {id} to the data protection officer of {}",
+        org.slug
+    );
+    Ok(())
 }
 
 const DEMO_SLUG: &str = "demo";

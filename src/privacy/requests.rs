@@ -58,7 +58,11 @@ impl From<UserError> for PrivacyError {
 
 impl From<ExtensionError> for PrivacyError {
     fn from(e: ExtensionError) -> Self {
-        PrivacyError::Field("months", e.to_string())
+        match e {
+            ExtensionError::BadLength => PrivacyError::Field("months", e.to_string()),
+            // The form is no longer offered in these states: a page-level message.
+            e => PrivacyError::Refused(e.to_string()),
+        }
     }
 }
 
