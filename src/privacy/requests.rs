@@ -82,12 +82,12 @@ macro_rules! str_enum {
 }
 
 str_enum!(Kind {
-    Access => "access", "access (a copy of their data)",
-    Portability => "portability", "portability (their data in a machine-readable file)",
-    Rectification => "rectification", "rectification (correct their data)",
-    Restriction => "restriction", "restriction (stop using their data for now)",
-    Erasure => "erasure", "erasure (delete their data)",
-    Objection => "objection", "objection (stop a use of their data)",
+    Access => "access", "access (a copy of the personal data)",
+    Portability => "portability", "portability (the data in a machine-readable file)",
+    Rectification => "rectification", "rectification (correct the data)",
+    Restriction => "restriction", "restriction (keep the data but stop using it for now)",
+    Erasure => "erasure", "erasure (delete the data)",
+    Objection => "objection", "objection (stop a particular use of the data)",
 });
 
 str_enum!(Status {
