@@ -247,7 +247,50 @@ async fn walk(client: &Client, url: &str, logins: &[(String, String, String)]) -
     shot(client, "04-register").await?;
     client.goto(&format!("{url}/privacy/breaches")).await?;
     wait_text(client, "h1", "Breach register").await?;
+    // A datetime-local field takes typing in the browser's locale format: set it directly.
+    let detected = time::OffsetDateTime::now_utc() - time::Duration::hours(30);
+    let detected = format!(
+        "{}T{:02}:{:02}",
+        detected.date(),
+        detected.hour(),
+        detected.minute()
+    );
+    client
+        .execute(
+            "document.querySelector('[name=detected]').value = arguments[0];",
+            vec![json!(detected)],
+        )
+        .await?;
+    fill(
+        client,
+        "nature",
+        "Payroll spreadsheet emailed to the wrong supplier.",
+    )
+    .await?;
+    fill(client, "categories", "employees; names, bank details").await?;
+    fill(client, "people", "40").await?;
+    fill(client, "records", "40").await?;
+    fill(client, "consequences", "Possible fraud attempts.").await?;
+    fill(
+        client,
+        "measures",
+        "Supplier confirmed deletion in writing.",
+    )
+    .await?;
+    click(client, "Record breach").await?;
+    wait_text(client, "[role=status]", "is in the register").await?;
+    wait_text(client, "p.lead", "left to tell the authority").await?;
+    shot(client, "05-breach").await?;
+    client
+        .find(Locator::LinkText("Breach register"))
+        .await?
+        .click()
+        .await?;
+    wait_text(client, "main table", "Payroll spreadsheet").await?;
     shot(client, "05-breaches").await?;
+    client.goto(&format!("{url}/")).await?;
+    wait_text(client, "#dpo + ul", "left to tell the authority").await?;
+    shot(client, "05-dashboard-breach").await?;
     client.goto(&format!("{url}/privacy/records")).await?;
     wait_text(client, "h1", "Records of processing").await?;
     shot(client, "06-records").await?;
