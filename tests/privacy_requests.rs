@@ -534,7 +534,15 @@ async fn notes_are_escaped_sealed_and_erased_with_their_subject() {
     assert!(page.body.contains("erased"));
     // Completing still works after erasure; new notes are refused in plain words.
     let id: i64 = url.rsplit('/').next().unwrap().parse().unwrap();
-    privacy::mark_completed(&org, acme.dpo, id, today()).unwrap();
+    let not_dpo = expenseplus::auth::Roles::parse_list("admin,employee").unwrap();
+    assert_eq!(
+        privacy::Dpo::check(acme.admin, not_dpo),
+        None,
+        "the domain checks the role"
+    );
+    let dpo_role = expenseplus::auth::Roles::parse_list("dpo").unwrap();
+    let as_dpo = privacy::Dpo::check(acme.dpo, dpo_role).unwrap();
+    privacy::mark_completed(&org, as_dpo, id, today()).unwrap();
     let refused = dpo.post(&format!("{url}/note"), &[("note", "more")]).await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(refused.body.contains("has been erased"));

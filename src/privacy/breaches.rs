@@ -12,7 +12,7 @@ use diesel::prelude::*;
 use time::{OffsetDateTime, PrimitiveDateTime};
 
 use super::deadlines::{self, BreachClock};
-use super::requests::{PrivacyError, clean_text};
+use super::requests::{Dpo, PrivacyError, clean_text};
 use crate::audit::{self, Action};
 use crate::crypto::columns::{
     BreachCategories, BreachConsequences, BreachMeasures, BreachNature, BreachNoReportReason,
@@ -21,7 +21,7 @@ use crate::crypto::columns::{
 use crate::crypto::{PersonalColumn, Revealed, Sealed};
 use crate::db::now_unix;
 use crate::db::schema::org::{breaches, processor_notices, settings};
-use crate::ids::{PersonKeyId, UserId};
+use crate::ids::PersonKeyId;
 use crate::tenancy::Org;
 
 /// `settings` row naming the organisation's register key.
@@ -265,11 +265,12 @@ fn seal<C: PersonalColumn>(
 /// Records a breach (`id` None) or rewrites one; returns its id.
 pub fn save(
     org: &Org,
-    actor: UserId,
+    dpo: Dpo,
     id: Option<i64>,
     input: &BreachInput,
     now: OffsetDateTime,
 ) -> Result<i64, PrivacyError> {
+    let actor = dpo.id();
     let c = check(input, now).map_err(PrivacyError::Fields)?;
     let key = register_key(org)?;
     let [n, cat, q, m] = &c.texts;
@@ -421,7 +422,8 @@ pub fn pending_notices(org: &Org) -> Result<Vec<NoticeRow>, PrivacyError> {
         .load(&mut conn)?)
 }
 
-pub fn acknowledge(org: &Org, actor: UserId, id: i64) -> Result<(), PrivacyError> {
+pub fn acknowledge(org: &Org, dpo: Dpo, id: i64) -> Result<(), PrivacyError> {
+    let actor = dpo.id();
     let mut conn = org.conn()?;
     conn.immediate_transaction(|c| -> Result<(), PrivacyError> {
         let n = diesel::update(

@@ -8,4 +8,4 @@ pub mod records;
 pub mod requests;
 mod requests_actions;
 
-pub use requests::{PrivacyError, mark_completed, subject_of};
+pub use requests::{Dpo, PrivacyError, mark_completed, subject_of};

@@ -9,6 +9,7 @@ use time::Date;
 use super::deadlines::{self, Clock, ExtensionError, Urgency};
 use crate::audit::{self, Action};
 use crate::auth::users::{self, UserError};
+use crate::auth::{Role, Roles};
 use crate::crypto::columns::{
     RequestExtensionReason, RequestIdentityMethod, RequestNote, RequestRefusalReason,
 };
@@ -226,6 +227,21 @@ pub fn subject_of(org: &Org, request_id: i64) -> Result<Option<UserId>, PrivacyE
     }
 }
 
+/// Proof that the acting user holds the dpo role. The register's DPO functions take
+/// one, so the domain checks the role as well as the route table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dpo(UserId);
+
+impl Dpo {
+    pub fn check(user: UserId, roles: Roles) -> Option<Dpo> {
+        roles.contains(Role::Dpo).then_some(Dpo(user))
+    }
+
+    pub fn id(self) -> UserId {
+        self.0
+    }
+}
+
 /// What the DPO's form sends to log a request.
 #[derive(Debug, Clone, Default)]
 pub struct NewRequest {
@@ -287,7 +303,8 @@ fn insert(
 
 /// Logs a request on someone's behalf. The subject must be a user of this
 /// organisation (current or deactivated), found through the email blind index.
-pub fn open(org: &Org, actor: UserId, new: &NewRequest, today: Date) -> Result<i64, PrivacyError> {
+pub fn open(org: &Org, dpo: Dpo, new: &NewRequest, today: Date) -> Result<i64, PrivacyError> {
+    let actor = dpo.id();
     let kind = Kind::parse(&new.kind)
         .ok_or_else(|| PrivacyError::Field("kind", "Choose the kind of request.".into()))?;
     let received = match new.received.trim() {

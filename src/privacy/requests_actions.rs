@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use time::Date;
 
 use super::deadlines::check_extension;
-use super::requests::{PrivacyError, Status, get, required};
+use super::requests::{Dpo, PrivacyError, Status, get, required};
 use crate::audit::{self, Action};
 use crate::crypto::columns::{
     RequestExtensionReason, RequestIdentityMethod, RequestNote, RequestRefusalReason,
@@ -60,7 +60,8 @@ where
 
 /// Records that proof of identity was asked for: the deadline clock stops until it
 /// is verified.
-pub fn ask_identity(org: &Org, actor: UserId, id: i64, today: Date) -> Result<(), PrivacyError> {
+pub fn ask_identity(org: &Org, dpo: Dpo, id: i64, today: Date) -> Result<(), PrivacyError> {
+    let actor = dpo.id();
     let r = get(org, id)?;
     if r.status() != Status::Received || r.identity_requested_on.is_some() {
         return Err(refused(
@@ -86,13 +87,8 @@ pub fn ask_identity(org: &Org, actor: UserId, id: i64, today: Date) -> Result<()
 }
 
 /// Records how identity was checked; the request moves to "identity verified".
-pub fn verify(
-    org: &Org,
-    actor: UserId,
-    id: i64,
-    method: &str,
-    today: Date,
-) -> Result<(), PrivacyError> {
+pub fn verify(org: &Org, dpo: Dpo, id: i64, method: &str, today: Date) -> Result<(), PrivacyError> {
+    let actor = dpo.id();
     let r = get(org, id)?;
     if r.status() != Status::Received {
         return Err(refused("Only a newly received request can be verified."));
@@ -120,7 +116,8 @@ pub fn verify(
 }
 
 /// Work on the request begins.
-pub fn start(org: &Org, actor: UserId, id: i64) -> Result<(), PrivacyError> {
+pub fn start(org: &Org, dpo: Dpo, id: i64) -> Result<(), PrivacyError> {
+    let actor = dpo.id();
     if get(org, id)?.status() != Status::Verified {
         return Err(refused(
             "Work can start once the person's identity is verified.",
@@ -146,7 +143,8 @@ pub fn start(org: &Org, actor: UserId, id: i64) -> Result<(), PrivacyError> {
 
 /// Marks the request answered. Seals nothing, so it works after the subject has been
 /// erased (the export and erase routes call it when they finish the job).
-pub fn mark_completed(org: &Org, actor: UserId, id: i64, today: Date) -> Result<(), PrivacyError> {
+pub fn mark_completed(org: &Org, dpo: Dpo, id: i64, today: Date) -> Result<(), PrivacyError> {
+    let actor = dpo.id();
     let from = get(org, id)?.status();
     if !matches!(from, Status::Verified | Status::InProgress) {
         return Err(refused(
@@ -173,13 +171,8 @@ pub fn mark_completed(org: &Org, actor: UserId, id: i64, today: Date) -> Result<
 }
 
 /// Refuses the request; a reason is required (it is told to the person).
-pub fn refuse(
-    org: &Org,
-    actor: UserId,
-    id: i64,
-    reason: &str,
-    today: Date,
-) -> Result<(), PrivacyError> {
+pub fn refuse(org: &Org, dpo: Dpo, id: i64, reason: &str, today: Date) -> Result<(), PrivacyError> {
+    let actor = dpo.id();
     let r = get(org, id)?;
     let from = r.status();
     if !from.is_open() {
@@ -210,12 +203,13 @@ pub fn refuse(
 /// Extends the deadline once by one or two months, with a reason, within the first month.
 pub fn extend(
     org: &Org,
-    actor: UserId,
+    dpo: Dpo,
     id: i64,
     months: &str,
     reason: &str,
     today: Date,
 ) -> Result<(), PrivacyError> {
+    let actor = dpo.id();
     let r = get(org, id)?;
     let from = r.status();
     if !from.is_open() {
@@ -249,7 +243,8 @@ pub fn extend(
 }
 
 /// Adds a note (sealed under the subject's key) to a request in any state.
-pub fn add_note(org: &Org, actor: UserId, id: i64, text: &str) -> Result<(), PrivacyError> {
+pub fn add_note(org: &Org, dpo: Dpo, id: i64, text: &str) -> Result<(), PrivacyError> {
+    let actor = dpo.id();
     let r = get(org, id)?;
     let text = required("note", text, "the note")?;
     let sealed = super::requests::seal_for::<RequestNote>(org, r.subject(), &text)?;

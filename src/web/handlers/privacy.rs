@@ -13,7 +13,7 @@ use crate::auth::users;
 use crate::crypto::Revealed;
 use crate::ids::UserId;
 use crate::privacy::deadlines::{self, Urgency};
-use crate::privacy::requests::{self, Kind, NewRequest, PrivacyError, RequestRow, Status};
+use crate::privacy::requests::{self, Dpo, Kind, NewRequest, PrivacyError, RequestRow, Status};
 use crate::tenancy::Org;
 use crate::web::access::CurrentUser;
 use crate::web::layout::{Chrome, html, see_other};
@@ -30,6 +30,11 @@ impl From<PrivacyError> for AppError {
             e => AppError::internal(e),
         }
     }
+}
+
+/// The signed-in user as the DPO, or 403: the domain's proof of the role.
+pub fn dpo(user: &CurrentUser) -> Result<Dpo, AppError> {
+    Dpo::check(user.id(), user.roles()).ok_or(AppError::Forbidden)
 }
 
 /// A posted form as name/value pairs: a missing field reads as empty.
@@ -192,7 +197,7 @@ pub async fn create(
         kind: field(&form, "kind").to_owned(),
         received: field(&form, "received").to_owned(),
     };
-    let (org, uid, new) = (user.org().clone(), user.id(), input.clone());
+    let (org, uid, new) = (user.org().clone(), dpo(&user)?, input.clone());
     match web::block(move || requests::open(&org, uid, &new, today())).await? {
         Ok(id) => {
             session::set_notice(&session, &format!("Request {id} is in the register."));
@@ -403,7 +408,7 @@ async fn act(
     form: Vec<(String, String)>,
     step: Step,
 ) -> Result<HttpResponse, AppError> {
-    let (org, uid, f) = (user.org().clone(), user.id(), form.clone());
+    let (org, uid, f) = (user.org().clone(), dpo(&user)?, form.clone());
     let outcome = web::block(move || {
         let today = today();
         let get = |n: &str| field(&f, n).to_owned();

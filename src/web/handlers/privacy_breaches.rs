@@ -8,7 +8,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use time::OffsetDateTime;
 
-use super::privacy::{Fields, error_for, field, when};
+use super::privacy::{Fields, dpo, error_for, field, when};
 use crate::privacy::breaches::{self, BreachInput, BreachRow};
 use crate::privacy::deadlines::{BreachClock, span_words};
 use crate::privacy::records::{self, Records};
@@ -148,7 +148,7 @@ pub async fn create(
     form: Fields,
 ) -> Result<HttpResponse, AppError> {
     let input = input_from(&form);
-    let (org, uid, i) = (user.org().clone(), user.id(), input.clone());
+    let (org, uid, i) = (user.org().clone(), dpo(&user)?, input.clone());
     match web::block(move || breaches::save(&org, uid, None, &i, OffsetDateTime::now_utc())).await?
     {
         Ok(id) => {
@@ -225,7 +225,7 @@ pub async fn update(
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
     let input = input_from(&form);
-    let (org, uid, i) = (user.org().clone(), user.id(), input.clone());
+    let (org, uid, i) = (user.org().clone(), dpo(&user)?, input.clone());
     match web::block(move || breaches::save(&org, uid, Some(id), &i, OffsetDateTime::now_utc()))
         .await?
     {
@@ -249,7 +249,7 @@ pub async fn acknowledge(
     session: Session,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
-    let (org, uid, id) = (user.org().clone(), user.id(), id.into_inner());
+    let (org, uid, id) = (user.org().clone(), dpo(&user)?, id.into_inner());
     web::block(move || breaches::acknowledge(&org, uid, id)).await??;
     session::set_notice(&session, "Notice acknowledged.");
     Ok(see_other("/privacy/breaches"))
