@@ -46,6 +46,9 @@ pub enum Command {
     /// Apply the retention periods.
     #[command(subcommand)]
     Retention(RetentionCommand),
+    /// Breach notices from the operator (the processor) to an organisation's DPO.
+    #[command(subcommand)]
+    Breach(BreachCommand),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -139,5 +142,17 @@ pub enum RetentionCommand {
         /// Apply the periods as of this day (YYYY-MM-DD) instead of today.
         #[arg(long)]
         today: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BreachCommand {
+    /// Post a processor's breach notice (GDPR Art. 33(2)) to the organisation's DPO.
+    Notify {
+        #[arg(long)]
+        org: String,
+        /// A UTF-8 text file with the notice.
+        #[arg(long)]
+        text: PathBuf,
     },
 }

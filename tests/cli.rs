@@ -448,6 +448,12 @@ fn demo_refuses_to_run_twice() {
         .collect();
     assert_eq!(lines.len(), 5);
     assert!(lines[0].starts_with("employee\temployee@demo.example\t"));
+    let before = snapshot(&data);
+    assert_refused(&run(&data, &["demo"], None), "already exists");
+    assert_eq!(before, snapshot(&data));
+    let out = run(&data, &["org", "list"], None);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("demo\tDemo Ltd\n"));
+    // Last: opening the organisation here makes and removes -wal/-shm files.
     // The sample claims cover every state a claim can be in but "awaiting finance".
     {
         use expenseplus::expenses::claims::{self, ListFilter};
@@ -471,9 +477,4 @@ fn demo_refuses_to_run_twice() {
             ["approved", "draft", "paid", "rejected", "submitted"]
         );
     }
-    let before = snapshot(&data);
-    assert_refused(&run(&data, &["demo"], None), "already exists");
-    assert_eq!(before, snapshot(&data));
-    let out = run(&data, &["org", "list"], None);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("demo\tDemo Ltd\n"));
 }

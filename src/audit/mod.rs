@@ -51,10 +51,23 @@ pub enum Action {
     RetentionChanged,
     /// Retention shredded or deleted what was past its period.
     RetentionApplied,
+    /// Data-subject requests: logged, changed (identity, status), extended, refused,
+    /// completed, noted. The detail names the request id only.
+    PrivacyRequestOpened,
+    PrivacyRequestUpdated,
+    PrivacyRequestExtended,
+    PrivacyRequestRefused,
+    PrivacyRequestCompleted,
+    PrivacyRequestNoted,
+    /// The breach register and processor breach notices.
+    BreachRecorded,
+    BreachUpdated,
+    ProcessorNoticeReceived,
+    ProcessorNoticeAcknowledged,
 }
 
 impl Action {
-    pub const ALL: [Action; 30] = [
+    pub const ALL: [Action; 40] = [
         Action::SignIn,
         Action::SignInFailed,
         Action::SignInThrottled,
@@ -85,6 +98,16 @@ impl Action {
         Action::ErasureScheduled,
         Action::RetentionChanged,
         Action::RetentionApplied,
+        Action::PrivacyRequestOpened,
+        Action::PrivacyRequestUpdated,
+        Action::PrivacyRequestExtended,
+        Action::PrivacyRequestRefused,
+        Action::PrivacyRequestCompleted,
+        Action::PrivacyRequestNoted,
+        Action::BreachRecorded,
+        Action::BreachUpdated,
+        Action::ProcessorNoticeReceived,
+        Action::ProcessorNoticeAcknowledged,
     ];
 
     pub fn code(self) -> &'static str {
@@ -119,6 +142,16 @@ impl Action {
             Action::ErasureScheduled => "erasure_scheduled",
             Action::RetentionChanged => "retention_changed",
             Action::RetentionApplied => "retention_applied",
+            Action::PrivacyRequestOpened => "privacy_request_opened",
+            Action::PrivacyRequestUpdated => "privacy_request_updated",
+            Action::PrivacyRequestExtended => "privacy_request_extended",
+            Action::PrivacyRequestRefused => "privacy_request_refused",
+            Action::PrivacyRequestCompleted => "privacy_request_completed",
+            Action::PrivacyRequestNoted => "privacy_request_noted",
+            Action::BreachRecorded => "breach_recorded",
+            Action::BreachUpdated => "breach_updated",
+            Action::ProcessorNoticeReceived => "processor_notice_received",
+            Action::ProcessorNoticeAcknowledged => "processor_notice_acknowledged",
         }
     }
 

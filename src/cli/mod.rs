@@ -10,7 +10,8 @@ use crate::audit::{self, Action, VerifyError};
 use crate::auth::users::{self, NewUser, UserError};
 use crate::auth::{Role, Roles, password};
 use crate::config::{
-    AuditCommand, Cli, Command, KeysCommand, OrgCommand, RetentionCommand, UserCommand,
+    AuditCommand, BreachCommand, Cli, Command, KeysCommand, OrgCommand, RetentionCommand,
+    UserCommand,
 };
 use crate::ids::{Slug, UserId};
 use crate::server::{self, ServeError};
@@ -39,6 +40,10 @@ pub enum CliError {
     },
     #[error("--today must be a date written as YYYY-MM-DD")]
     BadDate,
+    #[error("the notice file {path} could not be read as UTF-8 text")]
+    NoticeFile { path: String },
+    #[error("{0}")]
+    Privacy(String),
 }
 
 pub fn run(cli: Cli) -> Result<(), CliError> {
@@ -58,6 +63,9 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Some(Command::Demo) => demo(data_dir),
         Some(Command::Retention(RetentionCommand::Run { org, today })) => {
             retention_run(data_dir, org.as_deref(), today.as_deref())
+        }
+        Some(Command::Breach(BreachCommand::Notify { org, text })) => {
+            breach_notify(data_dir, &org, &text)
         }
     }
 }
@@ -119,6 +127,24 @@ fn audit_verify(data_dir: &Path, slug: &str) -> Result<(), CliError> {
             source,
         }),
     }
+}
+
+/// Posts a processor's breach notice. Everything is checked before anything is written.
+fn breach_notify(data_dir: &Path, slug: &str, file: &Path) -> Result<(), CliError> {
+    use crate::privacy::breaches;
+    let slug = Slug::parse(slug).map_err(TenancyError::from)?;
+    let text = std::fs::read_to_string(file).map_err(|_| CliError::NoticeFile {
+        path: file.display().to_string(),
+    })?;
+    let text = breaches::check_notice(&text).map_err(|e| CliError::Privacy(e.to_string()))?;
+    let registry = Registry::open(data_dir, false, Usage::Command)?;
+    let org = open_org(&registry, slug.as_str())?;
+    let id = breaches::post_notice(&org, &text).map_err(|e| CliError::Privacy(e.to_string()))?;
+    println!(
+        "posted breach notice {id} to the data protection officer of {}",
+        org.slug
+    );
+    Ok(())
 }
 
 const DEMO_SLUG: &str = "demo";

@@ -31,6 +31,18 @@ personal_columns! {
     ReceiptFile => "receipts.data",
     /// Why a person's data is restricted: about them, so sealed under their key.
     RestrictionReason => "privacy_flags.restriction_reason",
+    /// Data-subject request texts, sealed under the SUBJECT's key (erased with them).
+    RequestIdentityMethod => "privacy_requests.identity_method",
+    RequestExtensionReason => "privacy_requests.extension_reason",
+    RequestRefusalReason => "privacy_requests.refusal_reason",
+    RequestNote => "privacy_request_notes.body",
+    /// Breach register texts, sealed under the organisation's register key.
+    BreachNature => "breaches.nature",
+    BreachCategories => "breaches.categories",
+    BreachConsequences => "breaches.consequences",
+    BreachMeasures => "breaches.measures",
+    BreachNoReportReason => "breaches.no_report_reason",
+    ProcessorNotice => "processor_notices.body",
 }
 
 impl BytesColumn for ReceiptFile {}

@@ -202,6 +202,28 @@ pub mod org {
     }
 
     diesel::table! {
+        privacy_requests (id) {
+            id -> BigInt,
+            subject_id -> BigInt,
+            kind -> Text,
+            status -> Text,
+            received_on -> Text,
+            identity_requested_on -> Nullable<Text>,
+            identity_verified_on -> Nullable<Text>,
+            identity_method -> Nullable<Binary>,
+            extension_months -> Integer,
+            extended_on -> Nullable<Text>,
+            extension_reason -> Nullable<Binary>,
+            refusal_reason -> Nullable<Binary>,
+            closed_on -> Nullable<Text>,
+            opened_by -> BigInt,
+            self_service -> Bool,
+            created_at -> BigInt,
+            updated_at -> BigInt,
+        }
+    }
+
+    diesel::table! {
         retention_log (id) {
             id -> BigInt,
             at -> BigInt,
@@ -215,4 +237,47 @@ pub mod org {
     diesel::joinable!(privacy_flags -> users (user_id));
     diesel::allow_tables_to_appear_in_same_query!(privacy_flags, users);
     diesel::allow_tables_to_appear_in_same_query!(privacy_flags, claims);
+
+    diesel::table! {
+        privacy_request_notes (id) {
+            id -> BigInt,
+            request_id -> BigInt,
+            author_id -> BigInt,
+            at -> BigInt,
+            body -> Binary,
+        }
+    }
+
+    diesel::table! {
+        breaches (id) {
+            id -> BigInt,
+            detected_at -> BigInt,
+            nature -> Binary,
+            categories -> Binary,
+            people_approx -> BigInt,
+            records_approx -> BigInt,
+            consequences -> Binary,
+            measures -> Binary,
+            authority_told_at -> Nullable<BigInt>,
+            no_report_reason -> Nullable<Binary>,
+            people_told_at -> Nullable<BigInt>,
+            recorded_by -> BigInt,
+            created_at -> BigInt,
+            updated_at -> BigInt,
+        }
+    }
+
+    diesel::table! {
+        processor_notices (id) {
+            id -> BigInt,
+            received_at -> BigInt,
+            body -> Binary,
+            acknowledged_at -> Nullable<BigInt>,
+            acknowledged_by -> Nullable<BigInt>,
+        }
+    }
+
+    diesel::joinable!(privacy_request_notes -> privacy_requests (request_id));
+
+    diesel::allow_tables_to_appear_in_same_query!(privacy_requests, privacy_request_notes, users);
 }

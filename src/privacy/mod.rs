@@ -1,12 +1,21 @@
-//! Data-subject rights in one organisation: the access and portability export, the
-//! DPO's rectification, restriction, erasure by crypto-shredding, and retention.
-//! Nothing here knows about HTTP; every change writes its audit entry (ids only).
+//! Data-subject rights and GDPR operations in one organisation: the request register
+//! with its deadlines, the access and portability export, the DPO's rectification,
+//! restriction, erasure by crypto-shredding, retention, the breach register and
+//! processor notices, and the records of processing. Nothing here knows about HTTP;
+//! every change writes its audit entry (ids only).
 
+pub mod breaches;
+pub mod deadlines;
 pub mod erasure;
 pub mod export;
+pub mod records;
 pub mod rectify;
+pub mod requests;
+mod requests_actions;
 pub mod restriction;
 pub mod retention;
+
+pub use requests::{Dpo, RequestError, mark_completed, subject_of};
 
 use crate::auth::users::UserError;
 use crate::crypto::CryptoError;

@@ -120,6 +120,12 @@ impl CurrentUser {
                     label: "Users",
                 });
             }
+            if self.has(Role::Dpo) {
+                links.push(NavLink {
+                    href: "/privacy/requests",
+                    label: "Privacy",
+                });
+            }
             if self.has(Role::Dpo) || self.has(Role::Admin) {
                 links.push(NavLink {
                     href: "/audit",

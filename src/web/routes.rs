@@ -5,7 +5,10 @@ use actix_web::middleware::from_fn;
 use actix_web::{Route, web};
 
 use super::access::{self, Access};
-use super::handlers::{account, admin, audit, claims, home, login, privacy_people, reset, setup};
+use super::handlers::{
+    account, admin, audit, claims, home, login, privacy, privacy_breaches, privacy_people, reset,
+    setup,
+};
 use super::{pages, static_files};
 use crate::auth::Role::{Admin, Dpo, Employee, Finance, Manager};
 
@@ -22,6 +25,7 @@ const EMPLOYEE: Access = Access::roles(&[Employee]);
 const APPROVERS: Access = Access::roles(&[Manager, Finance]);
 const FINANCE: Access = Access::roles(&[Finance]);
 const ADMIN: Access = Access::roles(&[Admin]);
+/// The data protection officer's registers and people pages.
 const DPO: Access = Access::roles(&[Dpo]);
 
 macro_rules! route_table {
@@ -92,6 +96,20 @@ route_table! {
     "/privacy/people/{id}/lift" => [POST DPO => privacy_people::lift],
     "/privacy/people/{id}/erase" => [POST DPO => privacy_people::erase],
     "/privacy/retention" => [GET DPO => privacy_people::retention, POST DPO => privacy_people::save_retention],
+    "/privacy/requests" => [GET DPO => privacy::list, POST DPO => privacy::create],
+    "/privacy/requests/{id}" => [GET DPO => privacy::show],
+    "/privacy/requests/{id}/ask-identity" => [POST DPO => privacy::ask_identity],
+    "/privacy/requests/{id}/verify" => [POST DPO => privacy::verify],
+    "/privacy/requests/{id}/start" => [POST DPO => privacy::start],
+    "/privacy/requests/{id}/complete" => [POST DPO => privacy::complete],
+    "/privacy/requests/{id}/refuse" => [POST DPO => privacy::refuse],
+    "/privacy/requests/{id}/extend" => [POST DPO => privacy::extend],
+    "/privacy/requests/{id}/note" => [POST DPO => privacy::note],
+    "/me/privacy" => [GET Access::SignedIn => privacy::me, POST Access::SignedIn => privacy::me_create],
+    "/privacy/breaches" => [GET DPO => privacy_breaches::list, POST DPO => privacy_breaches::create],
+    "/privacy/breaches/{id}" => [GET DPO => privacy_breaches::show, POST DPO => privacy_breaches::update],
+    "/privacy/notices/{id}/ack" => [POST DPO => privacy_breaches::acknowledge],
+    "/privacy/records" => [GET DPO_ADMIN => privacy_breaches::records],
 }
 
 /// The access rule for a matched route pattern and method, if the table has one.

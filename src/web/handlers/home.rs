@@ -40,6 +40,7 @@ struct HomePage {
     totals: Option<Vec<StatusTotal>>,
     spend: Option<TeamSpend>,
     to_pay: Option<ToPay>,
+    privacy: Option<super::privacy_breaches::DpoFigures>,
 }
 
 pub struct StatusTotal {
@@ -206,6 +207,34 @@ pub async fn dashboard(user: CurrentUser, session: Session) -> Result<HttpRespon
             action: "Open the audit log",
         });
     }
+    if user.has(Role::Dpo) {
+        tiles.push(Tile {
+            title: "Privacy requests",
+            text: "Log and answer people's requests about their data, on time.",
+            href: "/privacy/requests",
+            action: "Open the request register",
+        });
+        tiles.push(Tile {
+            title: "Breach register",
+            text: "Record personal data breaches and tell the authority within 72 hours.",
+            href: "/privacy/breaches",
+            action: "Open the breach register",
+        });
+    }
+    if user.has(Role::Dpo) || user.has(Role::Admin) {
+        tiles.push(Tile {
+            title: "Records of processing",
+            text: "What this service does with your organisation's data, and how it is protected.",
+            href: "/privacy/records",
+            action: "Read the records",
+        });
+    }
+    tiles.push(Tile {
+        title: "Your privacy",
+        text: "Your rights over your personal data, your own requests and a copy of your data.",
+        href: "/me/privacy",
+        action: "My privacy",
+    });
     tiles.push(Tile {
         title: "Your account",
         text: "Change your password, sign out of other devices and manage two-step sign-in.",
@@ -220,6 +249,12 @@ pub async fn dashboard(user: CurrentUser, session: Session) -> Result<HttpRespon
     );
     let (totals, spend, to_pay) =
         web::block(move || figures(&org, uid, roles.0, roles.1, roles.2)).await??;
+    let privacy = if user.has(Role::Dpo) {
+        let org = user.org().clone();
+        Some(web::block(move || super::privacy_breaches::dpo_figures(&org)).await??)
+    } else {
+        None
+    };
     let page = HomePage {
         chrome: Some(user.chrome()),
         name: user.chrome().user_name,
@@ -235,6 +270,7 @@ pub async fn dashboard(user: CurrentUser, session: Session) -> Result<HttpRespon
         totals,
         spend,
         to_pay,
+        privacy,
     };
     html(StatusCode::OK, &page)
 }

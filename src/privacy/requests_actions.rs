@@ -1,0 +1,269 @@
+//! What the DPO does to a request: ask for proof of identity, record the identity
+//! check, start, complete, refuse (with a reason), extend (once), add a note. Each
+//! change and its audit entry commit together; a change made from a stale page (the
+//! status moved on meanwhile) is refused rather than applied twice.
+
+use diesel::prelude::*;
+use time::Date;
+
+use super::deadlines::check_extension;
+use super::requests::{Dpo, RequestError, Status, get, required};
+use crate::audit::{self, Action};
+use crate::crypto::columns::{
+    RequestExtensionReason, RequestIdentityMethod, RequestNote, RequestRefusalReason,
+};
+use crate::db::now_unix;
+use crate::db::schema::org::{privacy_request_notes as notes, privacy_requests as reqs};
+use crate::ids::UserId;
+use crate::tenancy::Org;
+
+fn refused(msg: &str) -> RequestError {
+    RequestError::Refused(msg.to_owned())
+}
+
+/// Runs `change` on the request's row if its status is still `from`, with an audit
+/// entry `(action, "request N: what")` in the same transaction.
+fn apply<F>(
+    org: &Org,
+    actor: UserId,
+    id: i64,
+    from: Status,
+    action: Action,
+    what: &str,
+    change: F,
+) -> Result<(), RequestError>
+where
+    F: FnOnce(&mut SqliteConnection) -> QueryResult<usize>,
+{
+    let subject = get(org, id)?.subject();
+    let mut conn = org.conn()?;
+    conn.immediate_transaction(|c| -> Result<(), RequestError> {
+        let current: String = reqs::table.find(id).select(reqs::status).first(c)?;
+        if current != from.code() {
+            return Err(refused(
+                "The request changed while you were looking at it: check it and try again.",
+            ));
+        }
+        if change(c)? != 1 {
+            return Err(RequestError::NotFound);
+        }
+        audit::append(
+            c,
+            Some(actor),
+            Some(subject),
+            action,
+            &format!("request {id}: {what}"),
+        )?;
+        Ok(())
+    })
+}
+
+/// Records that proof of identity was asked for: the deadline clock stops until it
+/// is verified.
+pub fn ask_identity(org: &Org, dpo: Dpo, id: i64, today: Date) -> Result<(), RequestError> {
+    let actor = dpo.id();
+    let r = get(org, id)?;
+    if r.status() != Status::Received || r.identity_requested_on.is_some() {
+        return Err(refused(
+            "Proof of identity can be asked for once, before identity is verified.",
+        ));
+    }
+    apply(
+        org,
+        actor,
+        id,
+        Status::Received,
+        Action::PrivacyRequestUpdated,
+        "identity proof requested",
+        |c| {
+            diesel::update(reqs::table.find(id))
+                .set((
+                    reqs::identity_requested_on.eq(today.to_string()),
+                    reqs::updated_at.eq(now_unix()),
+                ))
+                .execute(c)
+        },
+    )
+}
+
+/// Records how identity was checked; the request moves to "identity verified".
+pub fn verify(org: &Org, dpo: Dpo, id: i64, method: &str, today: Date) -> Result<(), RequestError> {
+    let actor = dpo.id();
+    let r = get(org, id)?;
+    if r.status() != Status::Received {
+        return Err(refused("Only a newly received request can be verified."));
+    }
+    let method = required("method", method, "how identity was checked")?;
+    let sealed = super::requests::seal_for::<RequestIdentityMethod>(org, r.subject(), &method)?;
+    apply(
+        org,
+        actor,
+        id,
+        Status::Received,
+        Action::PrivacyRequestUpdated,
+        "identity verified",
+        |c| {
+            diesel::update(reqs::table.find(id))
+                .set((
+                    reqs::status.eq(Status::Verified.code()),
+                    reqs::identity_verified_on.eq(today.to_string()),
+                    reqs::identity_method.eq(Some(&sealed)),
+                    reqs::updated_at.eq(now_unix()),
+                ))
+                .execute(c)
+        },
+    )
+}
+
+/// Work on the request begins.
+pub fn start(org: &Org, dpo: Dpo, id: i64) -> Result<(), RequestError> {
+    let actor = dpo.id();
+    if get(org, id)?.status() != Status::Verified {
+        return Err(refused(
+            "Work can start once the person's identity is verified.",
+        ));
+    }
+    apply(
+        org,
+        actor,
+        id,
+        Status::Verified,
+        Action::PrivacyRequestUpdated,
+        "in progress",
+        |c| {
+            diesel::update(reqs::table.find(id))
+                .set((
+                    reqs::status.eq(Status::InProgress.code()),
+                    reqs::updated_at.eq(now_unix()),
+                ))
+                .execute(c)
+        },
+    )
+}
+
+/// Marks the request answered. Seals nothing, so it works after the subject has been
+/// erased (the export and erase routes call it when they finish the job).
+pub fn mark_completed(org: &Org, dpo: Dpo, id: i64, today: Date) -> Result<(), RequestError> {
+    let actor = dpo.id();
+    let from = get(org, id)?.status();
+    if !matches!(from, Status::Verified | Status::InProgress) {
+        return Err(refused(
+            "Only a request whose identity check is done and that is still open can be completed.",
+        ));
+    }
+    apply(
+        org,
+        actor,
+        id,
+        from,
+        Action::PrivacyRequestCompleted,
+        "completed",
+        |c| {
+            diesel::update(reqs::table.find(id))
+                .set((
+                    reqs::status.eq(Status::Completed.code()),
+                    reqs::closed_on.eq(Some(today.to_string())),
+                    reqs::updated_at.eq(now_unix()),
+                ))
+                .execute(c)
+        },
+    )
+}
+
+/// Refuses the request; a reason is required (it is told to the person).
+pub fn refuse(org: &Org, dpo: Dpo, id: i64, reason: &str, today: Date) -> Result<(), RequestError> {
+    let actor = dpo.id();
+    let r = get(org, id)?;
+    let from = r.status();
+    if !from.is_open() {
+        return Err(refused("This request is already closed."));
+    }
+    let reason = required("reason", reason, "the reason for refusing")?;
+    let sealed = super::requests::seal_for::<RequestRefusalReason>(org, r.subject(), &reason)?;
+    apply(
+        org,
+        actor,
+        id,
+        from,
+        Action::PrivacyRequestRefused,
+        "refused",
+        |c| {
+            diesel::update(reqs::table.find(id))
+                .set((
+                    reqs::status.eq(Status::Refused.code()),
+                    reqs::refusal_reason.eq(Some(&sealed)),
+                    reqs::closed_on.eq(Some(today.to_string())),
+                    reqs::updated_at.eq(now_unix()),
+                ))
+                .execute(c)
+        },
+    )
+}
+
+/// Extends the deadline once by one or two months, with a reason, within the first month.
+pub fn extend(
+    org: &Org,
+    dpo: Dpo,
+    id: i64,
+    months: &str,
+    reason: &str,
+    today: Date,
+) -> Result<(), RequestError> {
+    let actor = dpo.id();
+    let r = get(org, id)?;
+    let from = r.status();
+    if !from.is_open() {
+        return Err(refused("A closed request cannot be extended."));
+    }
+    let months: u32 = months
+        .trim()
+        .parse()
+        .map_err(|_| RequestError::Field("months", "Choose one or two months.".into()))?;
+    check_extension(&r.clock(), today, months)?;
+    let reason = required("reason", reason, "the reason for the extension")?;
+    let sealed = super::requests::seal_for::<RequestExtensionReason>(org, r.subject(), &reason)?;
+    apply(
+        org,
+        actor,
+        id,
+        from,
+        Action::PrivacyRequestExtended,
+        &format!("extended by {months} month(s)"),
+        |c| {
+            diesel::update(reqs::table.find(id).filter(reqs::extension_months.eq(0)))
+                .set((
+                    reqs::extension_months.eq(months as i32),
+                    reqs::extended_on.eq(Some(today.to_string())),
+                    reqs::extension_reason.eq(Some(&sealed)),
+                    reqs::updated_at.eq(now_unix()),
+                ))
+                .execute(c)
+        },
+    )
+}
+
+/// Adds a note (sealed under the subject's key) to a request in any state.
+pub fn add_note(org: &Org, dpo: Dpo, id: i64, text: &str) -> Result<(), RequestError> {
+    let actor = dpo.id();
+    let r = get(org, id)?;
+    let text = required("note", text, "the note")?;
+    let sealed = super::requests::seal_for::<RequestNote>(org, r.subject(), &text)?;
+    apply(
+        org,
+        actor,
+        id,
+        r.status(),
+        Action::PrivacyRequestNoted,
+        "note added",
+        |c| {
+            diesel::insert_into(notes::table)
+                .values((
+                    notes::request_id.eq(id),
+                    notes::author_id.eq(actor.0),
+                    notes::at.eq(now_unix()),
+                    notes::body.eq(&sealed),
+                ))
+                .execute(c)
+        },
+    )
+}
