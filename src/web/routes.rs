@@ -6,8 +6,8 @@ use actix_web::{Route, web};
 
 use super::access::{self, Access};
 use super::handlers::{
-    account, admin, audit, claims, home, login, privacy, privacy_breaches, privacy_people, reset,
-    setup,
+    account, admin, audit, claims, home, login, privacy, privacy_breaches, privacy_people,
+    privacy_request_ops, reset, setup,
 };
 use super::{pages, static_files};
 use crate::auth::Role::{Admin, Dpo, Employee, Finance, Manager};
@@ -105,6 +105,8 @@ route_table! {
     "/privacy/requests/{id}/refuse" => [POST DPO => privacy::refuse],
     "/privacy/requests/{id}/extend" => [POST DPO => privacy::extend],
     "/privacy/requests/{id}/note" => [POST DPO => privacy::note],
+    "/privacy/requests/{id}/export" => [GET DPO => privacy_request_ops::export],
+    "/privacy/requests/{id}/erase" => [POST DPO => privacy_request_ops::erase],
     "/me/privacy" => [GET Access::SignedIn => privacy::me, POST Access::SignedIn => privacy::me_create],
     "/privacy/breaches" => [GET DPO => privacy_breaches::list, POST DPO => privacy_breaches::create],
     "/privacy/breaches/{id}" => [GET DPO => privacy_breaches::show, POST DPO => privacy_breaches::update],

@@ -14,5 +14,6 @@ pub mod privacy;
 pub mod privacy_breaches;
 pub mod privacy_me;
 pub mod privacy_people;
+pub mod privacy_request_ops;
 pub mod reset;
 pub mod setup;

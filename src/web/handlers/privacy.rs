@@ -378,6 +378,17 @@ async fn request_page(user: &CurrentUser, id: i64) -> Result<RequestPage, AppErr
     Ok(page)
 }
 
+/// The request page again with a refusal (422): nothing was changed.
+pub(super) async fn refused_page(
+    user: &CurrentUser,
+    id: i64,
+    message: String,
+) -> Result<HttpResponse, AppError> {
+    let mut page = request_page(user, id).await?;
+    page.error = Some(message);
+    html(StatusCode::UNPROCESSABLE_ENTITY, &page)
+}
+
 /// GET /privacy/requests/{id}
 pub async fn show(
     user: CurrentUser,

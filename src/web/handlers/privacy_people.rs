@@ -22,7 +22,7 @@ use crate::web::layout::{Chrome, html, see_other};
 use crate::web::{AppError, session};
 
 /// A refusal the DPO can act on is shown on the page; faults are errors.
-fn refusal(e: PrivacyError) -> Result<String, AppError> {
+pub(super) fn refusal(e: PrivacyError) -> Result<String, AppError> {
     match e {
         PrivacyError::Db(e) => Err(e.into()),
         PrivacyError::Crypto(e) => Err(e.into()),
