@@ -38,10 +38,13 @@ pub enum Action {
     ClaimTransition,
     /// Finance exported claim lines for accounting.
     ExportedAccounts,
+    /// A manager named a delegate for their approvals.
+    DelegationAdded,
+    DelegationRemoved,
 }
 
 impl Action {
-    pub const ALL: [Action; 22] = [
+    pub const ALL: [Action; 24] = [
         Action::SignIn,
         Action::SignInFailed,
         Action::SignInThrottled,
@@ -64,6 +67,8 @@ impl Action {
         Action::OrganisationSetUp,
         Action::ClaimTransition,
         Action::ExportedAccounts,
+        Action::DelegationAdded,
+        Action::DelegationRemoved,
     ];
 
     pub fn code(self) -> &'static str {
@@ -90,6 +95,8 @@ impl Action {
             Action::OrganisationSetUp => "organisation_set_up",
             Action::ClaimTransition => "claim_transition",
             Action::ExportedAccounts => "exported_accounts",
+            Action::DelegationAdded => "delegation_added",
+            Action::DelegationRemoved => "delegation_removed",
         }
     }
 

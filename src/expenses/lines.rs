@@ -7,10 +7,10 @@ use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 use time::{Date, OffsetDateTime};
 
-use super::claims::{
-    self, Category, ClaimError, MAX_LINE_AGE_DAYS, TEXT_MAX, TITLE_MAX, clean_text,
-};
+use super::claims::{self, Category, ClaimError, TEXT_MAX, TITLE_MAX, clean_text};
+use super::mileage;
 use super::money::{self, Currency, MoneyError};
+use super::policy::{self, ExpensePolicy};
 use super::status::Status;
 use crate::auth::users;
 use crate::crypto::Sealed;
@@ -37,6 +37,9 @@ pub struct LineRow {
     pub miles_tenths: Option<i64>,
     pub form_key: Option<String>,
     pub created_at: i64,
+    pub mileage_first_tenths: Option<i64>,
+    pub mileage_first_rate: Option<i64>,
+    pub mileage_after_rate: Option<i64>,
 }
 
 /// Fields of a new line as typed; errors come back per field so the form can show them.
@@ -50,6 +53,8 @@ pub struct LineInput {
     pub currency: String,
     pub rate: String,
     pub vat: String,
+    /// Mileage lines only: miles driven, e.g. 12.5 (the amount is worked out).
+    pub miles: String,
     pub form_key: String,
 }
 
@@ -73,16 +78,19 @@ impl FieldErrors {
     }
 }
 
-fn parse_date(raw: &str, today: Date) -> Result<Date, String> {
+/// The category whose lines are miles at the organisation's mileage rates.
+pub const MILEAGE: &str = "mileage";
+
+fn parse_date(raw: &str, today: Date, max_age_days: i64) -> Result<Date, String> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     let date = Date::parse(raw.trim(), &format)
         .map_err(|_| "enter a real date as YYYY-MM-DD".to_owned())?;
     if date > today {
         return Err("the date cannot be in the future".into());
     }
-    if (today - date).whole_days() > MAX_LINE_AGE_DAYS {
+    if (today - date).whole_days() > max_age_days {
         return Err(format!(
-            "lines older than {MAX_LINE_AGE_DAYS} days cannot be claimed"
+            "lines older than {max_age_days} days cannot be claimed"
         ));
     }
     Ok(date)
@@ -96,18 +104,28 @@ pub enum AddLine {
 /// A line that passed every check, its personal text already sealed under the key of
 /// the claim's owner, ready for [`insert`].
 pub struct ValidLine {
-    claim_id: i64,
-    owner_key: PersonKeyId,
-    date: Date,
-    category: String,
-    merchant: Sealed<LineMerchant>,
-    description: Sealed<LineDescription>,
-    amount: i64,
-    currency: Currency,
-    rate: i64,
-    base_minor: i64,
-    vat: Option<i64>,
-    form_key: String,
+    pub(super) claim_id: i64,
+    pub(super) owner_key: PersonKeyId,
+    pub(super) date: Date,
+    pub(super) category: String,
+    pub(super) merchant: Sealed<LineMerchant>,
+    pub(super) description: Sealed<LineDescription>,
+    pub(super) amount: i64,
+    pub(super) currency: Currency,
+    pub(super) rate: i64,
+    pub(super) base_minor: i64,
+    pub(super) vat: Option<i64>,
+    pub(super) mileage: Option<MileageLine>,
+    pub(super) form_key: String,
+}
+
+/// How a mileage line's amount was worked out.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct MileageLine {
+    pub(super) tenths: i64,
+    pub(super) first_tenths: i64,
+    pub(super) first_rate: i64,
+    pub(super) after_rate: i64,
 }
 
 impl ValidLine {
@@ -133,6 +151,18 @@ pub fn validate(
     claim_id: i64,
     input: &LineInput,
 ) -> Result<Result<ValidLine, FieldErrors>, ClaimError> {
+    validate_for(org, owner, claim_id, input, None)
+}
+
+/// As [`validate`]; `editing` is the line being replaced, which does not count
+/// towards the person's mileage so far.
+pub fn validate_for(
+    org: &Org,
+    owner: UserId,
+    claim_id: i64,
+    input: &LineInput,
+    editing: Option<i64>,
+) -> Result<Result<ValidLine, FieldErrors>, ClaimError> {
     let claim = claims::get(org, claim_id)?;
     if claim.owner_id != owner.0 {
         return Err(ClaimError::NotFound);
@@ -140,9 +170,10 @@ pub fn validate(
     if !claim.status().editable() {
         return Err(only_drafts());
     }
+    let policy = policy::load(org)?;
     let today = OffsetDateTime::now_utc().date();
     let mut errors = FieldErrors::default();
-    let date = parse_date(&input.date, today)
+    let date = parse_date(&input.date, today, policy.max_line_age_days)
         .map_err(|e| errors.add("date", e))
         .ok();
     let cats = claims::categories(org)?;
@@ -156,6 +187,53 @@ pub fn validate(
     let description = clean_text(&input.description, TEXT_MAX, "description", false)
         .map_err(|e| errors.add("description", e))
         .ok();
+    let base = claim.currency();
+    let is_mileage = category.is_some_and(|c| c.code == MILEAGE);
+    let priced = if is_mileage {
+        mileage_amount(org, owner, input, date, editing, &policy, base, &mut errors)?
+    } else {
+        if !input.miles.trim().is_empty() {
+            errors.add("miles", "miles are only for the Mileage category");
+        }
+        priced_amount(input, base, &mut errors)
+    };
+    let (
+        Some(date),
+        Some(category),
+        Some(merchant),
+        Some(description),
+        Some((amount, currency, rate, vat, mileage)),
+    ) = (date, category, merchant, description, priced)
+    else {
+        return Ok(Err(errors));
+    };
+    if !errors.is_empty() {
+        return Ok(Err(errors));
+    }
+    let owner_row = users::get(org, owner)?.ok_or(ClaimError::Forbidden)?;
+    let key = owner_row.person_key();
+    Ok(Ok(ValidLine {
+        claim_id,
+        owner_key: key,
+        date,
+        category: category.code.clone(),
+        merchant: org.keys.seal::<LineMerchant>(key, &merchant)?,
+        description: org.keys.seal::<LineDescription>(key, &description)?,
+        amount,
+        currency,
+        rate,
+        base_minor: money::convert(amount, currency, base, rate),
+        vat,
+        mileage,
+        form_key: input.form_key.clone(),
+    }))
+}
+
+/// Amount, currency, rate, VAT and mileage of a line.
+type Priced = (i64, Currency, i64, Option<i64>, Option<MileageLine>);
+
+/// A line with a typed amount: currency, amount, exchange rate (other currencies) and VAT.
+fn priced_amount(input: &LineInput, base: Currency, errors: &mut FieldErrors) -> Option<Priced> {
     let currency = Currency::parse(&input.currency)
         .map_err(|e| errors.add("currency", e.to_string()))
         .ok();
@@ -164,7 +242,6 @@ pub fn validate(
             .map_err(|e| errors.add("amount", e.to_string()))
             .ok()
     });
-    let base = claim.currency();
     let rate = match currency {
         Some(c) if c == base => Some(1_000_000),
         Some(_) => money::parse_rate(&input.rate)
@@ -187,47 +264,62 @@ pub fn validate(
     {
         errors.add("vat", "VAT cannot be more than the amount");
     }
-    let (
-        Some(date),
-        Some(category),
-        Some(merchant),
-        Some(description),
-        Some(currency),
-        Some(amount),
-        Some(rate),
-        Some(vat),
-    ) = (
-        date,
-        category,
-        merchant,
-        description,
-        currency,
-        amount,
-        rate,
-        vat,
-    )
-    else {
-        return Ok(Err(errors));
-    };
-    if !errors.is_empty() {
-        return Ok(Err(errors));
+    Some((amount?, currency?, rate?, vat?, None))
+}
+
+/// A mileage line: miles at the organisation's rates, counting the person's other
+/// mileage lines dated earlier in the same tax year (not in rejected claims), so the
+/// line that crosses the band is split between the two rates.
+#[allow(clippy::too_many_arguments)]
+fn mileage_amount(
+    org: &Org,
+    owner: UserId,
+    input: &LineInput,
+    date: Option<Date>,
+    editing: Option<i64>,
+    policy: &ExpensePolicy,
+    base: Currency,
+    errors: &mut FieldErrors,
+) -> Result<Option<Priced>, ClaimError> {
+    if !input.amount.trim().is_empty() {
+        errors.add(
+            "amount",
+            "leave the amount empty for mileage: it is worked out from the miles",
+        );
     }
-    let owner_row = users::get(org, owner)?.ok_or(ClaimError::Forbidden)?;
-    let key = owner_row.person_key();
-    Ok(Ok(ValidLine {
-        claim_id,
-        owner_key: key,
-        date,
-        category: category.code.clone(),
-        merchant: org.keys.seal::<LineMerchant>(key, &merchant)?,
-        description: org.keys.seal::<LineDescription>(key, &description)?,
+    if !input.vat.trim().is_empty() {
+        errors.add("vat", "mileage lines have no VAT");
+    }
+    let Some(tenths) = mileage::parse_miles(&input.miles) else {
+        errors.add(
+            "miles",
+            "enter the miles driven, more than zero, with at most one decimal place, e.g. 12.5",
+        );
+        return Ok(None);
+    };
+    let Some(date) = date else {
+        return Ok(None);
+    };
+    let already = mileage::tenths_before(org, owner, date, editing)?;
+    let rates = policy.mileage;
+    let (first, _) = mileage::split(rates, already, tenths);
+    let amount = mileage::amount_pence(rates, already, tenths);
+    if amount <= 0 {
+        errors.add("miles", "that is too few miles to pay anything");
+        return Ok(None);
+    }
+    Ok(Some((
         amount,
-        currency,
-        rate,
-        base_minor: money::convert(amount, currency, base, rate),
-        vat,
-        form_key: input.form_key.clone(),
-    }))
+        base,
+        1_000_000,
+        None,
+        Some(MileageLine {
+            tenths,
+            first_tenths: first,
+            first_rate: rates.first_rate_pence,
+            after_rate: rates.after_rate_pence,
+        }),
+    )))
 }
 
 /// Writes a checked line and, in the same IMMEDIATE transaction, whatever `with` writes
@@ -261,6 +353,10 @@ pub fn insert(
                 claim_lines::vat_minor.eq(line.vat),
                 claim_lines::form_key.eq(Some(&line.form_key)),
                 claim_lines::created_at.eq(now_unix()),
+                claim_lines::miles_tenths.eq(line.mileage.map(|m| m.tenths)),
+                claim_lines::mileage_first_tenths.eq(line.mileage.map(|m| m.first_tenths)),
+                claim_lines::mileage_first_rate.eq(line.mileage.map(|m| m.first_rate)),
+                claim_lines::mileage_after_rate.eq(line.mileage.map(|m| m.after_rate)),
             ))
             .returning(claim_lines::id)
             .get_result::<i64>(c)?;
@@ -313,18 +409,27 @@ pub fn lines(org: &Org, claim_id: i64) -> Result<Vec<LineRow>, ClaimError> {
         .load(&mut conn)?)
 }
 
-/// Policy flags on a line, shown to the claimant before submitting and to approvers.
-/// A line above its category's receipt threshold is flagged only while it has none.
-pub fn flags(line: &LineRow, category: Option<&Category>, has_receipt: bool) -> Vec<String> {
+/// Policy flags on a line, shown to the claimant before submitting and to approvers,
+/// from the organisation's policy now. A line above its category's receipt threshold
+/// is flagged only while it has none; a line that has grown older than the policy's
+/// age limit since it was added is flagged too.
+pub fn flags(
+    line: &LineRow,
+    category: Option<&Category>,
+    has_receipt: bool,
+    policy: &ExpensePolicy,
+    base: Currency,
+) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(cat) = category {
         if let Some(limit) = cat.limit_minor
             && line.base_minor > limit
         {
             out.push(format!(
-                "over the {} limit of {}",
+                "over the {} limit of {} {}",
                 cat.label,
-                money::format_minor(limit, Currency::GBP)
+                money::format_minor(limit, base),
+                base
             ));
         }
         if let Some(above) = cat.receipt_above_minor
@@ -334,5 +439,45 @@ pub fn flags(line: &LineRow, category: Option<&Category>, has_receipt: bool) -> 
             out.push("needs a receipt".to_owned());
         }
     }
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    if let Ok(date) = Date::parse(&line.spent_on, &format) {
+        let today = OffsetDateTime::now_utc().date();
+        if (today - date).whole_days() > policy.max_line_age_days {
+            out.push(format!("older than {} days", policy.max_line_age_days));
+        }
+    }
     out
+}
+
+/// "120.0 miles at 45p" or, across the band, "50.0 miles at 45p + 70.0 miles at 25p";
+/// empty for lines that are not mileage. Rates in the base currency's minor units.
+pub fn mileage_text(line: &LineRow, base: Currency) -> String {
+    let (Some(tenths), Some(first), Some(r1), Some(r2)) = (
+        line.miles_tenths,
+        line.mileage_first_tenths,
+        line.mileage_first_rate,
+        line.mileage_after_rate,
+    ) else {
+        return String::new();
+    };
+    let miles = |t: i64| format!("{}.{}", t / 10, t % 10);
+    let rate = |r: i64| {
+        if base == Currency::GBP {
+            format!("{r}p")
+        } else {
+            format!("{} {}", money::format_minor(r, base), base)
+        }
+    };
+    let after = tenths - first;
+    match (first, after) {
+        (0, _) => format!("{} miles at {}", miles(after), rate(r2)),
+        (_, 0) => format!("{} miles at {}", miles(first), rate(r1)),
+        _ => format!(
+            "{} miles at {} + {} miles at {}",
+            miles(first),
+            rate(r1),
+            miles(after),
+            rate(r2)
+        ),
+    }
 }

@@ -2,7 +2,14 @@
 //! business miles in a UK tax year (6 April to 5 April) and 25p after; organisations
 //! may set their own. Miles are tenths (one decimal place) to keep integers.
 
+use diesel::prelude::*;
 use time::{Date, Month};
+
+use super::claims::ClaimError;
+use super::status::Status;
+use crate::db::schema::org::{claim_lines, claims};
+use crate::ids::UserId;
+use crate::tenancy::Org;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MileageRates {
@@ -39,11 +46,41 @@ pub fn tax_year_start(date: Date) -> Date {
 /// claimed earlier in the same tax year: the part below the threshold at the first
 /// rate, the rest at the second, rounded to the nearest penny.
 pub fn amount_pence(rates: MileageRates, already_tenths: i64, tenths: i64) -> i64 {
-    let threshold = rates.threshold_miles * 10;
-    let first = (threshold - already_tenths).clamp(0, tenths);
-    let after = tenths - first;
+    let (first, after) = split(rates, already_tenths, tenths);
     let tenth_pence = first * rates.first_rate_pence + after * rates.after_rate_pence;
     (tenth_pence + 5) / 10
+}
+
+/// Of `tenths` driven after `already_tenths`: (tenths at the first rate, tenths after).
+pub fn split(rates: MileageRates, already_tenths: i64, tenths: i64) -> (i64, i64) {
+    let first = (rates.threshold_miles * 10 - already_tenths).clamp(0, tenths);
+    (first, tenths - first)
+}
+
+/// Tenths of a mile `owner` has claimed on mileage lines dated from the start of
+/// `date`'s tax year up to `date` (inclusive), in claims that were not rejected,
+/// leaving out the line `except` (the one being edited). (`SUM` by hand: diesel's
+/// `sum` of a BIGINT is NUMERIC.)
+pub fn tenths_before(
+    org: &Org,
+    owner: UserId,
+    date: Date,
+    except: Option<i64>,
+) -> Result<i64, ClaimError> {
+    let mut conn = org.conn()?;
+    let sum: Option<i64> = claim_lines::table
+        .inner_join(claims::table)
+        .filter(claims::owner_id.eq(owner.0))
+        .filter(claims::status.ne(Status::Rejected.code()))
+        .filter(claim_lines::miles_tenths.is_not_null())
+        .filter(claim_lines::spent_on.ge(tax_year_start(date).to_string()))
+        .filter(claim_lines::spent_on.le(date.to_string()))
+        .filter(claim_lines::id.ne(except.unwrap_or(0)))
+        .select(diesel::dsl::sql::<
+            diesel::sql_types::Nullable<diesel::sql_types::BigInt>,
+        >("SUM(claim_lines.miles_tenths)"))
+        .first(&mut conn)?;
+    Ok(sum.unwrap_or(0))
 }
 
 /// Parses miles as typed ("12" or "12.5") into tenths of a mile.
