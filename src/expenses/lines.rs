@@ -16,7 +16,7 @@ use crate::auth::users;
 use crate::crypto::Sealed;
 use crate::crypto::columns::{LineDescription, LineMerchant};
 use crate::db::now_unix;
-use crate::db::schema::org::{claim_lines, claims as claims_t};
+use crate::db::schema::org::{claim_lines, claims as claims_t, removed_lines};
 use crate::ids::{PersonKeyId, UserId};
 use crate::tenancy::Org;
 
@@ -339,6 +339,15 @@ pub fn insert(
         if dup > 0 {
             return QueryResult::Ok(());
         }
+        // Ids of removed lines are never given again (SQLite would reuse the highest),
+        // so a removal posted twice can never hit a newer line.
+        let max_line: Option<i64> = claim_lines::table
+            .select(diesel::dsl::max(claim_lines::id))
+            .first(c)?;
+        let max_removed: Option<i64> = removed_lines::table
+            .select(diesel::dsl::max(removed_lines::line_id))
+            .first(c)?;
+        let next_id = max_line.max(max_removed).unwrap_or(0) + 1;
         let line_id = diesel::insert_into(claim_lines::table)
             .values((
                 claim_lines::claim_id.eq(line.claim_id),
@@ -353,10 +362,13 @@ pub fn insert(
                 claim_lines::vat_minor.eq(line.vat),
                 claim_lines::form_key.eq(Some(&line.form_key)),
                 claim_lines::created_at.eq(now_unix()),
-                claim_lines::miles_tenths.eq(line.mileage.map(|m| m.tenths)),
-                claim_lines::mileage_first_tenths.eq(line.mileage.map(|m| m.first_tenths)),
-                claim_lines::mileage_first_rate.eq(line.mileage.map(|m| m.first_rate)),
-                claim_lines::mileage_after_rate.eq(line.mileage.map(|m| m.after_rate)),
+                (
+                    claim_lines::id.eq(next_id),
+                    claim_lines::miles_tenths.eq(line.mileage.map(|m| m.tenths)),
+                    claim_lines::mileage_first_tenths.eq(line.mileage.map(|m| m.first_tenths)),
+                    claim_lines::mileage_first_rate.eq(line.mileage.map(|m| m.first_rate)),
+                    claim_lines::mileage_after_rate.eq(line.mileage.map(|m| m.after_rate)),
+                ),
             ))
             .returning(claim_lines::id)
             .get_result::<i64>(c)?;
