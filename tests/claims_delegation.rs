@@ -27,7 +27,13 @@ async fn a_delegate_decides_for_the_manager_in_range_but_never_their_own_claim()
     let env = &acme.env;
     let org = env.org("acme");
     // Dana is a manager who herself reports to Bea Boss.
-    let dana = env.create_user(&org, "dana@acme.example", "Dana Deputy", "manager,employee", Some(acme.boss));
+    let dana = env.create_user(
+        &org,
+        "dana@acme.example",
+        "Dana Deputy",
+        "manager,employee",
+        Some(acme.boss),
+    );
     let app = atest::init_service(build_app(env.state.clone())).await;
 
     // Eve and Dana each submit a claim; both wait for Bea.
@@ -37,7 +43,10 @@ async fn a_delegate_decides_for_the_manager_in_range_but_never_their_own_claim()
         c.sign_in("acme", who, PASSWORD).await;
         c.get("/claims").await;
         let url = c
-            .post("/claims", &[("title", &format!("Trip of {who}")), ("form_key", who)])
+            .post(
+                "/claims",
+                &[("title", &format!("Trip of {who}")), ("form_key", who)],
+            )
             .await
             .location()
             .unwrap()
@@ -53,7 +62,8 @@ async fn a_delegate_decides_for_the_manager_in_range_but_never_their_own_claim()
         let refs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
         c.post_multipart(&format!("{url}/lines"), &refs, None).await;
         let version = field_value(&c.get(&url).await.body, "version").unwrap();
-        c.post(&format!("{url}/submit"), &[("version", &version)]).await;
+        c.post(&format!("{url}/submit"), &[("version", &version)])
+            .await;
         claim_ids.push(url);
     }
     let (eve_url, dana_url) = (claim_ids[0].clone(), claim_ids[1].clone());
@@ -68,25 +78,59 @@ async fn a_delegate_decides_for_the_manager_in_range_but_never_their_own_claim()
     let page = boss.get("/approvals").await;
     assert!(page.body.contains("Delegate your approvals"));
     assert!(page.body.contains("Dana Deputy"), "a manager can be named");
-    assert!(!page.body.contains(&format!("value=\"{}\"", acme.emp.0)), "an employee cannot");
+    assert!(
+        !page.body.contains(&format!("value=\"{}\"", acme.emp.0)),
+        "an employee cannot"
+    );
 
     // Bad input: a message per field, the input kept, nothing written.
     let me = acme.boss.0.to_string();
     let emp_id = acme.emp.0.to_string();
     let dana_id = dana.0.to_string();
     for (delegate, from, to, field_msg) in [
-        (me.as_str(), day(0), day(3), "choose another active manager or finance person"),
-        (emp_id.as_str(), day(0), day(3), "choose another active manager or finance person"),
-        (dana_id.as_str(), day(-1), day(3), "the first day cannot be in the past"),
-        (dana_id.as_str(), day(3), day(1), "the last day cannot be before the first"),
-        (dana_id.as_str(), day(0), "2026-02-30".into(), "enter a real date"),
+        (
+            me.as_str(),
+            day(0),
+            day(3),
+            "choose another active manager or finance person",
+        ),
+        (
+            emp_id.as_str(),
+            day(0),
+            day(3),
+            "choose another active manager or finance person",
+        ),
+        (
+            dana_id.as_str(),
+            day(-1),
+            day(3),
+            "the first day cannot be in the past",
+        ),
+        (
+            dana_id.as_str(),
+            day(3),
+            day(1),
+            "the last day cannot be before the first",
+        ),
+        (
+            dana_id.as_str(),
+            day(0),
+            "2026-02-30".into(),
+            "enter a real date",
+        ),
     ] {
         let bad = boss
-            .post("/approvals/delegations", &[("delegate", delegate), ("from", &from), ("to", &to)])
+            .post(
+                "/approvals/delegations",
+                &[("delegate", delegate), ("from", &from), ("to", &to)],
+            )
             .await;
         assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{field_msg}");
         assert!(bad.body.contains(field_msg), "{field_msg}");
-        assert!(bad.body.contains(&format!("value=\"{from}\"")), "input kept");
+        assert!(
+            bad.body.contains(&format!("value=\"{from}\"")),
+            "input kept"
+        );
     }
     let mut conn = org.conn().unwrap();
     let count: i64 = delegations::table.count().get_result(&mut conn).unwrap();
@@ -94,12 +138,18 @@ async fn a_delegate_decides_for_the_manager_in_range_but_never_their_own_claim()
 
     // In range from today: Dana sees Eve's claim, not her own, and decides for Bea.
     let added = boss
-        .post("/approvals/delegations", &[("delegate", &dana_id), ("from", &day(0)), ("to", &day(7))])
+        .post(
+            "/approvals/delegations",
+            &[("delegate", &dana_id), ("from", &day(0)), ("to", &day(7))],
+        )
         .await;
     assert_eq!(added.location(), Some("/approvals"));
     // Posted twice, made once.
-    boss.post("/approvals/delegations", &[("delegate", &dana_id), ("from", &day(0)), ("to", &day(7))])
-        .await;
+    boss.post(
+        "/approvals/delegations",
+        &[("delegate", &dana_id), ("from", &day(0)), ("to", &day(7))],
+    )
+    .await;
     let count: i64 = delegations::table.count().get_result(&mut conn).unwrap();
     assert_eq!(count, 1);
     let queue = dana_c.get("/approvals").await;
@@ -107,7 +157,10 @@ async fn a_delegate_decides_for_the_manager_in_range_but_never_their_own_claim()
     assert!(!queue.body.contains("Trip of dana"), "never her own claim");
     assert!(queue.body.contains("Bea Boss's reports"));
     let page = dana_c.get(&dana_url).await;
-    assert!(!page.body.contains("Your decision"), "no decision on her own claim");
+    assert!(
+        !page.body.contains("Your decision"),
+        "no decision on her own claim"
+    );
     let dana_claim: i64 = dana_url.trim_start_matches("/claims/").parse().unwrap();
     let version = claims::get(&org, dana_claim).unwrap().version.to_string();
     let own = dana_c
@@ -120,7 +173,10 @@ async fn a_delegate_decides_for_the_manager_in_range_but_never_their_own_claim()
     assert!(page.body.contains("Your decision"));
     let version = field_value(&page.body, "version").unwrap();
     let approved = dana_c
-        .post(&format!("{eve_url}/approve"), &[("version", &version), ("comment", "ok")])
+        .post(
+            &format!("{eve_url}/approve"),
+            &[("version", &version), ("comment", "ok")],
+        )
         .await;
     assert_eq!(approved.location(), Some(eve_url.as_str()));
     let page = dana_c.get(&eve_url).await;
@@ -130,7 +186,10 @@ async fn a_delegate_decides_for_the_manager_in_range_but_never_their_own_claim()
         page.body
     );
     let eve_id: i64 = eve_url.trim_start_matches("/claims/").parse().unwrap();
-    assert_eq!(claims::get(&org, eve_id).unwrap().status(), Status::Approved);
+    assert_eq!(
+        claims::get(&org, eve_id).unwrap().status(),
+        Status::Approved
+    );
     let decided = audit::page(
         &org,
         &Filter {
@@ -142,7 +201,11 @@ async fn a_delegate_decides_for_the_manager_in_range_but_never_their_own_claim()
         5,
     )
     .unwrap();
-    assert!(decided[0].detail.ends_with(&format!("on behalf of {}", acme.boss.0)));
+    assert!(
+        decided[0]
+            .detail
+            .ends_with(&format!("on behalf of {}", acme.boss.0))
+    );
 
     // Bea still decides Dana's claim herself.
     let page = boss.get(&dana_url).await;
@@ -150,8 +213,11 @@ async fn a_delegate_decides_for_the_manager_in_range_but_never_their_own_claim()
 
     // A delegation not started yet grants nothing; nor does one that has ended.
     let other_id = acme.other.0.to_string();
-    boss.post("/approvals/delegations", &[("delegate", &other_id), ("from", &day(1)), ("to", &day(5))])
-        .await;
+    boss.post(
+        "/approvals/delegations",
+        &[("delegate", &other_id), ("from", &day(1)), ("to", &day(5))],
+    )
+    .await;
     diesel::insert_into(delegations::table)
         .values((
             delegations::delegator_id.eq(acme.boss.0),
@@ -167,7 +233,10 @@ async fn a_delegate_decides_for_the_manager_in_range_but_never_their_own_claim()
     eve.sign_in("acme", "emp@acme.example", PASSWORD).await;
     eve.get("/claims").await;
     let url = eve
-        .post("/claims", &[("title", "Second trip"), ("form_key", "second")])
+        .post(
+            "/claims",
+            &[("title", "Second trip"), ("form_key", "second")],
+        )
         .await
         .location()
         .unwrap()
@@ -181,13 +250,18 @@ async fn a_delegate_decides_for_the_manager_in_range_but_never_their_own_claim()
         ("form_key", "second-line".into()),
     ];
     let refs: Vec<(&str, &str)> = refs.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    eve.post_multipart(&format!("{url}/lines"), &refs, None).await;
+    eve.post_multipart(&format!("{url}/lines"), &refs, None)
+        .await;
     let version = field_value(&eve.get(&url).await.body, "version").unwrap();
-    eve.post(&format!("{url}/submit"), &[("version", &version)]).await;
+    eve.post(&format!("{url}/submit"), &[("version", &version)])
+        .await;
     for who in ["other@acme.example", "mgr@acme.example"] {
         let mut c = Client::new(&app);
         c.sign_in("acme", who, PASSWORD).await;
-        assert!(!c.get("/approvals").await.body.contains("Second trip"), "{who}");
+        assert!(
+            !c.get("/approvals").await.body.contains("Second trip"),
+            "{who}"
+        );
         assert_eq!(c.get(&url).await.status, StatusCode::NOT_FOUND, "{who}");
     }
     assert!(dana_c.get("/approvals").await.body.contains("Second trip"));
@@ -215,7 +289,9 @@ async fn a_delegate_decides_for_the_manager_in_range_but_never_their_own_claim()
     other.get("/approvals").await;
     let count_before: i64 = delegations::table.count().get_result(&mut conn).unwrap();
     for d in 1..=count_before + 1 {
-        other.post(&format!("/approvals/delegations/{d}/remove"), &[]).await;
+        other
+            .post(&format!("/approvals/delegations/{d}/remove"), &[])
+            .await;
     }
     let count_after: i64 = delegations::table.count().get_result(&mut conn).unwrap();
     assert_eq!(count_before, count_after);
