@@ -293,8 +293,10 @@ fn mileage_counts_the_tax_year_and_splits_at_ten_thousand_miles() {
     let org = acme.env.org("acme");
     let emp = acme.emp;
     // Lines a year back are allowed here, to show last tax year's miles do not count.
-    let mut p = ExpensePolicy::default();
-    p.max_line_age_days = 800;
+    let p = ExpensePolicy {
+        max_line_age_days: 800,
+        ..Default::default()
+    };
     policy::save(&org, acme.admin, &p, &Vec::new()).unwrap();
     let roles = Roles::parse_list("employee").unwrap();
     let boss_roles = Roles::parse_list("manager,employee").unwrap();
