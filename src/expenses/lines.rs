@@ -423,14 +423,15 @@ pub fn lines(org: &Org, claim_id: i64) -> Result<Vec<LineRow>, ClaimError> {
 
 /// Policy flags on a line, shown to the claimant before submitting and to approvers,
 /// from the organisation's policy now. A line above its category's receipt threshold
-/// is flagged only while it has none; a line that has grown older than the policy's
-/// age limit since it was added is flagged too.
+/// is flagged only while it has none; a line older than the policy's age limit on
+/// `as_of` (the day the claim was submitted, or today for a draft) is flagged too.
 pub fn flags(
     line: &LineRow,
     category: Option<&Category>,
     has_receipt: bool,
     policy: &ExpensePolicy,
     base: Currency,
+    as_of: Date,
 ) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(cat) = category {
@@ -453,8 +454,7 @@ pub fn flags(
     }
     let format = time::macros::format_description!("[year]-[month]-[day]");
     if let Ok(date) = Date::parse(&line.spent_on, &format) {
-        let today = OffsetDateTime::now_utc().date();
-        if (today - date).whole_days() > policy.max_line_age_days {
+        if (as_of - date).whole_days() > policy.max_line_age_days {
             out.push(format!("older than {} days", policy.max_line_age_days));
         }
     }

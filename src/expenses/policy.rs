@@ -180,12 +180,13 @@ pub fn check(input: &PolicyInput) -> Result<(ExpensePolicy, CategoryLimits), Pol
     let age = whole(&input.max_line_age_days, 1, MAX_AGE_LIMIT_DAYS, "the days")
         .map_err(|e| err("max_line_age_days", e))
         .ok();
-    let second = cur.and_then(|c| {
-        amount_or_zero(&input.second_approval_above, c, false)
-            .map_err(|e| err("second_approval_above", e))
-            .ok()
-            .flatten()
-    });
+    // With an unknown currency the amounts are still checked (as GBP) so every
+    // message shows at once.
+    let parse_cur = cur.unwrap_or(Currency::GBP);
+    let second = amount_or_zero(&input.second_approval_above, parse_cur, false)
+        .map_err(|e| err("second_approval_above", e))
+        .ok()
+        .flatten();
     let first = whole(&input.mileage_first_rate, 1, MAX_RATE_MINOR, "the rate")
         .map_err(|e| err("mileage_first_rate", e))
         .ok();
@@ -197,8 +198,7 @@ pub fn check(input: &PolicyInput) -> Result<(ExpensePolicy, CategoryLimits), Pol
         .ok();
     let mut cats = Vec::new();
     for c in &input.categories {
-        let Some(cur) = cur else { break };
-        let limit = match amount_or_zero(&c.limit, cur, true) {
+        let limit = match amount_or_zero(&c.limit, parse_cur, true) {
             Ok(Some(0)) => {
                 err(
                     &format!("limit_{}", c.code),
@@ -212,7 +212,7 @@ pub fn check(input: &PolicyInput) -> Result<(ExpensePolicy, CategoryLimits), Pol
                 None
             }
         };
-        let receipt = amount_or_zero(&c.receipt_above, cur, true)
+        let receipt = amount_or_zero(&c.receipt_above, parse_cur, true)
             .map_err(|e| err(&format!("receipt_{}", c.code), e))
             .ok();
         if let (Some(l), Some(r)) = (limit, receipt) {

@@ -381,6 +381,11 @@ pub(super) fn load_page(
     };
     let currency = claim.currency();
     let policy = policy::load(org)?;
+    let as_of = claim
+        .submitted_at
+        .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+        .unwrap_or_else(time::OffsetDateTime::now_utc)
+        .date();
     let receipts = receipts::for_claim(org, id)?;
     let mut lines = Vec::new();
     for l in claims::lines(org, id)? {
@@ -408,7 +413,7 @@ pub(super) fn load_page(
                 .map(|v| format_minor(v, line_currency))
                 .unwrap_or_default(),
             receipt,
-            flags: claims::flags(&l, cat, receipt.is_some(), &policy, currency),
+            flags: claims::flags(&l, cat, receipt.is_some(), &policy, currency, as_of),
         });
     }
     let mut history = Vec::new();
