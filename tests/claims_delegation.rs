@@ -313,3 +313,131 @@ async fn a_delegate_decides_for_the_manager_in_range_but_never_their_own_claim()
     assert_eq!(entries(Action::DelegationRemoved), 1);
     audit::verify(&org).unwrap();
 }
+
+/// A finance person can stand in for a manager, but two approvals stay two people; and a
+/// delegator who stops being a manager passes nothing on any more.
+#[test]
+fn a_finance_delegate_cannot_give_both_approvals() {
+    use expenseplus::auth::{Roles, account};
+    use expenseplus::expenses::claims::{AddLine, LineInput};
+    use expenseplus::expenses::delegation::{self, DelegationInput};
+    use expenseplus::expenses::status::Transition;
+
+    let acme = common::acme_with_people();
+    let env = &acme.env;
+    let org = env.org("acme");
+    let fin2 = env.create_user(&org, "fin2@acme.example", "Fay Finance", "finance", None);
+    let roles = |s: &str| Roles::parse_list(s).unwrap();
+    let made = delegation::add(
+        &org,
+        acme.boss,
+        roles("manager,employee"),
+        &DelegationInput {
+            delegate: acme.fin.0.to_string(),
+            from: day(0),
+            to: day(0),
+        },
+    )
+    .unwrap();
+    assert!(made.is_ok());
+
+    let id = claims::create(&org, acme.emp, "Conference", "f").unwrap();
+    let line = LineInput {
+        date: day(0),
+        category: "training".into(),
+        merchant: "Conference Ltd".into(),
+        amount: "1500.00".into(),
+        currency: "GBP".into(),
+        form_key: "l".into(),
+        ..Default::default()
+    };
+    assert!(matches!(
+        claims::add_line(&org, acme.emp, id, &line).unwrap(),
+        AddLine::Added
+    ));
+    let v = claims::get(&org, id).unwrap().version;
+    claims::transition(
+        &org,
+        acme.emp,
+        roles("employee"),
+        id,
+        v,
+        Transition::Submit,
+        "",
+    )
+    .unwrap();
+
+    let queue = claims::waiting_for(&org, acme.fin, roles("finance"), 10).unwrap();
+    assert_eq!(queue.iter().map(|c| c.id).collect::<Vec<_>>(), vec![id]);
+    let v = claims::get(&org, id).unwrap().version;
+    let to = claims::transition(
+        &org,
+        acme.fin,
+        roles("finance"),
+        id,
+        v,
+        Transition::Approve,
+        "",
+    )
+    .unwrap();
+    assert_eq!(
+        to,
+        Status::AwaitingFinance,
+        "over the threshold: finance next"
+    );
+    let history = claims::history(&org, id).unwrap();
+    assert_eq!(history.last().unwrap().on_behalf_of, Some(acme.boss.0));
+
+    let v = claims::get(&org, id).unwrap().version;
+    let again = claims::transition(
+        &org,
+        acme.fin,
+        roles("finance"),
+        id,
+        v,
+        Transition::Approve,
+        "",
+    );
+    assert!(
+        matches!(&again, Err(claims::ClaimError::Invalid(m)) if m.contains("someone other than the first approver")),
+        "{again:?}"
+    );
+    let to =
+        claims::transition(&org, fin2, roles("finance"), id, v, Transition::Approve, "").unwrap();
+    assert_eq!(to, Status::Approved);
+
+    // Bea stops being a manager: her delegation no longer gives Finn anything.
+    let claim2 = claims::create(&org, acme.emp, "Second", "f2").unwrap();
+    let mut l2 = line.clone();
+    l2.amount = "10.00".into();
+    l2.form_key = "l2".into();
+    claims::add_line(&org, acme.emp, claim2, &l2).unwrap();
+    let v = claims::get(&org, claim2).unwrap().version;
+    claims::transition(
+        &org,
+        acme.emp,
+        roles("employee"),
+        claim2,
+        v,
+        Transition::Submit,
+        "",
+    )
+    .unwrap();
+    assert_eq!(
+        claims::waiting_for(&org, acme.fin, roles("finance"), 10)
+            .unwrap()
+            .len(),
+        1
+    );
+    account::set_roles(&org, acme.admin, acme.boss, roles("employee")).unwrap();
+    assert!(
+        claims::waiting_for(&org, acme.fin, roles("finance"), 10)
+            .unwrap()
+            .is_empty()
+    );
+    let c2 = claims::get(&org, claim2).unwrap();
+    assert_eq!(
+        claims::role_for(&org, acme.fin, roles("finance"), &c2).unwrap(),
+        None
+    );
+}

@@ -273,6 +273,22 @@ pub fn transition(
         ));
     }
     let comment = clean_text(comment, TEXT_MAX, "comment", false).map_err(ClaimError::Invalid)?;
+    // Two approvals mean two people: whoever approved first cannot give the second.
+    if t == Transition::Approve && claim.status() == Status::AwaitingFinance {
+        let mut conn = org.conn()?;
+        let first: Option<i64> = claim_events::table
+            .filter(claim_events::claim_id.eq(claim_id))
+            .filter(claim_events::to_status.eq(Status::AwaitingFinance.code()))
+            .order(claim_events::id.desc())
+            .select(claim_events::actor_id)
+            .first(&mut conn)
+            .optional()?;
+        if first == Some(actor.0) {
+            return Err(ClaimError::Invalid(
+                "the second approval must come from someone other than the first approver".into(),
+            ));
+        }
+    }
     let over = claim.total_minor > super::policy::load(org)?.second_approval_above_minor;
     let from = claim.status();
     let to = status::next(from, t, part, over, &comment)?;

@@ -12,7 +12,7 @@ use crate::audit::{self, Action};
 use crate::auth::users;
 use crate::auth::{Role, Roles};
 use crate::db::now_unix;
-use crate::db::schema::org::delegations;
+use crate::db::schema::org::{delegations, users as users_t};
 use crate::ids::UserId;
 use crate::tenancy::Org;
 
@@ -34,17 +34,25 @@ fn today() -> Date {
     OffsetDateTime::now_utc().date()
 }
 
-/// The managers whose approvals `delegate` holds today.
+/// The managers whose approvals `delegate` holds today. A delegator who is no longer
+/// an active manager passes nothing on.
 pub fn acting_for(org: &Org, delegate: UserId) -> Result<Vec<UserId>, ClaimError> {
     let day = today().to_string();
     let mut conn = org.conn()?;
-    let ids: Vec<i64> = delegations::table
+    let rows: Vec<(i64, String, bool)> = delegations::table
+        .inner_join(users_t::table.on(users_t::id.eq(delegations::delegator_id)))
         .filter(delegations::delegate_id.eq(delegate.0))
         .filter(delegations::starts_on.le(&day))
         .filter(delegations::ends_on.ge(&day))
-        .select(delegations::delegator_id)
+        .select((delegations::delegator_id, users_t::roles, users_t::active))
         .load(&mut conn)?;
-    Ok(ids.into_iter().map(UserId).collect())
+    Ok(rows
+        .into_iter()
+        .filter(|(_, roles, active)| {
+            *active && Roles::parse_list(roles).is_ok_and(|r| r.contains(Role::Manager))
+        })
+        .map(|(id, _, _)| UserId(id))
+        .collect())
 }
 
 /// People who may be named: active managers or finance users other than `me`.
