@@ -8,8 +8,8 @@ use time::Date;
 
 pub use super::lines::{
     AddLine, FieldErrors, LineInput, LineRow, MILEAGE, ValidLine, add_line, flags, lines,
-    mileage_text,
 };
+pub use super::mileage::mileage_text;
 use super::money::Currency;
 use super::status::{self, Actor, Status, Transition, TransitionError};
 use crate::audit::{self, Action};

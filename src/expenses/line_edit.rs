@@ -113,6 +113,7 @@ pub fn update(
                 "this form was used already; open the line again to change it".into(),
             ));
         }
+        let (amount, base_minor, m) = valid.priced_in(c, Some(line_id))?;
         let old_base: i64 = claim_lines::table
             .find(line_id)
             .select(claim_lines::base_minor)
@@ -124,7 +125,7 @@ pub fn update(
                 .filter(claims_t::status.eq(Status::Draft.code())),
         )
         .set((
-            claims_t::total_minor.eq(claims_t::total_minor - old_base + valid.base_minor),
+            claims_t::total_minor.eq(claims_t::total_minor - old_base + base_minor),
             claims_t::version.eq(claims_t::version + 1),
             claims_t::updated_at.eq(now_unix()),
         ))
@@ -132,17 +133,16 @@ pub fn update(
         if n != 1 {
             return Err(ClaimError::Stale);
         }
-        let m = valid.mileage;
         diesel::update(claim_lines::table.find(line_id))
             .set((
                 claim_lines::spent_on.eq(valid.date.to_string()),
                 claim_lines::category.eq(&valid.category),
                 claim_lines::merchant.eq(&valid.merchant),
                 claim_lines::description.eq(&valid.description),
-                claim_lines::amount_minor.eq(valid.amount),
+                claim_lines::amount_minor.eq(amount),
                 claim_lines::currency.eq(valid.currency.code()),
                 claim_lines::rate_micros.eq(valid.rate),
-                claim_lines::base_minor.eq(valid.base_minor),
+                claim_lines::base_minor.eq(base_minor),
                 claim_lines::vat_minor.eq(valid.vat),
                 claim_lines::miles_tenths.eq(m.map(|m| m.tenths)),
                 claim_lines::mileage_first_tenths.eq(m.map(|m| m.first_tenths)),

@@ -126,9 +126,33 @@ pub(super) struct MileageLine {
     pub(super) first_tenths: i64,
     pub(super) first_rate: i64,
     pub(super) after_rate: i64,
+    owner: i64,
+    band_miles: i64,
 }
 
 impl ValidLine {
+    /// Amount, base amount and mileage worked out again inside the writing transaction
+    /// (which holds the write lock): a mileage line written meanwhile may have moved
+    /// the person past the band. Other lines are as checked.
+    pub(super) fn priced_in(
+        &self,
+        c: &mut SqliteConnection,
+        except: Option<i64>,
+    ) -> QueryResult<(i64, i64, Option<MileageLine>)> {
+        let Some(m) = self.mileage else {
+            return Ok((self.amount, self.base_minor, None));
+        };
+        let rates = mileage::MileageRates {
+            first_rate_pence: m.first_rate,
+            after_rate_pence: m.after_rate,
+            threshold_miles: m.band_miles,
+        };
+        let already = mileage::tenths_before_in(c, UserId(m.owner), self.date, except)?;
+        let amount = mileage::amount_pence(rates, already, m.tenths);
+        let (first_tenths, _) = mileage::split(rates, already, m.tenths);
+        Ok((amount, amount, Some(MileageLine { first_tenths, ..m })))
+    }
+
     /// The key of the claim's owner, under which everything of the line is sealed.
     pub fn owner_key(&self) -> PersonKeyId {
         self.owner_key
@@ -318,6 +342,8 @@ fn mileage_amount(
             first_tenths: first,
             first_rate: rates.first_rate_pence,
             after_rate: rates.after_rate_pence,
+            owner: owner.0,
+            band_miles: rates.threshold_miles,
         }),
     )))
 }
@@ -348,6 +374,7 @@ pub fn insert(
             .select(diesel::dsl::max(removed_lines::line_id))
             .first(c)?;
         let next_id = max_line.max(max_removed).unwrap_or(0) + 1;
+        let (amount, base_minor, mileage) = line.priced_in(c, None)?;
         let line_id = diesel::insert_into(claim_lines::table)
             .values((
                 claim_lines::claim_id.eq(line.claim_id),
@@ -355,19 +382,19 @@ pub fn insert(
                 claim_lines::category.eq(&line.category),
                 claim_lines::merchant.eq(&line.merchant),
                 claim_lines::description.eq(&line.description),
-                claim_lines::amount_minor.eq(line.amount),
+                claim_lines::amount_minor.eq(amount),
                 claim_lines::currency.eq(line.currency.code()),
                 claim_lines::rate_micros.eq(line.rate),
-                claim_lines::base_minor.eq(line.base_minor),
+                claim_lines::base_minor.eq(base_minor),
                 claim_lines::vat_minor.eq(line.vat),
                 claim_lines::form_key.eq(Some(&line.form_key)),
                 claim_lines::created_at.eq(now_unix()),
                 (
                     claim_lines::id.eq(next_id),
-                    claim_lines::miles_tenths.eq(line.mileage.map(|m| m.tenths)),
-                    claim_lines::mileage_first_tenths.eq(line.mileage.map(|m| m.first_tenths)),
-                    claim_lines::mileage_first_rate.eq(line.mileage.map(|m| m.first_rate)),
-                    claim_lines::mileage_after_rate.eq(line.mileage.map(|m| m.after_rate)),
+                    claim_lines::miles_tenths.eq(mileage.map(|m| m.tenths)),
+                    claim_lines::mileage_first_tenths.eq(mileage.map(|m| m.first_tenths)),
+                    claim_lines::mileage_first_rate.eq(mileage.map(|m| m.first_rate)),
+                    claim_lines::mileage_after_rate.eq(mileage.map(|m| m.after_rate)),
                 ),
             ))
             .returning(claim_lines::id)
@@ -379,7 +406,7 @@ pub fn insert(
                 .filter(claims_t::status.eq(Status::Draft.code())),
         )
         .set((
-            claims_t::total_minor.eq(claims_t::total_minor + line.base_minor),
+            claims_t::total_minor.eq(claims_t::total_minor + base_minor),
             claims_t::version.eq(claims_t::version + 1),
             claims_t::updated_at.eq(now_unix()),
         ))
@@ -459,37 +486,4 @@ pub fn flags(
         }
     }
     out
-}
-
-/// "120.0 miles at 45p" or, across the band, "50.0 miles at 45p + 70.0 miles at 25p";
-/// empty for lines that are not mileage. Rates in the base currency's minor units.
-pub fn mileage_text(line: &LineRow, base: Currency) -> String {
-    let (Some(tenths), Some(first), Some(r1), Some(r2)) = (
-        line.miles_tenths,
-        line.mileage_first_tenths,
-        line.mileage_first_rate,
-        line.mileage_after_rate,
-    ) else {
-        return String::new();
-    };
-    let miles = |t: i64| format!("{}.{}", t / 10, t % 10);
-    let rate = |r: i64| {
-        if base == Currency::GBP {
-            format!("{r}p")
-        } else {
-            format!("{} {}", money::format_minor(r, base), base)
-        }
-    };
-    let after = tenths - first;
-    match (first, after) {
-        (0, _) => format!("{} miles at {}", miles(after), rate(r2)),
-        (_, 0) => format!("{} miles at {}", miles(first), rate(r1)),
-        _ => format!(
-            "{} miles at {} + {} miles at {}",
-            miles(first),
-            rate(r1),
-            miles(after),
-            rate(r2)
-        ),
-    }
 }

@@ -3,6 +3,7 @@
 //! may set their own. Miles are tenths (one decimal place) to keep integers.
 
 use diesel::prelude::*;
+use diesel::sqlite::SqliteConnection;
 use time::{Date, Month};
 
 use super::claims::ClaimError;
@@ -68,6 +69,16 @@ pub fn tenths_before(
     except: Option<i64>,
 ) -> Result<i64, ClaimError> {
     let mut conn = org.conn()?;
+    Ok(tenths_before_in(&mut conn, owner, date, except)?)
+}
+
+/// As [`tenths_before`], on a connection (inside a writing transaction).
+pub fn tenths_before_in(
+    conn: &mut SqliteConnection,
+    owner: UserId,
+    date: Date,
+    except: Option<i64>,
+) -> QueryResult<i64> {
     let sum: Option<i64> = claim_lines::table
         .inner_join(claims::table)
         .filter(claims::owner_id.eq(owner.0))
@@ -79,7 +90,7 @@ pub fn tenths_before(
         .select(diesel::dsl::sql::<
             diesel::sql_types::Nullable<diesel::sql_types::BigInt>,
         >("SUM(claim_lines.miles_tenths)"))
-        .first(&mut conn)?;
+        .first(conn)?;
     Ok(sum.unwrap_or(0))
 }
 
@@ -99,6 +110,39 @@ pub fn parse_miles(raw: &str) -> Option<i64> {
     }
     let tenths = whole.parse::<i64>().ok()? * 10 + frac.parse::<i64>().unwrap_or(0);
     (tenths > 0).then_some(tenths)
+}
+
+/// "120.0 miles at 45p" or, across the band, "50.0 miles at 45p + 70.0 miles at 25p";
+/// empty for lines that are not mileage. Rates in the base currency's minor units.
+pub fn mileage_text(line: &super::lines::LineRow, base: super::money::Currency) -> String {
+    let (Some(tenths), Some(first), Some(r1), Some(r2)) = (
+        line.miles_tenths,
+        line.mileage_first_tenths,
+        line.mileage_first_rate,
+        line.mileage_after_rate,
+    ) else {
+        return String::new();
+    };
+    let miles = |t: i64| format!("{}.{}", t / 10, t % 10);
+    let rate = |r: i64| {
+        if base == super::money::Currency::GBP {
+            format!("{r}p")
+        } else {
+            format!("{} {}", super::money::format_minor(r, base), base)
+        }
+    };
+    let after = tenths - first;
+    match (first, after) {
+        (0, _) => format!("{} miles at {}", miles(after), rate(r2)),
+        (_, 0) => format!("{} miles at {}", miles(first), rate(r1)),
+        _ => format!(
+            "{} miles at {} + {} miles at {}",
+            miles(first),
+            rate(r1),
+            miles(after),
+            rate(r2)
+        ),
+    }
 }
 
 #[cfg(test)]
