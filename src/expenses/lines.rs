@@ -480,10 +480,10 @@ pub fn flags(
         }
     }
     let format = time::macros::format_description!("[year]-[month]-[day]");
-    if let Ok(date) = Date::parse(&line.spent_on, &format) {
-        if (as_of - date).whole_days() > policy.max_line_age_days {
-            out.push(format!("older than {} days", policy.max_line_age_days));
-        }
+    if let Ok(date) = Date::parse(&line.spent_on, &format)
+        && (as_of - date).whole_days() > policy.max_line_age_days
+    {
+        out.push(format!("older than {} days", policy.max_line_age_days));
     }
     out
 }
