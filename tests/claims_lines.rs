@@ -306,4 +306,28 @@ async fn the_owner_edits_and_removes_lines_with_versions_and_double_posts_handle
     assert_eq!(late.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(late.body.contains("Only a draft claim can be changed."));
     assert_eq!(claims::lines(&org, claim_id).unwrap().len(), 1);
+
+    // Every change was audited once (ids only), the double posts not at all.
+    let count = |action| {
+        expenseplus::audit::page(
+            &org,
+            &expenseplus::audit::Filter {
+                action: Some(action),
+                ..Default::default()
+            },
+            None,
+            20,
+        )
+        .unwrap()
+    };
+    use expenseplus::audit::Action;
+    let changed = count(Action::ClaimLineChanged);
+    assert_eq!(changed.len(), 3, "three saved edits");
+    assert!(
+        changed
+            .iter()
+            .all(|e| e.detail.starts_with(&format!("claim {claim_id} line ")))
+    );
+    assert_eq!(count(Action::ClaimLineRemoved).len(), 1);
+    expenseplus::audit::verify(&org).unwrap();
 }

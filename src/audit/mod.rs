@@ -41,10 +41,13 @@ pub enum Action {
     /// A manager named a delegate for their approvals.
     DelegationAdded,
     DelegationRemoved,
+    /// The owner changed or removed a line of their draft claim.
+    ClaimLineChanged,
+    ClaimLineRemoved,
 }
 
 impl Action {
-    pub const ALL: [Action; 24] = [
+    pub const ALL: [Action; 26] = [
         Action::SignIn,
         Action::SignInFailed,
         Action::SignInThrottled,
@@ -69,6 +72,8 @@ impl Action {
         Action::ExportedAccounts,
         Action::DelegationAdded,
         Action::DelegationRemoved,
+        Action::ClaimLineChanged,
+        Action::ClaimLineRemoved,
     ];
 
     pub fn code(self) -> &'static str {
@@ -97,6 +102,8 @@ impl Action {
             Action::ExportedAccounts => "exported_accounts",
             Action::DelegationAdded => "delegation_added",
             Action::DelegationRemoved => "delegation_removed",
+            Action::ClaimLineChanged => "claim_line_changed",
+            Action::ClaimLineRemoved => "claim_line_removed",
         }
     }
 

@@ -10,6 +10,7 @@ use super::claims::{self, AddLine, ClaimError, ClaimRow, LineInput, LineRow};
 use super::lines;
 use super::receipts::{self, ReceiptMeta, Upload};
 use super::status::Status;
+use crate::audit::{self, Action};
 use crate::db::now_unix;
 use crate::db::schema::org::{
     claim_lines, claims as claims_t, receipts as receipts_t, removed_lines,
@@ -155,6 +156,20 @@ pub fn update(
             diesel::delete(receipts_t::table.filter(receipts_t::line_id.eq(line_id))).execute(c)?;
             receipts::insert_row(c, claim_id, Some(line_id), r, data)?;
         }
+        audit::append(
+            c,
+            Some(owner),
+            Some(owner),
+            Action::ClaimLineChanged,
+            &format!(
+                "claim {claim_id} line {line_id}{}",
+                if receipt.is_some() {
+                    ", receipt replaced"
+                } else {
+                    ""
+                }
+            ),
+        )?;
         Ok(())
     });
     done.map(|()| AddLine::Added)
@@ -214,6 +229,13 @@ pub fn remove(
                 removed_lines::claim_id.eq(claim_id),
             ))
             .execute(c)?;
+        audit::append(
+            c,
+            Some(owner),
+            Some(owner),
+            Action::ClaimLineRemoved,
+            &format!("claim {claim_id} line {line_id}"),
+        )?;
         Ok(())
     })
 }
