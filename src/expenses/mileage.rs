@@ -59,8 +59,9 @@ pub fn split(rates: MileageRates, already_tenths: i64, tenths: i64) -> (i64, i64
 }
 
 /// Tenths of a mile `owner` has claimed on mileage lines dated from the start of
-/// `date`'s tax year up to `date` (inclusive), in claims that were not rejected,
-/// leaving out the line `except` (the one being edited). (`SUM` by hand: diesel's
+/// `date`'s tax year up to `date` (on `date` itself, those entered before `except`,
+/// the line being edited, or all of them for a new line), in claims that were not
+/// rejected. (`SUM` by hand: diesel's
 /// `sum` of a BIGINT is NUMERIC.)
 pub fn tenths_before(
     org: &Org,
@@ -85,7 +86,14 @@ pub fn tenths_before_in(
         .filter(claims::status.ne(Status::Rejected.code()))
         .filter(claim_lines::miles_tenths.is_not_null())
         .filter(claim_lines::spent_on.ge(tax_year_start(date).to_string()))
-        .filter(claim_lines::spent_on.le(date.to_string()))
+        // Earlier days, and on the same day the lines entered before this one.
+        .filter(
+            claim_lines::spent_on
+                .lt(date.to_string())
+                .or(claim_lines::spent_on
+                    .eq(date.to_string())
+                    .and(claim_lines::id.lt(except.unwrap_or(i64::MAX)))),
+        )
         .filter(claim_lines::id.ne(except.unwrap_or(0)))
         .select(diesel::dsl::sql::<
             diesel::sql_types::Nullable<diesel::sql_types::BigInt>,
