@@ -405,6 +405,22 @@ fn a_finance_delegate_cannot_give_both_approvals() {
     let to =
         claims::transition(&org, fin2, roles("finance"), id, v, Transition::Approve, "").unwrap();
     assert_eq!(to, Status::Approved);
+    // At the finance stage Finn is finance again, delegate or not: he can pay it.
+    let c = claims::get(&org, id).unwrap();
+    assert_eq!(
+        claims::role_for(&org, acme.fin, roles("finance"), &c).unwrap(),
+        Some(expenseplus::expenses::status::Actor::Finance)
+    );
+    let paid = claims::transition(
+        &org,
+        acme.fin,
+        roles("finance"),
+        id,
+        c.version,
+        Transition::MarkPaid,
+        "",
+    );
+    assert_eq!(paid.unwrap(), Status::Paid);
 
     // Bea stops being a manager: her delegation no longer gives Finn anything.
     let claim2 = claims::create(&org, acme.emp, "Second", "f2").unwrap();

@@ -227,24 +227,26 @@ pub fn part_for(
         return Ok(Some((Actor::Owner, None)));
     }
     let status = claim.status();
+    let finance_stage = roles.contains(Role::Finance)
+        && matches!(
+            status,
+            Status::AwaitingFinance | Status::Approved | Status::Paid
+        );
     if status != Status::Draft {
         let manager = users::get(org, UserId(claim.owner_id))?.and_then(|o| o.manager_id);
         if roles.contains(Role::Manager) && manager == Some(viewer.0) {
             return Ok(Some((Actor::Approver, None)));
         }
+        // A finance delegate acts as finance once the claim reaches finance.
         if let Some(m) = manager
+            && !finance_stage
             && (roles.contains(Role::Manager) || roles.contains(Role::Finance))
             && super::delegation::acting_for(org, viewer)?.contains(&UserId(m))
         {
             return Ok(Some((Actor::Approver, Some(UserId(m)))));
         }
     }
-    if roles.contains(Role::Finance)
-        && matches!(
-            status,
-            Status::AwaitingFinance | Status::Approved | Status::Paid
-        )
-    {
+    if finance_stage {
         return Ok(Some((Actor::Finance, None)));
     }
     Ok(None)
