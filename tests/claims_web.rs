@@ -222,3 +222,190 @@ async fn employee_files_manager_approves_finance_pays() {
     assert_eq!(paid.location(), Some(url.as_str()));
     assert!(emp.get(&url).await.body.contains("paid"));
 }
+
+fn png() -> Vec<u8> {
+    let img = image::RgbImage::from_fn(8, 8, |x, y| image::Rgb([x as u8 * 20, y as u8 * 20, 7]));
+    let mut out = Vec::new();
+    image::DynamicImage::ImageRgb8(img)
+        .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+        .unwrap();
+    out
+}
+
+/// Each role's view of one claim, reached by its real URLs and by changed ids: only the
+/// owner, their manager and (once approved) finance see it; everyone else, whatever
+/// URL or POST they try, gets the same 404 as for a claim that does not exist, and
+/// nothing changes.
+#[actix_web::test]
+async fn each_role_sees_only_its_claims_even_with_changed_ids() {
+    use expenseplus::expenses::claims;
+    use expenseplus::expenses::status::Status;
+    let acme = common::acme_with_people();
+    let env = &acme.env;
+    let org = env.org("acme");
+    let app = atest::init_service(build_app(env.state.clone())).await;
+    let date = today();
+    let receipt = png();
+
+    // Eve files a claim with a receipt; Bea (a manager) has a claim of her own.
+    let mut files = Vec::new();
+    for (who, title) in [
+        ("emp@acme.example", "Eve's trip"),
+        ("boss@acme.example", "Bea's trip"),
+    ] {
+        let mut c = Client::new(&app);
+        c.sign_in("acme", who, PASSWORD).await;
+        c.get("/claims").await;
+        let url = c
+            .post("/claims", &[("title", title), ("form_key", title)])
+            .await
+            .location()
+            .unwrap()
+            .to_owned();
+        let fields = [
+            ("date", date.as_str()),
+            ("category", "meals"),
+            ("merchant", "Diner"),
+            ("amount", "30.00"),
+            ("currency", "GBP"),
+            ("form_key", who),
+        ];
+        c.post_multipart(
+            &format!("{url}/lines"),
+            &fields,
+            Some(("receipt", "r.png", &receipt)),
+        )
+        .await;
+        let page = c.get(&url).await;
+        let receipt_url = format!(
+            "{url}/receipts/{}",
+            page.body
+                .split(&format!("href=\"{url}/receipts/"))
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+        );
+        let line = page
+            .body
+            .split(&format!("href=\"{url}/lines/"))
+            .nth(1)
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap()
+            .to_owned();
+        let version = common::field_value(&page.body, "version").unwrap();
+        c.post(&format!("{url}/submit"), &[("version", &version)])
+            .await;
+        files.push((url, receipt_url, line));
+    }
+    let (eve_url, eve_receipt, eve_line) = files[0].clone();
+    let (bea_url, bea_receipt, _) = files[1].clone();
+    let eve_id: i64 = eve_url.trim_start_matches("/claims/").parse().unwrap();
+    let version = claims::get(&org, eve_id).unwrap().version.to_string();
+
+    // Otto (another manager), Mo (a manager without reports), finance before approval,
+    // the DPO and the admin: nothing of Eve's claim by any URL.
+    for who in ["other", "mgr", "fin", "dpo", "admin"] {
+        let mut c = Client::new(&app);
+        c.sign_in("acme", &format!("{who}@acme.example"), PASSWORD)
+            .await;
+        assert_eq!(
+            c.get(&eve_url).await.status,
+            StatusCode::NOT_FOUND,
+            "{who} claim page"
+        );
+        assert_eq!(
+            c.get(&eve_receipt).await.status,
+            StatusCode::NOT_FOUND,
+            "{who} receipt"
+        );
+        for action in ["approve", "reject", "return"] {
+            let s = c
+                .post(
+                    &format!("{eve_url}/{action}"),
+                    &[("version", &version), ("comment", "x")],
+                )
+                .await
+                .status;
+            // Roles without approval rights are stopped at the route (403), the others
+            // by the claim (404); either way nothing happens.
+            assert!(
+                s == StatusCode::NOT_FOUND || s == StatusCode::FORBIDDEN,
+                "{who} {action}: {s}"
+            );
+        }
+        let s = c
+            .get(&format!("{eve_url}/lines/{eve_line}/edit"))
+            .await
+            .status;
+        assert!(
+            s == StatusCode::NOT_FOUND || s == StatusCode::FORBIDDEN,
+            "{who} edit: {s}"
+        );
+        let s = c
+            .post(
+                &format!("{eve_url}/lines/{eve_line}/remove"),
+                &[("version", &version), ("confirm", "yes")],
+            )
+            .await
+            .status;
+        assert!(
+            s == StatusCode::NOT_FOUND || s == StatusCode::FORBIDDEN,
+            "{who} remove: {s}"
+        );
+        if who == "other" || who == "mgr" {
+            assert!(
+                !c.get("/approvals").await.body.contains("Eve&#39;s trip"),
+                "{who} queue"
+            );
+        }
+    }
+    // Eve cannot see her manager's claim, nor reach a receipt of it through her own claim.
+    let mut eve = Client::new(&app);
+    eve.sign_in("acme", "emp@acme.example", PASSWORD).await;
+    assert_eq!(eve.get(&bea_url).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(eve.get(&bea_receipt).await.status, StatusCode::NOT_FOUND);
+    let bea_receipt_id = bea_receipt.rsplit('/').next().unwrap();
+    assert_eq!(
+        eve.get(&format!("{eve_url}/receipts/{bea_receipt_id}"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND,
+        "another claim's receipt under one's own claim id"
+    );
+    assert_eq!(eve.get(&eve_url).await.status, StatusCode::OK);
+    assert_eq!(eve.get(&eve_receipt).await.status, StatusCode::OK);
+    assert_eq!(
+        claims::get(&org, eve_id).unwrap().status(),
+        Status::Submitted,
+        "nothing changed"
+    );
+
+    // Bea, Eve's manager, sees claim and receipt, but cannot change Eve's lines.
+    let mut bea = Client::new(&app);
+    bea.sign_in("acme", "boss@acme.example", PASSWORD).await;
+    assert!(bea.get("/approvals").await.body.contains("Eve&#39;s trip"));
+    assert_eq!(bea.get(&eve_url).await.status, StatusCode::OK);
+    assert_eq!(bea.get(&eve_receipt).await.status, StatusCode::OK);
+    assert_eq!(
+        bea.get(&format!("{eve_url}/lines/{eve_line}/edit"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let approved = bea
+        .post(&format!("{eve_url}/approve"), &[("version", &version)])
+        .await;
+    assert_eq!(approved.location(), Some(eve_url.as_str()));
+
+    // Finance now sees the approved claim and its receipt; still not Bea's submitted one.
+    let mut fin = Client::new(&app);
+    fin.sign_in("acme", "fin@acme.example", PASSWORD).await;
+    assert_eq!(fin.get(&eve_url).await.status, StatusCode::OK);
+    assert_eq!(fin.get(&eve_receipt).await.status, StatusCode::OK);
+    assert_eq!(fin.get(&bea_url).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(fin.get(&bea_receipt).await.status, StatusCode::NOT_FOUND);
+}

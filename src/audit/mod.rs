@@ -64,10 +64,16 @@ pub enum Action {
     BreachUpdated,
     ProcessorNoticeReceived,
     ProcessorNoticeAcknowledged,
+    /// A manager named a delegate for their approvals.
+    DelegationAdded,
+    DelegationRemoved,
+    /// The owner changed or removed a line of their draft claim.
+    ClaimLineChanged,
+    ClaimLineRemoved,
 }
 
 impl Action {
-    pub const ALL: [Action; 40] = [
+    pub const ALL: [Action; 44] = [
         Action::SignIn,
         Action::SignInFailed,
         Action::SignInThrottled,
@@ -108,6 +114,10 @@ impl Action {
         Action::BreachUpdated,
         Action::ProcessorNoticeReceived,
         Action::ProcessorNoticeAcknowledged,
+        Action::DelegationAdded,
+        Action::DelegationRemoved,
+        Action::ClaimLineChanged,
+        Action::ClaimLineRemoved,
     ];
 
     pub fn code(self) -> &'static str {
@@ -152,6 +162,10 @@ impl Action {
             Action::BreachUpdated => "breach_updated",
             Action::ProcessorNoticeReceived => "processor_notice_received",
             Action::ProcessorNoticeAcknowledged => "processor_notice_acknowledged",
+            Action::DelegationAdded => "delegation_added",
+            Action::DelegationRemoved => "delegation_removed",
+            Action::ClaimLineChanged => "claim_line_changed",
+            Action::ClaimLineRemoved => "claim_line_removed",
         }
     }
 

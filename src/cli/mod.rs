@@ -232,6 +232,7 @@ fn demo(data_dir: &Path) -> Result<(), CliError> {
         .map_err(TenancyError::from)?;
         lines.push((shown, email, secret));
     }
+    let mut filed = 0;
     let id_of = |role: &str| ids.iter().find(|(r, _)| *r == role).map(|(_, id)| *id);
     if let (Some(employee), Some(manager), Some(finance)) =
         (id_of("employee"), id_of("manager"), id_of("finance"))
@@ -241,13 +242,13 @@ fn demo(data_dir: &Path) -> Result<(), CliError> {
             manager,
             finance,
         };
-        let n = demo_claims::seed(&org, &cast)?;
-        println!("filed {n} sample claims for the employee, in every state");
+        filed = demo_claims::seed(&org, &cast)?;
     }
     println!(
         "created organisation {} ({}); sign in with the organisation name {}",
         org.slug, org.name, org.slug
     );
+    println!("filed {filed} sample claims for the employee, in every state");
     // Each role on its own line, in the usual order.
     for role in Role::ALL {
         if let Some((shown, email, secret)) = lines.iter().find(|l| l.0 == role.as_str()) {

@@ -146,6 +146,9 @@ pub mod org {
             miles_tenths -> Nullable<BigInt>,
             form_key -> Nullable<Text>,
             created_at -> BigInt,
+            mileage_first_tenths -> Nullable<BigInt>,
+            mileage_first_rate -> Nullable<BigInt>,
+            mileage_after_rate -> Nullable<BigInt>,
         }
     }
 
@@ -158,6 +161,7 @@ pub mod org {
             from_status -> Text,
             to_status -> Text,
             comment -> Nullable<Binary>,
+            on_behalf_of -> Nullable<BigInt>,
         }
     }
 
@@ -280,4 +284,24 @@ pub mod org {
     diesel::joinable!(privacy_request_notes -> privacy_requests (request_id));
 
     diesel::allow_tables_to_appear_in_same_query!(privacy_requests, privacy_request_notes, users);
+
+    diesel::table! {
+        delegations (id) {
+            id -> BigInt,
+            delegator_id -> BigInt,
+            delegate_id -> BigInt,
+            starts_on -> Text,
+            ends_on -> Text,
+            created_at -> BigInt,
+        }
+    }
+
+    diesel::table! {
+        removed_lines (line_id) {
+            line_id -> BigInt,
+            claim_id -> BigInt,
+        }
+    }
+
+    diesel::allow_tables_to_appear_in_same_query!(delegations, users);
 }

@@ -7,8 +7,9 @@ use diesel::prelude::*;
 use time::Date;
 
 pub use super::lines::{
-    AddLine, FieldErrors, LineInput, LineRow, ValidLine, add_line, flags, lines,
+    AddLine, FieldErrors, LineInput, LineRow, MILEAGE, ValidLine, add_line, flags, lines,
 };
+pub use super::mileage::mileage_text;
 use super::money::Currency;
 use super::status::{self, Actor, Status, Transition, TransitionError};
 use crate::audit::{self, Action};
@@ -23,10 +24,11 @@ use crate::tenancy::Org;
 
 pub const TITLE_MAX: usize = 200;
 pub const TEXT_MAX: usize = 1000;
-/// Lines dated further back than this are refused (an organisation policy default).
-pub const MAX_LINE_AGE_DAYS: i64 = 90;
-/// Above this total (base currency) finance must approve as well.
-pub const SECOND_APPROVAL_ABOVE_MINOR: i64 = 100_000;
+/// Lines dated further back than this are refused (the default of the organisation's
+/// policy, `super::policy`).
+pub const MAX_LINE_AGE_DAYS: i64 = super::policy::DEFAULT_MAX_LINE_AGE_DAYS;
+/// Above this total (base currency) finance must approve as well (policy default).
+pub const SECOND_APPROVAL_ABOVE_MINOR: i64 = super::policy::DEFAULT_SECOND_APPROVAL_ABOVE_MINOR;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClaimError {
@@ -38,6 +40,11 @@ pub enum ClaimError {
     Invalid(String),
     #[error("someone else changed this claim a moment ago; look at it again before deciding")]
     Conflict,
+    /// The owner's page was out of date (another tab, a line added meanwhile).
+    #[error(
+        "this claim changed after you opened the page (perhaps in another tab), so nothing was changed; look at it again"
+    )]
+    Stale,
     #[error(transparent)]
     Transition(#[from] TransitionError),
     /// The owner's data is restricted (GDPR Art. 18): nothing may change or use it.
@@ -118,11 +125,17 @@ pub(super) fn clean_text(
     what: &str,
     required: bool,
 ) -> Result<String, String> {
-    // Control characters (other than ordinary line breaks) are dropped, not stored.
-    let text: String = raw
+    // Control characters (other than line breaks) are refused: they are never what a
+    // person meant to type, and some turn harmless text into something else elsewhere.
+    if raw
         .chars()
-        .filter(|c| !c.is_control() || *c == '\n')
-        .collect::<String>()
+        .any(|c| c.is_control() && c != '\n' && c != '\r')
+    {
+        return Err(format!("the {what} cannot contain control characters"));
+    }
+    let text = raw
+        .replace("\r\n", "\n")
+        .replace('\r', "\n")
         .trim()
         .to_owned();
     if required && text.is_empty() {
@@ -139,6 +152,7 @@ pub fn create(org: &Org, owner: UserId, title: &str, form_key: &str) -> Result<i
     let title = clean_text(title, TITLE_MAX, "claim title", true).map_err(ClaimError::Invalid)?;
     let owner_row = users::get(org, owner)?.ok_or(ClaimError::Forbidden)?;
     if_restricted(org, owner)?;
+    let base = super::policy::load(org)?.base_currency;
     let mut conn = org.conn()?;
     let existing: Option<(i64, i64)> = claims::table
         .filter(claims::form_key.eq(form_key))
@@ -161,7 +175,7 @@ pub fn create(org: &Org, owner: UserId, title: &str, form_key: &str) -> Result<i
             claims::owner_id.eq(owner.0),
             claims::title.eq(&sealed),
             claims::status.eq(Status::Draft.code()),
-            claims::currency.eq(Currency::GBP.code()),
+            claims::currency.eq(base.code()),
             claims::form_key.eq(Some(form_key)),
             claims::created_at.eq(now),
             claims::updated_at.eq(now),
@@ -201,7 +215,8 @@ pub fn get(org: &Org, id: i64) -> Result<ClaimRow, ClaimError> {
 }
 
 /// The part `viewer` plays for this claim, or `None` if they may not see it at all.
-/// Managers see their reports' claims once submitted; finance sees claims that reached
+/// Managers see their reports' claims once submitted (and, while a delegation to them
+/// runs, the claims of their delegators' reports); finance sees claims that reached
 /// it. An unknown and a forbidden claim look the same to callers (404), so ids leak nothing.
 pub fn role_for(
     org: &Org,
@@ -209,23 +224,42 @@ pub fn role_for(
     roles: Roles,
     claim: &ClaimRow,
 ) -> Result<Option<Actor>, ClaimError> {
+    Ok(part_for(org, viewer, roles, claim)?.map(|(part, _)| part))
+}
+
+/// As [`role_for`], with the manager the viewer stands in for when they approve as a
+/// delegate.
+pub fn part_for(
+    org: &Org,
+    viewer: UserId,
+    roles: Roles,
+    claim: &ClaimRow,
+) -> Result<Option<(Actor, Option<UserId>)>, ClaimError> {
     if claim.owner_id == viewer.0 {
-        return Ok(Some(Actor::Owner));
+        return Ok(Some((Actor::Owner, None)));
     }
     let status = claim.status();
-    if status != Status::Draft {
-        let owner = users::get(org, UserId(claim.owner_id))?;
-        if roles.contains(Role::Manager) && owner.and_then(|o| o.manager_id) == Some(viewer.0) {
-            return Ok(Some(Actor::Approver));
-        }
-    }
-    if roles.contains(Role::Finance)
+    let finance_stage = roles.contains(Role::Finance)
         && matches!(
             status,
             Status::AwaitingFinance | Status::Approved | Status::Paid
-        )
-    {
-        return Ok(Some(Actor::Finance));
+        );
+    if status != Status::Draft {
+        let manager = users::get(org, UserId(claim.owner_id))?.and_then(|o| o.manager_id);
+        if roles.contains(Role::Manager) && manager == Some(viewer.0) {
+            return Ok(Some((Actor::Approver, None)));
+        }
+        // A finance delegate acts as finance once the claim reaches finance.
+        if let Some(m) = manager
+            && !finance_stage
+            && (roles.contains(Role::Manager) || roles.contains(Role::Finance))
+            && super::delegation::acting_for(org, viewer)?.contains(&UserId(m))
+        {
+            return Ok(Some((Actor::Approver, Some(UserId(m)))));
+        }
+    }
+    if finance_stage {
+        return Ok(Some((Actor::Finance, None)));
     }
     Ok(None)
 }
@@ -242,7 +276,7 @@ pub fn transition(
     comment: &str,
 ) -> Result<Status, ClaimError> {
     let claim = get(org, claim_id)?;
-    let part = role_for(org, actor, roles, &claim)?.ok_or(ClaimError::NotFound)?;
+    let (part, on_behalf) = part_for(org, actor, roles, &claim)?.ok_or(ClaimError::NotFound)?;
     // The page the actor decided on is out of date: say so, whatever the new state is.
     if claim.version != seen_version {
         return Err(ClaimError::Conflict);
@@ -254,7 +288,23 @@ pub fn transition(
     }
     if_restricted(org, UserId(claim.owner_id))?;
     let comment = clean_text(comment, TEXT_MAX, "comment", false).map_err(ClaimError::Invalid)?;
-    let over = claim.total_minor > SECOND_APPROVAL_ABOVE_MINOR;
+    // Two approvals mean two people: whoever approved first cannot give the second.
+    if t == Transition::Approve && claim.status() == Status::AwaitingFinance {
+        let mut conn = org.conn()?;
+        let first: Option<i64> = claim_events::table
+            .filter(claim_events::claim_id.eq(claim_id))
+            .filter(claim_events::to_status.eq(Status::AwaitingFinance.code()))
+            .order(claim_events::id.desc())
+            .select(claim_events::actor_id)
+            .first(&mut conn)
+            .optional()?;
+        if first == Some(actor.0) {
+            return Err(ClaimError::Invalid(
+                "the second approval must come from someone other than the first approver".into(),
+            ));
+        }
+    }
+    let over = claim.total_minor > super::policy::load(org)?.second_approval_above_minor;
     let from = claim.status();
     let to = status::next(from, t, part, over, &comment)?;
     let actor_row = users::get(org, actor)?.ok_or(ClaimError::Forbidden)?;
@@ -310,6 +360,7 @@ pub fn transition(
                 claim_events::from_status.eq(from.code()),
                 claim_events::to_status.eq(to.code()),
                 claim_events::comment.eq(sealed.as_ref()),
+                claim_events::on_behalf_of.eq(on_behalf.map(|u| u.0)),
             ))
             .execute(c)?;
         audit::append(
@@ -317,7 +368,14 @@ pub fn transition(
             Some(actor),
             Some(UserId(claim.owner_id)),
             Action::ClaimTransition,
-            &format!("claim {claim_id}: {} -> {}", from.code(), to.code()),
+            &match on_behalf {
+                Some(m) => format!(
+                    "claim {claim_id}: {} -> {} on behalf of {m}",
+                    from.code(),
+                    to.code()
+                ),
+                None => format!("claim {claim_id}: {} -> {}", from.code(), to.code()),
+            },
         )?;
         Ok(to)
     })
@@ -333,6 +391,8 @@ pub struct EventRow {
     pub from_status: String,
     pub to_status: String,
     pub comment: Option<Sealed<EventComment>>,
+    /// The manager a delegate decided for.
+    pub on_behalf_of: Option<i64>,
 }
 
 pub fn history(org: &Org, claim_id: i64) -> Result<Vec<EventRow>, ClaimError> {
@@ -413,8 +473,9 @@ pub fn title(org: &Org, claim: &ClaimRow) -> Result<Revealed, ClaimError> {
     Ok(org.keys.open(&claim.title)?)
 }
 
-/// Claims waiting for `approver`: submitted claims of their reports (managers) and
-/// claims awaiting the second approval (finance). Oldest first, as a queue.
+/// Claims waiting for `approver`: submitted claims of their reports (managers) and of
+/// the reports of managers who delegated to them today, never their own; and claims
+/// awaiting the second approval (finance). Oldest first, as a queue.
 pub fn waiting_for(
     org: &Org,
     approver: UserId,
@@ -424,11 +485,22 @@ pub fn waiting_for(
     use crate::db::schema::org::users;
     let mut conn = org.conn()?;
     let mut out = Vec::new();
-    if roles.contains(Role::Manager) {
+    let mut managers = vec![approver.0];
+    if roles.contains(Role::Manager) || roles.contains(Role::Finance) {
+        managers.extend(
+            super::delegation::acting_for(org, approver)?
+                .into_iter()
+                .map(|u| u.0),
+        );
+    }
+    if !roles.contains(Role::Manager) {
+        managers.retain(|m| *m != approver.0);
+    }
+    if !managers.is_empty() {
         out.extend(
             claims::table
                 .inner_join(users::table)
-                .filter(users::manager_id.eq(approver.0))
+                .filter(users::manager_id.eq_any(managers))
                 .filter(claims::status.eq(Status::Submitted.code()))
                 .filter(claims::owner_id.ne(approver.0))
                 .order(claims::id.asc())

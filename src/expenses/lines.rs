@@ -7,16 +7,16 @@ use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 use time::{Date, OffsetDateTime};
 
-use super::claims::{
-    self, Category, ClaimError, MAX_LINE_AGE_DAYS, TEXT_MAX, TITLE_MAX, clean_text,
-};
+use super::claims::{self, Category, ClaimError, TEXT_MAX, TITLE_MAX, clean_text};
+use super::mileage;
 use super::money::{self, Currency, MoneyError};
+use super::policy::{self, ExpensePolicy};
 use super::status::Status;
 use crate::auth::users;
 use crate::crypto::Sealed;
 use crate::crypto::columns::{LineDescription, LineMerchant};
 use crate::db::now_unix;
-use crate::db::schema::org::{claim_lines, claims as claims_t};
+use crate::db::schema::org::{claim_lines, claims as claims_t, removed_lines};
 use crate::ids::{PersonKeyId, UserId};
 use crate::tenancy::Org;
 
@@ -37,6 +37,9 @@ pub struct LineRow {
     pub miles_tenths: Option<i64>,
     pub form_key: Option<String>,
     pub created_at: i64,
+    pub mileage_first_tenths: Option<i64>,
+    pub mileage_first_rate: Option<i64>,
+    pub mileage_after_rate: Option<i64>,
 }
 
 /// Fields of a new line as typed; errors come back per field so the form can show them.
@@ -50,6 +53,8 @@ pub struct LineInput {
     pub currency: String,
     pub rate: String,
     pub vat: String,
+    /// Mileage lines only: miles driven, e.g. 12.5 (the amount is worked out).
+    pub miles: String,
     pub form_key: String,
 }
 
@@ -73,16 +78,19 @@ impl FieldErrors {
     }
 }
 
-fn parse_date(raw: &str, today: Date) -> Result<Date, String> {
+/// The category whose lines are miles at the organisation's mileage rates.
+pub const MILEAGE: &str = "mileage";
+
+fn parse_date(raw: &str, today: Date, max_age_days: i64) -> Result<Date, String> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     let date = Date::parse(raw.trim(), &format)
         .map_err(|_| "enter a real date as YYYY-MM-DD".to_owned())?;
     if date > today {
         return Err("the date cannot be in the future".into());
     }
-    if (today - date).whole_days() > MAX_LINE_AGE_DAYS {
+    if (today - date).whole_days() > max_age_days {
         return Err(format!(
-            "lines older than {MAX_LINE_AGE_DAYS} days cannot be claimed"
+            "lines older than {max_age_days} days cannot be claimed"
         ));
     }
     Ok(date)
@@ -96,21 +104,55 @@ pub enum AddLine {
 /// A line that passed every check, its personal text already sealed under the key of
 /// the claim's owner, ready for [`insert`].
 pub struct ValidLine {
-    claim_id: i64,
-    owner_key: PersonKeyId,
-    date: Date,
-    category: String,
-    merchant: Sealed<LineMerchant>,
-    description: Sealed<LineDescription>,
-    amount: i64,
-    currency: Currency,
-    rate: i64,
-    base_minor: i64,
-    vat: Option<i64>,
-    form_key: String,
+    pub(super) claim_id: i64,
+    pub(super) owner_key: PersonKeyId,
+    pub(super) date: Date,
+    pub(super) category: String,
+    pub(super) merchant: Sealed<LineMerchant>,
+    pub(super) description: Sealed<LineDescription>,
+    pub(super) amount: i64,
+    pub(super) currency: Currency,
+    pub(super) rate: i64,
+    pub(super) base_minor: i64,
+    pub(super) vat: Option<i64>,
+    pub(super) mileage: Option<MileageLine>,
+    pub(super) form_key: String,
+}
+
+/// How a mileage line's amount was worked out.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct MileageLine {
+    pub(super) tenths: i64,
+    pub(super) first_tenths: i64,
+    pub(super) first_rate: i64,
+    pub(super) after_rate: i64,
+    owner: i64,
+    band_miles: i64,
 }
 
 impl ValidLine {
+    /// Amount, base amount and mileage worked out again inside the writing transaction
+    /// (which holds the write lock): a mileage line written meanwhile may have moved
+    /// the person past the band. Other lines are as checked.
+    pub(super) fn priced_in(
+        &self,
+        c: &mut SqliteConnection,
+        except: Option<i64>,
+    ) -> QueryResult<(i64, i64, Option<MileageLine>)> {
+        let Some(m) = self.mileage else {
+            return Ok((self.amount, self.base_minor, None));
+        };
+        let rates = mileage::MileageRates {
+            first_rate_pence: m.first_rate,
+            after_rate_pence: m.after_rate,
+            threshold_miles: m.band_miles,
+        };
+        let already = mileage::tenths_before_in(c, UserId(m.owner), self.date, except)?;
+        let amount = mileage::amount_pence(rates, already, m.tenths);
+        let (first_tenths, _) = mileage::split(rates, already, m.tenths);
+        Ok((amount, amount, Some(MileageLine { first_tenths, ..m })))
+    }
+
     /// The key of the claim's owner, under which everything of the line is sealed.
     pub fn owner_key(&self) -> PersonKeyId {
         self.owner_key
@@ -133,6 +175,18 @@ pub fn validate(
     claim_id: i64,
     input: &LineInput,
 ) -> Result<Result<ValidLine, FieldErrors>, ClaimError> {
+    validate_for(org, owner, claim_id, input, None)
+}
+
+/// As [`validate`]; `editing` is the line being replaced, which does not count
+/// towards the person's mileage so far.
+pub fn validate_for(
+    org: &Org,
+    owner: UserId,
+    claim_id: i64,
+    input: &LineInput,
+    editing: Option<i64>,
+) -> Result<Result<ValidLine, FieldErrors>, ClaimError> {
     let claim = claims::get(org, claim_id)?;
     if claim.owner_id != owner.0 {
         return Err(ClaimError::NotFound);
@@ -141,9 +195,10 @@ pub fn validate(
         return Err(only_drafts());
     }
     claims::if_restricted(org, owner)?;
+    let policy = policy::load(org)?;
     let today = OffsetDateTime::now_utc().date();
     let mut errors = FieldErrors::default();
-    let date = parse_date(&input.date, today)
+    let date = parse_date(&input.date, today, policy.max_line_age_days)
         .map_err(|e| errors.add("date", e))
         .ok();
     let cats = claims::categories(org)?;
@@ -157,6 +212,53 @@ pub fn validate(
     let description = clean_text(&input.description, TEXT_MAX, "description", false)
         .map_err(|e| errors.add("description", e))
         .ok();
+    let base = claim.currency();
+    let is_mileage = category.is_some_and(|c| c.code == MILEAGE);
+    let priced = if is_mileage {
+        mileage_amount(org, owner, input, date, editing, &policy, base, &mut errors)?
+    } else {
+        if !input.miles.trim().is_empty() {
+            errors.add("miles", "miles are only for the Mileage category");
+        }
+        priced_amount(input, base, &mut errors)
+    };
+    let (
+        Some(date),
+        Some(category),
+        Some(merchant),
+        Some(description),
+        Some((amount, currency, rate, vat, mileage)),
+    ) = (date, category, merchant, description, priced)
+    else {
+        return Ok(Err(errors));
+    };
+    if !errors.is_empty() {
+        return Ok(Err(errors));
+    }
+    let owner_row = users::get(org, owner)?.ok_or(ClaimError::Forbidden)?;
+    let key = owner_row.person_key();
+    Ok(Ok(ValidLine {
+        claim_id,
+        owner_key: key,
+        date,
+        category: category.code.clone(),
+        merchant: org.keys.seal::<LineMerchant>(key, &merchant)?,
+        description: org.keys.seal::<LineDescription>(key, &description)?,
+        amount,
+        currency,
+        rate,
+        base_minor: money::convert(amount, currency, base, rate),
+        vat,
+        mileage,
+        form_key: input.form_key.clone(),
+    }))
+}
+
+/// Amount, currency, rate, VAT and mileage of a line.
+type Priced = (i64, Currency, i64, Option<i64>, Option<MileageLine>);
+
+/// A line with a typed amount: currency, amount, exchange rate (other currencies) and VAT.
+fn priced_amount(input: &LineInput, base: Currency, errors: &mut FieldErrors) -> Option<Priced> {
     let currency = Currency::parse(&input.currency)
         .map_err(|e| errors.add("currency", e.to_string()))
         .ok();
@@ -165,7 +267,6 @@ pub fn validate(
             .map_err(|e| errors.add("amount", e.to_string()))
             .ok()
     });
-    let base = claim.currency();
     let rate = match currency {
         Some(c) if c == base => Some(1_000_000),
         Some(_) => money::parse_rate(&input.rate)
@@ -188,47 +289,64 @@ pub fn validate(
     {
         errors.add("vat", "VAT cannot be more than the amount");
     }
-    let (
-        Some(date),
-        Some(category),
-        Some(merchant),
-        Some(description),
-        Some(currency),
-        Some(amount),
-        Some(rate),
-        Some(vat),
-    ) = (
-        date,
-        category,
-        merchant,
-        description,
-        currency,
-        amount,
-        rate,
-        vat,
-    )
-    else {
-        return Ok(Err(errors));
-    };
-    if !errors.is_empty() {
-        return Ok(Err(errors));
+    Some((amount?, currency?, rate?, vat?, None))
+}
+
+/// A mileage line: miles at the organisation's rates, counting the person's other
+/// mileage lines dated earlier in the same tax year (not in rejected claims), so the
+/// line that crosses the band is split between the two rates.
+#[allow(clippy::too_many_arguments)]
+fn mileage_amount(
+    org: &Org,
+    owner: UserId,
+    input: &LineInput,
+    date: Option<Date>,
+    editing: Option<i64>,
+    policy: &ExpensePolicy,
+    base: Currency,
+    errors: &mut FieldErrors,
+) -> Result<Option<Priced>, ClaimError> {
+    if !input.amount.trim().is_empty() {
+        errors.add(
+            "amount",
+            "leave the amount empty for mileage: it is worked out from the miles",
+        );
     }
-    let owner_row = users::get(org, owner)?.ok_or(ClaimError::Forbidden)?;
-    let key = owner_row.person_key();
-    Ok(Ok(ValidLine {
-        claim_id,
-        owner_key: key,
-        date,
-        category: category.code.clone(),
-        merchant: org.keys.seal::<LineMerchant>(key, &merchant)?,
-        description: org.keys.seal::<LineDescription>(key, &description)?,
+    if !input.vat.trim().is_empty() {
+        errors.add("vat", "mileage lines have no VAT");
+    }
+    let Some(tenths) = mileage::parse_miles(&input.miles) else {
+        errors.add(
+            "miles",
+            "enter the miles driven, more than zero, with at most one decimal place, e.g. 12.5",
+        );
+        return Ok(None);
+    };
+    let Some(date) = date else {
+        return Ok(None);
+    };
+    let already = mileage::tenths_before(org, owner, date, editing)?;
+    let rates = policy.mileage;
+    let (first, _) = mileage::split(rates, already, tenths);
+    let amount = mileage::amount_pence(rates, already, tenths);
+    if amount <= 0 {
+        errors.add("miles", "that is too few miles to pay anything");
+        return Ok(None);
+    }
+    Ok(Some((
         amount,
-        currency,
-        rate,
-        base_minor: money::convert(amount, currency, base, rate),
-        vat,
-        form_key: input.form_key.clone(),
-    }))
+        base,
+        1_000_000,
+        None,
+        Some(MileageLine {
+            tenths,
+            first_tenths: first,
+            first_rate: rates.first_rate_pence,
+            after_rate: rates.after_rate_pence,
+            owner: owner.0,
+            band_miles: rates.threshold_miles,
+        }),
+    )))
 }
 
 /// Writes a checked line and, in the same IMMEDIATE transaction, whatever `with` writes
@@ -248,6 +366,16 @@ pub fn insert(
         if dup > 0 {
             return QueryResult::Ok(());
         }
+        // Ids of removed lines are never given again (SQLite would reuse the highest),
+        // so a removal posted twice can never hit a newer line.
+        let max_line: Option<i64> = claim_lines::table
+            .select(diesel::dsl::max(claim_lines::id))
+            .first(c)?;
+        let max_removed: Option<i64> = removed_lines::table
+            .select(diesel::dsl::max(removed_lines::line_id))
+            .first(c)?;
+        let next_id = max_line.max(max_removed).unwrap_or(0) + 1;
+        let (amount, base_minor, mileage) = line.priced_in(c, None)?;
         let line_id = diesel::insert_into(claim_lines::table)
             .values((
                 claim_lines::claim_id.eq(line.claim_id),
@@ -255,13 +383,20 @@ pub fn insert(
                 claim_lines::category.eq(&line.category),
                 claim_lines::merchant.eq(&line.merchant),
                 claim_lines::description.eq(&line.description),
-                claim_lines::amount_minor.eq(line.amount),
+                claim_lines::amount_minor.eq(amount),
                 claim_lines::currency.eq(line.currency.code()),
                 claim_lines::rate_micros.eq(line.rate),
-                claim_lines::base_minor.eq(line.base_minor),
+                claim_lines::base_minor.eq(base_minor),
                 claim_lines::vat_minor.eq(line.vat),
                 claim_lines::form_key.eq(Some(&line.form_key)),
                 claim_lines::created_at.eq(now_unix()),
+                (
+                    claim_lines::id.eq(next_id),
+                    claim_lines::miles_tenths.eq(mileage.map(|m| m.tenths)),
+                    claim_lines::mileage_first_tenths.eq(mileage.map(|m| m.first_tenths)),
+                    claim_lines::mileage_first_rate.eq(mileage.map(|m| m.first_rate)),
+                    claim_lines::mileage_after_rate.eq(mileage.map(|m| m.after_rate)),
+                ),
             ))
             .returning(claim_lines::id)
             .get_result::<i64>(c)?;
@@ -272,7 +407,7 @@ pub fn insert(
                 .filter(claims_t::status.eq(Status::Draft.code())),
         )
         .set((
-            claims_t::total_minor.eq(claims_t::total_minor + line.base_minor),
+            claims_t::total_minor.eq(claims_t::total_minor + base_minor),
             claims_t::version.eq(claims_t::version + 1),
             claims_t::updated_at.eq(now_unix()),
         ))
@@ -314,18 +449,28 @@ pub fn lines(org: &Org, claim_id: i64) -> Result<Vec<LineRow>, ClaimError> {
         .load(&mut conn)?)
 }
 
-/// Policy flags on a line, shown to the claimant before submitting and to approvers.
-/// A line above its category's receipt threshold is flagged only while it has none.
-pub fn flags(line: &LineRow, category: Option<&Category>, has_receipt: bool) -> Vec<String> {
+/// Policy flags on a line, shown to the claimant before submitting and to approvers,
+/// from the organisation's policy now. A line above its category's receipt threshold
+/// is flagged only while it has none; a line older than the policy's age limit on
+/// `as_of` (the day the claim was submitted, or today for a draft) is flagged too.
+pub fn flags(
+    line: &LineRow,
+    category: Option<&Category>,
+    has_receipt: bool,
+    policy: &ExpensePolicy,
+    base: Currency,
+    as_of: Date,
+) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(cat) = category {
         if let Some(limit) = cat.limit_minor
             && line.base_minor > limit
         {
             out.push(format!(
-                "over the {} limit of {}",
+                "over the {} limit of {} {}",
                 cat.label,
-                money::format_minor(limit, Currency::GBP)
+                money::format_minor(limit, base),
+                base
             ));
         }
         if let Some(above) = cat.receipt_above_minor
@@ -334,6 +479,12 @@ pub fn flags(line: &LineRow, category: Option<&Category>, has_receipt: bool) -> 
         {
             out.push("needs a receipt".to_owned());
         }
+    }
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    if let Ok(date) = Date::parse(&line.spent_on, &format)
+        && (as_of - date).whole_days() > policy.max_line_age_days
+    {
+        out.push(format!("older than {} days", policy.max_line_age_days));
     }
     out
 }

@@ -2,7 +2,15 @@
 //! business miles in a UK tax year (6 April to 5 April) and 25p after; organisations
 //! may set their own. Miles are tenths (one decimal place) to keep integers.
 
+use diesel::prelude::*;
+use diesel::sqlite::SqliteConnection;
 use time::{Date, Month};
+
+use super::claims::ClaimError;
+use super::status::Status;
+use crate::db::schema::org::{claim_lines, claims};
+use crate::ids::UserId;
+use crate::tenancy::Org;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MileageRates {
@@ -39,11 +47,59 @@ pub fn tax_year_start(date: Date) -> Date {
 /// claimed earlier in the same tax year: the part below the threshold at the first
 /// rate, the rest at the second, rounded to the nearest penny.
 pub fn amount_pence(rates: MileageRates, already_tenths: i64, tenths: i64) -> i64 {
-    let threshold = rates.threshold_miles * 10;
-    let first = (threshold - already_tenths).clamp(0, tenths);
-    let after = tenths - first;
+    let (first, after) = split(rates, already_tenths, tenths);
     let tenth_pence = first * rates.first_rate_pence + after * rates.after_rate_pence;
     (tenth_pence + 5) / 10
+}
+
+/// Of `tenths` driven after `already_tenths`: (tenths at the first rate, tenths after).
+pub fn split(rates: MileageRates, already_tenths: i64, tenths: i64) -> (i64, i64) {
+    let first = (rates.threshold_miles * 10 - already_tenths).clamp(0, tenths);
+    (first, tenths - first)
+}
+
+/// Tenths of a mile `owner` has claimed on mileage lines dated from the start of
+/// `date`'s tax year up to `date` (on `date` itself, those entered before `except`,
+/// the line being edited, or all of them for a new line), in claims that were not
+/// rejected. (`SUM` by hand: diesel's
+/// `sum` of a BIGINT is NUMERIC.)
+pub fn tenths_before(
+    org: &Org,
+    owner: UserId,
+    date: Date,
+    except: Option<i64>,
+) -> Result<i64, ClaimError> {
+    let mut conn = org.conn()?;
+    Ok(tenths_before_in(&mut conn, owner, date, except)?)
+}
+
+/// As [`tenths_before`], on a connection (inside a writing transaction).
+pub fn tenths_before_in(
+    conn: &mut SqliteConnection,
+    owner: UserId,
+    date: Date,
+    except: Option<i64>,
+) -> QueryResult<i64> {
+    let sum: Option<i64> = claim_lines::table
+        .inner_join(claims::table)
+        .filter(claims::owner_id.eq(owner.0))
+        .filter(claims::status.ne(Status::Rejected.code()))
+        .filter(claim_lines::miles_tenths.is_not_null())
+        .filter(claim_lines::spent_on.ge(tax_year_start(date).to_string()))
+        // Earlier days, and on the same day the lines entered before this one.
+        .filter(
+            claim_lines::spent_on
+                .lt(date.to_string())
+                .or(claim_lines::spent_on
+                    .eq(date.to_string())
+                    .and(claim_lines::id.lt(except.unwrap_or(i64::MAX)))),
+        )
+        .filter(claim_lines::id.ne(except.unwrap_or(0)))
+        .select(diesel::dsl::sql::<
+            diesel::sql_types::Nullable<diesel::sql_types::BigInt>,
+        >("SUM(claim_lines.miles_tenths)"))
+        .first(conn)?;
+    Ok(sum.unwrap_or(0))
 }
 
 /// Parses miles as typed ("12" or "12.5") into tenths of a mile.
@@ -62,6 +118,39 @@ pub fn parse_miles(raw: &str) -> Option<i64> {
     }
     let tenths = whole.parse::<i64>().ok()? * 10 + frac.parse::<i64>().unwrap_or(0);
     (tenths > 0).then_some(tenths)
+}
+
+/// "120.0 miles at 45p" or, across the band, "50.0 miles at 45p + 70.0 miles at 25p";
+/// empty for lines that are not mileage. Rates in the base currency's minor units.
+pub fn mileage_text(line: &super::lines::LineRow, base: super::money::Currency) -> String {
+    let (Some(tenths), Some(first), Some(r1), Some(r2)) = (
+        line.miles_tenths,
+        line.mileage_first_tenths,
+        line.mileage_first_rate,
+        line.mileage_after_rate,
+    ) else {
+        return String::new();
+    };
+    let miles = |t: i64| format!("{}.{}", t / 10, t % 10);
+    let rate = |r: i64| {
+        if base == super::money::Currency::GBP {
+            format!("{r}p")
+        } else {
+            format!("{} {}", super::money::format_minor(r, base), base)
+        }
+    };
+    let after = tenths - first;
+    match (first, after) {
+        (0, _) => format!("{} miles at {}", miles(after), rate(r2)),
+        (_, 0) => format!("{} miles at {}", miles(first), rate(r1)),
+        _ => format!(
+            "{} miles at {} + {} miles at {}",
+            miles(first),
+            rate(r1),
+            miles(after),
+            rate(r2)
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -3,10 +3,13 @@
 //! Nothing here knows about HTTP.
 
 pub mod claims;
+pub mod delegation;
 pub mod finance;
+pub mod line_edit;
 pub mod lines;
 pub mod mileage;
 pub mod money;
+pub mod policy;
 pub mod receipts;
 pub mod reports;
 pub mod status;

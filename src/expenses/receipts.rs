@@ -213,7 +213,7 @@ impl ReceiptMeta {
     }
 }
 
-fn seal(
+pub(super) fn seal(
     org: &Org,
     owner_key: PersonKeyId,
     receipt: &CleanReceipt,
@@ -223,7 +223,7 @@ fn seal(
         .seal_bytes::<ReceiptFile>(owner_key, &receipt.bytes)?)
 }
 
-fn insert_row(
+pub(super) fn insert_row(
     c: &mut SqliteConnection,
     claim_id: i64,
     line_id: Option<i64>,

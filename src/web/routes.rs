@@ -27,6 +27,7 @@ const FINANCE: Access = Access::roles(&[Finance]);
 const ADMIN: Access = Access::roles(&[Admin]);
 /// The data protection officer's registers and people pages.
 const DPO: Access = Access::roles(&[Dpo]);
+const MANAGER: Access = Access::roles(&[Manager]);
 
 macro_rules! route_table {
     ($($path:literal => [$($method:ident $access:expr => $handler:path),+ $(,)?],)*) => {
@@ -78,7 +79,7 @@ route_table! {
     "/claims/{id}/lines" => [POST EMPLOYEE => claims::add_line],
     "/claims/{id}/receipts/{receipt}" => [GET Access::SignedIn => super::handlers::claims_receipts::download],
     "/claims/{id}/submit" => [POST EMPLOYEE => claims::submit],
-    "/approvals" => [GET APPROVERS => claims::approvals],
+    "/approvals" => [GET APPROVERS => super::handlers::approvals::approvals],
     "/claims/{id}/approve" => [POST APPROVERS => claims::approve],
     "/claims/{id}/reject" => [POST APPROVERS => claims::reject],
     "/claims/{id}/return" => [POST APPROVERS => claims::send_back],
@@ -86,6 +87,11 @@ route_table! {
     "/finance" => [GET FINANCE => super::handlers::finance::show],
     "/finance/pay" => [POST FINANCE => super::handlers::finance::pay],
     "/finance/export.csv" => [GET FINANCE => super::handlers::finance::export],
+    "/claims/{id}/lines/{line}/edit" => [GET EMPLOYEE => super::handlers::claims_lines::edit_form, POST EMPLOYEE => super::handlers::claims_lines::edit],
+    "/claims/{id}/lines/{line}/remove" => [POST EMPLOYEE => super::handlers::claims_lines::remove],
+    "/approvals/delegations" => [POST MANAGER => super::handlers::approvals::add_delegation],
+    "/approvals/delegations/{id}/remove" => [POST MANAGER => super::handlers::approvals::remove_delegation],
+    "/admin/expense-policy" => [GET ADMIN => super::handlers::expense_policy::show, POST ADMIN => super::handlers::expense_policy::save],
     "/reset/{org}/{token}" => [GET Access::Public => reset::form, POST Access::Public => reset::submit],
     "/me/data" => [GET Access::SignedIn => super::handlers::me::data],
     "/privacy/people" => [GET DPO => privacy_people::list],

@@ -14,6 +14,7 @@ use crate::auth::users;
 use crate::crypto::random_array;
 use crate::expenses::claims::{self, AddLine, ClaimError, ClaimRow, FieldErrors, LineInput};
 use crate::expenses::money::{Currency, format_minor};
+use crate::expenses::policy;
 use crate::expenses::receipts::{self, Upload};
 use crate::expenses::status::{Actor, Status, Transition};
 use crate::ids::UserId;
@@ -24,7 +25,7 @@ use crate::web::{AppError, forms, session};
 
 const PAGE: i64 = 50;
 
-fn form_key() -> String {
+pub(super) fn form_key() -> String {
     random_array::<16>().map(hex::encode).unwrap_or_default()
 }
 
@@ -36,7 +37,7 @@ pub struct ClaimItem {
     pub total: String,
 }
 
-fn item(org: &Org, c: &ClaimRow, with_owner: bool) -> Result<ClaimItem, AppError> {
+pub(super) fn item(org: &Org, c: &ClaimRow, with_owner: bool) -> Result<ClaimItem, AppError> {
     let owner = if with_owner {
         match users::get(org, UserId(c.owner_id))? {
             Some(u) => org.keys.open(&u.name)?.to_string(),
@@ -293,6 +294,7 @@ pub async fn create(
 }
 
 pub struct LineItem {
+    pub id: i64,
     pub date: String,
     pub category: String,
     pub merchant: String,
@@ -300,6 +302,8 @@ pub struct LineItem {
     pub amount: String,
     pub base: String,
     pub vat: String,
+    /// "120.0 miles at 45p" for mileage lines.
+    pub mileage: String,
     /// The line's receipt id, for its download link.
     pub receipt: Option<i64>,
     pub flags: Vec<String>,
@@ -310,11 +314,13 @@ pub struct EventItem {
     pub who: String,
     pub what: String,
     pub comment: String,
+    /// The manager a delegate decided for.
+    pub on_behalf: String,
 }
 
 #[derive(Template)]
 #[template(path = "claim.html")]
-struct ClaimPage {
+pub(super) struct ClaimPage {
     chrome: Option<Chrome>,
     csrf: String,
     id: i64,
@@ -323,6 +329,10 @@ struct ClaimPage {
     status: String,
     total: String,
     version: i64,
+    /// The claim's (base) currency code.
+    base: String,
+    /// Over the second-approval threshold: finance approves after the manager.
+    needs_finance: bool,
     lines: Vec<LineItem>,
     history: Vec<EventItem>,
     flagged: bool,
@@ -338,7 +348,7 @@ struct ClaimPage {
     errors: Vec<(&'static str, String)>,
     form_key: String,
     notice: Option<String>,
-    error: Option<String>,
+    pub(super) error: Option<String>,
 }
 
 impl ClaimPage {
@@ -357,7 +367,11 @@ fn when(at: i64) -> String {
 }
 
 /// Everything the claim page shows, opened; `None` if the viewer may not see the claim.
-fn load_page(org: &Org, user: &CurrentUser, id: i64) -> Result<Option<ClaimPage>, AppError> {
+pub(super) fn load_page(
+    org: &Org,
+    user: &CurrentUser,
+    id: i64,
+) -> Result<Option<ClaimPage>, AppError> {
     let claim = claims::get(org, id)?;
     let Some(part) = claims::role_for(org, user.id(), user.roles(), &claim)? else {
         return Ok(None);
@@ -370,6 +384,12 @@ fn load_page(org: &Org, user: &CurrentUser, id: i64) -> Result<Option<ClaimPage>
         })
     };
     let currency = claim.currency();
+    let policy = policy::load(org)?;
+    let as_of = claim
+        .submitted_at
+        .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+        .unwrap_or_else(time::OffsetDateTime::now_utc)
+        .date();
     let receipts = receipts::for_claim(org, id)?;
     let mut lines = Vec::new();
     for l in claims::lines(org, id)? {
@@ -380,6 +400,8 @@ fn load_page(org: &Org, user: &CurrentUser, id: i64) -> Result<Option<ClaimPage>
             .map(|r| r.id);
         let line_currency = Currency::parse(&l.currency).unwrap_or(currency);
         lines.push(LineItem {
+            id: l.id,
+            mileage: claims::mileage_text(&l, currency),
             date: l.spent_on.clone(),
             category: cat.map_or(l.category.clone(), |c| c.label.clone()),
             merchant: org.keys.open(&l.merchant)?.to_string(),
@@ -395,7 +417,7 @@ fn load_page(org: &Org, user: &CurrentUser, id: i64) -> Result<Option<ClaimPage>
                 .map(|v| format_minor(v, line_currency))
                 .unwrap_or_default(),
             receipt,
-            flags: claims::flags(&l, cat, receipt.is_some()),
+            flags: claims::flags(&l, cat, receipt.is_some(), &policy, currency, as_of),
         });
     }
     let mut history = Vec::new();
@@ -412,6 +434,10 @@ fn load_page(org: &Org, user: &CurrentUser, id: i64) -> Result<Option<ClaimPage>
             who: name_of(e.actor_id)?,
             what: to,
             comment,
+            on_behalf: match e.on_behalf_of {
+                Some(m) => name_of(m)?,
+                None => String::new(),
+            },
         });
     }
     let status = claim.status();
@@ -434,6 +460,8 @@ fn load_page(org: &Org, user: &CurrentUser, id: i64) -> Result<Option<ClaimPage>
             claim.currency
         ),
         version: claim.version,
+        base: claim.currency.clone(),
+        needs_finance: claim.total_minor > policy.second_approval_above_minor,
         flagged: lines.iter().any(|l| !l.flags.is_empty()),
         lines,
         history,
@@ -448,7 +476,7 @@ fn load_page(org: &Org, user: &CurrentUser, id: i64) -> Result<Option<ClaimPage>
         owner_erased,
         categories: cats.into_iter().map(|c| (c.code, c.label)).collect(),
         input: LineInput {
-            currency: "GBP".into(),
+            currency: claim.currency.clone(),
             ..Default::default()
         },
         errors: Vec::new(),
@@ -458,7 +486,7 @@ fn load_page(org: &Org, user: &CurrentUser, id: i64) -> Result<Option<ClaimPage>
     }))
 }
 
-async fn page_for(user: &CurrentUser, id: i64) -> Result<ClaimPage, AppError> {
+pub(super) async fn page_for(user: &CurrentUser, id: i64) -> Result<ClaimPage, AppError> {
     let (org, u) = (user.org().clone(), user.clone());
     let page = web::block(move || -> Result<_, AppError> {
         let page = load_page(&org, &u, id)?;
@@ -489,15 +517,8 @@ pub async fn show(
     html(StatusCode::OK, &page)
 }
 
-pub async fn add_line(
-    user: CurrentUser,
-    id: web::Path<i64>,
-    parts: Multipart,
-) -> Result<HttpResponse, AppError> {
-    let id = id.into_inner();
-    let form = forms::read(parts, "receipt")
-        .await
-        .map_err(AppError::BadRequest)?;
+/// A line form as typed, and its receipt file.
+pub(super) fn line_form(form: forms::MultipartForm) -> (LineInput, Upload) {
     let input = LineInput {
         date: form.text("date"),
         category: form.text("category"),
@@ -507,15 +528,29 @@ pub async fn add_line(
         currency: form.text("currency"),
         rate: form.text("rate"),
         vat: form.text("vat"),
+        miles: form.text("miles"),
         form_key: form.text("form_key"),
     };
-    // The file is checked (by content) before anything is written; line and receipt
-    // are then written together or not at all.
     let upload = match form.file {
         _ if form.file_too_large => Upload::TooLarge,
         Some(file) => Upload::File(file.bytes),
         None => Upload::None,
     };
+    (input, upload)
+}
+
+pub async fn add_line(
+    user: CurrentUser,
+    id: web::Path<i64>,
+    parts: Multipart,
+) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner();
+    let form = forms::read(parts, "receipt")
+        .await
+        .map_err(AppError::BadRequest)?;
+    let (input, upload) = line_form(form);
+    // The file is checked (by content) before anything is written; line and receipt
+    // are then written together or not at all.
     let sent_file = !matches!(upload, Upload::None);
     let (org, uid, line) = (user.org().clone(), user.id(), input.clone());
     let outcome =
@@ -581,7 +616,7 @@ async fn decide(
     }
 }
 
-fn capitalise(s: &str) -> String {
+pub(super) fn capitalise(s: &str) -> String {
     let mut c = s.chars();
     c.next()
         .map(|f| f.to_uppercase().chain(c).collect::<String>() + ".")
@@ -638,36 +673,4 @@ pub async fn mark_paid(
     f: web::Form<Decision>,
 ) -> Result<HttpResponse, AppError> {
     decide(u, s, id.into_inner(), f.into_inner(), Transition::MarkPaid).await
-}
-
-#[derive(Template)]
-#[template(path = "approvals.html")]
-struct ApprovalsPage {
-    chrome: Option<Chrome>,
-    claims: Vec<ClaimItem>,
-}
-
-pub async fn approvals(user: CurrentUser) -> Result<HttpResponse, AppError> {
-    let (org, uid, roles) = (user.org().clone(), user.id(), user.roles());
-    let items = web::block(move || -> Result<_, AppError> {
-        let rows = claims::waiting_for(&org, uid, roles, 200)?;
-        let items = rows
-            .iter()
-            .map(|c| item(&org, c, true))
-            .collect::<Result<Vec<_>, _>>()?;
-        // Names and titles of other people: one audited view of the queue (a count only).
-        if !items.is_empty() {
-            let detail = format!("approvals queue ({} claims)", items.len());
-            audit::record(&org, Some(uid), None, Action::ViewedPerson, &detail)?;
-        }
-        Ok(items)
-    })
-    .await??;
-    html(
-        StatusCode::OK,
-        &ApprovalsPage {
-            chrome: Some(user.chrome()),
-            claims: items,
-        },
-    )
 }

@@ -3,9 +3,12 @@
 
 pub mod account;
 pub mod admin;
+pub mod approvals;
 pub mod audit;
 pub mod claims;
+pub mod claims_lines;
 pub mod claims_receipts;
+pub mod expense_policy;
 pub mod finance;
 pub mod home;
 pub mod login;

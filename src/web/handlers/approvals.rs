@@ -1,0 +1,175 @@
+//! The approvers' queue, and a manager's delegations: naming someone to decide their
+//! reports' claims for a range of days, and removing that again. The domain
+//! (`expenses::claims::waiting_for`, `expenses::delegation`) decides who sees what.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::claims::{ClaimItem, item};
+use crate::audit::{self, Action};
+use crate::auth::{Role, users};
+use crate::expenses::claims::{self, FieldErrors};
+use crate::expenses::delegation::{self, Delegation, DelegationInput};
+use crate::ids::UserId;
+use crate::tenancy::Org;
+use crate::web::access::CurrentUser;
+use crate::web::layout::{Chrome, html, see_other};
+use crate::web::{AppError, session};
+
+pub struct DelegationItem {
+    pub id: i64,
+    pub who: String,
+    pub from: String,
+    pub to: String,
+}
+
+#[derive(Template)]
+#[template(path = "approvals.html")]
+struct ApprovalsPage {
+    chrome: Option<Chrome>,
+    csrf: String,
+    notice: Option<String>,
+    claims: Vec<ClaimItem>,
+    is_manager: bool,
+    /// (id, name) of people who may be named.
+    candidates: Vec<(i64, String)>,
+    given: Vec<DelegationItem>,
+    received: Vec<DelegationItem>,
+    input: DelegationInput,
+    errors: Vec<(&'static str, String)>,
+}
+
+impl ApprovalsPage {
+    fn field_error(&self, field: &str) -> String {
+        FieldErrors(self.errors.clone())
+            .get(field)
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+fn name(org: &Org, id: i64) -> Result<String, AppError> {
+    Ok(match users::get(org, UserId(id))? {
+        Some(u) => org.keys.open(&u.name)?.to_string(),
+        None => "unknown".into(),
+    })
+}
+
+fn items(org: &Org, rows: Vec<Delegation>, given: bool) -> Result<Vec<DelegationItem>, AppError> {
+    rows.into_iter()
+        .map(|d| {
+            Ok(DelegationItem {
+                id: d.id,
+                who: name(org, if given { d.delegate_id } else { d.delegator_id })?,
+                from: d.starts_on,
+                to: d.ends_on,
+            })
+        })
+        .collect()
+}
+
+async fn page(
+    user: &CurrentUser,
+    input: DelegationInput,
+    errors: Vec<(&'static str, String)>,
+) -> Result<ApprovalsPage, AppError> {
+    let (org, uid, roles) = (user.org().clone(), user.id(), user.roles());
+    let is_manager = roles.contains(Role::Manager);
+    let (claims, candidates, given, received) = web::block(move || -> Result<_, AppError> {
+        let rows = claims::waiting_for(&org, uid, roles, 200)?;
+        let claims = rows
+            .iter()
+            .map(|c| item(&org, c, true))
+            .collect::<Result<Vec<_>, _>>()?;
+        // Names and titles of other people: one audited view of the queue (a count only).
+        if !claims.is_empty() {
+            let detail = format!("approvals queue ({} claims)", claims.len());
+            audit::record(&org, Some(uid), None, Action::ViewedPerson, &detail)?;
+        }
+        let candidates = if is_manager {
+            delegation::candidates(&org, uid)?
+                .into_iter()
+                .map(|u| (u.id.0, u.name.to_string()))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let given = items(&org, delegation::current(&org, uid, false)?, true)?;
+        let received = items(&org, delegation::current(&org, uid, true)?, false)?;
+        Ok((claims, candidates, given, received))
+    })
+    .await??;
+    Ok(ApprovalsPage {
+        chrome: Some(user.chrome()),
+        csrf: user.csrf().to_owned(),
+        notice: None,
+        claims,
+        is_manager,
+        candidates,
+        given,
+        received,
+        input,
+        errors,
+    })
+}
+
+pub async fn approvals(user: CurrentUser, session: Session) -> Result<HttpResponse, AppError> {
+    let mut p = page(&user, DelegationInput::default(), Vec::new()).await?;
+    p.notice = session::take_notice(&session);
+    html(StatusCode::OK, &p)
+}
+
+#[derive(Deserialize)]
+pub struct DelegationForm {
+    #[serde(default)]
+    delegate: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+}
+
+pub async fn add_delegation(
+    user: CurrentUser,
+    session: Session,
+    form: web::Form<DelegationForm>,
+) -> Result<HttpResponse, AppError> {
+    let form = form.into_inner();
+    let input = DelegationInput {
+        delegate: form.delegate,
+        from: form.from,
+        to: form.to,
+    };
+    let (org, uid, roles, typed) = (user.org().clone(), user.id(), user.roles(), input.clone());
+    match web::block(move || delegation::add(&org, uid, roles, &typed)).await?? {
+        Ok(_) => {
+            session::set_notice(&session, "The delegation was saved.");
+            Ok(see_other("/approvals"))
+        }
+        Err(errors) => {
+            let p = page(&user, input, errors.0).await?;
+            html(StatusCode::UNPROCESSABLE_ENTITY, &p)
+        }
+    }
+}
+
+pub async fn remove_delegation(
+    user: CurrentUser,
+    session: Session,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let (org, uid, id) = (user.org().clone(), user.id(), id.into_inner());
+    let removed = web::block(move || delegation::remove(&org, uid, id)).await??;
+    session::set_notice(
+        &session,
+        if removed {
+            "The delegation was removed."
+        } else {
+            "That delegation is not there any more."
+        },
+    );
+    Ok(see_other("/approvals"))
+}

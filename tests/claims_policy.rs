@@ -1,0 +1,375 @@
+//! The organisation's expense policy: the admin page (field messages, nothing saved on
+//! bad input, audited when saved), the domain reading it (limits, receipts, line age,
+//! second approval, mileage rates), and mileage lines at HMRC's rates by default,
+//! counted over the person's tax year and split across the 10,000-mile band.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use actix_web::http::StatusCode;
+use actix_web::test as atest;
+use common::{Client, PASSWORD, field_value};
+use expenseplus::audit::{self, Action, Filter};
+use expenseplus::auth::Roles;
+use expenseplus::expenses::claims::{self, AddLine, LineInput};
+use expenseplus::expenses::mileage::MileageRates;
+use expenseplus::expenses::policy::{self, ExpensePolicy};
+use expenseplus::expenses::status::{Status, Transition};
+use expenseplus::web::build_app;
+use time::{Duration, OffsetDateTime};
+
+fn day(ago: i64) -> String {
+    (OffsetDateTime::now_utc().date() - Duration::days(ago)).to_string()
+}
+
+const POLICY_FIELDS: [&str; 6] = [
+    "base_currency",
+    "max_line_age_days",
+    "second_approval_above",
+    "mileage_first_rate",
+    "mileage_after_rate",
+    "mileage_band_miles",
+];
+
+#[actix_web::test]
+async fn the_admin_sets_the_policy_and_claims_follow_it() {
+    let acme = common::acme_with_people();
+    let env = &acme.env;
+    let org = env.org("acme");
+    let app = atest::init_service(build_app(env.state.clone())).await;
+    let mut admin = Client::new(&app);
+    admin.sign_in("acme", "admin@acme.example", PASSWORD).await;
+    let page = admin.get("/admin/expense-policy").await;
+    assert_eq!(page.status, StatusCode::OK);
+    // The defaults: GBP, 90 days, 1,000.00, HMRC's 45p / 25p / 10,000 miles.
+    for (name, value) in POLICY_FIELDS
+        .iter()
+        .zip(["GBP", "90", "1000.00", "45", "25", "10000"])
+    {
+        assert_eq!(
+            field_value(&page.body, name).as_deref(),
+            Some(value),
+            "{name}"
+        );
+    }
+    assert_eq!(
+        field_value(&page.body, "limit_meals").as_deref(),
+        Some("50.00")
+    );
+
+    // Bad input: a message on each field, the input kept, nothing saved.
+    let bad = admin
+        .post(
+            "/admin/expense-policy",
+            &[
+                ("base_currency", "ZZZ"),
+                ("max_line_age_days", "ninety"),
+                ("second_approval_above", "10"),
+                ("mileage_first_rate", "-4"),
+                ("mileage_after_rate", "25"),
+                ("mileage_band_miles", "1e4"),
+                ("limit_meals", "10.00"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("not an ISO 4217 currency"));
+    assert!(
+        bad.body
+            .contains("enter the days as a whole number from 1 to 3650")
+    );
+    assert!(bad.body.contains("enter the rate as a whole number"));
+    assert!(bad.body.contains("enter the miles as a whole number"));
+    assert!(bad.body.contains("value=\"ninety\""), "input kept");
+    let bad = admin
+        .post(
+            "/admin/expense-policy",
+            &[
+                ("base_currency", "GBP"),
+                ("max_line_age_days", "90"),
+                ("second_approval_above", "12.345"),
+                ("mileage_first_rate", "45"),
+                ("mileage_after_rate", "25"),
+                ("mileage_band_miles", "10000"),
+                ("limit_meals", "0"),
+                ("receipt_meals", "abc"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("at most 2 decimal places"));
+    assert!(bad.body.contains("a limit must be more than zero"));
+    assert!(bad.body.contains("enter the amount as a number"));
+    assert_eq!(policy::load(&org).unwrap(), ExpensePolicy::default());
+
+    let saved = admin
+        .post(
+            "/admin/expense-policy",
+            &[
+                ("base_currency", "GBP"),
+                ("max_line_age_days", "30"),
+                ("second_approval_above", "10.00"),
+                ("mileage_first_rate", "50"),
+                ("mileage_after_rate", "20"),
+                ("mileage_band_miles", "100"),
+                ("limit_meals", "10.00"),
+                ("receipt_meals", "5"),
+                ("limit_mileage", ""),
+                ("receipt_mileage", ""),
+            ],
+        )
+        .await;
+    assert_eq!(
+        saved.location(),
+        Some("/admin/expense-policy"),
+        "{}",
+        saved.body
+    );
+    assert!(
+        admin
+            .get("/admin/expense-policy")
+            .await
+            .body
+            .contains("The expense policy was saved.")
+    );
+    let p = policy::load(&org).unwrap();
+    assert_eq!(
+        (
+            p.max_line_age_days,
+            p.second_approval_above_minor,
+            p.mileage
+        ),
+        (
+            30,
+            1000,
+            MileageRates {
+                first_rate_pence: 50,
+                after_rate_pence: 20,
+                threshold_miles: 100
+            }
+        )
+    );
+    let entries = audit::page(
+        &org,
+        &Filter {
+            action: Some(Action::PolicyChanged),
+            ..Default::default()
+        },
+        None,
+        10,
+    )
+    .unwrap();
+    assert_eq!(entries.len(), 1, "one entry for one save");
+    assert!(
+        entries[0].detail.contains("max_line_age_days"),
+        "{}",
+        entries[0].detail
+    );
+    assert!(entries[0].detail.contains("category.meals"));
+    assert_eq!(entries[0].actor_id, Some(acme.admin.0));
+
+    // The employee's claim follows the new policy.
+    let mut emp = Client::new(&app);
+    emp.sign_in("acme", "emp@acme.example", PASSWORD).await;
+    emp.get("/claims").await;
+    let url = emp
+        .post("/claims", &[("title", "Policy test"), ("form_key", "c")])
+        .await
+        .location()
+        .unwrap()
+        .to_owned();
+    let line = |date: String,
+                cat: &'static str,
+                amount: &'static str,
+                miles: &'static str,
+                key: &'static str| {
+        vec![
+            ("date", date),
+            ("category", cat.to_owned()),
+            ("merchant", "Somewhere".to_owned()),
+            ("description", String::new()),
+            ("amount", amount.to_owned()),
+            ("currency", "GBP".to_owned()),
+            ("miles", miles.to_owned()),
+            ("form_key", key.to_owned()),
+        ]
+    };
+    macro_rules! add {
+        ($fields:expr) => {{
+            let f = $fields;
+            let refs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            emp.post_multipart(&format!("{url}/lines"), &refs, None)
+                .await
+        }};
+    }
+    let old = add!(line(day(31), "meals", "8.00", "", "old"));
+    assert_eq!(old.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        old.body
+            .contains("lines older than 30 days cannot be claimed")
+    );
+    let meal = add!(line(day(0), "meals", "20.00", "", "meal"));
+    assert_eq!(meal.status, StatusCode::SEE_OTHER, "{}", meal.body);
+    // Mileage: miles only, at the organisation's rates (50p up to 100 miles, then 20p).
+    let with_amount = add!(line(day(0), "mileage", "10.00", "12", "m0"));
+    assert_eq!(with_amount.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        with_amount
+            .body
+            .contains("leave the amount empty for mileage")
+    );
+    let miles_on_meal = add!(line(day(0), "meals", "5.00", "12", "m00"));
+    assert!(
+        miles_on_meal
+            .body
+            .contains("miles are only for the Mileage category")
+    );
+    let no_miles = add!(line(day(0), "mileage", "", "0", "m000"));
+    assert!(no_miles.body.contains("enter the miles driven"));
+    assert_eq!(
+        add!(line(day(0), "mileage", "", "80", "m1")).status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        add!(line(day(0), "mileage", "", "30", "m2")).status,
+        StatusCode::SEE_OTHER
+    );
+    let page = emp.get(&url).await;
+    assert!(
+        page.body.contains("80.0 miles at 50p"),
+        "miles and rate shown"
+    );
+    assert!(page.body.contains("40.00 GBP"));
+    assert!(
+        page.body.contains("20.0 miles at 50p + 10.0 miles at 20p"),
+        "split at the band"
+    );
+    assert!(page.body.contains("12.00 GBP"));
+    // Flags from the policy, before submitting.
+    assert!(page.body.contains("over the Meals limit of 10.00 GBP"));
+    assert!(page.body.contains("needs a receipt"));
+    assert!(page.body.contains("finance approves it as well"));
+    let total = claims::get(&org, url.trim_start_matches("/claims/").parse().unwrap())
+        .unwrap()
+        .total_minor;
+    assert_eq!(total, 2000 + 4000 + 1200);
+
+    // Above the (new) threshold the manager's approval hands it to finance.
+    let version = field_value(&page.body, "version").unwrap();
+    emp.post(&format!("{url}/submit"), &[("version", &version)])
+        .await;
+    let mut boss = Client::new(&app);
+    boss.sign_in("acme", "boss@acme.example", PASSWORD).await;
+    let page = boss.get(&url).await;
+    assert!(
+        page.body.contains("over the Meals limit"),
+        "flags shown to the approver"
+    );
+    let version = field_value(&page.body, "version").unwrap();
+    boss.post(&format!("{url}/approve"), &[("version", &version)])
+        .await;
+    let id: i64 = url.trim_start_matches("/claims/").parse().unwrap();
+    assert_eq!(
+        claims::get(&org, id).unwrap().status(),
+        Status::AwaitingFinance
+    );
+}
+
+fn miles(date: String, miles: &str, key: &str) -> LineInput {
+    LineInput {
+        date,
+        category: "mileage".into(),
+        merchant: "Own car".into(),
+        miles: miles.into(),
+        form_key: key.into(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn mileage_counts_the_tax_year_and_splits_at_ten_thousand_miles() {
+    let acme = common::acme_with_people();
+    let org = acme.env.org("acme");
+    let emp = acme.emp;
+    // Lines a year back are allowed here, to show last tax year's miles do not count.
+    // This year's lines are all dated today, so the test holds on any day of the year.
+    let p = ExpensePolicy {
+        max_line_age_days: 800,
+        ..Default::default()
+    };
+    policy::save(&org, acme.admin, &p, &Vec::new()).unwrap();
+    let roles = Roles::parse_list("employee").unwrap();
+    let boss_roles = Roles::parse_list("manager,employee").unwrap();
+
+    let last_year = claims::create(&org, emp, "Last year", "ly").unwrap();
+    claims::add_line(&org, emp, last_year, &miles(day(400), "9999", "ly1")).unwrap();
+    let l = &claims::lines(&org, last_year).unwrap()[0];
+    assert_eq!(l.amount_minor, 9999 * 45, "all at 45p");
+
+    // A rejected claim's miles do not count either.
+    let rejected = claims::create(&org, emp, "Rejected", "rj").unwrap();
+    claims::add_line(&org, emp, rejected, &miles(day(0), "5000", "rj1")).unwrap();
+    let v = claims::get(&org, rejected).unwrap().version;
+    claims::transition(&org, emp, roles, rejected, v, Transition::Submit, "").unwrap();
+    let v = claims::get(&org, rejected).unwrap().version;
+    claims::transition(
+        &org,
+        acme.boss,
+        boss_roles,
+        rejected,
+        v,
+        Transition::Reject,
+        "no",
+    )
+    .unwrap();
+
+    let id = claims::create(&org, emp, "This year", "ty").unwrap();
+    claims::add_line(&org, emp, id, &miles(day(0), "9950", "a")).unwrap();
+    // 50 miles left at 45p, 50 after at 25p: 22.50 + 12.50.
+    claims::add_line(&org, emp, id, &miles(day(0), "100", "b")).unwrap();
+    claims::add_line(&org, emp, id, &miles(day(0), "10.5", "c")).unwrap();
+    let lines = claims::lines(&org, id).unwrap();
+    let amounts: Vec<i64> = lines.iter().map(|l| l.amount_minor).collect();
+    assert_eq!(
+        amounts,
+        vec![9950 * 45, 3500, 263],
+        "10.5 miles at 25p = 2.625 -> 2.63"
+    );
+    assert_eq!(lines[1].mileage_first_tenths, Some(500));
+    assert_eq!(
+        claims::mileage_text(&lines[1], expenseplus::expenses::money::Currency::GBP),
+        "50.0 miles at 45p + 50.0 miles at 25p"
+    );
+    assert_eq!(
+        claims::get(&org, id).unwrap().total_minor,
+        9950 * 45 + 3500 + 263
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.currency == "GBP" && l.vat_minor.is_none())
+    );
+
+    // Editing the crossing line does not count itself: 100 -> 40 miles, all at 45p.
+    let v = claims::get(&org, id).unwrap().version;
+    let mut edit = miles(day(0), "40", "b-edit");
+    edit.description = "shorter".into();
+    let out = expenseplus::expenses::line_edit::update(
+        &org,
+        emp,
+        id,
+        lines[1].id,
+        v,
+        &edit,
+        expenseplus::expenses::receipts::Upload::None,
+    )
+    .unwrap();
+    assert!(matches!(out, AddLine::Added));
+    let l = claims::lines(&org, id).unwrap()[1].clone();
+    assert_eq!(l.amount_minor, 40 * 45);
+    assert_eq!(
+        claims::get(&org, id).unwrap().total_minor,
+        9950 * 45 + 1800 + 263
+    );
+}
