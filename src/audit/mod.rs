@@ -38,10 +38,12 @@ pub enum Action {
     ClaimTransition,
     /// Finance exported claim lines for accounting.
     ExportedAccounts,
+    /// The organisation's data was replaced from a backup (detail: the backup id).
+    BackupRestored,
 }
 
 impl Action {
-    pub const ALL: [Action; 22] = [
+    pub const ALL: [Action; 23] = [
         Action::SignIn,
         Action::SignInFailed,
         Action::SignInThrottled,
@@ -64,6 +66,7 @@ impl Action {
         Action::OrganisationSetUp,
         Action::ClaimTransition,
         Action::ExportedAccounts,
+        Action::BackupRestored,
     ];
 
     pub fn code(self) -> &'static str {
@@ -90,6 +93,7 @@ impl Action {
             Action::OrganisationSetUp => "organisation_set_up",
             Action::ClaimTransition => "claim_transition",
             Action::ExportedAccounts => "exported_accounts",
+            Action::BackupRestored => "backup_restored",
         }
     }
 

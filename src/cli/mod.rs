@@ -12,6 +12,8 @@ use crate::ids::{Slug, UserId};
 use crate::server::{self, ServeError};
 use crate::tenancy::{Org, Registry, TenancyError, Usage};
 
+mod backup_cmd;
+
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     #[error(transparent)]
@@ -26,6 +28,10 @@ pub enum CliError {
     Stdin(String),
     #[error("the audit log of {slug} is broken: {source}")]
     AuditBroken { slug: String, source: VerifyError },
+    #[error(transparent)]
+    Backup(#[from] crate::backup::BackupError),
+    #[error("the backup of {0} failed; the others were written")]
+    SomeBackupsFailed(String),
 }
 
 pub fn run(cli: Cli) -> Result<(), CliError> {
@@ -43,6 +49,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         }
         Some(Command::Audit(AuditCommand::Verify { org })) => audit_verify(data_dir, &org),
         Some(Command::Demo) => demo(data_dir),
+        Some(Command::Backup(cmd)) => backup_cmd::run(data_dir, cmd),
     }
 }
 
