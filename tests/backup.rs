@@ -29,7 +29,10 @@ struct Count {
 
 fn count(path: &Path, sql: &str) -> i64 {
     let mut conn = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
-    diesel::sql_query(sql).get_result::<Count>(&mut conn).unwrap().n
+    diesel::sql_query(sql)
+        .get_result::<Count>(&mut conn)
+        .unwrap()
+        .n
 }
 
 fn root(env: &TestEnv) -> PathBuf {
@@ -89,7 +92,10 @@ async fn backup_while_writes_run_then_restore_shows_the_same_claims() {
         &report.dir.join("org.sqlite"),
         "SELECT COUNT(*) AS n FROM claims",
     );
-    assert!(in_backup >= 3 + 5 && in_backup < total, "{in_backup} of {total}");
+    assert!(
+        in_backup >= 3 + 5 && in_backup < total,
+        "{in_backup} of {total}"
+    );
     assert!(in_backup <= 3 + during as i64 + 1);
     // Nothing personal in plain text in the backup.
     common::assert_absent(&report.dir, "Before backup");
@@ -171,7 +177,10 @@ async fn a_damaged_backup_is_refused_and_the_live_data_is_untouched() {
     assert!(matches!(err, BackupError::Damaged { .. }), "{err:?}");
     let msg = err.to_string();
     assert!(msg.contains("damaged"), "{msg}");
-    assert!(msg.contains("org.sqlite does not match its checksum"), "{msg}");
+    assert!(
+        msg.contains("org.sqlite does not match its checksum"),
+        "{msg}"
+    );
     assert!(msg.contains("live data is unchanged"), "{msg}");
     assert_eq!(before, common::snapshot(&live_dir));
     // A manifest rewritten to match the damage is still caught: integrity check.
@@ -182,8 +191,8 @@ async fn a_damaged_backup_is_refused_and_the_live_data_is_untouched() {
     assert!(matches!(err, BackupError::Damaged { .. }), "{err}");
     // Unknown ids and path tricks are refused plainly.
     for bad in ["20990101T000000Z", "../acme"] {
-        let err = backup::restore(a.env.state.tenants.registry(), &acme, &root(&a.env), bad)
-            .unwrap_err();
+        let err =
+            backup::restore(a.env.state.tenants.registry(), &acme, &root(&a.env), bad).unwrap_err();
         assert!(
             matches!(err, BackupError::NotFound { .. } | BackupError::BadId(_)),
             "{err:?}"
@@ -316,7 +325,10 @@ async fn forgetting_a_key_removes_it_from_every_backup_and_a_restore_keeps_it_er
         assert_eq!(
             count(
                 &keys,
-                &format!("SELECT COUNT(*) AS n FROM person_keys WHERE id = {}", emp_key.0)
+                &format!(
+                    "SELECT COUNT(*) AS n FROM person_keys WHERE id = {}",
+                    emp_key.0
+                )
             ),
             0
         );
@@ -363,7 +375,11 @@ async fn forgetting_a_key_removes_it_from_every_backup_and_a_restore_keeps_it_er
             ],
         )
         .await;
-    assert_ne!(page.location(), Some("/"), "an erased person cannot sign in");
+    assert_ne!(
+        page.location(),
+        Some("/"),
+        "an erased person cannot sign in"
+    );
 }
 
 #[test]
@@ -422,18 +438,17 @@ fn a_backup_from_an_older_schema_is_migrated_on_restore() {
         .execute(&mut conn)
         .unwrap();
         assert_eq!(n, 2);
-        let tables = diesel::sql_query(
-            "SELECT COUNT(*) AS n FROM sqlite_master WHERE name = 'receipts'",
-        )
-        .get_result::<Count>(&mut conn)
-        .unwrap();
+        let tables =
+            diesel::sql_query("SELECT COUNT(*) AS n FROM sqlite_master WHERE name = 'receipts'")
+                .get_result::<Count>(&mut conn)
+                .unwrap();
         assert_eq!(tables.n, 0);
     }
     let mut m = Manifest::read(&r.dir).unwrap();
     m.files[0] = backup::manifest::file_entry(&file).unwrap();
     m.write(&r.dir).unwrap();
-    let report = backup::restore(a.env.state.tenants.registry(), &acme, &root(&a.env), &r.id)
-        .unwrap();
+    let report =
+        backup::restore(a.env.state.tenants.registry(), &acme, &root(&a.env), &r.id).unwrap();
     assert!(report.rows > 0);
     let claims = claims::list_own(&acme, a.emp, &Default::default(), None, 10).unwrap();
     assert_eq!(claims.len(), 1);

@@ -57,7 +57,10 @@ fn start(data: &Path, backups: &Path) -> Server {
     loop {
         line.clear();
         assert!(out.read_line(&mut line).unwrap() > 0, "server exited");
-        if let Some(url) = line.trim().strip_prefix("ExpensePlus is serving at https://") {
+        if let Some(url) = line
+            .trim()
+            .strip_prefix("ExpensePlus is serving at https://")
+        {
             server.addr = url.trim_end_matches('/').to_owned();
             std::thread::spawn(move || for _ in out.lines() {});
             return server;
@@ -73,7 +76,13 @@ struct Resp {
 }
 
 /// One request on its own TLS connection (`Connection: close`).
-fn request(addr: &str, method: &str, path: &str, cookie: Option<&str>, form: Option<&str>) -> std::io::Result<Resp> {
+fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    form: Option<&str>,
+) -> std::io::Result<Resp> {
     let mut builder = SslConnector::builder(SslMethod::tls()).unwrap();
     // The server's certificate is self-signed; this test is about durability.
     builder.set_verify(SslVerifyMode::NONE);
@@ -179,8 +188,12 @@ fn every_claim_answered_as_saved_survives_kill_9() {
     let (tx, rx) = mpsc::channel::<(String, String)>();
     let writers: Vec<_> = (0..WRITERS)
         .map(|w| {
-            let (tx, addr, cookie, token) =
-                (tx.clone(), server.addr.clone(), cookie.clone(), token.clone());
+            let (tx, addr, cookie, token) = (
+                tx.clone(),
+                server.addr.clone(),
+                cookie.clone(),
+                token.clone(),
+            );
             std::thread::spawn(move || {
                 for i in 0.. {
                     let title = format!("Crash claim {w}-{i}");
@@ -221,7 +234,10 @@ fn every_claim_answered_as_saved_survives_kill_9() {
     for (title, location) in &acked {
         assert!(location.starts_with("/claims/"), "{location}");
         let page = request(&server.addr, "GET", location, Some(&cookie), None).unwrap();
-        assert_eq!(page.status, 200, "{title} at {location} is missing after kill -9");
+        assert_eq!(
+            page.status, 200,
+            "{title} at {location} is missing after kill -9"
+        );
         assert!(page.body.contains(title.as_str()), "{title} missing");
     }
     drop(server);

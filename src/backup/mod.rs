@@ -68,7 +68,10 @@ impl From<diesel::result::Error> for BackupError {
     }
 }
 
-pub(crate) fn io_err(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> BackupError {
+pub(crate) fn io_err(
+    what: &'static str,
+    path: &Path,
+) -> impl FnOnce(std::io::Error) -> BackupError {
     let path = path.display().to_string();
     move |source| BackupError::Io { what, path, source }
 }

@@ -26,6 +26,9 @@ impl Default for Retention {
     }
 }
 
+/// Which day, week or month a backup falls in.
+type Bucket = dyn Fn(&OffsetDateTime) -> (i32, u32);
+
 /// The ids among `backups` (id, creation time) that the retention rules do not keep.
 pub fn to_delete(backups: &[(String, OffsetDateTime)], keep: Retention) -> Vec<String> {
     let mut newest_first: Vec<&(String, OffsetDateTime)> = backups.iter().collect();
@@ -40,7 +43,7 @@ pub fn to_delete(backups: &[(String, OffsetDateTime)], keep: Retention) -> Vec<S
         (y, w as u32)
     };
     let month = |t: &OffsetDateTime| (t.year(), u8::from(t.month()) as u32);
-    let rules: [(u32, &dyn Fn(&OffsetDateTime) -> (i32, u32)); 3] = [
+    let rules: [(u32, &Bucket); 3] = [
         (keep.daily, &day),
         (keep.weekly, &week),
         (keep.monthly, &month),
@@ -83,8 +86,10 @@ pub fn rotate(root: &Path, slug: &str, keep: Retention) -> Result<Vec<String>, B
     for id in &doomed {
         // Renamed first, so a deletion cut short never leaves a partial backup listed.
         let gone = dir.join(format!("{TEMP_PREFIX}{id}"));
-        std::fs::rename(dir.join(id), &gone)
-            .map_err(super::io_err("could not remove the old backup", &dir.join(id)))?;
+        std::fs::rename(dir.join(id), &gone).map_err(super::io_err(
+            "could not remove the old backup",
+            &dir.join(id),
+        ))?;
         std::fs::remove_dir_all(&gone)
             .map_err(super::io_err("could not remove the old backup", &gone))?;
     }

@@ -112,6 +112,7 @@ pub fn backup_org(
     let org_dir = org_root(root, slug);
     remove_leftovers(&org_dir);
     let now = time::OffsetDateTime::now_utc();
+    let now = now.replace_nanosecond(0).unwrap_or(now);
     let id = new_id(&org_dir, now)?;
     let tmp = org_dir.join(format!("{TEMP_PREFIX}{id}"));
     make_private_dir(&tmp)?;
@@ -191,11 +192,11 @@ fn write_into(
     Ok(manifest)
 }
 
+/// One organisation's slug and how its backup went.
+pub type OrgOutcome = (String, Result<BackupReport, BackupError>);
+
 /// Backs up every organisation; one failing does not stop the others.
-pub fn backup_all(
-    tenants: &Tenants,
-    root: &Path,
-) -> Result<Vec<(String, Result<BackupReport, BackupError>)>, BackupError> {
+pub fn backup_all(tenants: &Tenants, root: &Path) -> Result<Vec<OrgOutcome>, BackupError> {
     let registry = tenants.registry();
     let mut out = Vec::new();
     for record in registry.list()? {
@@ -228,7 +229,9 @@ pub fn daily_run(tenants: &Tenants, settings: &super::BackupSettings) -> Result<
                 );
                 match super::rotation::rotate(root, &slug, settings.retention) {
                     Ok(gone) => removed += gone.len(),
-                    Err(e) => log::error!("rotating the backups of organisation {slug} failed: {e}"),
+                    Err(e) => {
+                        log::error!("rotating the backups of organisation {slug} failed: {e}")
+                    }
                 }
             }
             Err(e) => {
