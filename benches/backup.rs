@@ -156,7 +156,10 @@ fn seed(data: &Path, receipt_mb: usize) {
             },
         )
         .expect("user");
-        let key = users::get(&org, id).expect("get").expect("row").person_key();
+        let key = users::get(&org, id)
+            .expect("get")
+            .expect("row")
+            .person_key();
         owners.push((id, key));
     }
     let mut conn = org.conn().expect("conn");
@@ -222,7 +225,14 @@ fn main() {
 
     let bin = env!("CARGO_BIN_EXE_expenseplus");
     let mut child = Command::new(bin)
-        .args(["serve", "--plain-http", "--bind", "127.0.0.1:0", "--workers", "2"])
+        .args([
+            "serve",
+            "--plain-http",
+            "--bind",
+            "127.0.0.1:0",
+            "--workers",
+            "2",
+        ])
         .arg("--data-dir")
         .arg(&data)
         .arg("--backup-dir")

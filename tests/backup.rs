@@ -453,3 +453,46 @@ fn a_backup_from_an_older_schema_is_migrated_on_restore() {
     let claims = claims::list_own(&acme, a.emp, &Default::default(), None, 10).unwrap();
     assert_eq!(claims.len(), 1);
 }
+
+#[test]
+fn the_daily_backup_job_backs_up_every_organisation_and_rotates() {
+    use clap::Parser;
+    let a = acme_with_people();
+    a.env.create_org("beta", "Beta Ltd");
+    let root = root(&a.env);
+    let cli = expenseplus::config::Cli::try_parse_from([
+        "expenseplus",
+        "serve",
+        "--backup-at",
+        "03:15",
+        "--keep-daily",
+        "1",
+        "--keep-weekly",
+        "0",
+        "--keep-monthly",
+        "0",
+        "--backup-dir",
+        root.to_str().unwrap(),
+    ])
+    .unwrap();
+    let Some(expenseplus::config::Command::Serve(args)) = cli.command else {
+        panic!("serve args");
+    };
+    let jobs = expenseplus::server::daily_jobs(&a.env.state, &args);
+    let job = jobs.iter().find(|j| j.name == "backup").unwrap();
+    assert_eq!(job.at, time::macros::time!(03:15));
+    let summary = expenseplus::jobs::run_now(job).unwrap();
+    assert!(
+        summary.starts_with("2 organisation(s) backed up"),
+        "{summary}"
+    );
+    for slug in ["acme", "beta"] {
+        let list = backup::list(&root, slug).unwrap();
+        assert_eq!(list.len(), 1, "{slug}");
+        backup::verify(&root, slug, &list[0].id).unwrap();
+    }
+    // The second run's rotation keeps one backup a day: the newest.
+    let summary = expenseplus::jobs::run_now(job).unwrap();
+    assert!(summary.contains("2 old backup(s) removed"), "{summary}");
+    assert_eq!(backup::list(&root, "acme").unwrap().len(), 1);
+}

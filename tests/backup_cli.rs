@@ -205,3 +205,48 @@ fn a_backup_dir_inside_the_data_dir_is_refused() {
         "25:00 is not a time of day",
     );
 }
+
+#[test]
+fn serve_schedules_the_daily_backup() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let (dir, data, backups) = setup();
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--plain-http",
+            "--bind",
+            "127.0.0.1:0",
+            "--backup-at",
+            "04:30",
+        ])
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--backup-dir")
+        .arg(&backups)
+        .env_remove("EXPENSEPLUS_BACKUP_DIR")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let found = loop {
+        match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+            Ok(line) if line.contains("daily job backup scheduled for") => break Some(line),
+            Ok(_) => continue,
+            Err(_) => break None,
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = found.expect("the scheduler logs its next run");
+    assert!(line.contains("4:30:00"), "{line}");
+    drop(dir);
+}

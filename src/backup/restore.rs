@@ -70,6 +70,8 @@ pub fn restore(
     id: &str,
 ) -> Result<RestoreReport, BackupError> {
     let slug = org.slug.as_str();
+    // Rotation or a key-store rewrite must not change the backup while it is read.
+    let _lock = super::lock_org(root, slug)?;
     let manifest = verify::verify(root, slug, id)?;
     if manifest.org_id != org.id.0 {
         return Err(BackupError::WrongOrg {
