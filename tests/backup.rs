@@ -109,7 +109,9 @@ async fn backup_while_writes_run_then_restore_shows_the_same_claims() {
     assert!(c.get("/claims").await.body.contains("After backup"));
 
     let registry = a.env.state.tenants.registry();
-    let restored = backup::restore(registry, &acme, &root(&a.env), &report.id).unwrap();
+    let slug = expenseplus::ids::Slug::parse("acme").unwrap();
+    let restored =
+        backup::restore_tenant(&a.env.state.tenants, &slug, &root(&a.env), &report.id).unwrap();
     assert!(restored.tables >= 8);
     assert!(restored.sessions_ended >= 1);
     let live = registry.org_dir("acme").join("org.sqlite");

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 pub use keys::forget_person_key;
 pub use manifest::Manifest;
-pub use restore::{RestoreReport, restore};
+pub use restore::{RestoreReport, restore, restore_tenant};
 pub use rotation::Retention;
 pub use take::{BackupReport, backup_all, backup_org};
 pub use verify::{BackupEntry, list, verify};

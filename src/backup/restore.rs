@@ -20,7 +20,8 @@ use super::{BackupError, ORG_FILE, io_err, manifest, org_root, sql_ident, sql_li
 use crate::audit::{self, Action};
 use crate::db::schema::registry::sessions;
 use crate::db::{self, DbSpec, Journal, Schema};
-use crate::tenancy::{Org, Registry};
+use crate::ids::Slug;
+use crate::tenancy::{Org, Registry, TenancyError, Tenants};
 
 /// The schema alias the backup is attached under.
 const SOURCE: &str = "restore_src";
@@ -230,4 +231,20 @@ fn copy_all(conn: &mut SqliteConnection, id: &str) -> Result<(usize, i64), Backu
 /// Where a restore stages its copy (for tests that look for leftovers).
 pub fn staging_path(org_data_dir: &Path, id: &str) -> PathBuf {
     org_data_dir.join(format!(".restore-{id}.sqlite"))
+}
+
+/// [`restore`] for an organisation served by `tenants` (the server, or a command):
+/// afterwards its cached handle is dropped, so the next request opens it afresh.
+pub fn restore_tenant(
+    tenants: &Tenants,
+    slug: &Slug,
+    root: &Path,
+    id: &str,
+) -> Result<RestoreReport, BackupError> {
+    let org = tenants
+        .by_slug(slug)?
+        .ok_or_else(|| TenancyError::NotFound(slug.to_string()))?;
+    let report = restore(tenants.registry(), &org, root, id)?;
+    tenants.evict(org.id);
+    Ok(report)
 }

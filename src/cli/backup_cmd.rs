@@ -103,16 +103,19 @@ pub fn run(data_dir: &Path, cmd: BackupCommand) -> Result<(), CliError> {
             Ok(())
         }
         BackupCommand::Restore { org, from, dir } => {
-            let registry = Registry::open(data_dir, false, Usage::Command)?;
-            let org = open_org(&registry, &org)?;
-            let report = backup::restore(&registry, &org, &dir.backup_dir, &from)?;
+            let slug = Slug::parse(&org).map_err(TenancyError::from)?;
+            let tenants = Tenants::new(
+                Registry::open(data_dir, false, Usage::Command)?,
+                NonZeroUsize::MIN,
+            );
+            let report = backup::restore_tenant(&tenants, &slug, &dir.backup_dir, &from)?;
             println!(
-                "restored {} from backup {}: {} tables, {} rows; the backup was verified first",
-                org.slug, report.id, report.tables, report.rows
+                "restored {slug} from backup {}: {} tables, {} rows; the backup was verified first",
+                report.id, report.tables, report.rows
             );
             println!(
-                "ended {} session(s): everyone in {} signs in again",
-                report.sessions_ended, org.slug
+                "ended {} session(s): everyone in {slug} signs in again",
+                report.sessions_ended
             );
             println!(
                 "the current key store was kept, so people erased since the backup stay erased"
