@@ -40,11 +40,14 @@ fn logs() -> &'static Capture {
 }
 
 fn two_orgs() -> TestEnv {
+    orgs(&[("acme", "Acme Ltd"), ("beta", "Beta Ltd")])
+}
+
+fn orgs(list: &[(&str, &str)]) -> TestEnv {
     let env = TestEnv::new();
-    for (slug, name, email) in [
-        ("acme", "Acme Ltd", "emp@acme.example"),
-        ("beta", "Beta Ltd", "emp@beta.example"),
-    ] {
+    for &(slug, name) in list {
+        let email = format!("emp@{slug}.example");
+        let email = email.as_str();
         let org = env.create_org(slug, name);
         let id = env.create_user(&org, email, "Eve Employee", "employee", None);
         claims::create(&org, id, &format!("{name} claim"), slug).unwrap();
@@ -159,4 +162,49 @@ async fn a_full_disk_refuses_writes_plainly_and_reads_go_on() {
     let mut beta = Client::new(&app);
     beta.sign_in("beta", "emp@beta.example", PASSWORD).await;
     assert_eq!(beta.get("/claims").await.status, StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn a_damaged_page_inside_one_database_is_named_in_the_log() {
+    let logs = logs();
+    let env = orgs(&[("cobalt", "Cobalt Ltd"), ("beta", "Beta Ltd")]);
+    let app = atest::init_service(build_app(env.state.clone())).await;
+    let mut cobalt = Client::new(&app);
+    cobalt
+        .sign_in("cobalt", "emp@cobalt.example", PASSWORD)
+        .await;
+    let mut beta = Client::new(&app);
+    beta.sign_in("beta", "emp@beta.example", PASSWORD).await;
+    let org = env.org("cobalt");
+    org.conn()
+        .unwrap()
+        .batch_execute("PRAGMA wal_checkpoint(TRUNCATE);")
+        .unwrap();
+    env.state.tenants.evict(org.id);
+    drop(org);
+    // Every page after the first (the header and schema stay readable).
+    let path = env
+        .state
+        .tenants
+        .registry()
+        .org_dir("cobalt")
+        .join("org.sqlite");
+    let mut bytes = std::fs::read(&path).unwrap();
+    for b in &mut bytes[4096..] {
+        *b = 0x42;
+    }
+    std::fs::write(&path, bytes).unwrap();
+
+    let page = cobalt.get("/claims").await;
+    assert_eq!(page.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(page.body.contains("Something went wrong"));
+    let page = beta.get("/claims").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Beta Ltd claim"));
+    let lines = logs.0.lock().unwrap().clone();
+    assert!(
+        lines.iter().any(|l| l.contains("organisation cobalt")),
+        "{lines:?}"
+    );
+    assert!(!lines.iter().any(|l| l.contains("organisation beta")));
 }
