@@ -84,6 +84,19 @@ async fn backup_while_writes_run_then_restore_shows_the_same_claims() {
     assert!(report.files.iter().all(|f| f.exists()));
     assert!(!report.dir.starts_with(a.env.data_dir()));
     let manifest = backup::verify(&root(&a.env), "acme", &report.id).unwrap();
+    // The DPO sees the backup in the audit log.
+    let taken = audit::page(
+        &acme,
+        &Filter {
+            action: Some(Action::BackupTaken),
+            ..Filter::default()
+        },
+        None,
+        10,
+    )
+    .unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].detail, format!("backup {}", report.id));
     assert_eq!(manifest.org_slug, "acme");
     assert_eq!(manifest.org_id, acme.id.0);
     assert!(!manifest.schema_version.is_empty());

@@ -40,10 +40,12 @@ pub enum Action {
     ExportedAccounts,
     /// The organisation's data was replaced from a backup (detail: the backup id).
     BackupRestored,
+    /// A verified backup of the organisation was written (detail: the backup id).
+    BackupTaken,
 }
 
 impl Action {
-    pub const ALL: [Action; 23] = [
+    pub const ALL: [Action; 24] = [
         Action::SignIn,
         Action::SignInFailed,
         Action::SignInThrottled,
@@ -67,6 +69,7 @@ impl Action {
         Action::ClaimTransition,
         Action::ExportedAccounts,
         Action::BackupRestored,
+        Action::BackupTaken,
     ];
 
     pub fn code(self) -> &'static str {
@@ -94,6 +97,7 @@ impl Action {
             Action::ClaimTransition => "claim_transition",
             Action::ExportedAccounts => "exported_accounts",
             Action::BackupRestored => "backup_restored",
+            Action::BackupTaken => "backup_taken",
         }
     }
 

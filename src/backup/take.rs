@@ -14,6 +14,7 @@ use super::{
     BackupError, KEYS_FILE, ORG_FILE, TEMP_PREFIX, check_id, io_err, lock_org, make_private_dir,
     org_root, sql_literal, verify,
 };
+use crate::audit::{self, Action};
 use crate::tenancy::{Org, Tenants};
 
 /// What one backup wrote.
@@ -130,6 +131,17 @@ pub fn backup_org(
         return Err(io_err("could not move the backup into place at", &dir)(e));
     }
     manifest::sync_dir(&org_dir)?;
+    // Visible to the DPO in the audit log. The backup is already safe on disk, so a
+    // failure here (e.g. a full data disk) is logged rather than undoing it.
+    if let Err(e) = audit::record(
+        org,
+        None,
+        None,
+        Action::BackupTaken,
+        &format!("backup {id}"),
+    ) {
+        log::warn!("the backup {id} of organisation {slug} could not be audited: {e}");
+    }
     let files = [ORG_FILE, KEYS_FILE, super::MANIFEST_FILE]
         .iter()
         .map(|f| dir.join(f))
