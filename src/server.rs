@@ -199,6 +199,7 @@ pub fn serve(data_dir: &Path, args: &ServeArgs) -> Result<(), ServeError> {
         },
     ));
     *state.setup_token.lock().unwrap_or_else(|p| p.into_inner()) = setup_token.clone();
+    let _ = state.backup_dir.set(args.backup_dir.clone());
     // Stops when `serve` returns; a job still running is cut off with the process, and
     // a backup cut off leaves only a temp directory that the next run removes.
     let _jobs = crate::jobs::start(daily_jobs(&state, args))

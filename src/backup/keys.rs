@@ -15,7 +15,9 @@ use crate::ids::PersonKeyId;
 /// Deletes `key` from the `keys.sqlite` of every backup of `org_slug` (with
 /// `secure_delete` on, then `VACUUM`, so no free page keeps the old bytes) and updates
 /// each manifest's checksum. Returns how many backups were rewritten. Call it after
-/// `KeyRing::destroy`; a backup being taken meanwhile is waited for (same lock).
+/// `KeyRing::destroy`; a backup being taken meanwhile is waited for (same lock), so
+/// call it off the async workers (`web::block`). It is idempotent: after a failure,
+/// calling it again finishes the job.
 pub fn forget_person_key(
     backup_root: &Path,
     org_slug: &str,
