@@ -466,11 +466,25 @@ fn a_backup_from_an_older_schema_is_migrated_on_restore() {
     let mut m = Manifest::read(&r.dir).unwrap();
     m.files[0] = backup::manifest::file_entry(&file).unwrap();
     m.write(&r.dir).unwrap();
+    // A staging copy left by a restore that was killed is cleared away.
+    let org_dir = a.env.state.tenants.registry().org_dir("acme");
+    std::fs::write(
+        org_dir.join(".restore-20200101T000000Z.sqlite-journal"),
+        b"x",
+    )
+    .unwrap();
     let report =
         backup::restore(a.env.state.tenants.registry(), &acme, &root(&a.env), &r.id).unwrap();
     assert!(report.rows > 0);
     let claims = claims::list_own(&acme, a.emp, &Default::default(), None, 10).unwrap();
     assert_eq!(claims.len(), 1);
+    let left: Vec<_> = std::fs::read_dir(&org_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".restore-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 #[test]

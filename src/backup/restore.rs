@@ -62,6 +62,19 @@ fn remove_db_files(path: &Path) {
     }
 }
 
+/// Removes staging copies left by a restore that was killed (its transaction never
+/// committed, so the live data is whole).
+fn remove_leftover_staging(live_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(live_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(".restore-") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Verifies backup `id` of `org`, then replaces the organisation's data with it.
 /// A damaged backup is refused before anything live is touched.
 pub fn restore(
@@ -81,8 +94,8 @@ pub fn restore(
         });
     }
     let live_dir = registry.org_dir(slug);
+    remove_leftover_staging(&live_dir);
     let staging = staging_path(&live_dir, id);
-    remove_db_files(&staging);
     let result = stage_and_swap(registry, org, root, id, &manifest, &live_dir, &staging);
     remove_db_files(&staging);
     result
