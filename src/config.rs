@@ -49,6 +49,9 @@ pub enum Command {
     /// Breach notices from the operator (the processor) to an organisation's DPO.
     #[command(subcommand)]
     Breach(BreachCommand),
+    /// Back up, list, verify and restore organisations.
+    #[command(subcommand)]
+    Backup(BackupCommand),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -82,6 +85,87 @@ pub struct ServeArgs {
     #[arg(long, env = "EXPENSEPLUS_SESSION_HOURS", default_value_t = 12,
           value_parser = clap::value_parser!(u64).range(1..=7 * 24))]
     pub session_hours: u64,
+    /// Daily backup of every organisation at this UTC time (HH:MM).
+    #[arg(long, env = "EXPENSEPLUS_BACKUP_AT", default_value = "02:00",
+          value_parser = crate::jobs::parse_time_of_day)]
+    pub backup_at: time::Time,
+    #[command(flatten)]
+    pub keep: KeepArgs,
+}
+
+/// How many backups rotation keeps.
+#[derive(Debug, Clone, Args)]
+pub struct KeepArgs {
+    /// Keep the newest backup of each of this many days.
+    #[arg(long, env = "EXPENSEPLUS_KEEP_DAILY", default_value_t = 7)]
+    pub keep_daily: u32,
+    /// Keep the newest backup of each of this many weeks.
+    #[arg(long, env = "EXPENSEPLUS_KEEP_WEEKLY", default_value_t = 4)]
+    pub keep_weekly: u32,
+    /// Keep the newest backup of each of this many months.
+    #[arg(long, env = "EXPENSEPLUS_KEEP_MONTHLY", default_value_t = 12)]
+    pub keep_monthly: u32,
+}
+
+impl KeepArgs {
+    pub fn retention(&self) -> crate::backup::Retention {
+        crate::backup::Retention {
+            daily: self.keep_daily,
+            weekly: self.keep_weekly,
+            monthly: self.keep_monthly,
+        }
+    }
+}
+
+/// Where backups live, for the backup commands.
+#[derive(Debug, Clone, Args)]
+pub struct BackupDirArg {
+    /// Where backups are written; keep it on a different disk or host from the data.
+    #[arg(long, env = "EXPENSEPLUS_BACKUP_DIR", default_value = "backups")]
+    pub backup_dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Back up every organisation (or one) now; prints each file written.
+    Run {
+        #[arg(long)]
+        org: Option<String>,
+        /// Afterwards delete old backups as the --keep-* rules say.
+        #[arg(long)]
+        rotate: bool,
+        #[command(flatten)]
+        keep: KeepArgs,
+        #[command(flatten)]
+        dir: BackupDirArg,
+    },
+    /// List backups, oldest first.
+    List {
+        #[arg(long)]
+        org: Option<String>,
+        #[command(flatten)]
+        dir: BackupDirArg,
+    },
+    /// Check a backup's checksums and databases without restoring it.
+    Verify {
+        #[arg(long)]
+        org: String,
+        /// The backup id, as `backup list` shows it.
+        #[arg(long)]
+        id: String,
+        #[command(flatten)]
+        dir: BackupDirArg,
+    },
+    /// Replace an organisation's data with a verified backup (keys stay current).
+    Restore {
+        #[arg(long)]
+        org: String,
+        /// The backup id, as `backup list` shows it.
+        #[arg(long)]
+        from: String,
+        #[command(flatten)]
+        dir: BackupDirArg,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -142,6 +226,9 @@ pub enum RetentionCommand {
         /// Apply the periods as of this day (YYYY-MM-DD) instead of today.
         #[arg(long)]
         today: Option<String>,
+        /// The backups to rewrite without the keys this run destroys.
+        #[command(flatten)]
+        dir: BackupDirArg,
     },
 }
 

@@ -3,12 +3,14 @@
 
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod expenses;
 pub mod ids;
+pub mod jobs;
 pub mod privacy;
 pub mod server;
 pub mod tenancy;

@@ -43,6 +43,10 @@ pub enum ServeError {
     Run(String),
     #[error("the first-run setup link could not be made: {0}")]
     SetupToken(String),
+    #[error(transparent)]
+    Backup(#[from] crate::backup::BackupError),
+    #[error("the daily job thread could not be started: {0}")]
+    Jobs(String),
 }
 
 fn tls_err(e: impl std::fmt::Display) -> ServeError {
@@ -146,6 +150,27 @@ pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<SslAcceptorBuilder, Serve
     Ok(builder)
 }
 
+/// The jobs `serve` runs once a day. To add one, push a `DailyJob` whose closure
+/// captures what it needs (e.g. a clone of `state`) and returns a one-line summary.
+pub fn daily_jobs(state: &web::Data<AppState>, args: &ServeArgs) -> Vec<crate::jobs::DailyJob> {
+    let backup = crate::backup::BackupSettings {
+        root: args.backup_dir.clone(),
+        retention: args.keep.retention(),
+    };
+    let backup_state = state.clone();
+    let (retention_state, backup_root) = (state.clone(), args.backup_dir.clone());
+    vec![
+        // Retention first, so the backup after it already lacks what it shredded.
+        crate::jobs::DailyJob::new("retention", args.backup_at, move || {
+            let today = crate::privacy::deadlines::uk_today(time::OffsetDateTime::now_utc());
+            crate::privacy::retention_job::daily_run(&retention_state.tenants, &backup_root, today)
+        }),
+        crate::jobs::DailyJob::new("backup", args.backup_at, move || {
+            crate::backup::take::daily_run(&backup_state.tenants, &backup)
+        }),
+    ]
+}
+
 /// Opens the data dir, builds the app and serves until a shutdown signal.
 pub fn serve(data_dir: &Path, args: &ServeArgs) -> Result<(), ServeError> {
     let addr: std::net::SocketAddr = args
@@ -153,6 +178,7 @@ pub fn serve(data_dir: &Path, args: &ServeArgs) -> Result<(), ServeError> {
         .parse()
         .map_err(|_| ServeError::BadBind(args.bind.clone()))?;
     let capacity = NonZeroUsize::new(args.max_open_orgs).ok_or(ServeError::BadCacheSize)?;
+    crate::backup::check_location(data_dir, &args.backup_dir)?;
     let registry = Registry::open(data_dir, true, Usage::Server)?;
     let tls = if args.plain_http {
         None
@@ -179,6 +205,11 @@ pub fn serve(data_dir: &Path, args: &ServeArgs) -> Result<(), ServeError> {
         },
     ));
     *state.setup_token.lock().unwrap_or_else(|p| p.into_inner()) = setup_token.clone();
+    let _ = state.backup_dir.set(args.backup_dir.clone());
+    // Stops when `serve` returns; a job still running is cut off with the process, and
+    // a backup cut off leaves only a temp directory that the next run removes.
+    let _jobs = crate::jobs::start(daily_jobs(&state, args))
+        .map_err(|e| ServeError::Jobs(e.to_string()))?;
     actix_web::rt::System::new().block_on(async move {
         let app_state = state.clone();
         let mut server = HttpServer::new(move || build_app(app_state.clone()))

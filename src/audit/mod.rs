@@ -70,10 +70,14 @@ pub enum Action {
     /// The owner changed or removed a line of their draft claim.
     ClaimLineChanged,
     ClaimLineRemoved,
+    /// The organisation's data was replaced from a backup (detail: the backup id).
+    BackupRestored,
+    /// A verified backup of the organisation was written (detail: the backup id).
+    BackupTaken,
 }
 
 impl Action {
-    pub const ALL: [Action; 44] = [
+    pub const ALL: [Action; 46] = [
         Action::SignIn,
         Action::SignInFailed,
         Action::SignInThrottled,
@@ -118,6 +122,8 @@ impl Action {
         Action::DelegationRemoved,
         Action::ClaimLineChanged,
         Action::ClaimLineRemoved,
+        Action::BackupRestored,
+        Action::BackupTaken,
     ];
 
     pub fn code(self) -> &'static str {
@@ -166,6 +172,8 @@ impl Action {
             Action::DelegationRemoved => "delegation_removed",
             Action::ClaimLineChanged => "claim_line_changed",
             Action::ClaimLineRemoved => "claim_line_removed",
+            Action::BackupRestored => "backup_restored",
+            Action::BackupTaken => "backup_taken",
         }
     }
 

@@ -17,6 +17,8 @@ use crate::ids::{Slug, UserId};
 use crate::server::{self, ServeError};
 use crate::tenancy::{Org, Registry, TenancyError, Usage};
 
+mod backup_cmd;
+
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     #[error(transparent)]
@@ -44,6 +46,10 @@ pub enum CliError {
     NoticeFile { path: String },
     #[error("{0}")]
     Privacy(String),
+    #[error(transparent)]
+    Backup(#[from] crate::backup::BackupError),
+    #[error("the backup of {0} failed; the others were written")]
+    SomeBackupsFailed(String),
 }
 
 pub fn run(cli: Cli) -> Result<(), CliError> {
@@ -61,17 +67,23 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         }
         Some(Command::Audit(AuditCommand::Verify { org })) => audit_verify(data_dir, &org),
         Some(Command::Demo) => demo(data_dir),
-        Some(Command::Retention(RetentionCommand::Run { org, today })) => {
-            retention_run(data_dir, org.as_deref(), today.as_deref())
+        Some(Command::Retention(RetentionCommand::Run { org, today, dir })) => {
+            retention_run(data_dir, &dir.backup_dir, org.as_deref(), today.as_deref())
         }
         Some(Command::Breach(BreachCommand::Notify { org, text })) => {
             breach_notify(data_dir, &org, &text)
         }
+        Some(Command::Backup(cmd)) => backup_cmd::run(data_dir, cmd),
     }
 }
 
 /// Applies retention to one organisation or all, as of `today` (default: today, UTC).
-fn retention_run(data_dir: &Path, slug: Option<&str>, today: Option<&str>) -> Result<(), CliError> {
+fn retention_run(
+    data_dir: &Path,
+    backup_dir: &Path,
+    slug: Option<&str>,
+    today: Option<&str>,
+) -> Result<(), CliError> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     let today = match today {
         Some(raw) => time::Date::parse(raw.trim(), &format).map_err(|_| CliError::BadDate)?,
@@ -89,6 +101,14 @@ fn retention_run(data_dir: &Path, slug: Option<&str>, today: Option<&str>) -> Re
                 slug: slug.clone(),
                 source,
             })?;
+        // The backups forget the destroyed keys (a backup dir not made yet holds none).
+        let backups = backup_dir.exists().then_some(backup_dir);
+        for key in &r.destroyed_keys {
+            let note = crate::backup::forget_now(backups, &org, *key);
+            if !note.is_empty() {
+                println!("{}: {}", org.slug, note.trim_start());
+            }
+        }
         println!(
             "{}: as of {today}: {} scheduled erasure(s), {} deactivated profile(s) erased, \
              {} claim(s) deleted, {} claim(s) past retention still in progress, \

@@ -14,6 +14,7 @@ pub mod requests;
 mod requests_actions;
 pub mod restriction;
 pub mod retention;
+pub mod retention_job;
 
 pub use requests::{Dpo, RequestError, mark_completed, subject_of};
 

@@ -81,7 +81,10 @@ impl Tenants {
 
     fn open_record(&self, record: &super::OrgRecord) -> Result<Arc<Org>, TenancyError> {
         // Opened outside the lock: one slow organisation must not stall the others.
-        let org = Arc::new(self.registry.open_org(record)?);
+        // Named in the log: a damaged file affects only its own organisation.
+        let org = Arc::new(self.registry.open_org(record).inspect_err(|e| {
+            log::error!("organisation {} could not be opened: {e}", record.slug);
+        })?);
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         Ok(open.get_or_insert(org.id, || org.clone()).clone())
     }

@@ -182,7 +182,12 @@ fn load(state: &AppState, id: &Identity, csrf: String) -> Result<Option<CurrentU
         Err(crate::tenancy::TenancyError::NotFound(_)) => return Ok(None),
         Err(e) => return Err(e.into()),
     };
-    let Some(user) = users::get(&org, UserId(id.user))? else {
+    // Named in the log: a damaged database affects only its own organisation.
+    let named = |e: AppError| {
+        log::error!("organisation {}: {e}", org.slug);
+        e
+    };
+    let Some(user) = users::get(&org, UserId(id.user)).map_err(|e| named(e.into()))? else {
         return Ok(None);
     };
     if !user.active
@@ -253,6 +258,14 @@ pub async fn enforce(
     {
         return Ok(req.into_response(AppError::Forbidden.error_response_page()));
     }
+    let slug = user.org().slug.clone();
     req.extensions_mut().insert(user);
-    Ok(next.call(req).await?.map_into_boxed_body())
+    let res = next.call(req).await?.map_into_boxed_body();
+    if res.status().is_server_error() {
+        log::error!(
+            "a request of organisation {slug} failed with status {}",
+            res.status().as_u16()
+        );
+    }
+    Ok(res)
 }

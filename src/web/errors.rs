@@ -30,6 +30,23 @@ pub enum AppError {
     Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
+    /// The disk is full or the data is read-only: the write was refused, reads work.
+    #[error("a write was refused by storage: {0}")]
+    Storage(String),
+}
+
+/// Said when a write fails because the disk is full or the data is read-only.
+pub const STORAGE_MESSAGE: &str = "Your change was not saved: the server cannot write its data right now (its disk is full or read-only). You can still view pages. Please tell your administrator.";
+
+/// SQLite's words for a full disk, a read-only file or a failing disk.
+fn is_storage_failure(e: &DbError) -> bool {
+    let DbError::Query(diesel::result::Error::DatabaseError(_, info)) = e else {
+        return false;
+    };
+    let m = info.message();
+    m.contains("database or disk is full")
+        || m.contains("readonly database")
+        || m.contains("disk I/O error")
 }
 
 impl AppError {
@@ -42,6 +59,7 @@ impl From<DbError> for AppError {
     fn from(e: DbError) -> Self {
         match e {
             DbError::Pool(_) => AppError::Unavailable(e.to_string()),
+            e if is_storage_failure(&e) => AppError::Storage(e.to_string()),
             e => AppError::internal(e),
         }
     }
@@ -163,7 +181,7 @@ impl ResponseError for AppError {
             AppError::SignIn => StatusCode::SEE_OTHER,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Unavailable(_) | AppError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -178,6 +196,10 @@ impl ResponseError for AppError {
                 error_page(self.status_code(), None)
             }
             AppError::BadRequest(msg) => error_page(self.status_code(), Some(msg)),
+            AppError::Storage(detail) => {
+                log::error!("{detail}");
+                error_page(self.status_code(), Some(STORAGE_MESSAGE))
+            }
             _ => error_page(self.status_code(), None),
         }
     }

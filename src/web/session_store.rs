@@ -44,6 +44,12 @@ fn new_key() -> anyhow::Result<SessionKey> {
     Ok(SessionKey::try_from(key)?)
 }
 
+/// SQLite's words for a full disk or a read-only file.
+fn is_storage_failure(e: &anyhow::Error) -> bool {
+    let m = e.to_string();
+    m.contains("database or disk is full") || m.contains("readonly database")
+}
+
 fn other(e: impl std::fmt::Display) -> anyhow::Error {
     anyhow::anyhow!("session store: {e}")
 }
@@ -124,10 +130,16 @@ impl SessionStore for SqliteSessionStore {
         state: State,
         ttl: &Duration,
     ) -> Result<SessionKey, UpdateError> {
-        self.write(&session_key, state, ttl)
-            .await
-            .map_err(UpdateError::Other)?;
-        Ok(session_key)
+        match self.write(&session_key, state, ttl).await {
+            Ok(()) => Ok(session_key),
+            // A full disk or read-only data dir: the page is still served (reads keep
+            // working) and the session keeps its stored state, which fails closed.
+            Err(e) if is_storage_failure(&e) => {
+                log::warn!("a session was not updated: {e}");
+                Ok(session_key)
+            }
+            Err(e) => Err(UpdateError::Other(e)),
+        }
     }
 
     async fn update_ttl(&self, session_key: &SessionKey, ttl: &Duration) -> anyhow::Result<()> {

@@ -1,7 +1,8 @@
 //! What every request can reach: the organisations, sign-in throttling, the limit on
 //! concurrent password hashing, the first-run setup token, and the web settings.
 
-use std::sync::Mutex;
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
@@ -38,6 +39,9 @@ pub struct AppState {
     pub session_key: [u8; 64],
     /// The one-time first-run setup token, while no organisation exists.
     pub setup_token: Mutex<Option<String>>,
+    /// Where backups are written (set by `serve`), e.g. for erasure to rewrite the
+    /// key stores in them with `backup::forget_person_key`.
+    pub backup_dir: OnceLock<PathBuf>,
 }
 
 impl AppState {
@@ -55,6 +59,7 @@ impl AppState {
             hashing: Semaphore::new(cores),
             session_key,
             setup_token: Mutex::new(None),
+            backup_dir: OnceLock::new(),
         }
     }
 }

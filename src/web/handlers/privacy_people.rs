@@ -17,6 +17,7 @@ use crate::privacy::rectify::{self, Rectified};
 use crate::privacy::retention::{self, Periods};
 use crate::privacy::{PrivacyError, day_of, export, restriction};
 use crate::tenancy::Org;
+use crate::web::AppState;
 use crate::web::access::CurrentUser;
 use crate::web::layout::{Chrome, html, see_other};
 use crate::web::{AppError, session};
@@ -357,9 +358,11 @@ pub async fn lift(
 pub async fn erase(
     user: CurrentUser,
     session: Session,
+    state: web::Data<AppState>,
     path: web::Path<i64>,
     form: Fields,
 ) -> Result<HttpResponse, AppError> {
+    let backups = state.backup_dir.get().cloned();
     let id = UserId(path.into_inner());
     let Some(mode) = Mode::parse(&field(&form, "mode")) else {
         return refuse(
@@ -379,12 +382,11 @@ pub async fn erase(
     }
     act(user, session, id, move |org, actor, id| {
         Ok(match erasure::erase(org, actor, id, mode, today())? {
-            // The lead wires `backup::forget_person_key(backup_root, slug, key)` here, so
-            // backups are rewritten without the destroyed key.
-            Outcome::Erased(_key) => {
+            Outcome::Erased(key) => {
                 "Erased: their key is destroyed, so their personal data reads as erased \
                  everywhere; the amounts of their claims stay as anonymous records."
                     .to_owned()
+                    + &crate::backup::forget_now(backups.as_deref(), org, key)
             }
             Outcome::Scheduled(due) => format!(
                 "Restricted now; their data will be erased on {due}, when the claims no longer have to be kept."

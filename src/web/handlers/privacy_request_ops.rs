@@ -15,7 +15,7 @@ use crate::privacy::export;
 use crate::privacy::requests::{self, Kind, Status};
 use crate::web::access::CurrentUser;
 use crate::web::layout::see_other;
-use crate::web::{AppError, session};
+use crate::web::{AppError, AppState, session};
 
 const NOT_VERIFIED: &str = "Verify the subject's identity first: their data is only handed out \
      or erased for a request whose identity check is done and that is still open.";
@@ -56,9 +56,11 @@ pub async fn export(user: CurrentUser, path: web::Path<i64>) -> Result<HttpRespo
 pub async fn erase(
     user: CurrentUser,
     session: Session,
+    state: web::Data<AppState>,
     path: web::Path<i64>,
     form: Fields,
 ) -> Result<HttpResponse, AppError> {
+    let backups = state.backup_dir.get().cloned();
     let id = path.into_inner();
     let officer = dpo(&user)?;
     let Some(mode) = Mode::parse(field(&form, "mode")) else {
@@ -82,9 +84,12 @@ pub async fn erase(
         }
         let today = today();
         let done = match erasure::erase(&org, actor, r.subject(), mode, today) {
-            Ok(Outcome::Erased(_key)) => "Erased: the person's key is destroyed, so their \
-                 personal data reads as erased everywhere; the request is completed."
-                .to_owned(),
+            Ok(Outcome::Erased(key)) => {
+                "Erased: the person's key is destroyed, so their personal data reads as \
+                 erased everywhere; the request is completed."
+                    .to_owned()
+                    + &crate::backup::forget_now(backups.as_deref(), &org, key)
+            }
             Ok(Outcome::Scheduled(due)) => format!(
                 "Restricted now; their data will be erased on {due}, when their claims no \
                  longer have to be kept. The request is completed."

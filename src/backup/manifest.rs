@@ -1,0 +1,109 @@
+//! `manifest.json`: what a backup holds (organisation, id, time, schema version) and
+//! the size and SHA-256 of each file, so damage is found before a restore. It holds no
+//! personal data.
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::{BackupError, MANIFEST_FILE, io_err};
+
+/// Bumped if the manifest's meaning changes.
+pub const FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FileEntry {
+    pub name: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Manifest {
+    pub format: u32,
+    pub org_slug: String,
+    pub org_id: i64,
+    pub backup_id: String,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    /// The newest migration applied to the organisation's database.
+    pub schema_version: String,
+    pub files: Vec<FileEntry>,
+}
+
+impl Manifest {
+    pub fn file(&self, name: &str) -> Option<&FileEntry> {
+        self.files.iter().find(|f| f.name == name)
+    }
+
+    /// Total bytes of the files.
+    pub fn size(&self) -> u64 {
+        self.files.iter().map(|f| f.size).sum()
+    }
+
+    pub fn created(&self) -> Option<time::OffsetDateTime> {
+        time::OffsetDateTime::parse(
+            &self.created_at,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .ok()
+    }
+
+    pub fn read(dir: &Path) -> Result<Manifest, String> {
+        let path = dir.join(MANIFEST_FILE);
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("its manifest could not be read: {e}"))?;
+        serde_json::from_str(&text).map_err(|e| format!("its manifest is not valid: {e}"))
+    }
+
+    /// Writes the manifest beside the files: a temp file, fsync, rename.
+    pub fn write(&self, dir: &Path) -> Result<(), BackupError> {
+        let path = dir.join(MANIFEST_FILE);
+        let tmp = dir.join(format!(".{MANIFEST_FILE}.tmp"));
+        let text = serde_json::to_string_pretty(self).map_err(|e| BackupError::Io {
+            what: "could not write",
+            path: path.display().to_string(),
+            source: std::io::Error::other(e),
+        })?;
+        let mut f = std::fs::File::create(&tmp).map_err(io_err("could not write", &tmp))?;
+        f.write_all(text.as_bytes())
+            .and_then(|_| f.sync_all())
+            .map_err(io_err("could not write", &tmp))?;
+        std::fs::rename(&tmp, &path).map_err(io_err("could not write", &path))?;
+        sync_dir(dir)
+    }
+}
+
+/// Size and SHA-256 of a file, read in chunks.
+pub fn file_entry(path: &Path) -> Result<FileEntry, std::io::Error> {
+    let mut f = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(FileEntry {
+        name,
+        size,
+        sha256: hex::encode(hasher.finalize()),
+    })
+}
+
+/// Makes a rename or a new file in `dir` durable.
+pub fn sync_dir(dir: &Path) -> Result<(), BackupError> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err("could not sync", dir))
+}

@@ -1,0 +1,164 @@
+//! Daily jobs inside `serve` (backups, and others such as the retention run): each job
+//! has a name, a UTC time of day and a function returning a one-line summary. One
+//! background thread sleeps until the next job is due, runs it, and logs the result.
+//! Summaries and errors go to the log, so they must hold nothing personal.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::time::Duration;
+
+use time::{OffsetDateTime, Time};
+
+/// What a job does: a one-line summary on success, a plain sentence on failure.
+pub type JobFn = Box<dyn Fn() -> Result<String, String> + Send + 'static>;
+
+pub struct DailyJob {
+    pub name: &'static str,
+    /// Time of day, UTC.
+    pub at: Time,
+    pub run: JobFn,
+}
+
+impl DailyJob {
+    pub fn new(
+        name: &'static str,
+        at: Time,
+        run: impl Fn() -> Result<String, String> + Send + 'static,
+    ) -> DailyJob {
+        DailyJob {
+            name,
+            at,
+            run: Box::new(run),
+        }
+    }
+}
+
+/// The first moment strictly after `now` at time of day `at` (UTC).
+pub fn next_run(now: OffsetDateTime, at: Time) -> OffsetDateTime {
+    let now = now.to_offset(time::UtcOffset::UTC);
+    let today = now.date().with_time(at).assume_utc();
+    if today > now {
+        today
+    } else {
+        today + time::Duration::days(1)
+    }
+}
+
+/// Parses `HH:MM` (24-hour, UTC), for `--backup-at`.
+pub fn parse_time_of_day(s: &str) -> Result<Time, String> {
+    let bad = || format!("{s} is not a time of day (expected HH:MM, e.g. 02:00)");
+    let (h, m) = s.trim().split_once(':').ok_or_else(bad)?;
+    if h.len() != 2 || m.len() != 2 {
+        return Err(bad());
+    }
+    let (h, m): (u8, u8) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+    Time::from_hms(h, m, 0).map_err(|_| bad())
+}
+
+/// Runs one job, turning a panic into an error so the scheduler carries on.
+pub fn run_now(job: &DailyJob) -> Result<String, String> {
+    match catch_unwind(AssertUnwindSafe(|| (job.run)())) {
+        Ok(r) => r,
+        Err(_) => Err("the job panicked".into()),
+    }
+}
+
+/// Stops the scheduler thread when dropped (a running job finishes on its own).
+pub struct Scheduler {
+    stop: Option<Sender<()>>,
+}
+
+impl Drop for Scheduler {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Starts the background thread for `jobs`.
+pub fn start(jobs: Vec<DailyJob>) -> Result<Scheduler, std::io::Error> {
+    let (tx, rx) = mpsc::channel::<()>();
+    if jobs.is_empty() {
+        return Ok(Scheduler { stop: Some(tx) });
+    }
+    std::thread::Builder::new()
+        .name("daily-jobs".into())
+        .spawn(move || {
+            let now = OffsetDateTime::now_utc();
+            let mut due: Vec<OffsetDateTime> = jobs.iter().map(|j| next_run(now, j.at)).collect();
+            for (job, at) in jobs.iter().zip(&due) {
+                log::info!("daily job {} scheduled for {at}", job.name);
+            }
+            loop {
+                let Some(next) = due.iter().min().copied() else {
+                    return;
+                };
+                let wait = (next - OffsetDateTime::now_utc()).max(time::Duration::ZERO);
+                let wait = Duration::try_from(wait).unwrap_or(Duration::ZERO);
+                match rx.recv_timeout(wait) {
+                    Err(RecvTimeoutError::Timeout) => {}
+                    // Told to stop, or the server is gone.
+                    Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+                }
+                let now = OffsetDateTime::now_utc();
+                for (job, at) in jobs.iter().zip(due.iter_mut()) {
+                    if *at > now {
+                        continue;
+                    }
+                    match run_now(job) {
+                        Ok(summary) => log::info!("daily job {}: {summary}", job.name),
+                        Err(e) => log::error!("daily job {} failed: {e}", job.name),
+                    }
+                    *at = next_run(OffsetDateTime::now_utc().max(now), job.at);
+                }
+            }
+        })?;
+    Ok(Scheduler { stop: Some(tx) })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use time::macros::{datetime, time};
+
+    #[test]
+    fn next_run_is_today_if_still_ahead_else_tomorrow() {
+        let at = time!(02:00);
+        assert_eq!(
+            next_run(datetime!(2026-11-25 01:59:59 UTC), at),
+            datetime!(2026-11-25 02:00 UTC)
+        );
+        assert_eq!(
+            next_run(datetime!(2026-11-25 02:00 UTC), at),
+            datetime!(2026-11-26 02:00 UTC)
+        );
+        assert_eq!(
+            next_run(datetime!(2026-12-31 23:00 UTC), at),
+            datetime!(2027-01-01 02:00 UTC)
+        );
+        // A clock in another offset is read in UTC.
+        assert_eq!(
+            next_run(datetime!(2026-11-25 03:30 +02:00), at),
+            datetime!(2026-11-25 02:00 UTC)
+        );
+    }
+
+    #[test]
+    fn times_of_day() {
+        assert_eq!(parse_time_of_day("02:00").unwrap(), time!(02:00));
+        assert_eq!(parse_time_of_day("23:59").unwrap(), time!(23:59));
+        for bad in ["2:00", "24:00", "12:60", "noon", "", "12:00:00"] {
+            assert!(parse_time_of_day(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_panicking_job_is_an_error_not_a_crash() {
+        let job = DailyJob::new("boom", time!(02:00), || panic!("boom"));
+        assert!(run_now(&job).is_err());
+        let ok = DailyJob::new("fine", time!(02:00), || Ok("done".into()));
+        assert_eq!(run_now(&ok).unwrap(), "done");
+    }
+}

@@ -1,0 +1,252 @@
+//! `expenseplus backup run | list | verify | restore` as an operator uses them.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_expenseplus");
+
+fn run(data: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .env_remove("EXPENSEPLUS_BACKUP_DIR")
+        .env_remove("EXPENSEPLUS_MASTER_KEY")
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn assert_refused(out: &Output, expected: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr:?}");
+    assert!(stderr.contains(expected), "{expected:?} not in {stderr:?}");
+    assert!(!stderr.contains("panicked"));
+}
+
+fn setup() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, backups) = (dir.path().join("data"), dir.path().join("backups"));
+    ok(&run(&data, &["demo"]));
+    (dir, data, backups)
+}
+
+/// The id in "backed up SLUG as ID (...)".
+fn id_of(stdout: &str, slug: &str) -> String {
+    let prefix = format!("backed up {slug} as ");
+    let line = stdout.lines().find(|l| l.starts_with(&prefix)).unwrap();
+    line[prefix.len()..].split(' ').next().unwrap().to_owned()
+}
+
+#[test]
+fn run_list_verify_and_restore() {
+    let (_dir, data, backups) = setup();
+    let b = backups.to_str().unwrap();
+    ok(&run(
+        &data,
+        &["org", "create", "beta", "--name", "Beta Ltd"],
+    ));
+    let out = ok(&run(&data, &["backup", "run", "--backup-dir", b]));
+    let (demo_id, beta_id) = (id_of(&out, "demo"), id_of(&out, "beta"));
+    // Each file written is printed, and exists.
+    for slug_id in [format!("demo/{demo_id}"), format!("beta/{beta_id}")] {
+        for f in ["org.sqlite", "keys.sqlite", "manifest.json"] {
+            let path = backups.join(&slug_id).join(f);
+            assert!(out.contains(path.to_str().unwrap()), "{out}");
+            assert!(path.is_file());
+        }
+    }
+    let out = ok(&run(
+        &data,
+        &["backup", "run", "--org", "demo", "--backup-dir", b],
+    ));
+    let second = id_of(&out, "demo");
+    assert_ne!(second, demo_id);
+
+    let listed = ok(&run(&data, &["backup", "list", "--backup-dir", b]));
+    assert_eq!(listed.lines().count(), 3, "{listed}");
+    assert!(listed.contains(&format!("demo\t{demo_id}\t")));
+    assert!(listed.contains(&format!("beta\t{beta_id}\t")));
+    let only_beta = ok(&run(
+        &data,
+        &["backup", "list", "--org", "beta", "--backup-dir", b],
+    ));
+    assert_eq!(only_beta.lines().count(), 1);
+
+    let verified = ok(&run(
+        &data,
+        &[
+            "backup",
+            "verify",
+            "--org",
+            "demo",
+            "--id",
+            &demo_id,
+            "--backup-dir",
+            b,
+        ],
+    ));
+    assert!(verified.contains("is intact"), "{verified}");
+
+    // Damage the second backup's key store copy: verify and restore refuse it, and
+    // the live organisation is byte-for-byte unchanged.
+    let keys = backups.join("demo").join(&second).join("keys.sqlite");
+    let mut bytes = std::fs::read(&keys).unwrap();
+    let at = bytes.len() - 100;
+    bytes[at] ^= 0xff;
+    std::fs::write(&keys, bytes).unwrap();
+    let live = data.join("orgs/demo");
+    let before = common::snapshot(&live);
+    assert_refused(
+        &run(
+            &data,
+            &[
+                "backup",
+                "verify",
+                "--org",
+                "demo",
+                "--id",
+                &second,
+                "--backup-dir",
+                b,
+            ],
+        ),
+        "keys.sqlite does not match its checksum",
+    );
+    assert_refused(
+        &run(
+            &data,
+            &[
+                "backup",
+                "restore",
+                "--org",
+                "demo",
+                "--from",
+                &second,
+                "--backup-dir",
+                b,
+            ],
+        ),
+        "is damaged",
+    );
+    assert_eq!(before, common::snapshot(&live));
+    assert_refused(
+        &run(
+            &data,
+            &[
+                "backup",
+                "restore",
+                "--org",
+                "demo",
+                "--from",
+                "20200101T000000Z",
+                "--backup-dir",
+                b,
+            ],
+        ),
+        "There is no backup 20200101T000000Z of organisation demo.",
+    );
+
+    let restored = ok(&run(
+        &data,
+        &[
+            "backup",
+            "restore",
+            "--org",
+            "demo",
+            "--from",
+            &demo_id,
+            "--backup-dir",
+            b,
+        ],
+    ));
+    assert!(
+        restored.contains(&format!("restored demo from backup {demo_id}")),
+        "{restored}"
+    );
+    assert!(restored.contains("current key store was kept"));
+    let audit = ok(&run(&data, &["audit", "verify", "--org", "demo"]));
+    assert!(audit.contains("chain intact"), "{audit}");
+}
+
+#[test]
+fn a_backup_dir_inside_the_data_dir_is_refused() {
+    let (_dir, data, _) = setup();
+    let inside = data.join("backups");
+    let inside = inside.to_str().unwrap();
+    assert_refused(
+        &run(&data, &["backup", "run", "--backup-dir", inside]),
+        "is inside the data directory",
+    );
+    assert!(!data.join("backups").exists());
+    assert_refused(
+        &run(
+            &data,
+            &["serve", "--bind", "127.0.0.1:0", "--backup-dir", inside],
+        ),
+        "is inside the data directory",
+    );
+    assert_refused(
+        &run(&data, &["serve", "--backup-at", "25:00"]),
+        "25:00 is not a time of day",
+    );
+}
+
+#[test]
+fn serve_schedules_the_daily_backup() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let (dir, data, backups) = setup();
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--plain-http",
+            "--bind",
+            "127.0.0.1:0",
+            "--backup-at",
+            "04:30",
+        ])
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--backup-dir")
+        .arg(&backups)
+        .env_remove("EXPENSEPLUS_BACKUP_DIR")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let found = loop {
+        match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+            Ok(line) if line.contains("daily job backup scheduled for") => break Some(line),
+            Ok(_) => continue,
+            Err(_) => break None,
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = found.expect("the scheduler logs its next run");
+    assert!(line.contains("4:30:00"), "{line}");
+    drop(dir);
+}
