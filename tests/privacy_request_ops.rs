@@ -72,7 +72,12 @@ async fn export_and_erasure_of_a_request_need_a_verified_identity() {
         zip.headers.get(header::CONTENT_TYPE).unwrap(),
         "application/zip"
     );
-    assert!(zip_text(&zip.bytes, "data.json").contains("Eve Employee"));
+    let data = zip_text(&zip.bytes, "data.json");
+    assert!(data.contains("Eve Employee"));
+    // Her own requests are her data too, with how her identity was checked.
+    assert!(data.contains("\"privacy_requests\""), "{data}");
+    assert!(data.contains("badge seen"), "{data}");
+    assert!(zip_text(&zip.bytes, "report.html").contains("Your data protection requests"));
     // An access request cannot erase anyone.
     dpo.get(&access).await;
     let wrong = dpo

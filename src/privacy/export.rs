@@ -45,7 +45,21 @@ pub struct SubjectData {
     pub person: Person,
     pub claims: Vec<Claim>,
     pub actions_on_other_claims: Vec<OtherAction>,
+    /// The person's own data-subject requests and what became of them.
+    pub privacy_requests: Vec<RequestItem>,
     pub audit: Vec<AuditItem>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RequestItem {
+    pub id: i64,
+    pub kind: String,
+    pub status: String,
+    pub received_on: String,
+    pub identity_checked_by: Option<String>,
+    pub extension_reason: Option<String>,
+    pub refusal_reason: Option<String>,
+    pub closed_on: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -326,6 +340,21 @@ pub fn collect(org: &Org, subject: UserId) -> Result<(SubjectData, Files), Priva
             }
         })
         .collect();
+    let mut privacy_requests = Vec::new();
+    let requests = super::requests::list_for_subject(org, subject)
+        .map_err(|e| PrivacyError::Export(e.to_string()))?;
+    for r in requests {
+        privacy_requests.push(RequestItem {
+            id: r.id,
+            kind: r.kind().code().to_owned(),
+            status: r.status().label().to_owned(),
+            received_on: r.received_on.clone(),
+            identity_checked_by: open_opt(org, &r.identity_method)?,
+            extension_reason: open_opt(org, &r.extension_reason)?,
+            refusal_reason: open_opt(org, &r.refusal_reason)?,
+            closed_on: r.closed_on.clone(),
+        });
+    }
     let flags = restriction::flags(org, subject)?;
     let data = SubjectData {
         schema: SCHEMA_ID,
@@ -344,9 +373,21 @@ pub fn collect(org: &Org, subject: UserId) -> Result<(SubjectData, Files), Priva
         },
         claims: claims_out,
         actions_on_other_claims: actions,
+        privacy_requests,
         audit,
     };
     Ok((data, files))
+}
+
+/// An optional sealed text, opened ("erased" if its key is gone).
+fn open_opt<C: crate::crypto::PersonalColumn>(
+    org: &Org,
+    sealed: &Option<crate::crypto::Sealed<C>>,
+) -> Result<Option<String>, PrivacyError> {
+    Ok(match sealed {
+        Some(s) => Some(org.keys.open(s)?.to_string()),
+        None => None,
+    })
 }
 
 #[derive(Template)]
