@@ -329,6 +329,8 @@ struct ClaimPage {
     can_edit: bool,
     can_decide: bool,
     can_pay: bool,
+    /// The list the viewer came from: their claims, their approvals or finance's queue.
+    back: (&'static str, &'static str),
     categories: Vec<(String, String)>,
     input: LineInput,
     errors: Vec<(&'static str, String)>,
@@ -433,6 +435,11 @@ fn load_page(org: &Org, user: &CurrentUser, id: i64) -> Result<Option<ClaimPage>
             (Actor::Approver, Status::Submitted) | (Actor::Finance, Status::AwaitingFinance)
         ),
         can_pay: part == Actor::Finance && status == Status::Approved,
+        back: match part {
+            Actor::Owner => ("/claims", "My claims"),
+            Actor::Approver => ("/approvals", "Approvals"),
+            Actor::Finance => ("/finance", "Finance"),
+        },
         categories: cats.into_iter().map(|c| (c.code, c.label)).collect(),
         input: LineInput {
             currency: "GBP".into(),
