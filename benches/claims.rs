@@ -26,7 +26,7 @@ use expenseplus::expenses::claims::{self, AddLine, LineInput};
 use expenseplus::expenses::status::Transition;
 use expenseplus::ids::{Slug, UserId};
 use expenseplus::tenancy::{Org, Registry, Usage};
-use http::{Conn, Server, Stats, hammer};
+use http::{Conn, Server, Stats};
 
 const ORG: &str = "bench";
 const EMPLOYEES: usize = 50;
@@ -272,6 +272,19 @@ fn rows(body: &str) -> usize {
     body.matches("<tr><td><a href=\"/claims/").count()
 }
 
+/// [`http::hammer`], with the server's CPU time over the phase.
+fn hammer(
+    server: &Server,
+    threads: usize,
+    phase: Duration,
+    f: impl Fn(usize, &mut Conn) -> bool + Send + Sync + Clone + 'static,
+) -> Stats {
+    let before = server.cpu_secs();
+    let mut stats = http::hammer(threads, phase, f, &server.addr);
+    stats.server_cpu = server.cpu_secs() - before;
+    stats
+}
+
 fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
@@ -316,76 +329,68 @@ fn main() {
          {CONNECTIONS} connections, {}s per phase, server --workers 2, plain HTTP on loopback",
         PHASE.as_secs()
     );
-    let healthz = hammer(
-        CONNECTIONS,
-        PHASE,
-        |_, c| c.request("GET", "/healthz", None, None).status == 200,
-        &addr,
-    );
+    // For profiling: `BENCH_ONLY=claims` (or healthz, approvals, lines) runs only that
+    // phase, for 30 s.
+    let only = std::env::var("BENCH_ONLY").ok();
+
+    let phase = |name: &str| match only.as_deref() {
+        None => PHASE,
+        Some(o) if o == name => Duration::from_secs(30),
+        Some(_) => Duration::ZERO,
+    };
+    let healthz = hammer(&server, CONNECTIONS, phase("healthz"), |_, c| {
+        c.request("GET", "/healthz", None, None).status == 200
+    });
     let e = employee.clone();
-    let list = hammer(
-        CONNECTIONS,
-        PHASE,
-        move |_, c| {
-            let r = c.request("GET", "/claims", Some(&e), None);
-            r.status == 200 && rows(&r.body) == 50
-        },
-        &addr,
-    );
+    let list = hammer(&server, CONNECTIONS, phase("claims"), move |_, c| {
+        let r = c.request("GET", "/claims", Some(&e), None);
+        r.status == 200 && rows(&r.body) == 50
+    });
     let m = manager.clone();
-    let approvals = hammer(
-        CONNECTIONS,
-        PHASE,
-        move |_, c| {
-            let r = c.request("GET", "/approvals", Some(&m), None);
-            r.status == 200 && rows(&r.body) == waiting
-        },
-        &addr,
-    );
+    let approvals = hammer(&server, CONNECTIONS, phase("approvals"), move |_, c| {
+        let r = c.request("GET", "/approvals", Some(&m), None);
+        r.status == 200 && rows(&r.body) == waiting
+    });
     let jpeg = Arc::new(receipt_jpeg());
     let jpeg_kb = jpeg.len() as f64 / 1024.0;
     let counter = Arc::new(AtomicU64::new(0));
     let today = time::OffsetDateTime::now_utc().date().to_string();
     let p = posters.clone();
-    let posts = hammer(
-        CONNECTIONS,
-        PHASE,
-        move |i, c| {
-            let (cookie, claim, token) = &p[i % p.len()];
-            let key = format!("bench-{}", counter.fetch_add(1, Ordering::Relaxed));
-            let body = multipart(
-                &[
-                    ("csrf_token", token),
-                    ("form_key", &key),
-                    ("date", &today),
-                    ("category", "meals"),
-                    ("merchant", "Pret A Manger"),
-                    ("description", "Lunch with the Leeds team"),
-                    ("amount", "12.50"),
-                    ("currency", "GBP"),
-                ],
-                &jpeg,
-            );
-            let kind = format!("multipart/form-data; boundary={BOUNDARY}");
-            let path = format!("/claims/{claim}/lines");
-            c.send("POST", &path, Some(cookie), Some((&kind, &body)))
-                .status
-                == 303
-        },
-        &addr,
-    );
+    let posts = hammer(&server, CONNECTIONS, phase("lines"), move |i, c| {
+        let (cookie, claim, token) = &p[i % p.len()];
+        let key = format!("bench-{}", counter.fetch_add(1, Ordering::Relaxed));
+        let body = multipart(
+            &[
+                ("csrf_token", token),
+                ("form_key", &key),
+                ("date", &today),
+                ("category", "meals"),
+                ("merchant", "Pret A Manger"),
+                ("description", "Lunch with the Leeds team"),
+                ("amount", "12.50"),
+                ("currency", "GBP"),
+            ],
+            &jpeg,
+        );
+        let kind = format!("multipart/form-data; boundary={BOUNDARY}");
+        let path = format!("/claims/{claim}/lines");
+        c.send("POST", &path, Some(cookie), Some((&kind, &body)))
+            .status
+            == 303
+    });
 
     let of = |s: &Stats| 100.0 * s.rate() / healthz.rate();
     println!();
-    println!("| request | req/s | p50 ms | p99 ms | vs /healthz |");
-    println!("|---|---:|---:|---:|---:|");
+    println!("| request | req/s | p50 ms | p99 ms | vs /healthz | server CPU ms/req |");
+    println!("|---|---:|---:|---:|---:|---:|");
     let row = |what: &str, s: &Stats| {
         println!(
-            "| {what} | {:.0} | {:.2} | {:.2} | {:.1}% |",
+            "| {what} | {:.0} | {:.2} | {:.2} | {:.1}% | {:.3} |",
             s.rate(),
             s.pct(0.5),
             s.pct(0.99),
-            of(s)
+            of(s),
+            s.cpu_ms()
         );
     };
     row("GET /healthz", &healthz);

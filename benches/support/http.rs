@@ -25,6 +25,25 @@ impl Drop for Server {
 }
 
 impl Server {
+    /// CPU time the server process has used so far (user + system), in seconds, from
+    /// `/proc` (0 elsewhere). Per request, it is what a page costs, whatever else
+    /// shares the machine.
+    pub fn cpu_secs(&self) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the command name (which may hold spaces): utime is the 12th.
+        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        // Clock ticks are 1/100 s on Linux.
+        (ticks(11) + ticks(12)) / 100.0
+    }
+
     /// Starts the release binary on `data` with two workers (one per core here) and
     /// waits for the address it prints.
     pub fn start(data: &Path) -> Server {
@@ -194,6 +213,8 @@ pub struct Stats {
     pub requests: usize,
     pub secs: f64,
     pub latencies: Vec<Duration>,
+    /// Server CPU seconds used during the phase, when measured.
+    pub server_cpu: f64,
 }
 
 impl Stats {
@@ -208,6 +229,14 @@ impl Stats {
         }
         let i = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
         self.latencies[i].as_secs_f64() * 1000.0
+    }
+
+    /// Server CPU per request, in milliseconds.
+    pub fn cpu_ms(&self) -> f64 {
+        if self.requests == 0 {
+            return 0.0;
+        }
+        self.server_cpu * 1000.0 / self.requests as f64
     }
 
     pub fn line(&self, what: &str) -> String {
@@ -254,5 +283,6 @@ pub fn hammer(
         requests: latencies.len(),
         secs: start.elapsed().as_secs_f64(),
         latencies,
+        server_cpu: 0.0,
     }
 }
