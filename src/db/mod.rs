@@ -144,6 +144,9 @@ pub fn open(path: &Path, spec: DbSpec, create: bool) -> Result<DbPool, DbError> 
         // No idle minimum: r2d2 would keep opening a spare connection on its own
         // thread, which a short-lived CLI process could exit in the middle of.
         .min_idle(Some(0))
+        // A local SQLite connection does not go stale as a network one can, and any
+        // real failure shows on the query itself: no `SELECT 1` before every use.
+        .test_on_check_out(false)
         .connection_timeout(Duration::from_secs(10))
         .connection_customizer(Box::new(ConnectionSetup {
             journal: spec.journal,
