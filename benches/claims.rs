@@ -235,7 +235,7 @@ fn receipt_jpeg() -> Vec<u8> {
         image::Rgb([
             (235 - ink) as u8,
             (230 - ink) as u8,
-            (220 - ink + (x % 7) as u32) as u8,
+            (220 - ink + x % 7) as u8,
         ])
     });
     let mut out = Cursor::new(Vec::new());
