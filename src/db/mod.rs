@@ -211,7 +211,7 @@ mod tests {
             .into_iter()
             .map(|o| o.compile_options)
             .collect();
-        for wanted in ["ENABLE_QPSG", "DEFAULT_MEMSTATUS=0"] {
+        for wanted in ["ENABLE_QPSG", "DEFAULT_MEMSTATUS=0", "THREADSAFE=2"] {
             assert!(
                 options.iter().any(|o| o == wanted),
                 "SQLite was built without {wanted}: {options:?}"
