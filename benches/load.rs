@@ -9,9 +9,9 @@
 //!
 //! Client and server share this machine's cores, so the numbers are a floor.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+#[path = "support/http.rs"]
+mod http;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -20,190 +20,23 @@ use expenseplus::auth::users::{self, NewUser};
 use expenseplus::auth::{Roles, password};
 use expenseplus::ids::Slug;
 use expenseplus::tenancy::{Registry, Usage};
+use http::{Conn, PASSWORD, Server};
 
-const PASSWORD: &str = "correct horse battery staple";
 const PAGE_PEOPLE: usize = 25;
 const STORM_PEOPLE: usize = 50;
 const CONNECTIONS: usize = 32;
 const PHASE: Duration = Duration::from_secs(8);
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-struct Response {
-    status: u16,
-    cookie: Option<String>,
-    body: String,
-}
-
-/// A minimal keep-alive HTTP/1.1 client: enough for this benchmark, no more.
-struct Conn {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-}
-
-impl Conn {
-    fn open(addr: &str) -> Conn {
-        let stream = TcpStream::connect(addr).expect("connect");
-        stream.set_nodelay(true).expect("nodelay");
-        Conn {
-            reader: BufReader::new(stream.try_clone().expect("clone")),
-            writer: stream,
-        }
-    }
-
-    fn request(
-        &mut self,
-        method: &str,
-        path: &str,
-        cookie: Option<&str>,
-        form: Option<&str>,
-    ) -> Response {
-        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n");
-        if let Some(c) = cookie {
-            req.push_str(&format!("Cookie: {c}\r\n"));
-        }
-        if let Some(f) = form {
-            req.push_str(&format!(
-                "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{f}",
-                f.len()
-            ));
-        } else {
-            req.push_str("\r\n");
-        }
-        self.writer.write_all(req.as_bytes()).expect("write");
-        let mut line = String::new();
-        self.reader.read_line(&mut line).expect("status line");
-        let status = line
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let (mut length, mut chunked, mut cookie) = (0usize, false, None);
-        loop {
-            line.clear();
-            self.reader.read_line(&mut line).expect("header");
-            let l = line.trim_end();
-            if l.is_empty() {
-                break;
-            }
-            let (name, value) = l.split_once(':').unwrap_or((l, ""));
-            match name.to_ascii_lowercase().as_str() {
-                "content-length" => length = value.trim().parse().unwrap_or(0),
-                "transfer-encoding" => chunked = value.contains("chunked"),
-                "set-cookie" => cookie = value.trim().split(';').next().map(str::to_owned),
-                _ => {}
-            }
-        }
-        let mut body = Vec::new();
-        if chunked {
-            loop {
-                line.clear();
-                self.reader.read_line(&mut line).expect("chunk size");
-                let size = usize::from_str_radix(line.trim(), 16).unwrap_or(0);
-                let mut chunk = vec![0; size + 2];
-                self.reader.read_exact(&mut chunk).expect("chunk");
-                body.extend_from_slice(&chunk[..size]);
-                if size == 0 {
-                    break;
-                }
-            }
-        } else {
-            body.resize(length, 0);
-            self.reader.read_exact(&mut body).expect("body");
-        }
-        Response {
-            status,
-            cookie,
-            body: String::from_utf8_lossy(&body).into_owned(),
-        }
-    }
-}
-
-fn csrf(body: &str) -> String {
-    let marker = "name=\"csrf_token\" value=\"";
-    let at = body.find(marker).map(|i| i + marker.len()).unwrap_or(0);
-    body[at..].split('"').next().unwrap_or_default().to_owned()
-}
-
-/// GET /login then POST it; returns the signed-in session cookie.
 fn sign_in(conn: &mut Conn, email: &str) -> Option<String> {
-    let form = conn.request("GET", "/login", None, None);
-    let anon = form.cookie?;
-    let body = format!(
-        "organisation=bench&email={}&password={}&csrf_token={}",
-        email.replace('@', "%40"),
-        PASSWORD.replace(' ', "+"),
-        csrf(&form.body)
-    );
-    let done = conn.request("POST", "/login", Some(&anon), Some(&body));
-    (done.status == 303).then_some(done.cookie).flatten()
+    http::sign_in(conn, "bench", email)
 }
 
-struct Stats {
-    requests: usize,
-    secs: f64,
-    latencies: Vec<Duration>,
-}
-
-impl Stats {
-    fn pct(&self, p: f64) -> f64 {
-        if self.latencies.is_empty() {
-            return 0.0;
-        }
-        let i = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
-        self.latencies[i].as_secs_f64() * 1000.0
-    }
-
-    fn line(&self, what: &str) -> String {
-        format!(
-            "{what:<34} {:>8.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms   ({} requests)",
-            self.requests as f64 / self.secs,
-            self.pct(0.5),
-            self.pct(0.99),
-            self.requests
-        )
-    }
-}
-
-/// `threads` loops of `f` for `PHASE`; every call's latency is kept.
 fn hammer(
     threads: usize,
     f: impl Fn(&mut Conn) -> bool + Send + Sync + Clone + 'static,
     addr: &str,
-) -> Stats {
-    let start = Instant::now();
-    let handles: Vec<_> = (0..threads)
-        .map(|_| {
-            let (f, addr) = (f.clone(), addr.to_owned());
-            std::thread::spawn(move || {
-                let mut conn = Conn::open(&addr);
-                let mut lat = Vec::new();
-                while start.elapsed() < PHASE {
-                    let t = Instant::now();
-                    assert!(f(&mut conn), "unexpected response");
-                    lat.push(t.elapsed());
-                }
-                lat
-            })
-        })
-        .collect();
-    let mut latencies: Vec<Duration> = handles
-        .into_iter()
-        .flat_map(|h| h.join().expect("thread"))
-        .collect();
-    latencies.sort();
-    Stats {
-        requests: latencies.len(),
-        secs: start.elapsed().as_secs_f64(),
-        latencies,
-    }
+) -> http::Stats {
+    http::hammer(threads, PHASE, move |_, c| f(c), addr)
 }
 
 fn main() {
@@ -245,35 +78,8 @@ fn main() {
             );
         }
     }
-    let mut child = Command::new(env!("CARGO_BIN_EXE_expenseplus"))
-        .args([
-            "serve",
-            "--plain-http",
-            "--bind",
-            "127.0.0.1:0",
-            "--workers",
-            "2",
-            "--data-dir",
-        ])
-        .arg(&data)
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start server");
-    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
-    let server = Server(child);
-    let mut line = String::new();
-    let addr = loop {
-        line.clear();
-        assert!(out.read_line(&mut line).expect("read") > 0, "server exited");
-        if let Some(url) = line
-            .trim()
-            .strip_prefix("ExpensePlus is serving at http://")
-        {
-            break url.trim_end_matches('/').to_owned();
-        }
-    };
+    let server = Server::start(&data);
+    let addr = server.addr.clone();
 
     let mut setup = Conn::open(&addr);
     let admin = Arc::new(sign_in(&mut setup, "admin@bench.example").expect("admin signs in"));

@@ -147,6 +147,9 @@ pub fn open(path: &Path, spec: DbSpec, create: bool) -> Result<DbPool, DbError> 
         // No idle minimum: r2d2 would keep opening a spare connection on its own
         // thread, which a short-lived CLI process could exit in the middle of.
         .min_idle(Some(0))
+        // A local SQLite connection does not go stale as a network one can, and any
+        // real failure shows on the query itself: no `SELECT 1` before every use.
+        .test_on_check_out(false)
         .connection_timeout(Duration::from_secs(10))
         .connection_customizer(Box::new(ConnectionSetup {
             journal: spec.journal,
@@ -187,4 +190,35 @@ fn migrate(
 /// Current time as seconds since the Unix epoch, the form every timestamp column uses.
 pub fn now_unix() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::prelude::*;
+    use diesel::sql_types::Text;
+
+    #[derive(QueryableByName)]
+    struct CompileOption {
+        #[diesel(sql_type = Text)]
+        compile_options: String,
+    }
+
+    /// `.cargo/config.toml` builds the bundled SQLite with these options; without them
+    /// every statement with `LIMIT ?` is parsed again on each run (see there).
+    #[test]
+    fn bundled_sqlite_has_the_performance_options() {
+        let mut conn = SqliteConnection::establish(":memory:").expect("sqlite");
+        let options: Vec<String> = diesel::sql_query("PRAGMA compile_options")
+            .load::<CompileOption>(&mut conn)
+            .expect("compile options")
+            .into_iter()
+            .map(|o| o.compile_options)
+            .collect();
+        for wanted in ["ENABLE_QPSG", "DEFAULT_MEMSTATUS=0", "THREADSAFE=2"] {
+            assert!(
+                options.iter().any(|o| o == wanted),
+                "SQLite was built without {wanted}: {options:?}"
+            );
+        }
+    }
 }

@@ -51,7 +51,9 @@ impl Tenants {
         &self.registry
     }
 
-    fn cached(&self, id: OrgId) -> Option<Arc<Org>> {
+    /// The organisation if it is open already: no I/O, so callers on an async thread
+    /// can use it without moving to a blocking one.
+    pub fn cached(&self, id: OrgId) -> Option<Arc<Org>> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         open.get(&id).cloned()
     }

@@ -176,13 +176,9 @@ fn see_other(req: ServiceRequest, to: &str) -> ServiceResponse<BoxBody> {
 
 /// Resolves the session's identity to a live user, or `None` if the session is no
 /// longer valid (user gone, deactivated, erased, or the session version moved on).
-fn load(state: &AppState, id: &Identity, csrf: String) -> Result<Option<CurrentUser>, AppError> {
-    let org = match state.tenants.get(OrgId(id.org)) {
-        Ok(org) => org,
-        Err(crate::tenancy::TenancyError::NotFound(_)) => return Ok(None),
-        Err(e) => return Err(e.into()),
-    };
-    // Named in the log: a damaged database affects only its own organisation.
+/// Every check reads the database, on every request: nothing about the user is cached.
+/// A failure is logged with the organisation's slug: a damaged database affects only it.
+fn load(org: Arc<Org>, id: &Identity, csrf: String) -> Result<Option<CurrentUser>, AppError> {
     let named = |e: AppError| {
         log::error!("organisation {}: {e}", org.slug);
         e
@@ -207,6 +203,19 @@ fn load(state: &AppState, id: &Identity, csrf: String) -> Result<Option<CurrentU
         csrf,
         must_enrol,
     }))))
+}
+
+/// [`load`], opening the organisation first if it is not open yet.
+fn open_and_load(
+    state: &AppState,
+    id: &Identity,
+    csrf: String,
+) -> Result<Option<CurrentUser>, AppError> {
+    match state.tenants.get(OrgId(id.org)) {
+        Ok(org) => load(org, id, csrf),
+        Err(crate::tenancy::TenancyError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The per-resource guard; see the module docs.
@@ -239,11 +248,20 @@ pub async fn enforce(
         return Ok(see_other(req, "/login"));
     }
     let csrf = session::csrf_token(&session);
+    // An open organisation's user is two indexed point reads on a local SQLite file
+    // (microseconds, and WAL readers never wait for writers): done here, as moving to a
+    // blocking thread and back would cost more than the reads. Opening an organisation
+    // is real I/O and goes to a blocking thread.
+    let loaded = match state.tenants.cached(OrgId(id.org)) {
+        Some(org) => load(org, &id, csrf),
+        None => web::block(move || open_and_load(&state, &id, csrf))
+            .await
+            .unwrap_or_else(|e| Err(AppError::from(e))),
+    };
     // Failures become the error page here, inside the header and error middleware.
-    let loaded = match web::block(move || load(&state, &id, csrf)).await {
-        Ok(Ok(loaded)) => loaded,
-        Ok(Err(e)) => return Ok(req.into_response(e.error_response_page())),
-        Err(e) => return Ok(req.into_response(AppError::from(e).error_response_page())),
+    let loaded = match loaded {
+        Ok(loaded) => loaded,
+        Err(e) => return Ok(req.into_response(e.error_response_page())),
     };
     let Some(user) = loaded else {
         session.purge();

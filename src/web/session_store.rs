@@ -92,17 +92,19 @@ impl SqliteSessionStore {
 impl SessionStore for SqliteSessionStore {
     async fn load(&self, session_key: &SessionKey) -> Result<Option<State>, LoadError> {
         let hash = key_hash(session_key.as_ref());
-        let json: Option<String> = self
-            .run(move |c| {
-                Ok(sessions::table
-                    .find(&hash)
-                    .filter(sessions::expires_at.gt(now_unix()))
-                    .select(sessions::state)
-                    .first(c)
-                    .optional()?)
-            })
-            .await
-            .map_err(LoadError::Other)?;
+        // One primary-key read, on this thread: cheaper than the hop to a blocking
+        // thread and back (WAL readers never wait for a writer). Writes, which sync
+        // to disk, still go through `run`.
+        let json: Option<String> = (|| -> anyhow::Result<_> {
+            let mut conn = self.pool.get().map_err(other)?;
+            Ok(sessions::table
+                .find(&hash)
+                .filter(sessions::expires_at.gt(now_unix()))
+                .select(sessions::state)
+                .first(&mut conn)
+                .optional()?)
+        })()
+        .map_err(LoadError::Other)?;
         json.map(|j| serde_json::from_str(&j))
             .transpose()
             .map_err(|e| LoadError::Deserialization(e.into()))

@@ -8,7 +8,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::claims::{ClaimItem, item};
+use super::claims::{ClaimItem, items_with_owners};
 use crate::audit::{self, Action};
 use crate::auth::{Role, users};
 use crate::expenses::claims::{self, FieldErrors};
@@ -80,10 +80,7 @@ async fn page(
     let is_manager = roles.contains(Role::Manager);
     let (claims, candidates, given, received) = web::block(move || -> Result<_, AppError> {
         let rows = claims::waiting_for(&org, uid, roles, 200)?;
-        let claims = rows
-            .iter()
-            .map(|c| item(&org, c, true))
-            .collect::<Result<Vec<_>, _>>()?;
+        let claims = items_with_owners(&org, &rows)?;
         // Names and titles of other people: one audited view of the queue (a count only).
         if !claims.is_empty() {
             let detail = format!("approvals queue ({} claims)", claims.len());

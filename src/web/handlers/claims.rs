@@ -59,6 +59,29 @@ pub(super) fn item(org: &Org, c: &ClaimRow, with_owner: bool) -> Result<ClaimIte
     })
 }
 
+/// Items naming their owners, each owner looked up and their name opened once per
+/// page rather than once per row (an approver's queue is mostly a few people's claims).
+pub(super) fn items_with_owners(org: &Org, rows: &[ClaimRow]) -> Result<Vec<ClaimItem>, AppError> {
+    let mut names: std::collections::HashMap<i64, String> = std::collections::HashMap::new();
+    rows.iter()
+        .map(|c| {
+            let mut it = item(org, c, false)?;
+            it.owner = match names.get(&c.owner_id) {
+                Some(name) => name.clone(),
+                None => {
+                    let name = match users::get(org, UserId(c.owner_id))? {
+                        Some(u) => org.keys.open(&u.name)?.to_string(),
+                        None => "unknown".into(),
+                    };
+                    names.insert(c.owner_id, name.clone());
+                    name
+                }
+            };
+            Ok(it)
+        })
+        .collect()
+}
+
 #[derive(Template)]
 #[template(path = "claims.html")]
 struct ListPage {
@@ -343,6 +366,8 @@ pub(super) struct ClaimPage {
     restricted: bool,
     /// The owner was erased: their receipts are unreadable, so not linked.
     owner_erased: bool,
+    /// The list the viewer came from: their claims, their approvals or finance's queue.
+    back: (&'static str, &'static str),
     categories: Vec<(String, String)>,
     input: LineInput,
     errors: Vec<(&'static str, String)>,
@@ -474,6 +499,11 @@ pub(super) fn load_page(
         can_pay: part == Actor::Finance && status == Status::Approved && !restricted,
         restricted,
         owner_erased,
+        back: match part {
+            Actor::Owner => ("/claims", "My claims"),
+            Actor::Approver => ("/approvals", "Approvals"),
+            Actor::Finance => ("/finance", "Finance"),
+        },
         categories: cats.into_iter().map(|c| (c.code, c.label)).collect(),
         input: LineInput {
             currency: claim.currency.clone(),

@@ -1,0 +1,75 @@
+//! Every signed-in request checks the user afresh: the fast path (session and user
+//! read on the request's own thread, prepared statements reused) must not make a
+//! change to the account take effect any later than the very next request, even when
+//! the change is written by another connection, as the command line would.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use actix_web::http::StatusCode;
+use actix_web::test as atest;
+use diesel::prelude::*;
+use expenseplus::web::build_app;
+
+use common::{Client, PASSWORD, acme_with_people};
+
+/// A separate connection to the organisation's database, outside the server's pool.
+fn outside(env: &common::TestEnv) -> SqliteConnection {
+    let path = env.data_dir().join("orgs").join("acme").join("org.sqlite");
+    assert!(path.exists(), "{} exists", path.display());
+    let mut conn = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+    diesel::sql_query("PRAGMA busy_timeout = 5000")
+        .execute(&mut conn)
+        .unwrap();
+    conn
+}
+
+#[actix_web::test]
+async fn account_changes_apply_on_the_next_request_however_warm_the_caches() {
+    let acme = acme_with_people();
+    let app = atest::init_service(build_app(acme.env.state.clone())).await;
+    let mut emp = Client::new(&app);
+    let mut boss = Client::new(&app);
+    let mut other = Client::new(&app);
+    emp.sign_in("acme", "emp@acme.example", PASSWORD).await;
+    boss.sign_in("acme", "boss@acme.example", PASSWORD).await;
+    other.sign_in("acme", "other@acme.example", PASSWORD).await;
+    // Warm every cache there is: pooled connections, their prepared statements, keys.
+    for _ in 0..20 {
+        assert_eq!(emp.get("/claims").await.status, StatusCode::OK);
+        assert_eq!(boss.get("/approvals").await.status, StatusCode::OK);
+        assert_eq!(other.get("/").await.status, StatusCode::OK);
+    }
+    let mut conn = outside(&acme.env);
+
+    // Sign out everywhere, as another process would do it: the session version moves on.
+    diesel::sql_query("UPDATE users SET session_version = session_version + 1 WHERE id = ?")
+        .bind::<diesel::sql_types::BigInt, _>(acme.emp.0)
+        .execute(&mut conn)
+        .unwrap();
+    assert_eq!(emp.get("/claims").await.location(), Some("/login"));
+    // The session is gone for good, not just this once.
+    assert_eq!(emp.get("/").await.location(), Some("/login"));
+
+    // Deactivated.
+    diesel::sql_query("UPDATE users SET active = 0 WHERE id = ?")
+        .bind::<diesel::sql_types::BigInt, _>(acme.boss.0)
+        .execute(&mut conn)
+        .unwrap();
+    assert_eq!(boss.get("/approvals").await.location(), Some("/login"));
+
+    // Others are unaffected, and a role the session still holds keeps working.
+    assert_eq!(other.get("/approvals").await.status, StatusCode::OK);
+
+    // MFA made compulsory for managers: the very next page asks to enrol first.
+    diesel::sql_query(
+        "INSERT OR REPLACE INTO settings (name, value) VALUES ('mfa_required_roles', 'manager')",
+    )
+    .execute(&mut conn)
+    .unwrap();
+    assert_eq!(
+        other.get("/approvals").await.location(),
+        Some("/account/mfa")
+    );
+}
