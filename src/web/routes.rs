@@ -74,7 +74,7 @@ route_table! {
     "/admin/users/{id}/active" => [POST ADMIN => admin::set_active],
     "/admin/users/{id}/reset" => [POST ADMIN => admin::issue_reset],
     "/admin/policy" => [GET ADMIN => admin::policy, POST ADMIN => admin::save_policy_form],
-    "/claims" => [GET EMPLOYEE => claims::list, POST EMPLOYEE => claims::create],
+    "/claims" => [GET EMPLOYEE => super::handlers::claims_list::list, POST EMPLOYEE => super::handlers::claims_list::create],
     "/claims/{id}" => [GET Access::SignedIn => claims::show],
     "/claims/{id}/lines" => [POST EMPLOYEE => claims::add_line],
     "/claims/{id}/receipts/{receipt}" => [GET Access::SignedIn => super::handlers::claims_receipts::download],

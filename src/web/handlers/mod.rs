@@ -7,6 +7,7 @@ pub mod approvals;
 pub mod audit;
 pub mod claims;
 pub mod claims_lines;
+pub mod claims_list;
 pub mod claims_receipts;
 pub mod expense_policy;
 pub mod finance;

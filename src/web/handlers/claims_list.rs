@@ -1,0 +1,250 @@
+//! My claims: the list of one's own claims, filtered by status, category and dates and
+//! paged newest first (keyset on the claim id), and starting a new claim from it.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::claims::{ClaimItem, form_key, item};
+use crate::expenses::claims::{self, ClaimError};
+use crate::expenses::status::Status;
+use crate::web::AppError;
+use crate::web::access::CurrentUser;
+use crate::web::layout::{Chrome, html, see_other};
+
+const PAGE: i64 = 50;
+
+#[derive(Template)]
+#[template(path = "claims.html")]
+struct ListPage {
+    chrome: Option<Chrome>,
+    csrf: String,
+    claims: Vec<ClaimItem>,
+    /// The filters as typed, for the form.
+    q: ListParams,
+    statuses: Vec<(&'static str, String)>,
+    categories: Vec<(String, String)>,
+    filter_errors: Vec<String>,
+    filtered: bool,
+    /// The "Older claims" link, carrying every filter.
+    older: Option<String>,
+    form_key: String,
+    title: String,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    status: Option<String>,
+    before: Option<i64>,
+}
+
+/// The list's query string as typed: status, category, from, to (line dates,
+/// YYYY-MM-DD) and `before` (the keyset page start).
+#[derive(Debug, Clone, Default)]
+pub struct ListParams {
+    pub status: String,
+    pub category: String,
+    pub from: String,
+    pub to: String,
+    pub before: String,
+}
+
+impl From<ListQuery> for ListParams {
+    fn from(q: ListQuery) -> Self {
+        ListParams {
+            status: q.status.unwrap_or_default(),
+            before: q.before.map(|b| b.to_string()).unwrap_or_default(),
+            ..Default::default()
+        }
+    }
+}
+
+impl ListParams {
+    /// The first value of each known parameter; anything else is ignored.
+    fn parse(raw: &str) -> ListParams {
+        let pairs = serde_urlencoded::from_str::<Vec<(String, String)>>(raw).unwrap_or_default();
+        let get = |name: &str| {
+            let v = pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim());
+            v.unwrap_or_default().chars().take(40).collect::<String>()
+        };
+        ListParams {
+            status: get("status"),
+            category: get("category"),
+            from: get("from"),
+            to: get("to"),
+            before: get("before"),
+        }
+    }
+
+    /// The filter and the page start, or a message for each bad value.
+    fn check(
+        &self,
+        cats: &[(String, String)],
+    ) -> Result<(claims::ListFilter, Option<i64>), Vec<String>> {
+        let mut errors = Vec::new();
+        let mut f = claims::ListFilter::default();
+        if !self.status.is_empty() {
+            f.status = Status::parse(&self.status);
+            if f.status.is_none() {
+                errors.push("Choose a status from the list.".to_owned());
+            }
+        }
+        if !self.category.is_empty() {
+            match cats.iter().find(|(code, _)| *code == self.category) {
+                Some((code, _)) => f.category = Some(code.clone()),
+                None => errors.push("Choose a category from the list.".to_owned()),
+            }
+        }
+        let format = time::macros::format_description!("[year]-[month]-[day]");
+        for (raw, slot, label) in [
+            (&self.from, &mut f.from, "from"),
+            (&self.to, &mut f.to, "to"),
+        ] {
+            if !raw.is_empty() {
+                *slot = time::Date::parse(raw, &format).ok();
+                if slot.is_none() {
+                    errors.push(format!("The {label} date must be a date like 2026-01-31."));
+                }
+            }
+        }
+        if let (Some(a), Some(b)) = (f.from, f.to)
+            && a > b
+        {
+            errors.push("The from date must not be after the to date.".to_owned());
+        }
+        let before = match self.before.parse::<i64>() {
+            _ if self.before.is_empty() => None,
+            Ok(b) if b > 0 => Some(b),
+            _ => {
+                errors.push(
+                    "That page of claims does not exist: start again from the first page."
+                        .to_owned(),
+                );
+                None
+            }
+        };
+        if errors.is_empty() {
+            Ok((f, before))
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// This list from `before` on, with the same filters.
+    fn older(&self, before: i64) -> String {
+        let b = before.to_string();
+        let pairs: Vec<(&str, &str)> = [
+            ("status", self.status.as_str()),
+            ("category", &self.category),
+            ("from", &self.from),
+            ("to", &self.to),
+            ("before", &b),
+        ]
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
+        format!(
+            "/claims?{}",
+            serde_urlencoded::to_string(pairs).unwrap_or_default()
+        )
+    }
+}
+
+async fn list_page(
+    user: &CurrentUser,
+    q: impl Into<ListParams>,
+    title: String,
+    error: Option<String>,
+) -> Result<ListPage, AppError> {
+    let q: ListParams = q.into();
+    let (org, id, params) = (user.org().clone(), user.id(), q.clone());
+    let (items, categories, filter_errors) = web::block(move || -> Result<_, AppError> {
+        let cats: Vec<(String, String)> = claims::categories(&org)?
+            .into_iter()
+            .map(|c| (c.code, c.label))
+            .collect();
+        let rows = match params.check(&cats) {
+            Ok((filter, before)) => claims::list_own(&org, id, &filter, before, PAGE)?,
+            Err(errors) => return Ok((Vec::new(), cats, errors)),
+        };
+        let items = rows.iter().map(|c| item(&org, c, false));
+        Ok((items.collect::<Result<Vec<_>, _>>()?, cats, Vec::new()))
+    })
+    .await??;
+    let older = (items.len() as i64 == PAGE)
+        .then(|| items.last().map(|c| q.older(c.id)))
+        .flatten();
+    Ok(ListPage {
+        chrome: Some(user.chrome()),
+        csrf: user.csrf().to_owned(),
+        claims: items,
+        filtered: [&q.status, &q.category, &q.from, &q.to]
+            .iter()
+            .any(|v| !v.is_empty()),
+        q,
+        statuses: Status::ALL
+            .iter()
+            .map(|s| (s.code(), s.to_string()))
+            .collect(),
+        categories,
+        filter_errors,
+        older,
+        form_key: form_key(),
+        title,
+        error,
+    })
+}
+
+/// GET /claims: one's own claims, filtered; bad filter values are a 400 with messages.
+pub async fn list(
+    user: CurrentUser,
+    req: actix_web::HttpRequest,
+) -> Result<HttpResponse, AppError> {
+    let page = list_page(
+        &user,
+        ListParams::parse(req.query_string()),
+        String::new(),
+        None,
+    )
+    .await?;
+    let status = if page.filter_errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    html(status, &page)
+}
+
+#[derive(Deserialize)]
+pub struct NewClaim {
+    title: String,
+    form_key: String,
+}
+
+pub async fn create(
+    user: CurrentUser,
+    form: web::Form<NewClaim>,
+) -> Result<HttpResponse, AppError> {
+    let form = form.into_inner();
+    let (org, id) = (user.org().clone(), user.id());
+    let title = form.title.clone();
+    match web::block(move || claims::create(&org, id, &form.title, &form.form_key)).await? {
+        Ok(claim) => Ok(see_other(&format!("/claims/{claim}"))),
+        Err(ClaimError::Invalid(msg)) => {
+            let page = list_page(
+                &user,
+                ListQuery {
+                    status: None,
+                    before: None,
+                },
+                title,
+                Some(msg),
+            )
+            .await?;
+            html(StatusCode::UNPROCESSABLE_ENTITY, &page)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
