@@ -180,6 +180,7 @@ pub fn serve(data_dir: &Path, args: &ServeArgs) -> Result<(), ServeError> {
     let capacity = NonZeroUsize::new(args.max_open_orgs).ok_or(ServeError::BadCacheSize)?;
     crate::backup::check_location(data_dir, &args.backup_dir)?;
     let registry = Registry::open(data_dir, true, Usage::Server)?;
+    let _serving = crate::tenancy::serving::claim(data_dir)?;
     let tls = if args.plain_http {
         None
     } else {

@@ -343,3 +343,56 @@ fn serves_an_operator_supplied_certificate() {
         "{stderr}"
     );
 }
+
+#[test]
+fn one_server_per_data_dir_and_no_key_shredding_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let backups = dir.path().join("backups");
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .arg("--data-dir")
+            .arg(&data)
+            .args(args)
+            .env("RUST_LOG", "off")
+            .output()
+            .unwrap()
+    };
+    assert!(
+        run(&["org", "create", "acme", "--name", "Acme"])
+            .status
+            .success()
+    );
+    let mut server = start(&data, &["--plain-http"]);
+    assert!(plain_get(&server.url, "/healthz").starts_with("HTTP/1.1 200"));
+    // A second server on the same data dir is refused in one sentence.
+    let second = Command::new(BIN)
+        .args([
+            "serve",
+            "--plain-http",
+            "--bind",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(err.contains("already running on this data dir"), "{err}");
+    // Retention (which destroys keys) waits for the server to stop.
+    let backup_dir = backups.to_str().unwrap();
+    let refused = run(&["retention", "run", "--backup-dir", backup_dir]);
+    assert_eq!(refused.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("server is running on this data dir"), "{err}");
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    let ran = run(&["retention", "run", "--backup-dir", backup_dir]);
+    assert!(
+        ran.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+}

@@ -90,6 +90,7 @@ fn retention_run(
         None => time::OffsetDateTime::now_utc().date(),
     };
     let registry = Registry::open(data_dir, false, Usage::Command)?;
+    crate::tenancy::serving::ensure_not_serving(data_dir)?;
     let slugs: Vec<String> = match slug {
         Some(s) => vec![s.to_owned()],
         None => registry.list()?.into_iter().map(|r| r.slug).collect(),

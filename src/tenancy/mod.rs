@@ -4,6 +4,7 @@
 
 pub mod org;
 pub mod registry;
+pub mod serving;
 
 pub use org::{Org, Tenants};
 pub use registry::{OrgRecord, Registry, Usage};
@@ -21,6 +22,14 @@ pub enum TenancyError {
     Duplicate(String),
     #[error("there is no organisation {0}")]
     NotFound(String),
+    #[error("another ExpensePlus server is already running on this data dir")]
+    AlreadyServing,
+    #[error(
+        "an ExpensePlus server is running on this data dir: stop it first (retention also runs inside the server every day)"
+    )]
+    Serving,
+    #[error("the data dir's server lock could not be used: {0}")]
+    Lock(String),
     #[error("an organisation name must be 1 to 100 characters without control characters")]
     BadName,
     #[error(transparent)]

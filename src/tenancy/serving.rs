@@ -1,0 +1,43 @@
+//! One server per data dir: `serve` holds an exclusive lock on `serve.lock` while it
+//! runs (the kernel drops it when the process ends, even on `kill -9`). Commands that
+//! destroy person keys refuse to run beside it: a running server keeps unwrapped keys
+//! in memory and would go on showing data that another process shredded.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::Path;
+
+use super::TenancyError;
+
+const LOCK_FILE: &str = "serve.lock";
+
+/// Held for as long as the server runs.
+#[derive(Debug)]
+pub struct ServingLock(#[allow(dead_code)] File);
+
+fn open(data_dir: &Path) -> Result<File, TenancyError> {
+    let path = data_dir.join(LOCK_FILE);
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| TenancyError::Lock(format!("{}: {e}", path.display())))
+}
+
+/// Takes the lock for `serve`; refused if another server already holds it.
+pub fn claim(data_dir: &Path) -> Result<ServingLock, TenancyError> {
+    let file = open(data_dir)?;
+    match file.try_lock() {
+        Ok(()) => Ok(ServingLock(file)),
+        Err(TryLockError::WouldBlock) => Err(TenancyError::AlreadyServing),
+        Err(TryLockError::Error(e)) => Err(TenancyError::Lock(e.to_string())),
+    }
+}
+
+/// Fails if a server is running on `data_dir` right now.
+pub fn ensure_not_serving(data_dir: &Path) -> Result<(), TenancyError> {
+    claim(data_dir).map(drop).map_err(|e| match e {
+        TenancyError::AlreadyServing => TenancyError::Serving,
+        e => e,
+    })
+}
