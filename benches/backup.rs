@@ -7,10 +7,12 @@
 //! Reports backup time, backup size, and p50/p99 of the page in both phases.
 //! Receipt bytes are random (as sealed bytes are): SQLite cannot compress them.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+#[path = "support/http.rs"]
+mod http;
+
+use std::io::Read;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
@@ -22,106 +24,11 @@ use expenseplus::db::schema::org::claims;
 use expenseplus::ids::Slug;
 use expenseplus::tenancy::{Registry, Usage};
 
-const PASSWORD: &str = "correct horse battery staple";
+use http::{Conn, PASSWORD, Server, sign_in};
 const CLAIMS: usize = 100_000;
 const OWNERS: usize = 50;
 const RECEIPT_BYTES: usize = 200_000;
 const BASELINE: Duration = Duration::from_secs(8);
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A minimal keep-alive HTTP/1.1 client (Content-Length or chunked bodies).
-struct Conn {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-}
-
-impl Conn {
-    fn open(addr: &str) -> Conn {
-        let stream = TcpStream::connect(addr).expect("connect");
-        stream.set_nodelay(true).expect("nodelay");
-        Conn {
-            reader: BufReader::new(stream.try_clone().expect("clone")),
-            writer: stream,
-        }
-    }
-
-    /// (status, last Set-Cookie pair, body)
-    fn request(
-        &mut self,
-        method: &str,
-        path: &str,
-        cookie: Option<&str>,
-        form: Option<&str>,
-    ) -> (u16, Option<String>, String) {
-        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n");
-        if let Some(c) = cookie {
-            req.push_str(&format!("Cookie: {c}\r\n"));
-        }
-        match form {
-            Some(f) => req.push_str(&format!(
-                "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{f}",
-                f.len()
-            )),
-            None => req.push_str("\r\n"),
-        }
-        self.writer.write_all(req.as_bytes()).expect("write");
-        let mut line = String::new();
-        self.reader.read_line(&mut line).expect("status");
-        let status = line
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let (mut length, mut chunked, mut cookie) = (0usize, false, None);
-        loop {
-            line.clear();
-            self.reader.read_line(&mut line).expect("header");
-            let l = line.trim_end();
-            if l.is_empty() {
-                break;
-            }
-            let (name, value) = l.split_once(':').unwrap_or((l, ""));
-            match name.to_ascii_lowercase().as_str() {
-                "content-length" => length = value.trim().parse().unwrap_or(0),
-                "transfer-encoding" => chunked = value.contains("chunked"),
-                "set-cookie" => cookie = value.trim().split(';').next().map(str::to_owned),
-                _ => {}
-            }
-        }
-        let mut body = Vec::new();
-        if chunked {
-            loop {
-                line.clear();
-                self.reader.read_line(&mut line).expect("chunk size");
-                let size = usize::from_str_radix(line.trim(), 16).unwrap_or(0);
-                let mut chunk = vec![0; size + 2];
-                self.reader.read_exact(&mut chunk).expect("chunk");
-                body.extend_from_slice(&chunk[..size]);
-                if size == 0 {
-                    break;
-                }
-            }
-        } else {
-            body.resize(length, 0);
-            self.reader.read_exact(&mut body).expect("body");
-        }
-        (status, cookie, String::from_utf8_lossy(&body).into_owned())
-    }
-}
-
-fn csrf(body: &str) -> String {
-    let marker = "name=\"csrf_token\" value=\"";
-    let at = body.find(marker).map(|i| i + marker.len()).unwrap_or(0);
-    body[at..].split('"').next().unwrap_or_default().to_owned()
-}
 
 fn pct(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -224,52 +131,14 @@ fn main() {
     );
 
     let bin = env!("CARGO_BIN_EXE_expenseplus");
-    let mut child = Command::new(bin)
-        .args([
-            "serve",
-            "--plain-http",
-            "--bind",
-            "127.0.0.1:0",
-            "--workers",
-            "2",
-        ])
-        .arg("--data-dir")
-        .arg(&data)
-        .arg("--backup-dir")
-        .arg(&backups)
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start server");
-    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
-    let _server = Server(child);
-    let mut line = String::new();
-    let addr = loop {
-        line.clear();
-        assert!(out.read_line(&mut line).expect("read") > 0, "server exited");
-        if let Some(url) = line
-            .trim()
-            .strip_prefix("ExpensePlus is serving at http://")
-        {
-            break url.trim_end_matches('/').to_owned();
-        }
-    };
-    let mut conn = Conn::open(&addr);
-    let (_, anon, form) = conn.request("GET", "/login", None, None);
-    let body = format!(
-        "organisation=bench&email=person0%40bench.example&password={}&csrf_token={}",
-        PASSWORD.replace(' ', "+"),
-        csrf(&form)
-    );
-    let (status, cookie, _) = conn.request("POST", "/login", anon.as_deref(), Some(&body));
-    assert_eq!(status, 303, "sign-in");
-    let cookie = cookie.expect("session cookie");
+    let server = Server::start_with(&data, &["--backup-dir".as_ref(), backups.as_os_str()]);
+    let mut conn = Conn::open(&server.addr);
+    let cookie = sign_in(&mut conn, "bench", "person0@bench.example").expect("sign-in");
     let mut page = || {
         let t = Instant::now();
-        let (status, _, body) = conn.request("GET", "/claims", Some(&cookie), None);
-        assert_eq!(status, 200);
-        assert!(body.contains("Claim number"));
+        let page = conn.request("GET", "/claims", Some(&cookie), None);
+        assert_eq!(page.status, 200);
+        assert!(page.body.contains("Claim number"));
         t.elapsed()
     };
 

@@ -47,6 +47,11 @@ impl Server {
     /// Starts the release binary on `data` with two workers (one per core here) and
     /// waits for the address it prints.
     pub fn start(data: &Path) -> Server {
+        Server::start_with(data, &[])
+    }
+
+    /// [`Server::start`] with more arguments for `serve` (e.g. `--backup-dir`).
+    pub fn start_with(data: &Path, extra: &[&std::ffi::OsStr]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_expenseplus"))
             .args([
                 "serve",
@@ -58,6 +63,7 @@ impl Server {
                 "--data-dir",
             ])
             .arg(data)
+            .args(extra)
             .env("RUST_LOG", "error")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
