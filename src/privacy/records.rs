@@ -3,20 +3,8 @@
 //! security measures listed are the ones implemented in this code base; keep the list
 //! in step with it.
 
-use diesel::prelude::*;
-
 use super::requests::RequestError;
-use crate::db::schema::org::settings;
 use crate::tenancy::Org;
-
-/// Settings keys for retention periods, read if present (the retention module writes
-/// them); the defaults are the organisation's defaults from the retention policy.
-pub const CLAIMS_YEARS_SETTING: &str = "retention_claims_years";
-pub const PROFILE_MONTHS_SETTING: &str = "retention_profile_months";
-pub const AUDIT_YEARS_SETTING: &str = "retention_audit_years";
-pub const DEFAULT_CLAIMS_YEARS: u32 = 6;
-pub const DEFAULT_PROFILE_MONTHS: u32 = 12;
-pub const DEFAULT_AUDIT_YEARS: u32 = 6;
 
 pub struct Records {
     pub controller: String,
@@ -27,24 +15,21 @@ pub struct Records {
     pub retention: Vec<(&'static str, String)>,
 }
 
-fn setting(org: &Org, name: &str) -> Result<Option<u32>, RequestError> {
-    let mut conn = org.conn()?;
-    let v: Option<String> = settings::table
-        .find(name)
-        .select(settings::value)
-        .first(&mut conn)
-        .optional()?;
-    Ok(v.and_then(|v| v.trim().parse().ok()))
-}
-
-fn plural(n: u32, unit: &str) -> String {
+fn plural(n: i32, unit: &str) -> String {
     format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }
 
 pub fn build(org: &Org) -> Result<Records, RequestError> {
-    let claims = setting(org, CLAIMS_YEARS_SETTING)?.unwrap_or(DEFAULT_CLAIMS_YEARS);
-    let profile = setting(org, PROFILE_MONTHS_SETTING)?.unwrap_or(DEFAULT_PROFILE_MONTHS);
-    let audit = setting(org, AUDIT_YEARS_SETTING)?.unwrap_or(DEFAULT_AUDIT_YEARS);
+    // The periods retention applies, with its defaults.
+    let periods = super::retention::periods(org).map_err(|e| match e {
+        super::PrivacyError::Db(e) => RequestError::Db(e),
+        e => RequestError::Refused(e.to_string()),
+    })?;
+    let (claims, profile, audit) = (
+        periods.claims_years,
+        periods.profile_months,
+        periods.audit_years,
+    );
     Ok(Records {
         controller: org.name.clone(),
         processor: "The operator of this ExpensePlus service, acting on the controller's documented instructions.",

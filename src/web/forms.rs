@@ -6,6 +6,18 @@ use std::collections::HashMap;
 use actix_multipart::Multipart;
 use futures_util::StreamExt;
 
+/// A posted urlencoded form as name/value pairs, for forms with repeated or optional
+/// fields (role checkboxes, radio buttons).
+pub type Fields = actix_web::web::Form<Vec<(String, String)>>;
+
+/// The first value of `name` in a posted form; a missing field reads as empty.
+pub fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map_or("", |(_, v)| v.as_str())
+}
+
 /// Text fields are short; anything longer is cut off and reported by the domain.
 pub const TEXT_FIELD_LIMIT: usize = 16 * 1024;
 pub const FILE_LIMIT: usize = 10 * 1024 * 1024;

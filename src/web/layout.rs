@@ -31,3 +31,14 @@ pub fn see_other(to: &str) -> actix_web::HttpResponse {
         .insert_header((actix_web::http::header::LOCATION, to))
         .finish()
 }
+
+/// A domain message as a sentence for a page: "the date is missing" -> "The date is
+/// missing." (a full stop already there is not doubled).
+pub fn sentence(text: &str) -> String {
+    let text = text.trim_end_matches('.');
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
+        None => String::new(),
+    }
+}

@@ -15,7 +15,8 @@ use crate::db::DbError;
 use crate::ids::UserId;
 use crate::tenancy::Org;
 use crate::web::access::CurrentUser;
-use crate::web::layout::{Chrome, html, see_other};
+use crate::web::forms::{Fields, field};
+use crate::web::layout::{Chrome, html, see_other, sentence};
 use crate::web::{AppError, session};
 
 /// A new reset link (person id, path) waiting to be shown once, on that person's page.
@@ -81,16 +82,6 @@ struct PolicyPage {
     roles: Vec<RoleBox>,
 }
 
-/// A posted form as name/value pairs, so checkboxes may repeat a name.
-type Fields = web::Form<Vec<(String, String)>>;
-
-fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
-    fields
-        .iter()
-        .find(|(k, _)| k == name)
-        .map_or("", |(_, v)| v.as_str())
-}
-
 /// The ticked roles: the known ones, and a message if any value was not a role.
 fn roles_in(fields: &[(String, String)]) -> (Roles, Option<String>) {
     let mut roles = Roles::NONE;
@@ -113,14 +104,6 @@ fn manager_in(fields: &[(String, String)]) -> Result<Option<UserId>, String> {
         .parse::<i64>()
         .map(|id| Some(UserId(id)))
         .map_err(|_| "Choose a manager from the list.".to_owned())
-}
-
-fn sentence(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
-        None => String::new(),
-    }
 }
 
 /// A refusal the person can act on becomes a sentence for the page; a fault is an error.

@@ -20,7 +20,7 @@ use crate::expenses::status::{Actor, Status, Transition};
 use crate::ids::UserId;
 use crate::tenancy::Org;
 use crate::web::access::CurrentUser;
-use crate::web::layout::{Chrome, html, see_other};
+use crate::web::layout::{Chrome, html, see_other, sentence};
 use crate::web::{AppError, forms, session};
 
 pub(super) fn form_key() -> String {
@@ -403,18 +403,11 @@ async fn decide(
                 StatusCode::UNPROCESSABLE_ENTITY
             };
             let mut page = page_for(&user, id).await?;
-            page.error = Some(capitalise(&e.to_string()));
+            page.error = Some(sentence(&e.to_string()));
             html(status, &page)
         }
         Err(e) => Err(e.into()),
     }
-}
-
-pub(super) fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().chain(c).collect::<String>() + ".")
-        .unwrap_or_default()
 }
 
 pub async fn submit(

@@ -9,13 +9,13 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::claims::{capitalise, form_key, line_form, page_for};
+use super::claims::{form_key, line_form, page_for};
 use crate::expenses::claims::{self, AddLine, ClaimError, FieldErrors, LineInput, LineRow};
 use crate::expenses::finance::plain_amount;
 use crate::expenses::line_edit;
 use crate::expenses::money::Currency;
 use crate::web::access::CurrentUser;
-use crate::web::layout::{Chrome, html, see_other};
+use crate::web::layout::{Chrome, html, see_other, sentence};
 use crate::web::{AppError, forms, session};
 
 #[derive(Template)]
@@ -184,7 +184,7 @@ pub async fn edit(
             };
             // The line as it is now, so the person sees what changed.
             let mut page = line_page(&user, id, line, None).await?;
-            page.error = Some(capitalise(&e.to_string()));
+            page.error = Some(sentence(&e.to_string()));
             html(status, &page)
         }
         Err(e) => Err(e.into()),
@@ -226,7 +226,7 @@ pub async fn remove(
                 StatusCode::UNPROCESSABLE_ENTITY
             };
             let mut page = page_for(&user, id).await?;
-            page.error = Some(capitalise(&e.to_string()));
+            page.error = Some(sentence(&e.to_string()));
             html(status, &page)
         }
         Err(e) => Err(e.into()),

@@ -18,7 +18,7 @@ use crate::expenses::status::Status;
 use crate::ids::UserId;
 use crate::tenancy::Org;
 use crate::web::access::CurrentUser;
-use crate::web::layout::{Chrome, html, see_other};
+use crate::web::layout::{Chrome, html, see_other, sentence};
 use crate::web::{AppError, session};
 
 /// At most this many skipped claims are named in the notice; the rest are counted.
@@ -252,7 +252,7 @@ pub async fn export(
                 .insert_header((header::CACHE_CONTROL, "no-store"))
                 .body(bytes))
         }
-        Err(ClaimError::Invalid(msg)) => bad_export(&user, q, capitalise(&msg)).await,
+        Err(ClaimError::Invalid(msg)) => bad_export(&user, q, sentence(&msg)).await,
         Err(e) => Err(e.into()),
     }
 }
@@ -267,13 +267,6 @@ async fn bad_export(
     let keep = |s: &str| s.chars().take(20).collect::<String>();
     let p = page(user, None, keep(&q.from), keep(&q.to), Some(msg)).await?;
     html(StatusCode::BAD_REQUEST, &p)
-}
-
-fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().chain(c).collect::<String>() + ".")
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

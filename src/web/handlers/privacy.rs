@@ -37,15 +37,7 @@ pub fn dpo(user: &CurrentUser) -> Result<Dpo, AppError> {
     Dpo::check(user.id(), user.roles()).ok_or(AppError::Forbidden)
 }
 
-/// A posted form as name/value pairs: a missing field reads as empty.
-pub type Fields = web::Form<Vec<(String, String)>>;
-
-pub fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
-    fields
-        .iter()
-        .find(|(k, _)| k == name)
-        .map_or("", |(_, v)| v.as_str())
-}
+pub use crate::web::forms::{Fields, field};
 
 pub fn today() -> Date {
     deadlines::uk_today(OffsetDateTime::now_utc())

@@ -19,7 +19,8 @@ use crate::privacy::{PrivacyError, day_of, export, restriction};
 use crate::tenancy::Org;
 use crate::web::AppState;
 use crate::web::access::CurrentUser;
-use crate::web::layout::{Chrome, html, see_other};
+use crate::web::forms::{Fields, field};
+use crate::web::layout::{Chrome, html, see_other, sentence};
 use crate::web::{AppError, session};
 
 /// A refusal the DPO can act on is shown on the page; faults are errors.
@@ -36,15 +37,6 @@ pub(super) fn refusal(e: PrivacyError) -> Result<String, AppError> {
 /// Any privacy error where none is expected.
 pub fn fault(e: PrivacyError) -> AppError {
     refusal(e).map_or_else(|e| e, AppError::BadRequest)
-}
-
-fn sentence(text: &str) -> String {
-    let text = text.trim_end_matches('.');
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
-        None => String::new(),
-    }
 }
 
 fn today() -> time::Date {
@@ -261,16 +253,6 @@ where
     }
 }
 
-type Fields = web::Form<Vec<(String, String)>>;
-
-fn field(fields: &[(String, String)], name: &str) -> String {
-    fields
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default()
-}
-
 /// POST /privacy/people/{id}/rectify: `name`, `email`.
 pub async fn rectify(
     user: CurrentUser,
@@ -279,7 +261,10 @@ pub async fn rectify(
     form: Fields,
 ) -> Result<HttpResponse, AppError> {
     let id = UserId(path.into_inner());
-    let (name, email) = (field(&form, "name"), field(&form, "email"));
+    let (name, email) = (
+        field(&form, "name").to_owned(),
+        field(&form, "email").to_owned(),
+    );
     let (org, actor) = (user.org().clone(), user.id());
     let (n, e) = (name.clone(), email.clone());
     let outcome = web::block(move || -> Result<_, AppError> {
@@ -323,7 +308,7 @@ pub async fn restrict(
     path: web::Path<i64>,
     form: Fields,
 ) -> Result<HttpResponse, AppError> {
-    let reason = field(&form, "reason");
+    let reason = field(&form, "reason").to_owned();
     act(
         user,
         session,
@@ -364,7 +349,7 @@ pub async fn erase(
 ) -> Result<HttpResponse, AppError> {
     let backups = state.backup_dir.get().cloned();
     let id = UserId(path.into_inner());
-    let Some(mode) = Mode::parse(&field(&form, "mode")) else {
+    let Some(mode) = Mode::parse(field(&form, "mode")) else {
         return refuse(
             &user,
             id,
@@ -467,9 +452,9 @@ pub async fn save_retention(
     form: Fields,
 ) -> Result<HttpResponse, AppError> {
     let typed = (
-        field(&form, "claims_years"),
-        field(&form, "profile_months"),
-        field(&form, "audit_years"),
+        field(&form, "claims_years").to_owned(),
+        field(&form, "profile_months").to_owned(),
+        field(&form, "audit_years").to_owned(),
     );
     let parse = |s: &str| s.trim().parse::<i32>().ok();
     let periods = match (parse(&typed.0), parse(&typed.1), parse(&typed.2)) {

@@ -15,7 +15,7 @@ use crate::auth::{Role, Roles, password};
 use crate::ids::Slug;
 use crate::tenancy::TenancyError;
 use crate::tenancy::registry::check_org_name;
-use crate::web::layout::{Chrome, html, see_other};
+use crate::web::layout::{Chrome, html, see_other, sentence};
 use crate::web::{AppError, AppState, session};
 
 #[derive(Template)]
@@ -104,15 +104,6 @@ fn validate(form: &SetupForm) -> Result<(Slug, String, String, String), String> 
     password::check_policy(&form.password, &[&email, local, slug.as_str(), &org_name])
         .map_err(|e| sentence(&e.to_string()))?;
     Ok((slug, org_name, name, email))
-}
-
-/// "the password is too short" -> "The password is too short."
-fn sentence(message: &str) -> String {
-    let mut chars = message.chars();
-    match chars.next() {
-        Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
-        None => String::new(),
-    }
 }
 
 pub async fn submit(
