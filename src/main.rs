@@ -8,6 +8,13 @@ use clap::error::ErrorKind;
 use expenseplus::cli;
 use expenseplus::config::Cli;
 
+/// mimalloc in its secure mode (guard pages, encrypted free lists, randomised
+/// allocation) instead of the system allocator: a page allocates thousands of small
+/// strings and rows, and glibc's malloc spent a sixth of the server's time on them
+/// (see README, "Speed").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// "the data dir is missing" -> "The data dir is missing."
 fn sentence(message: &str) -> String {
     let message = message
