@@ -457,3 +457,21 @@ fn a_finance_delegate_cannot_give_both_approvals() {
         None
     );
 }
+
+/// An approver's queue takes one database connection at a time. It used to hold one
+/// while looking up delegations with a second, so under load a full pool of approvers
+/// each held one and waited for another until the pool timed out (a 503 page).
+#[test]
+fn the_approvals_queue_opens_with_one_connection_left() {
+    use expenseplus::auth::Roles;
+
+    let acme = common::acme_with_people();
+    let org = acme.env.org("acme");
+    let lent: Vec<_> = (1..org.db.max_size())
+        .map(|_| org.conn().unwrap())
+        .collect();
+    let roles = Roles::parse_list("manager,employee").unwrap();
+    let queue = claims::waiting_for(&org, acme.boss, roles, 10);
+    drop(lent);
+    assert!(queue.is_ok(), "the queue could not get a connection");
+}

@@ -90,6 +90,14 @@ impl Revealed {
     pub fn is_erased(&self) -> bool {
         matches!(self, Revealed::Erased)
     }
+
+    /// What a page shows, as [`Display`](fmt::Display) does, without copying the value.
+    pub fn into_display(self) -> String {
+        match self {
+            Revealed::Value(v) => v,
+            Revealed::Erased => "erased".to_owned(),
+        }
+    }
 }
 
 /// Pages show an erased value as the word "erased".

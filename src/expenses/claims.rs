@@ -100,6 +100,46 @@ impl ClaimRow {
     }
 }
 
+/// What a list of claims shows for each: its columns all sit in the
+/// `claims_owner_list` index, so a person's list is read from the index alone.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = claims)]
+pub struct ClaimSummary {
+    pub id: i64,
+    pub owner_id: i64,
+    pub title: Sealed<ClaimTitle>,
+    pub status: String,
+    pub currency: String,
+    pub total_minor: i64,
+}
+
+impl ClaimSummary {
+    pub fn status(&self) -> Status {
+        Status::parse(&self.status).unwrap_or(Status::Draft)
+    }
+
+    pub fn currency(&self) -> Currency {
+        Currency::parse(&self.currency).unwrap_or(Currency::GBP)
+    }
+}
+
+/// A claim as read for a list or for its own page: either has a sealed title.
+pub trait Titled {
+    fn sealed_title(&self) -> &Sealed<ClaimTitle>;
+}
+
+impl Titled for ClaimRow {
+    fn sealed_title(&self) -> &Sealed<ClaimTitle> {
+        &self.title
+    }
+}
+
+impl Titled for ClaimSummary {
+    fn sealed_title(&self) -> &Sealed<ClaimTitle> {
+        &self.title
+    }
+}
+
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = categories)]
 pub struct Category {
@@ -415,15 +455,16 @@ pub struct ListFilter {
 }
 
 /// A page of a person's own claims matching `filter`, newest first, with ids below
-/// `before`. Walks the `(owner_id, id)` or `(owner_id, status)` index; the line conditions
-/// are one probe per claim into the `(claim_id, category, spent_on)` index.
+/// `before`. Walks the `claims_owner_list` index (reading no table row) or the
+/// `(owner_id, status)` one; the line conditions are one probe per claim into the
+/// `(claim_id, category, spent_on)` index.
 pub fn list_own(
     org: &Org,
     owner: UserId,
     filter: &ListFilter,
     before: Option<i64>,
     limit: i64,
-) -> Result<Vec<ClaimRow>, ClaimError> {
+) -> Result<Vec<ClaimSummary>, ClaimError> {
     use diesel::dsl::sql;
     use diesel::sql_types::{Bool, Text};
     let mut conn = org.conn()?;
@@ -464,13 +505,13 @@ pub fn list_own(
     }
     Ok(q.order(claims::id.desc())
         .limit(limit)
-        .select(ClaimRow::as_select())
+        .select(ClaimSummary::as_select())
         .load(&mut conn)?)
 }
 
 /// Opens a claim's title, or "erased".
-pub fn title(org: &Org, claim: &ClaimRow) -> Result<Revealed, ClaimError> {
-    Ok(org.keys.open(&claim.title)?)
+pub fn title(org: &Org, claim: &impl Titled) -> Result<Revealed, ClaimError> {
+    Ok(org.keys.open(claim.sealed_title())?)
 }
 
 /// Claims waiting for `approver`: submitted claims of their reports (managers) and of
@@ -481,9 +522,8 @@ pub fn waiting_for(
     approver: UserId,
     roles: Roles,
     limit: i64,
-) -> Result<Vec<ClaimRow>, ClaimError> {
+) -> Result<Vec<ClaimSummary>, ClaimError> {
     use crate::db::schema::org::users;
-    let mut conn = org.conn()?;
     let mut out = Vec::new();
     let mut managers = vec![approver.0];
     if roles.contains(Role::Manager) || roles.contains(Role::Finance) {
@@ -496,6 +536,9 @@ pub fn waiting_for(
     if !roles.contains(Role::Manager) {
         managers.retain(|m| *m != approver.0);
     }
+    // Taken only now: holding a connection while `acting_for` takes another let a
+    // full queue of approvers each hold one and wait for a second (pool exhausted).
+    let mut conn = org.conn()?;
     if !managers.is_empty() {
         out.extend(
             claims::table
@@ -505,7 +548,7 @@ pub fn waiting_for(
                 .filter(claims::owner_id.ne(approver.0))
                 .order(claims::id.asc())
                 .limit(limit)
-                .select(ClaimRow::as_select())
+                .select(ClaimSummary::as_select())
                 .load(&mut conn)?,
         );
     }
@@ -516,7 +559,7 @@ pub fn waiting_for(
                 .filter(claims::owner_id.ne(approver.0))
                 .order(claims::id.asc())
                 .limit(limit)
-                .select(ClaimRow::as_select())
+                .select(ClaimSummary::as_select())
                 .load(&mut conn)?,
         );
     }

@@ -124,18 +124,22 @@ pub fn format_minor(minor: i64, currency: Currency) -> String {
     };
     let major = abs / scale as u64;
     let frac = abs % scale as u64;
-    let mut grouped = String::new();
-    let text = major.to_string();
-    for (i, ch) in text.chars().enumerate() {
-        if i > 0 && (text.len() - i).is_multiple_of(3) {
-            grouped.push(',');
+    let digits = major.to_string();
+    // Lists format dozens of amounts a page: the result is sized up front.
+    let mut out = String::with_capacity(digits.len() * 4 / 3 + 8);
+    out.push_str(sign);
+    for (i, ch) in digits.char_indices() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
         }
-        grouped.push(ch);
+        out.push(ch);
     }
-    match currency.exponent() {
-        0 => format!("{sign}{grouped}"),
-        e => format!("{sign}{grouped}.{frac:0width$}", width = e as usize),
+    let e = currency.exponent() as usize;
+    if e > 0 {
+        use std::fmt::Write;
+        let _ = write!(out, ".{frac:0e$}");
     }
+    out
 }
 
 /// Parses an exchange rate such as `1.1734` (units of base currency per foreign unit)

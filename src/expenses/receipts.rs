@@ -367,12 +367,12 @@ pub fn get_for(
     if claims::role_for(org, viewer, roles, &claim)?.is_none() {
         return Err(ClaimError::NotFound);
     }
-    let mut conn = org.conn()?;
+    // The connection goes back before `get` takes one: never two at once.
     let of_claim: i64 = receipts::table
         .filter(receipts::id.eq(receipt_id))
         .filter(receipts::claim_id.eq(claim_id))
         .count()
-        .get_result(&mut conn)?;
+        .get_result(&mut org.conn()?)?;
     if of_claim == 0 {
         return Err(ClaimError::NotFound);
     }

@@ -73,16 +73,23 @@ impl Status {
     }
 }
 
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Status {
+    /// The status in words, as pages show it.
+    pub fn label(self) -> &'static str {
+        match self {
             Status::Draft => "draft",
             Status::Submitted => "submitted",
             Status::AwaitingFinance => "awaiting finance approval",
             Status::Approved => "approved",
             Status::Paid => "paid",
             Status::Rejected => "rejected",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
     }
 }
 

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use crate::audit::{self, Action};
 use crate::auth::users;
 use crate::crypto::random_array;
-use crate::expenses::claims::{self, AddLine, ClaimError, ClaimRow, FieldErrors, LineInput};
+use crate::expenses::claims::{self, AddLine, ClaimError, ClaimSummary, FieldErrors, LineInput};
 use crate::expenses::money::{Currency, format_minor};
 use crate::expenses::policy;
 use crate::expenses::receipts::{self, Upload};
@@ -31,39 +31,34 @@ pub struct ClaimItem {
     pub id: i64,
     pub title: String,
     pub owner: String,
-    pub status: String,
+    pub status: &'static str,
     pub total: String,
 }
 
-pub(super) fn item(org: &Org, c: &ClaimRow, with_owner: bool) -> Result<ClaimItem, AppError> {
-    let owner = if with_owner {
-        match users::get(org, UserId(c.owner_id))? {
-            Some(u) => org.keys.open(&u.name)?.to_string(),
-            None => "unknown".into(),
-        }
-    } else {
-        String::new()
-    };
+/// A list row: the title opened, the total in the claim's currency.
+pub(super) fn item(org: &Org, c: &ClaimSummary) -> Result<ClaimItem, AppError> {
+    let mut total = format_minor(c.total_minor, c.currency());
+    total.push(' ');
+    total.push_str(&c.currency);
     Ok(ClaimItem {
         id: c.id,
-        title: claims::title(org, c)?.to_string(),
-        owner,
-        status: c.status().to_string(),
-        total: format!(
-            "{} {}",
-            format_minor(c.total_minor, c.currency()),
-            c.currency
-        ),
+        title: claims::title(org, c)?.into_display(),
+        owner: String::new(),
+        status: c.status().label(),
+        total,
     })
 }
 
 /// Items naming their owners, each owner looked up and their name opened once per
 /// page rather than once per row (an approver's queue is mostly a few people's claims).
-pub(super) fn items_with_owners(org: &Org, rows: &[ClaimRow]) -> Result<Vec<ClaimItem>, AppError> {
+pub(super) fn items_with_owners(
+    org: &Org,
+    rows: &[ClaimSummary],
+) -> Result<Vec<ClaimItem>, AppError> {
     let mut names: std::collections::HashMap<i64, String> = std::collections::HashMap::new();
     rows.iter()
         .map(|c| {
-            let mut it = item(org, c, false)?;
+            let mut it = item(org, c)?;
             it.owner = match names.get(&c.owner_id) {
                 Some(name) => name.clone(),
                 None => {

@@ -1,0 +1,50 @@
+//! The queries behind every claims page are read from indexes, never a scan of the
+//! claims or a sort per request: checked on the migrated schema with SQLite's own
+//! `EXPLAIN QUERY PLAN`, so a migration that drops or reorders an index fails here.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+
+#[derive(QueryableByName)]
+struct Step {
+    #[diesel(sql_type = Text)]
+    detail: String,
+}
+
+fn plan(sql: &str) -> String {
+    let acme = common::acme_with_people();
+    let org = acme.env.org("acme");
+    let steps: Vec<Step> = diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
+        .load(&mut org.conn().unwrap())
+        .unwrap();
+    steps
+        .into_iter()
+        .map(|s| s.detail)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[test]
+fn a_persons_claims_list_is_read_from_one_covering_index() {
+    // The columns of `ClaimSummary`, as `list_own` selects them.
+    let p = plan(
+        "SELECT id, owner_id, title, status, currency, total_minor FROM claims \
+         WHERE owner_id = 7 AND id < 9000 ORDER BY id DESC LIMIT 50",
+    );
+    assert!(p.contains("USING COVERING INDEX claims_owner_list"), "{p}");
+    assert!(!p.contains("TEMP B-TREE"), "{p}");
+}
+
+#[test]
+fn the_category_list_needs_no_sort() {
+    let p = plan(
+        "SELECT code, label, limit_minor, receipt_above_minor, active FROM categories \
+         WHERE active = 1 ORDER BY label",
+    );
+    assert!(p.contains("INDEX categories_listed"), "{p}");
+    assert!(!p.contains("TEMP B-TREE"), "{p}");
+}
