@@ -272,16 +272,32 @@ fn rows(body: &str) -> usize {
     body.matches("<tr><td><a href=\"/claims/").count()
 }
 
-/// [`http::hammer`], with the server's CPU time over the phase.
+/// True if the response is as expected; otherwise says what came instead, so a failed
+/// run shows why.
+fn expect(r: &http::Response, status: u16, row_count: Option<usize>) -> bool {
+    let ok = r.status == status && row_count.is_none_or(|n| rows(&r.body) == n);
+    if !ok {
+        let start: String = r.body.chars().take(300).collect();
+        eprintln!(
+            "expected {status} ({row_count:?} rows), got {} with {} rows: {start}",
+            r.status,
+            rows(&r.body)
+        );
+    }
+    ok
+}
+
+/// [`http::hammer`], with the server's and this client's CPU time over the phase.
 fn hammer(
     server: &Server,
     threads: usize,
     phase: Duration,
     f: impl Fn(usize, &mut Conn) -> bool + Send + Sync + Clone + 'static,
 ) -> Stats {
-    let before = server.cpu_secs();
+    let (server_before, client_before) = (server.cpu_secs(), http::process_cpu_secs("self"));
     let mut stats = http::hammer(threads, phase, f, &server.addr);
-    stats.server_cpu = server.cpu_secs() - before;
+    stats.server_cpu = server.cpu_secs() - server_before;
+    stats.client_cpu = http::process_cpu_secs("self") - client_before;
     stats
 }
 
@@ -339,17 +355,17 @@ fn main() {
         Some(_) => Duration::ZERO,
     };
     let healthz = hammer(&server, CONNECTIONS, phase("healthz"), |_, c| {
-        c.request("GET", "/healthz", None, None).status == 200
+        expect(&c.request("GET", "/healthz", None, None), 200, None)
     });
     let e = employee.clone();
     let list = hammer(&server, CONNECTIONS, phase("claims"), move |_, c| {
         let r = c.request("GET", "/claims", Some(&e), None);
-        r.status == 200 && rows(&r.body) == 50
+        expect(&r, 200, Some(50))
     });
     let m = manager.clone();
     let approvals = hammer(&server, CONNECTIONS, phase("approvals"), move |_, c| {
         let r = c.request("GET", "/approvals", Some(&m), None);
-        r.status == 200 && rows(&r.body) == waiting
+        expect(&r, 200, Some(waiting))
     });
     let jpeg = Arc::new(receipt_jpeg());
     let jpeg_kb = jpeg.len() as f64 / 1024.0;
@@ -374,23 +390,25 @@ fn main() {
         );
         let kind = format!("multipart/form-data; boundary={BOUNDARY}");
         let path = format!("/claims/{claim}/lines");
-        c.send("POST", &path, Some(cookie), Some((&kind, &body)))
-            .status
-            == 303
+        let r = c.send("POST", &path, Some(cookie), Some((&kind, &body)));
+        expect(&r, 303, None)
     });
 
     let of = |s: &Stats| 100.0 * s.rate() / healthz.rate();
     println!();
-    println!("| request | req/s | p50 ms | p99 ms | vs /healthz | server CPU ms/req |");
-    println!("|---|---:|---:|---:|---:|---:|");
+    println!(
+        "| request | req/s | p50 ms | p99 ms | vs /healthz | server CPU ms/req | client CPU ms/req |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
     let row = |what: &str, s: &Stats| {
         println!(
-            "| {what} | {:.0} | {:.2} | {:.2} | {:.1}% | {:.3} |",
+            "| {what} | {:.0} | {:.2} | {:.2} | {:.1}% | {:.3} | {:.3} |",
             s.rate(),
             s.pct(0.5),
             s.pct(0.99),
             of(s),
-            s.cpu_ms()
+            s.cpu_ms(),
+            s.client_cpu * 1000.0 / s.requests.max(1) as f64
         );
     };
     row("GET /healthz", &healthz);

@@ -29,19 +29,7 @@ impl Server {
     /// `/proc` (0 elsewhere). Per request, it is what a page costs, whatever else
     /// shares the machine.
     pub fn cpu_secs(&self) -> f64 {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
-        // Fields after the command name (which may hold spaces): utime is the 12th.
-        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        let ticks = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        // Clock ticks are 1/100 s on Linux.
-        (ticks(11) + ticks(12)) / 100.0
+        process_cpu_secs(&self.child.id().to_string())
     }
 
     /// Starts the release binary on `data` with two workers (one per core here) and
@@ -66,7 +54,11 @@ impl Server {
             .args(extra)
             .env("RUST_LOG", "error")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            // `BENCH_SERVER_LOG=FILE` keeps the server's log for a failing run.
+            .stderr(match std::env::var_os("BENCH_SERVER_LOG") {
+                Some(path) => Stdio::from(std::fs::File::create(path).expect("server log")),
+                None => Stdio::null(),
+            })
             .spawn()
             .expect("start server");
         let mut out = BufReader::new(child.stdout.take().expect("stdout"));
@@ -87,6 +79,23 @@ impl Server {
     }
 }
 
+/// CPU time (user + system, seconds) a process has used, from `/proc/PID/stat` (0
+/// elsewhere); `self` for this one.
+pub fn process_cpu_secs(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces): utime is the 12th.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // Clock ticks are 1/100 s on Linux.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 pub struct Response {
     pub status: u16,
     pub cookie: Option<String>,
@@ -103,7 +112,9 @@ impl Conn {
         let stream = TcpStream::connect(addr).expect("connect");
         stream.set_nodelay(true).expect("nodelay");
         Conn {
-            reader: BufReader::new(stream.try_clone().expect("clone")),
+            // Large enough for a whole page: one read per response, not three, so the
+            // client takes less of the CPU it shares with the server.
+            reader: BufReader::with_capacity(64 * 1024, stream.try_clone().expect("clone")),
             writer: stream,
         }
     }
@@ -221,6 +232,8 @@ pub struct Stats {
     pub latencies: Vec<Duration>,
     /// Server CPU seconds used during the phase, when measured.
     pub server_cpu: f64,
+    /// This (client) process's CPU seconds during the phase, when measured.
+    pub client_cpu: f64,
 }
 
 impl Stats {
@@ -290,5 +303,6 @@ pub fn hammer(
         secs: start.elapsed().as_secs_f64(),
         latencies,
         server_cpu: 0.0,
+        client_cpu: 0.0,
     }
 }
