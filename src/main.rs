@@ -8,10 +8,9 @@ use clap::error::ErrorKind;
 use expenseplus::cli;
 use expenseplus::config::Cli;
 
-/// mimalloc in its secure mode (guard pages, encrypted free lists, randomised
-/// allocation) instead of the system allocator: a page allocates thousands of small
-/// strings and rows, and glibc's malloc spent a sixth of the server's time on them
-/// (see README, "Speed").
+/// mimalloc instead of the system allocator: a page allocates thousands of small
+/// strings and rows, and glibc's malloc took a sixth of the server's time on the
+/// claims list (README, "Benchmarks"). Its secure mode measured no faster than glibc.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -132,6 +132,11 @@ impl ListParams {
         }
     }
 
+    /// A category or date filter: a condition on the claims' lines.
+    fn filters_lines(&self) -> bool {
+        !(self.category.is_empty() && self.from.is_empty() && self.to.is_empty())
+    }
+
     /// This list from `before` on, with the same filters.
     fn older(&self, before: i64) -> String {
         let b = before.to_string();
@@ -159,22 +164,29 @@ async fn list_page(
     error: Option<String>,
 ) -> Result<ListPage, AppError> {
     let q: ListParams = q.into();
-    // Indexed reads of one page (WAL readers never wait for a writer) and the titles
-    // opened in memory: done on the request's thread, like the session and user reads,
-    // as a hop to a blocking thread and back costs more than the work.
-    let (org, id) = (user.org(), user.id());
-    let (items, categories, filter_errors) = (|| -> Result<_, AppError> {
-        let cats: Vec<(String, String)> = claims::categories(org)?
+    let (org, id, params) = (user.org().clone(), user.id(), q.clone());
+    let read = move || -> Result<_, AppError> {
+        let cats: Vec<(String, String)> = claims::categories(&org)?
             .into_iter()
             .map(|c| (c.code, c.label))
             .collect();
-        let rows = match q.check(&cats) {
-            Ok((filter, before)) => claims::list_own(org, id, &filter, before, PAGE)?,
+        let rows = match params.check(&cats) {
+            Ok((filter, before)) => claims::list_own(&org, id, &filter, before, PAGE)?,
             Err(errors) => return Ok((Vec::new(), cats, errors)),
         };
-        let items = rows.iter().map(|c| item(org, c));
+        let items = rows.iter().map(|c| item(&org, c));
         Ok((items.collect::<Result<Vec<_>, _>>()?, cats, Vec::new()))
-    })()?;
+    };
+    // Without line filters the page is at most 50 index entries and 50 openings, done
+    // on the request's thread like the session and user reads (WAL readers never wait,
+    // and the hop to a blocking thread and back cost more than the work). Line filters
+    // probe every claim of the person until 50 match: that may be long, so it goes to
+    // a blocking thread and never holds up the other requests of this worker.
+    let (items, categories, filter_errors) = if q.filters_lines() {
+        web::block(read).await??
+    } else {
+        read()?
+    };
     let older = (items.len() as i64 == PAGE)
         .then(|| items.last().map(|c| q.older(c.id)))
         .flatten();
