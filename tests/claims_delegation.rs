@@ -12,7 +12,7 @@ use common::{Client, PASSWORD, field_value};
 use diesel::prelude::*;
 use expenseplus::audit::{self, Action, Filter};
 use expenseplus::db::schema::org::delegations;
-use expenseplus::expenses::claims;
+use expenseplus::expenses::claims::{self, ClaimFields};
 use expenseplus::expenses::status::Status;
 use expenseplus::web::build_app;
 use time::{Duration, OffsetDateTime};

@@ -12,7 +12,7 @@ use actix_web::test as atest;
 use common::{Client, PASSWORD, field_value};
 use expenseplus::audit::{self, Action, Filter};
 use expenseplus::auth::Roles;
-use expenseplus::expenses::claims::{self, AddLine, LineInput};
+use expenseplus::expenses::claims::{self, AddLine, ClaimFields, LineInput};
 use expenseplus::expenses::mileage::MileageRates;
 use expenseplus::expenses::policy::{self, ExpensePolicy};
 use expenseplus::expenses::status::{Status, Transition};

@@ -8,6 +8,7 @@ mod common;
 use actix_web::http::StatusCode;
 use actix_web::test as atest;
 use common::{Client, PASSWORD, TestEnv};
+use expenseplus::expenses::claims::ClaimFields;
 use expenseplus::web::build_app;
 
 fn env() -> TestEnv {

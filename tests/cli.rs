@@ -456,7 +456,7 @@ fn demo_refuses_to_run_twice() {
     // Last: opening the organisation here makes and removes -wal/-shm files.
     // The sample claims cover every state a claim can be in but "awaiting finance".
     {
-        use expenseplus::expenses::claims::{self, ListFilter};
+        use expenseplus::expenses::claims::{self, ClaimFields, ListFilter};
         use expenseplus::tenancy::{Registry, Usage};
         let registry = Registry::open(&data, false, Usage::Command).unwrap();
         let org = registry

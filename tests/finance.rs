@@ -11,7 +11,7 @@ use actix_web::test as atest;
 use common::{Acme, Client, PASSWORD, acme_with_people};
 use expenseplus::audit::{self, Action, Filter};
 use expenseplus::auth::Roles;
-use expenseplus::expenses::claims::{self, AddLine, LineInput};
+use expenseplus::expenses::claims::{self, AddLine, ClaimFields, LineInput};
 use expenseplus::expenses::finance::{self, SkipReason};
 use expenseplus::expenses::status::{Status, Transition};
 use expenseplus::ids::UserId;

@@ -90,16 +90,6 @@ pub struct ClaimRow {
     pub paid_at: Option<i64>,
 }
 
-impl ClaimRow {
-    pub fn status(&self) -> Status {
-        Status::parse(&self.status).unwrap_or(Status::Draft)
-    }
-
-    pub fn currency(&self) -> Currency {
-        Currency::parse(&self.currency).unwrap_or(Currency::GBP)
-    }
-}
-
 /// What a list of claims shows for each: its columns all sit in the
 /// `claims_owner_list` index, so a person's list is read from the index alone.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -113,30 +103,43 @@ pub struct ClaimSummary {
     pub total_minor: i64,
 }
 
-impl ClaimSummary {
-    pub fn status(&self) -> Status {
-        Status::parse(&self.status).unwrap_or(Status::Draft)
-    }
-
-    pub fn currency(&self) -> Currency {
-        Currency::parse(&self.currency).unwrap_or(Currency::GBP)
-    }
-}
-
-/// A claim as read for a list or for its own page: either has a sealed title.
-pub trait Titled {
+/// What a claim read whole ([`ClaimRow`]) and one read for a list ([`ClaimSummary`])
+/// both have, and how their stored codes are read back (once, for both).
+pub trait ClaimFields {
     fn sealed_title(&self) -> &Sealed<ClaimTitle>;
-}
+    fn status_code(&self) -> &str;
+    fn currency_code(&self) -> &str;
 
-impl Titled for ClaimRow {
-    fn sealed_title(&self) -> &Sealed<ClaimTitle> {
-        &self.title
+    fn status(&self) -> Status {
+        Status::parse(self.status_code()).unwrap_or(Status::Draft)
+    }
+
+    fn currency(&self) -> Currency {
+        Currency::parse(self.currency_code()).unwrap_or(Currency::GBP)
     }
 }
 
-impl Titled for ClaimSummary {
+impl ClaimFields for ClaimRow {
     fn sealed_title(&self) -> &Sealed<ClaimTitle> {
         &self.title
+    }
+    fn status_code(&self) -> &str {
+        &self.status
+    }
+    fn currency_code(&self) -> &str {
+        &self.currency
+    }
+}
+
+impl ClaimFields for ClaimSummary {
+    fn sealed_title(&self) -> &Sealed<ClaimTitle> {
+        &self.title
+    }
+    fn status_code(&self) -> &str {
+        &self.status
+    }
+    fn currency_code(&self) -> &str {
+        &self.currency
     }
 }
 
@@ -510,7 +513,7 @@ pub fn list_own(
 }
 
 /// Opens a claim's title, or "erased".
-pub fn title(org: &Org, claim: &impl Titled) -> Result<Revealed, ClaimError> {
+pub fn title(org: &Org, claim: &impl ClaimFields) -> Result<Revealed, ClaimError> {
     Ok(org.keys.open(claim.sealed_title())?)
 }
 

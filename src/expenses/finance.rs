@@ -8,7 +8,7 @@
 use diesel::prelude::*;
 use time::Date;
 
-use super::claims::{self, ClaimError, ClaimRow};
+use super::claims::{self, ClaimError, ClaimFields, ClaimRow};
 use super::money::{Currency, format_minor};
 use super::status::{Status, Transition, TransitionError};
 use crate::audit::{self, Action};

@@ -6,7 +6,7 @@
 
 use diesel::prelude::*;
 
-use super::claims::{self, AddLine, ClaimError, ClaimRow, LineInput, LineRow};
+use super::claims::{self, AddLine, ClaimError, ClaimFields, ClaimRow, LineInput, LineRow};
 use super::lines;
 use super::receipts::{self, ReceiptMeta, Upload};
 use super::status::Status;

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 use time::{Date, OffsetDateTime};
 
-use super::claims::{self, Category, ClaimError, TEXT_MAX, TITLE_MAX, clean_text};
+use super::claims::{self, Category, ClaimError, ClaimFields, TEXT_MAX, TITLE_MAX, clean_text};
 use super::mileage;
 use super::money::{self, Currency, MoneyError};
 use super::policy::{self, ExpensePolicy};

@@ -24,7 +24,7 @@ use crate::audit::AuditRow;
 use crate::auth::users::{self, UserRow};
 use crate::auth::{Role, Roles};
 use crate::db::schema::org::{audit_log, claim_events, claims as claims_t, users as users_t};
-use crate::expenses::claims::{self, ClaimRow, EventRow};
+use crate::expenses::claims::{self, ClaimFields, ClaimRow, EventRow};
 use crate::expenses::money::{Currency, format_minor};
 use crate::expenses::receipts;
 use crate::expenses::status::Status;

@@ -12,7 +12,9 @@ use serde::Deserialize;
 use crate::audit::{self, Action};
 use crate::auth::users;
 use crate::crypto::random_array;
-use crate::expenses::claims::{self, AddLine, ClaimError, ClaimSummary, FieldErrors, LineInput};
+use crate::expenses::claims::{
+    self, AddLine, ClaimError, ClaimFields, ClaimSummary, FieldErrors, LineInput,
+};
 use crate::expenses::money::{Currency, format_minor};
 use crate::expenses::policy;
 use crate::expenses::receipts::{self, Upload};

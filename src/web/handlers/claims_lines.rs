@@ -10,7 +10,9 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::claims::{form_key, line_form, page_for};
-use crate::expenses::claims::{self, AddLine, ClaimError, FieldErrors, LineInput, LineRow};
+use crate::expenses::claims::{
+    self, AddLine, ClaimError, ClaimFields, FieldErrors, LineInput, LineRow,
+};
 use crate::expenses::finance::plain_amount;
 use crate::expenses::line_edit;
 use crate::expenses::money::Currency;

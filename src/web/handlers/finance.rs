@@ -11,7 +11,7 @@ use time::Date;
 
 use crate::audit::{self, Action};
 use crate::auth::users;
-use crate::expenses::claims::{self, ClaimError, ClaimRow};
+use crate::expenses::claims::{self, ClaimError, ClaimFields, ClaimRow};
 use crate::expenses::finance::{self, BatchOutcome};
 use crate::expenses::money::format_minor;
 use crate::expenses::status::Status;
