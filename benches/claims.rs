@@ -5,7 +5,8 @@
 //! three managers, the first with 25 reports. Then starts `expenseplus serve
 //! --plain-http` on loopback (the client sends the session cookie itself; TLS is a
 //! proxy's job in that mode) and measures, with 32 keep-alive connections in one run:
-//! `GET /healthz`, `GET /claims` (an employee's newest 50 claims), `GET /approvals` (the
+//! `GET /healthz`, `GET /claims` (an employee's newest 50 claims), the same page with a
+//! refused filter (the cost of a signed-in page before it lists anything), `GET /approvals` (the
 //! manager with 25 reports: the 200 oldest of 250 waiting claims), and `POST
 //! /claims/{id}/lines` (multipart, a line with a small JPEG receipt, into draft claims).
 //!
@@ -345,7 +346,7 @@ fn main() {
          {CONNECTIONS} connections, {}s per phase, server --workers 2, plain HTTP on loopback",
         PHASE.as_secs()
     );
-    // For profiling: `BENCH_ONLY=claims` (or healthz, approvals, lines) runs only that
+    // For profiling: `BENCH_ONLY=claims` (or healthz, frame, approvals, lines) runs only that
     // phase, for 30 s.
     let only = std::env::var("BENCH_ONLY").ok();
 
@@ -361,6 +362,13 @@ fn main() {
     let list = hammer(&server, CONNECTIONS, phase("claims"), move |_, c| {
         let r = c.request("GET", "/claims", Some(&e), None);
         expect(&r, 200, Some(50))
+    });
+    // The same page with a filter it refuses: session, user, categories and the page
+    // frame, but no rows. What a signed-in page costs before it lists anything.
+    let e = employee.clone();
+    let frame = hammer(&server, CONNECTIONS, phase("frame"), move |_, c| {
+        let r = c.request("GET", "/claims?status=unknown", Some(&e), None);
+        expect(&r, 400, Some(0))
     });
     let m = manager.clone();
     let approvals = hammer(&server, CONNECTIONS, phase("approvals"), move |_, c| {
@@ -413,6 +421,7 @@ fn main() {
     };
     row("GET /healthz", &healthz);
     row("GET /claims (50 rows)", &list);
+    row("GET /claims?status=unknown (400, no rows)", &frame);
     row(
         &format!("GET /approvals ({waiting} rows, {BIG_TEAM} reports)"),
         &approvals,

@@ -3,8 +3,10 @@
 use diesel::prelude::*;
 
 use super::Roles;
+use super::users::UserRow;
 use crate::db::DbError;
-use crate::db::schema::org::settings;
+use crate::db::schema::org::{settings, users};
+use crate::ids::UserId;
 use crate::tenancy::Org;
 
 const MFA_REQUIRED_ROLES: &str = "mfa_required_roles";
@@ -17,9 +19,30 @@ pub fn mfa_required_roles(org: &Org) -> Result<Roles, DbError> {
         .select(settings::value)
         .first(&mut conn)
         .optional()?;
-    Ok(value
+    Ok(parse_policy(value))
+}
+
+fn parse_policy(value: Option<String>) -> Roles {
+    value
         .map(|v| Roles::parse_list(&v).unwrap_or_default())
-        .unwrap_or_default())
+        .unwrap_or_default()
+}
+
+/// A user and the roles the organisation requires MFA for, in one statement (the
+/// policy as a sub-select): every request of a signed-in person needs both, and one
+/// statement takes SQLite's read lock once.
+pub fn user_and_mfa_policy(org: &Org, id: UserId) -> Result<Option<(UserRow, Roles)>, DbError> {
+    let mut conn = org.conn()?;
+    let policy = settings::table
+        .find(MFA_REQUIRED_ROLES)
+        .select(settings::value)
+        .single_value();
+    let found: Option<(UserRow, Option<String>)> = users::table
+        .find(id.0)
+        .select((UserRow::as_select(), policy))
+        .first(&mut conn)
+        .optional()?;
+    Ok(found.map(|(user, value)| (user, parse_policy(value))))
 }
 
 /// Saves the MFA policy (inside the caller's transaction, with its audit entry).

@@ -239,6 +239,8 @@ pub mod org {
     }
 
     diesel::joinable!(privacy_flags -> users (user_id));
+    // The MFA policy is read beside the signed-in user, as a sub-select.
+    diesel::allow_tables_to_appear_in_same_query!(settings, users);
     diesel::allow_tables_to_appear_in_same_query!(privacy_flags, users);
     diesel::allow_tables_to_appear_in_same_query!(privacy_flags, claims);
 

@@ -15,7 +15,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
 use super::layout::{Chrome, NavLink};
 use super::session::{self, Identity};
 use super::{AppError, AppState, routes};
-use crate::auth::users::{self, UserRow};
+use crate::auth::users::UserRow;
 use crate::auth::{Role, Roles, policy};
 use crate::crypto::Revealed;
 use crate::db::now_unix;
@@ -183,7 +183,8 @@ fn load(org: Arc<Org>, id: &Identity, csrf: String) -> Result<Option<CurrentUser
         log::error!("organisation {}: {e}", org.slug);
         e
     };
-    let Some(user) = users::get(&org, UserId(id.user)).map_err(|e| named(e.into()))? else {
+    let found = policy::user_and_mfa_policy(&org, UserId(id.user)).map_err(|e| named(e.into()))?;
+    let Some((user, mfa_required)) = found else {
         return Ok(None);
     };
     if !user.active
@@ -193,7 +194,7 @@ fn load(org: Arc<Org>, id: &Identity, csrf: String) -> Result<Option<CurrentUser
         return Ok(None);
     }
     let roles = user.roles();
-    let must_enrol = !user.mfa_enabled && policy::mfa_required_roles(&org)?.intersects(roles);
+    let must_enrol = !user.mfa_enabled && mfa_required.intersects(roles);
     let name = org.keys.open(&user.name)?;
     Ok(Some(CurrentUser(Arc::new(Inner {
         org,

@@ -7,7 +7,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::claims::{ClaimItem, form_key, item};
-use crate::expenses::claims::{self, ClaimError};
+use crate::expenses::claims::{self, Category, ClaimError};
 use crate::expenses::status::Status;
 use crate::web::AppError;
 use crate::web::access::CurrentUser;
@@ -79,10 +79,7 @@ impl ListParams {
     }
 
     /// The filter and the page start, or a message for each bad value.
-    fn check(
-        &self,
-        cats: &[(String, String)],
-    ) -> Result<(claims::ListFilter, Option<i64>), Vec<String>> {
+    fn check(&self, cats: &[Category]) -> Result<(claims::ListFilter, Option<i64>), Vec<String>> {
         let mut errors = Vec::new();
         let mut f = claims::ListFilter::default();
         if !self.status.is_empty() {
@@ -92,8 +89,8 @@ impl ListParams {
             }
         }
         if !self.category.is_empty() {
-            match cats.iter().find(|(code, _)| *code == self.category) {
-                Some((code, _)) => f.category = Some(code.clone()),
+            match cats.iter().find(|c| c.code == self.category) {
+                Some(c) => f.category = Some(c.code.clone()),
                 None => errors.push("Choose a category from the list.".to_owned()),
             }
         }
@@ -166,16 +163,19 @@ async fn list_page(
     let q: ListParams = q.into();
     let (org, id, params) = (user.org().clone(), user.id(), q.clone());
     let read = move || -> Result<_, AppError> {
-        let cats: Vec<(String, String)> = claims::categories(&org)?
+        let list = claims::own_list(&org, id, PAGE, |cats| params.check(cats))?;
+        let cats: Vec<(String, String)> = list
+            .categories
             .into_iter()
             .map(|c| (c.code, c.label))
             .collect();
-        let rows = match params.check(&cats) {
-            Ok((filter, before)) => claims::list_own(&org, id, &filter, before, PAGE)?,
-            Err(errors) => return Ok((Vec::new(), cats, errors)),
-        };
-        let items = rows.iter().map(|c| item(&org, c));
-        Ok((items.collect::<Result<Vec<_>, _>>()?, cats, Vec::new()))
+        match list.claims {
+            Ok(rows) => {
+                let items = rows.iter().map(|c| item(&org, c));
+                Ok((items.collect::<Result<Vec<_>, _>>()?, cats, Vec::new()))
+            }
+            Err(errors) => Ok((Vec::new(), cats, errors)),
+        }
     };
     // Without line filters the page is at most 50 index entries and 50 openings, done
     // on the request's thread like the session and user reads (WAL readers never wait,
