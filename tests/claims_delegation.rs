@@ -475,3 +475,35 @@ fn the_approvals_queue_opens_with_one_connection_left() {
     drop(lent);
     assert!(queue.is_ok(), "the queue could not get a connection");
 }
+
+#[test]
+fn only_other_active_managers_and_finance_people_may_be_named() {
+    use expenseplus::auth::account;
+    use expenseplus::auth::users;
+    use expenseplus::expenses::delegation;
+    use expenseplus::ids::UserId;
+
+    let acme = common::acme_with_people();
+    let org = acme.env.org("acme");
+    account::set_active(&org, acme.admin, acme.mgr, false).unwrap();
+    let named: Vec<(UserId, String)> = delegation::candidates(&org, acme.boss)
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.id, p.name.to_string()))
+        .collect();
+    // Otto (manager) and Finn (finance), in id order, names opened; not Bea herself,
+    // not Mo (deactivated), not the employee, DPO or admin.
+    assert_eq!(
+        named,
+        vec![
+            (acme.other, "Otto Other".to_owned()),
+            (acme.fin, "Finn Finance".to_owned()),
+        ]
+    );
+
+    // Owner names for a list: each id once, unknown ids left out.
+    let names = users::names(&org, [acme.emp, acme.emp, acme.fin, UserId(999_999)]).unwrap();
+    assert_eq!(names.len(), 2);
+    assert_eq!(names[&acme.emp].to_string(), "Eve Employee");
+    assert_eq!(names[&acme.fin].to_string(), "Finn Finance");
+}

@@ -209,6 +209,52 @@ pub fn get(org: &Org, id: UserId) -> Result<Option<UserRow>, UserError> {
         .optional()?)
 }
 
+/// A person as a chooser or a list shows them: id and name.
+#[derive(Debug, Clone)]
+pub struct Person {
+    pub id: UserId,
+    pub name: Revealed,
+}
+
+/// Active people holding any of `roles`, in id order. Only their names are read and
+/// opened: an organisation may have thousands of people, of whom few hold such roles.
+pub fn active_with_any_role(org: &Org, roles: Roles) -> Result<Vec<Person>, UserError> {
+    let mut conn = org.conn()?;
+    let rows: Vec<(i64, Sealed<UserName>, String)> = users::table
+        .filter(users::active.eq(true))
+        .order(users::id)
+        .select((users::id, users::name, users::roles))
+        .load(&mut conn)?;
+    rows.into_iter()
+        .filter(|(_, _, held)| Roles::parse_list(held).unwrap_or_default().intersects(roles))
+        .map(|(id, name, _)| {
+            Ok(Person {
+                id: UserId(id),
+                name: org.keys.open(&name)?,
+            })
+        })
+        .collect()
+}
+
+/// The names of these people, each opened once, in one query. Ids of people who do
+/// not exist are absent from the map.
+pub fn names(
+    org: &Org,
+    ids: impl IntoIterator<Item = UserId>,
+) -> Result<std::collections::HashMap<UserId, Revealed>, UserError> {
+    let mut wanted: Vec<i64> = ids.into_iter().map(|id| id.0).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut conn = org.conn()?;
+    let rows: Vec<(i64, Sealed<UserName>)> = users::table
+        .filter(users::id.eq_any(wanted))
+        .select((users::id, users::name))
+        .load(&mut conn)?;
+    rows.into_iter()
+        .map(|(id, name)| Ok((UserId(id), org.keys.open(&name)?)))
+        .collect()
+}
+
 /// Every user, opened, in id order (page-sized organisations; paging comes with admin pages).
 pub fn list(org: &Org) -> Result<Vec<UserView>, UserError> {
     let mut conn = org.conn()?;

@@ -56,14 +56,11 @@ pub fn acting_for(org: &Org, delegate: UserId) -> Result<Vec<UserId>, ClaimError
 }
 
 /// People who may be named: active managers or finance users other than `me`.
-pub fn candidates(org: &Org, me: UserId) -> Result<Vec<users::UserView>, ClaimError> {
-    Ok(users::list(org)?
+pub fn candidates(org: &Org, me: UserId) -> Result<Vec<users::Person>, ClaimError> {
+    let approvers = Roles::of(&[Role::Manager, Role::Finance]);
+    Ok(users::active_with_any_role(org, approvers)?
         .into_iter()
-        .filter(|u| {
-            u.id != me
-                && u.active
-                && (u.roles.contains(Role::Manager) || u.roles.contains(Role::Finance))
-        })
+        .filter(|p| p.id != me)
         .collect())
 }
 

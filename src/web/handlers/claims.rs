@@ -51,26 +51,19 @@ pub(super) fn item(org: &Org, c: &ClaimSummary) -> Result<ClaimItem, AppError> {
     })
 }
 
-/// Items naming their owners, each owner looked up and their name opened once per
-/// page rather than once per row (an approver's queue is mostly a few people's claims).
+/// Items naming their owners, whose names are read and opened once per page in one
+/// query rather than once per row (an approver's queue is mostly a few people's claims).
 pub(super) fn items_with_owners(
     org: &Org,
     rows: &[ClaimSummary],
 ) -> Result<Vec<ClaimItem>, AppError> {
-    let mut names: std::collections::HashMap<i64, String> = std::collections::HashMap::new();
+    let names = users::names(org, rows.iter().map(|c| UserId(c.owner_id)))?;
     rows.iter()
         .map(|c| {
             let mut it = item(org, c)?;
-            it.owner = match names.get(&c.owner_id) {
-                Some(name) => name.clone(),
-                None => {
-                    let name = match users::get(org, UserId(c.owner_id))? {
-                        Some(u) => org.keys.open(&u.name)?.to_string(),
-                        None => "unknown".into(),
-                    };
-                    names.insert(c.owner_id, name.clone());
-                    name
-                }
+            it.owner = match names.get(&UserId(c.owner_id)) {
+                Some(name) => name.to_string(),
+                None => "unknown".into(),
             };
             Ok(it)
         })
