@@ -246,3 +246,27 @@ async fn a_tampered_entry_is_reported_by_the_viewer_and_the_command() {
     assert!(page.body.contains("hash chain is broken"), "{}", page.body);
     assert!(page.body.contains("audit entry 2 "));
 }
+
+/// Writers of one organisation take turns in this process: many at once, more than
+/// its pool has connections, all succeed and nothing is lost.
+#[test]
+fn many_writers_at_once_all_succeed() {
+    let acme = common::acme_with_people();
+    let org = acme.env.org("acme");
+    let before = audit::page(&org, &Filter::default(), None, 10_000)
+        .unwrap()
+        .len();
+    std::thread::scope(|s| {
+        for t in 0..24 {
+            let org = &org;
+            s.spawn(move || {
+                for i in 0..10 {
+                    audit::record(org, None, None, Action::ViewedPerson, &format!("w{t}-{i}"))
+                        .unwrap();
+                }
+            });
+        }
+    });
+    let after = audit::page(&org, &Filter::default(), None, 10_000).unwrap();
+    assert_eq!(after.len(), before + 240);
+}

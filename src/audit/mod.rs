@@ -263,8 +263,7 @@ pub fn record(
     action: Action,
     detail: &str,
 ) -> Result<(), DbError> {
-    let mut conn = org.conn()?;
-    conn.immediate_transaction(|c| append(c, actor, subject, action, detail))?;
+    org.write(|c| -> Result<_, DbError> { Ok(append(c, actor, subject, action, detail)?) })?;
     Ok(())
 }
 

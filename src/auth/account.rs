@@ -86,14 +86,16 @@ pub fn enrolment_secret(org: &Org, user: UserId) -> Result<String, AccountError>
     }
     let secret = mfa::new_secret()?;
     let sealed = org.keys.seal::<UserTotpSecret>(row.person_key(), &secret)?;
-    let mut conn = org.conn()?;
-    diesel::update(users_t::table.find(user.0))
-        .set((
-            users_t::totp_secret.eq(Some(&sealed)),
-            users_t::mfa_enabled.eq(false),
-            users_t::totp_last_step.eq(None::<i64>),
-        ))
-        .execute(&mut conn)?;
+    org.write(|c| -> Result<_, AccountError> {
+        diesel::update(users_t::table.find(user.0))
+            .set((
+                users_t::totp_secret.eq(Some(&sealed)),
+                users_t::mfa_enabled.eq(false),
+                users_t::totp_last_step.eq(None::<i64>),
+            ))
+            .execute(c)?;
+        Ok(())
+    })?;
     Ok(secret)
 }
 
@@ -110,8 +112,7 @@ pub fn confirm_enrolment(org: &Org, user: UserId, code: &str) -> Result<Vec<Stri
                 .blind_index(RECOVERY_INDEX, &mfa::normalise_recovery_code(c))
         })
         .collect();
-    let mut conn = org.conn()?;
-    conn.immediate_transaction(|c| {
+    org.write(|c| -> Result<_, AccountError> {
         diesel::update(users_t::table.find(user.0))
             .set((
                 users_t::mfa_enabled.eq(true),
@@ -128,7 +129,8 @@ pub fn confirm_enrolment(org: &Org, user: UserId, code: &str) -> Result<Vec<Stri
                 ))
                 .execute(c)?;
         }
-        audit::append(c, Some(user), Some(user), Action::MfaEnrolled, "")
+        audit::append(c, Some(user), Some(user), Action::MfaEnrolled, "")?;
+        Ok(())
     })?;
     Ok(codes)
 }
@@ -163,23 +165,23 @@ pub fn change_password(
         return Err(AccountError::WrongPassword);
     }
     let hash = prepare_password(org, user, new)?;
-    let mut conn = org.conn()?;
-    conn.immediate_transaction(|c| {
+    org.write(|c| -> Result<_, AccountError> {
         diesel::update(users_t::table.find(user.0))
             .set(users_t::password_hash.eq(Some(&hash)))
             .execute(c)?;
         bump_version(c, user)?;
-        audit::append(c, Some(user), Some(user), Action::PasswordChanged, "")
+        audit::append(c, Some(user), Some(user), Action::PasswordChanged, "")?;
+        Ok(())
     })?;
     Ok(())
 }
 
 /// Ends every session of the user (sign out everywhere).
 pub fn end_all_sessions(org: &Org, actor: UserId, user: UserId) -> Result<(), AccountError> {
-    let mut conn = org.conn()?;
-    conn.immediate_transaction(|c| {
+    org.write(|c| -> Result<_, AccountError> {
         bump_version(c, user)?;
-        audit::append(c, Some(actor), Some(user), Action::SignOutEverywhere, "")
+        audit::append(c, Some(actor), Some(user), Action::SignOutEverywhere, "")?;
+        Ok(())
     })?;
     Ok(())
 }
@@ -193,8 +195,7 @@ pub fn set_roles(org: &Org, actor: UserId, user: UserId, roles: Roles) -> Result
         return Err(AccountError::SelfChange);
     }
     if_restricted(org, user)?;
-    let mut conn = org.conn()?;
-    conn.immediate_transaction(|c| {
+    org.write(|c| -> Result<_, AccountError> {
         let old: String = users_t::table
             .find(user.0)
             .select(users_t::roles)
@@ -212,7 +213,8 @@ pub fn set_roles(org: &Org, actor: UserId, user: UserId, roles: Roles) -> Result
             Some(user),
             Action::RolesChanged,
             &format!("{old} -> {roles}"),
-        )
+        )?;
+        Ok(())
     })?;
     Ok(())
 }
@@ -230,8 +232,7 @@ pub fn set_manager(
         users::get(org, m)?.ok_or(UserError::NotFound)?;
     }
     if_restricted(org, user)?;
-    let mut conn = org.conn()?;
-    conn.immediate_transaction(|c| {
+    org.write(|c| -> Result<_, AccountError> {
         diesel::update(users_t::table.find(user.0))
             .set((
                 users_t::manager_id.eq(manager.map(|m| m.0)),
@@ -241,7 +242,8 @@ pub fn set_manager(
         let detail = manager
             .map(|m| format!("manager {m}"))
             .unwrap_or_else(|| "no manager".into());
-        audit::append(c, Some(actor), Some(user), Action::ManagerChanged, &detail)
+        audit::append(c, Some(actor), Some(user), Action::ManagerChanged, &detail)?;
+        Ok(())
     })?;
     Ok(())
 }
@@ -256,8 +258,7 @@ pub fn set_active(
     if actor == user {
         return Err(AccountError::SelfChange);
     }
-    let mut conn = org.conn()?;
-    conn.immediate_transaction(|c| {
+    org.write(|c| -> Result<_, AccountError> {
         diesel::update(users_t::table.find(user.0))
             .set(users_t::active.eq(active))
             .execute(c)?;
@@ -267,7 +268,8 @@ pub fn set_active(
         } else {
             Action::UserDeactivated
         };
-        audit::append(c, Some(actor), Some(user), action, "")
+        audit::append(c, Some(actor), Some(user), action, "")?;
+        Ok(())
     })?;
     Ok(())
 }
@@ -277,8 +279,7 @@ pub fn issue_reset_token(org: &Org, actor: UserId, user: UserId) -> Result<Strin
     users::get(org, user)?.ok_or(UserError::NotFound)?;
     let token = hex::encode(random_array::<32>()?);
     let hash = org.keys.blind_index(RESET_INDEX, &token);
-    let mut conn = org.conn()?;
-    conn.immediate_transaction(|c| {
+    org.write(|c| -> Result<_, AccountError> {
         diesel::insert_into(reset_tokens::table)
             .values((
                 reset_tokens::token_hash.eq(&hash),
@@ -286,7 +287,8 @@ pub fn issue_reset_token(org: &Org, actor: UserId, user: UserId) -> Result<Strin
                 reset_tokens::expires_at.eq(now_unix() + RESET_LINK_SECS),
             ))
             .execute(c)?;
-        audit::append(c, Some(actor), Some(user), Action::PasswordResetIssued, "")
+        audit::append(c, Some(actor), Some(user), Action::PasswordResetIssued, "")?;
+        Ok(())
     })?;
     Ok(token)
 }
@@ -310,8 +312,7 @@ pub fn redeem_reset_token(org: &Org, token: &str, new: &str) -> Result<UserId, A
     let user = reset_token_user(org, token)?.ok_or(AccountError::BadResetLink)?;
     let hash = prepare_password(org, user, new)?;
     let token_hash = org.keys.blind_index(RESET_INDEX, token);
-    let mut conn = org.conn()?;
-    conn.immediate_transaction(|c| {
+    org.write(|c| {
         let n = diesel::update(
             reset_tokens::table
                 .find(&token_hash)

@@ -63,16 +63,17 @@ pub fn check_second_factor(
             let now = now_unix().max(0) as u64;
             if let Some(step) = mfa::verify(secret, code, now, row.totp_last_step) {
                 // Conditional update: of two requests racing with one code, one wins.
-                let mut conn = org.conn()?;
-                let updated = diesel::update(
-                    users_t::table.find(user.0).filter(
-                        users_t::totp_last_step
-                            .is_null()
-                            .or(users_t::totp_last_step.lt(step)),
-                    ),
-                )
-                .set(users_t::totp_last_step.eq(step))
-                .execute(&mut conn)?;
+                let updated = org.write(|c| -> Result<_, UserError> {
+                    Ok(diesel::update(
+                        users_t::table.find(user.0).filter(
+                            users_t::totp_last_step
+                                .is_null()
+                                .or(users_t::totp_last_step.lt(step)),
+                        ),
+                    )
+                    .set(users_t::totp_last_step.eq(step))
+                    .execute(c)?)
+                })?;
                 return Ok((updated == 1).then_some(SecondFactor::Totp));
             }
         }
@@ -82,8 +83,7 @@ pub fn check_second_factor(
         return Ok(None);
     }
     let hash = org.keys.blind_index(RECOVERY_INDEX, &normalised);
-    let mut conn = org.conn()?;
-    let used = conn.immediate_transaction(|c| {
+    let used = org.write(|c| -> Result<_, UserError> {
         let n = diesel::update(
             recovery_codes::table
                 .filter(recovery_codes::user_id.eq(user.0))
@@ -95,7 +95,7 @@ pub fn check_second_factor(
         if n == 1 {
             audit::append(c, Some(user), Some(user), Action::RecoveryCodeUsed, "")?;
         }
-        QueryResult::Ok(n == 1)
+        Ok(n == 1)
     })?;
     Ok(used.then_some(SecondFactor::RecoveryCode))
 }

@@ -226,7 +226,11 @@ pub fn active_with_any_role(org: &Org, roles: Roles) -> Result<Vec<Person>, User
         .select((users::id, users::name, users::roles))
         .load(&mut conn)?;
     rows.into_iter()
-        .filter(|(_, _, held)| Roles::parse_list(held).unwrap_or_default().intersects(roles))
+        .filter(|(_, _, held)| {
+            Roles::parse_list(held)
+                .unwrap_or_default()
+                .intersects(roles)
+        })
         .map(|(id, name, _)| {
             Ok(Person {
                 id: UserId(id),

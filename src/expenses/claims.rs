@@ -363,8 +363,7 @@ pub fn transition(
         )
     };
     let now = now_unix();
-    let mut conn = org.conn()?;
-    conn.immediate_transaction(|c| {
+    org.write(|c| {
         if crate::privacy::restriction::is_restricted(c, claim.owner_id)? {
             return Err(ClaimError::Restricted);
         }

@@ -144,8 +144,7 @@ pub fn add(
         return Ok(Err(errors));
     }
     let (from, to) = (from.to_string(), to.to_string());
-    let mut conn = org.conn()?;
-    let id = conn.immediate_transaction(|c| -> Result<i64, ClaimError> {
+    let id = org.write(|c| -> Result<i64, ClaimError> {
         let same: Option<i64> = delegations::table
             .filter(delegations::delegator_id.eq(delegator.0))
             .filter(delegations::delegate_id.eq(delegate.0))
@@ -182,8 +181,7 @@ pub fn add(
 /// Removes one of `delegator`'s delegations. Gives false if there was none (removed
 /// already, or not theirs: the same answer, so ids leak nothing).
 pub fn remove(org: &Org, delegator: UserId, id: i64) -> Result<bool, ClaimError> {
-    let mut conn = org.conn()?;
-    conn.immediate_transaction(|c| -> Result<bool, ClaimError> {
+    org.write(|c| -> Result<bool, ClaimError> {
         let found: Option<i64> = delegations::table
             .filter(delegations::id.eq(id))
             .filter(delegations::delegator_id.eq(delegator.0))

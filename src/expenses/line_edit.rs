@@ -101,8 +101,7 @@ pub fn update(
         Some(r) => Some(receipts::seal(org, valid.owner_key(), r)?),
         None => None,
     };
-    let mut conn = org.conn()?;
-    let done = conn.immediate_transaction(|c| -> Result<(), ClaimError> {
+    let done = org.write(|c| -> Result<(), ClaimError> {
         // A form key already on another line: a form replayed against the wrong line.
         let used: i64 = claim_lines::table
             .filter(claim_lines::form_key.eq(&valid.form_key))
@@ -205,8 +204,7 @@ pub fn remove(
         return Err(only_drafts());
     }
     claims::if_restricted(org, owner)?;
-    let mut conn = org.conn()?;
-    conn.immediate_transaction(|c| -> Result<(), ClaimError> {
+    org.write(|c| -> Result<(), ClaimError> {
         let n = diesel::update(
             claims_t::table
                 .find(claim_id)

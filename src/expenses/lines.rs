@@ -357,14 +357,13 @@ pub fn insert(
     line: &ValidLine,
     with: impl FnOnce(&mut SqliteConnection, i64) -> QueryResult<()>,
 ) -> Result<(), ClaimError> {
-    let mut conn = org.conn()?;
-    let added = conn.immediate_transaction(|c| {
+    org.write(|c| -> Result<_, ClaimError> {
         let dup: i64 = claim_lines::table
             .filter(claim_lines::form_key.eq(&line.form_key))
             .count()
             .get_result(c)?;
         if dup > 0 {
-            return QueryResult::Ok(());
+            return Ok(());
         }
         // Ids of removed lines are never given again (SQLite would reuse the highest),
         // so a removal posted twice can never hit a newer line.
@@ -413,15 +412,12 @@ pub fn insert(
         ))
         .execute(c)?;
         if n != 1 {
-            return Err(diesel::result::Error::RollbackTransaction);
+            // An error rolls the transaction back: the line is not kept either.
+            return Err(only_drafts());
         }
-        with(c, line_id)
-    });
-    match added {
-        Ok(()) => Ok(()),
-        Err(diesel::result::Error::RollbackTransaction) => Err(only_drafts()),
-        Err(e) => Err(e.into()),
-    }
+        with(c, line_id)?;
+        Ok(())
+    })
 }
 
 /// Adds a line to the owner's draft claim, or says what is wrong with each field.

@@ -249,8 +249,7 @@ pub fn save(
     new: &ExpensePolicy,
     cats: &CategoryLimits,
 ) -> Result<bool, ClaimError> {
-    let mut conn = org.conn()?;
-    Ok(conn.immediate_transaction(|c| -> QueryResult<bool> {
+    org.write(|c| -> Result<bool, ClaimError> {
         let old = load_with(c)?;
         let mut changed: Vec<String> = Vec::new();
         let pairs = [
@@ -322,5 +321,5 @@ pub fn save(
             &format!("expense policy: {}", changed.join(", ")),
         )?;
         Ok(true)
-    })?)
+    })
 }

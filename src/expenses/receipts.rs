@@ -299,8 +299,7 @@ pub fn attach(
     let receipt = clean(bytes).map_err(ClaimError::Invalid)?;
     let owner_row = users::get(org, owner)?.ok_or(ClaimError::Forbidden)?;
     let data = seal(org, owner_row.person_key(), &receipt)?;
-    let mut conn = org.conn()?;
-    conn.immediate_transaction(|c| {
+    org.write(|c| {
         if let Some(line) = line_id {
             let of_claim: i64 = claim_lines::table
                 .filter(claim_lines::id.eq(line))

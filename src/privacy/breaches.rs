@@ -284,8 +284,7 @@ pub fn save(
         .map(|t| seal::<BreachNoReportReason>(org, key, t))
         .transpose()?;
     let at = now.unix_timestamp();
-    let mut conn = org.conn()?;
-    conn.immediate_transaction(|conn| -> Result<i64, RequestError> {
+    org.write(|conn| -> Result<i64, RequestError> {
         let values = (
             breaches::detected_at.eq(c.detected),
             breaches::nature.eq(&nature),
@@ -392,8 +391,7 @@ pub fn check_notice(text: &str) -> Result<String, RequestError> {
 pub fn post_notice(org: &Org, text: &str) -> Result<i64, RequestError> {
     let text = check_notice(text)?;
     let sealed = seal::<ProcessorNotice>(org, register_key(org)?, &text)?;
-    let mut conn = org.conn()?;
-    conn.immediate_transaction(|c| -> Result<i64, RequestError> {
+    org.write(|c| -> Result<i64, RequestError> {
         let id = diesel::insert_into(processor_notices::table)
             .values((
                 processor_notices::received_at.eq(now_unix()),
@@ -424,8 +422,7 @@ pub fn pending_notices(org: &Org) -> Result<Vec<NoticeRow>, RequestError> {
 
 pub fn acknowledge(org: &Org, dpo: Dpo, id: i64) -> Result<(), RequestError> {
     let actor = dpo.id();
-    let mut conn = org.conn()?;
-    conn.immediate_transaction(|c| -> Result<(), RequestError> {
+    org.write(|c| -> Result<(), RequestError> {
         let n = diesel::update(
             processor_notices::table
                 .find(id)

@@ -88,8 +88,7 @@ pub fn erase_now(
     // A random value keeps the column unique and matches no email ever typed.
     let index = random_array::<32>()?.to_vec();
     let now = now_unix();
-    let mut conn = org.conn()?;
-    conn.immediate_transaction(|c| {
+    org.write(|c| -> Result<_, PrivacyError> {
         diesel::update(users_t::table.find(subject.0))
             .set((
                 users_t::email_index.eq(&index),
@@ -135,7 +134,8 @@ pub fn erase_now(
                 privacy_flags::erase_due.eq(None::<String>),
             ))
             .execute(c)?;
-        audit::append(c, actor, Some(subject), Action::ErasedPerson, why)
+        audit::append(c, actor, Some(subject), Action::ErasedPerson, why)?;
+        Ok(())
     })?;
     Ok(key)
 }
@@ -163,8 +163,7 @@ fn schedule(
     );
     let sealed = restriction::seal_reason(org, subject, &reason)?;
     let due_text = due.to_string();
-    let mut conn = org.conn()?;
-    conn.immediate_transaction(|c| {
+    org.write(|c| -> Result<_, PrivacyError> {
         set_restricted(c, subject, &sealed, Some(&due_text))?;
         audit::append(
             c,
@@ -172,7 +171,8 @@ fn schedule(
             Some(subject),
             Action::ErasureScheduled,
             &format!("due {due_text}"),
-        )
+        )?;
+        Ok(())
     })?;
     Ok(Outcome::Scheduled(due))
 }

@@ -66,8 +66,7 @@ pub fn rectify(
     let index = org.keys.blind_index(EMAIL_INDEX, &email);
     let sealed_name = org.keys.seal::<UserName>(key, &name)?;
     let sealed_email = org.keys.seal::<UserEmail>(key, &email)?;
-    let mut conn = org.conn()?;
-    let result = conn.immediate_transaction(|c| {
+    let result = org.write(|c| -> Result<_, PrivacyError> {
         let taken: i64 = users_t::table
             .filter(users_t::email_index.eq(&index))
             .filter(users_t::id.ne(subject.0))
@@ -91,7 +90,7 @@ pub fn rectify(
             Action::RectifiedPerson,
             &changed.join(","),
         )?;
-        QueryResult::Ok(true)
+        Ok(true)
     })?;
     if !result {
         problems.0.push(("email", UserError::Duplicate.to_string()));

@@ -262,9 +262,8 @@ fn insert(
     let sealed_note = note
         .map(|n| seal_for::<RequestNote>(org, subject, n))
         .transpose()?;
-    let mut conn = org.conn()?;
     let now = now_unix();
-    let id = conn.immediate_transaction(|c| -> Result<i64, RequestError> {
+    let id = org.write(|c| -> Result<i64, RequestError> {
         let id: i64 = diesel::insert_into(reqs::table)
             .values((
                 reqs::subject_id.eq(subject.0),

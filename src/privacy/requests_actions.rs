@@ -36,8 +36,7 @@ where
     F: FnOnce(&mut SqliteConnection) -> QueryResult<usize>,
 {
     let subject = get(org, id)?.subject();
-    let mut conn = org.conn()?;
-    conn.immediate_transaction(|c| -> Result<(), RequestError> {
+    org.write(|c| -> Result<(), RequestError> {
         let current: String = reqs::table.find(id).select(reqs::status).first(c)?;
         if current != from.code() {
             return Err(refused(

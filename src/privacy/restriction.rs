@@ -152,10 +152,10 @@ pub fn restrict(
     reason: &str,
 ) -> Result<(), PrivacyError> {
     let sealed = seal_reason(org, subject, reason)?;
-    let mut conn = org.conn()?;
-    conn.immediate_transaction(|c| {
+    org.write(|c| -> Result<_, PrivacyError> {
         set_restricted(c, subject, &sealed, None)?;
-        audit::append(c, Some(actor), Some(subject), Action::RestrictedPerson, "")
+        audit::append(c, Some(actor), Some(subject), Action::RestrictedPerson, "")?;
+        Ok(())
     })?;
     Ok(())
 }
@@ -177,8 +177,7 @@ pub fn lift(org: &Org, actor: UserId, subject: UserId) -> Result<(), PrivacyErro
     } else {
         ""
     };
-    let mut conn = org.conn()?;
-    conn.immediate_transaction(|c| {
+    org.write(|c| -> Result<_, PrivacyError> {
         diesel::update(privacy_flags::table.find(subject.0))
             .set((
                 privacy_flags::restricted_at.eq(None::<i64>),
@@ -192,7 +191,8 @@ pub fn lift(org: &Org, actor: UserId, subject: UserId) -> Result<(), PrivacyErro
             Some(subject),
             Action::RestrictionLifted,
             detail,
-        )
+        )?;
+        Ok(())
     })?;
     Ok(())
 }

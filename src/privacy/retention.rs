@@ -95,8 +95,7 @@ pub fn set_periods(org: &Org, actor: UserId, p: Periods) -> Result<(), PrivacyEr
             )));
         }
     }
-    let mut conn = org.conn()?;
-    conn.immediate_transaction(|c| {
+    org.write(|c| -> Result<_, PrivacyError> {
         for (name, value) in [
             (CLAIMS_YEARS, p.claims_years),
             (PROFILE_MONTHS, p.profile_months),
@@ -118,7 +117,8 @@ pub fn set_periods(org: &Org, actor: UserId, p: Periods) -> Result<(), PrivacyEr
                 "claims {}y profiles {}m audit {}y",
                 p.claims_years, p.profile_months, p.audit_years
             ),
-        )
+        )?;
+        Ok(())
     })?;
     Ok(())
 }
@@ -230,8 +230,7 @@ fn log_one(
     ids: &[i64],
     note: &str,
 ) -> Result<(), PrivacyError> {
-    let mut conn = org.conn()?;
-    conn.immediate_transaction(|c| {
+    org.write(|c| -> Result<_, PrivacyError> {
         log(c, today, kind, ids, note)?;
         audit::append(
             c,
@@ -239,7 +238,8 @@ fn log_one(
             None,
             Action::RetentionApplied,
             &format!("{kind} {} as of {today}", ids.len()),
-        )
+        )?;
+        Ok(())
     })?;
     Ok(())
 }
@@ -295,9 +295,8 @@ pub fn run(org: &Org, today: Date) -> Result<RetentionReport, PrivacyError> {
         .get_result(&mut conn)?;
     drop(conn);
     if report.audit_past_period > 0 {
-        let mut conn = org.conn()?;
-        conn.immediate_transaction(|c| {
-            diesel::insert_into(retention_log::table)
+        org.write(|c| -> Result<_, PrivacyError> {
+            Ok(diesel::insert_into(retention_log::table)
                 .values((
                     retention_log::at.eq(now_unix()),
                     retention_log::run_date.eq(today.to_string()),
@@ -308,7 +307,7 @@ pub fn run(org: &Org, today: Date) -> Result<RetentionReport, PrivacyError> {
                          append-only and hash-chained",
                     ),
                 ))
-                .execute(c)
+                .execute(c)?)
         })?;
     }
     Ok(report)
@@ -382,8 +381,7 @@ fn claims_due(org: &Org, today: Date, p: &Periods) -> Result<(Vec<i64>, usize), 
 }
 
 fn delete_claims(org: &Org, ids: &[i64]) -> Result<(), PrivacyError> {
-    let mut conn = org.conn()?;
-    conn.immediate_transaction(|c| {
+    org.write(|c| -> Result<_, PrivacyError> {
         for chunk in ids.chunks(500) {
             let chunk = chunk.to_vec();
             diesel::delete(receipts::table.filter(receipts::claim_id.eq_any(&chunk))).execute(c)?;
@@ -393,7 +391,7 @@ fn delete_claims(org: &Org, ids: &[i64]) -> Result<(), PrivacyError> {
                 .execute(c)?;
             diesel::delete(claims::table.filter(claims::id.eq_any(&chunk))).execute(c)?;
         }
-        QueryResult::Ok(())
+        Ok(())
     })?;
     Ok(())
 }

@@ -323,13 +323,13 @@ impl Registry {
         let dir = self.org_dir(&record.slug);
         let db = db::open(&dir.join("org.sqlite"), self.usage.spec(ORG_SPEC), false)?;
         let store = db::open(&dir.join("keys.sqlite"), self.usage.spec(KEYS_SPEC), false)?;
-        Ok(super::Org {
-            id: record.org_id(),
-            slug: Slug::parse(&record.slug)?,
-            name: record.name.clone(),
+        Ok(super::Org::new(
+            record.org_id(),
+            Slug::parse(&record.slug)?,
+            record.name.clone(),
             db,
-            keys: KeyRing::new(org_key, store),
-        })
+            KeyRing::new(org_key, store),
+        ))
     }
 
     fn unwrap_org_key(&self, record: &OrgRecord) -> Result<SecretKey, CryptoError> {

@@ -482,10 +482,10 @@ fn save_policy(org: &Org, actor: UserId, roles: Roles) -> Result<(), DbError> {
         false => r.to_string(),
     };
     let detail = format!("{} -> {}", show(old), show(roles));
-    let mut conn = org.conn()?;
-    conn.immediate_transaction(|c| {
+    org.write(|c| -> Result<_, DbError> {
         policy::set_mfa_required_roles(c, roles)?;
-        audit::append(c, Some(actor), None, Action::PolicyChanged, &detail)
+        audit::append(c, Some(actor), None, Action::PolicyChanged, &detail)?;
+        Ok(())
     })?;
     Ok(())
 }
