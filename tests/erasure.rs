@@ -84,6 +84,10 @@ fn claim(org: &Org, owner: UserId, boss: UserId, title: &str, approve: bool) -> 
     id
 }
 
+/// Copies a live data dir. SQLite's side files come and go with connections that the
+/// pools open and close on their own threads (a `-journal` during a key-store write,
+/// `-wal`/`-shm` when a database's last connection closes): one listed but gone when
+/// copied held nothing the main file lacks, so it is skipped.
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
@@ -92,7 +96,14 @@ fn copy_dir(from: &Path, to: &Path) {
         if path.is_dir() {
             copy_dir(&path, &target);
         } else {
-            std::fs::copy(&path, &target).unwrap();
+            match std::fs::copy(&path, &target) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    eprintln!("{} went away while copying; skipped", path.display());
+                }
+                other => {
+                    other.unwrap();
+                }
+            }
         }
     }
 }
