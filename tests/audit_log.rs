@@ -270,3 +270,38 @@ fn many_writers_at_once_all_succeed() {
     let after = audit::page(&org, &Filter::default(), None, 10_000).unwrap();
     assert_eq!(after.len(), before + 240);
 }
+
+/// A write started inside another write to the same organisation is refused at once
+/// (it would otherwise wait for its own turn forever); the outer write is rolled back
+/// with it, and the turn is free again afterwards.
+#[test]
+fn a_nested_write_is_refused_not_left_waiting() {
+    use expenseplus::db::DbError;
+
+    let acme = common::acme_with_people();
+    let org = acme.env.org("acme");
+    let count = || {
+        audit::page(&org, &Filter::default(), None, 10_000)
+            .unwrap()
+            .len()
+    };
+    let before = count();
+    // On its own thread: without the check it would never return, and this test
+    // should then fail, not hang.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let o = org.clone();
+    std::thread::spawn(move || {
+        let nested = o.write(|c| -> Result<(), DbError> {
+            audit::append(c, None, None, Action::ViewedPerson, "outer")?;
+            audit::record(&o, None, None, Action::ViewedPerson, "inner")
+        });
+        let _ = tx.send(nested);
+    });
+    let nested = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("a nested write returns instead of waiting for itself");
+    assert!(matches!(nested, Err(DbError::NestedWrite)), "{nested:?}");
+    assert_eq!(count(), before, "neither entry was kept");
+    audit::record(&org, None, None, Action::ViewedPerson, "after").unwrap();
+    assert_eq!(count(), before + 1);
+}

@@ -35,6 +35,10 @@ pub enum DbError {
     Pool(String),
     #[error("a database query failed: {0}")]
     Query(#[from] diesel::result::Error),
+    /// A write started inside another write to the same organisation: waiting would
+    /// never end, so it is refused (a bug in the caller).
+    #[error("a write to the organisation was started inside another write to it")]
+    NestedWrite,
 }
 
 impl From<r2d2::Error> for DbError {

@@ -2,6 +2,7 @@
 //! open ([`Tenants`]). Evicting an organisation only drops the cache's handle; requests
 //! still holding one finish normally and the pools close after them.
 
+use std::cell::RefCell;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 
@@ -50,14 +51,44 @@ impl Org {
     /// the last commits; the busy timeout is left for writers in other processes (the
     /// command line). The turn is taken before the pooled connection, so writers
     /// waiting their turn hold no connection that readers need. `f` must not write to
-    /// this organisation through another call of `write`: the turn is not re-entrant.
+    /// this organisation through another call of `write`: the turn is not re-entrant,
+    /// and such a call fails at once with [`DbError::NestedWrite`] rather than wait
+    /// for itself forever.
     pub fn write<T, E>(&self, f: impl FnOnce(&mut SqliteConnection) -> Result<T, E>) -> Result<T, E>
     where
         E: From<DbError> + From<diesel::result::Error>,
     {
+        let _held = HeldTurn::claim(self.id)?;
         let _turn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let mut conn = self.conn()?;
         conn.immediate_transaction(f)
+    }
+}
+
+thread_local! {
+    /// The organisations whose write turn this thread holds or is waiting for.
+    static TURNS: RefCell<Vec<OrgId>> = const { RefCell::new(Vec::new()) };
+}
+
+/// This thread's claim on an organisation's write turn, given up when dropped.
+struct HeldTurn(OrgId);
+
+impl HeldTurn {
+    fn claim(id: OrgId) -> Result<HeldTurn, DbError> {
+        TURNS.with(|t| {
+            let mut t = t.borrow_mut();
+            if t.contains(&id) {
+                return Err(DbError::NestedWrite);
+            }
+            t.push(id);
+            Ok(HeldTurn(id))
+        })
+    }
+}
+
+impl Drop for HeldTurn {
+    fn drop(&mut self) {
+        TURNS.with(|t| t.borrow_mut().retain(|id| *id != self.0));
     }
 }
 
