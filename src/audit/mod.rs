@@ -263,8 +263,7 @@ pub fn record(
     action: Action,
     detail: &str,
 ) -> Result<(), DbError> {
-    org.write(|c| -> Result<_, DbError> { Ok(append(c, actor, subject, action, detail)?) })?;
-    Ok(())
+    org.write(|c| -> Result<_, DbError> { Ok(append(c, actor, subject, action, detail)?) })
 }
 
 /// Narrows the audit viewer. Times are Unix seconds, inclusive.

@@ -154,15 +154,12 @@ pub struct Category {
 }
 
 pub fn categories(org: &Org) -> Result<Vec<Category>, ClaimError> {
-    categories_in(&mut *org.conn()?)
-}
-
-fn categories_in(conn: &mut SqliteConnection) -> Result<Vec<Category>, ClaimError> {
+    let mut conn = org.conn()?;
     Ok(categories::table
         .filter(categories::active.eq(true))
         .order(categories::label)
         .select(Category::as_select())
-        .load(conn)?)
+        .load(&mut conn)?)
 }
 
 pub(super) fn clean_text(
@@ -470,42 +467,9 @@ pub fn list_own(
     before: Option<i64>,
     limit: i64,
 ) -> Result<Vec<ClaimSummary>, ClaimError> {
-    list_own_in(&mut *org.conn()?, owner, filter, before, limit)
-}
-
-/// What a person's claims list shows: the active categories (for its filter), and
-/// the page of claims, or why the filter was refused.
-pub struct OwnList<E> {
-    pub categories: Vec<Category>,
-    pub claims: Result<Vec<ClaimSummary>, E>,
-}
-
-/// The categories and, if `choose` accepts the filter (it checks it against them),
-/// that page of a person's claims. Both on one pooled connection.
-pub fn own_list<E>(
-    org: &Org,
-    owner: UserId,
-    limit: i64,
-    choose: impl FnOnce(&[Category]) -> Result<(ListFilter, Option<i64>), E>,
-) -> Result<OwnList<E>, ClaimError> {
-    let mut conn = org.conn()?;
-    let categories = categories_in(&mut conn)?;
-    let claims = match choose(&categories) {
-        Ok((filter, before)) => Ok(list_own_in(&mut conn, owner, &filter, before, limit)?),
-        Err(e) => Err(e),
-    };
-    Ok(OwnList { categories, claims })
-}
-
-fn list_own_in(
-    conn: &mut SqliteConnection,
-    owner: UserId,
-    filter: &ListFilter,
-    before: Option<i64>,
-    limit: i64,
-) -> Result<Vec<ClaimSummary>, ClaimError> {
     use diesel::dsl::sql;
     use diesel::sql_types::{Bool, Text};
+    let mut conn = org.conn()?;
     let mut q = claims::table
         .filter(claims::owner_id.eq(owner.0))
         .into_boxed();
@@ -544,7 +508,7 @@ fn list_own_in(
     Ok(q.order(claims::id.desc())
         .limit(limit)
         .select(ClaimSummary::as_select())
-        .load(conn)?)
+        .load(&mut conn)?)
 }
 
 /// Opens a claim's title, or "erased".

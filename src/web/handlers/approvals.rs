@@ -51,24 +51,20 @@ impl ApprovalsPage {
     }
 }
 
-fn name(org: &Org, id: i64) -> Result<String, AppError> {
-    Ok(match users::get(org, UserId(id))? {
-        Some(u) => org.keys.open(&u.name)?.to_string(),
-        None => "unknown".into(),
-    })
-}
-
 fn items(org: &Org, rows: Vec<Delegation>, given: bool) -> Result<Vec<DelegationItem>, AppError> {
-    rows.into_iter()
-        .map(|d| {
-            Ok(DelegationItem {
-                id: d.id,
-                who: name(org, if given { d.delegate_id } else { d.delegator_id })?,
-                from: d.starts_on,
-                to: d.ends_on,
-            })
+    let other = |d: &Delegation| UserId(if given { d.delegate_id } else { d.delegator_id });
+    let names = users::names(org, rows.iter().map(other))?;
+    Ok(rows
+        .into_iter()
+        .map(|d| DelegationItem {
+            id: d.id,
+            who: names
+                .get(&other(&d))
+                .map_or_else(|| "unknown".into(), |n| n.to_string()),
+            from: d.starts_on,
+            to: d.ends_on,
         })
-        .collect()
+        .collect())
 }
 
 async fn page(

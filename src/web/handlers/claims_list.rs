@@ -163,19 +163,17 @@ async fn list_page(
     let q: ListParams = q.into();
     let (org, id, params) = (user.org().clone(), user.id(), q.clone());
     let read = move || -> Result<_, AppError> {
-        let list = claims::own_list(&org, id, PAGE, |cats| params.check(cats))?;
-        let cats: Vec<(String, String)> = list
-            .categories
-            .into_iter()
-            .map(|c| (c.code, c.label))
-            .collect();
-        match list.claims {
-            Ok(rows) => {
+        let cats = claims::categories(&org)?;
+        let (items, errors) = match params.check(&cats) {
+            Ok((filter, before)) => {
+                let rows = claims::list_own(&org, id, &filter, before, PAGE)?;
                 let items = rows.iter().map(|c| item(&org, c));
-                Ok((items.collect::<Result<Vec<_>, _>>()?, cats, Vec::new()))
+                (items.collect::<Result<Vec<_>, _>>()?, Vec::new())
             }
-            Err(errors) => Ok((Vec::new(), cats, errors)),
-        }
+            Err(errors) => (Vec::new(), errors),
+        };
+        let cats = cats.into_iter().map(|c| (c.code, c.label)).collect();
+        Ok((items, cats, errors))
     };
     // Without line filters the page is at most 50 index entries and 50 openings, done
     // on the request's thread like the session and user reads (WAL readers never wait,
