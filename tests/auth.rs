@@ -543,3 +543,191 @@ async fn origin_checks_accept_own_forms_and_refuse_other_sites() {
         assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{origin:?} {site:?}");
     }
 }
+
+/// A code the authenticator does not show now (nor one step either side).
+fn wrong_code(secret: &str) -> String {
+    let now = expenseplus::db::now_unix() as u64;
+    let shown: Vec<String> = [now - 30, now, now + 30]
+        .iter()
+        .map(|t| mfa::current_code(secret, *t).unwrap())
+        .collect();
+    (0..10)
+        .map(|d| d.to_string().repeat(6))
+        .find(|c| !shown.contains(c))
+        .unwrap()
+}
+
+/// How many of `statuses` are 401 and how many 429.
+fn refused_and_throttled(statuses: &[StatusCode]) -> (usize, usize) {
+    let count = |s| statuses.iter().filter(|x| **x == s).count();
+    (
+        count(StatusCode::UNAUTHORIZED),
+        count(StatusCode::TOO_MANY_REQUESTS),
+    )
+}
+
+/// `n` POSTs of one form sent at once with the client's session, none awaited alone.
+async fn all_at_once<S, B>(
+    c: &Client<'_, S>,
+    path: &str,
+    fields: &[(&str, &str)],
+    n: usize,
+) -> Vec<StatusCode>
+where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+    B: actix_web::body::MessageBody,
+{
+    let mut all = fields.to_vec();
+    let token = c.csrf.clone().unwrap();
+    all.push(("csrf_token", &token));
+    let body = serde_urlencoded::to_string(&all).unwrap();
+    let requests = (0..n).map(|_| {
+        let req = atest::TestRequest::post()
+            .uri(path)
+            .insert_header(("cookie", c.cookie.clone().unwrap()))
+            .insert_header(("content-type", "application/x-www-form-urlencoded"))
+            .set_payload(body.clone())
+            .to_request();
+        atest::call_service(c.app, req)
+    });
+    futures_util::future::join_all(requests)
+        .await
+        .iter()
+        .map(|r| r.status())
+        .collect()
+}
+
+#[actix_web::test]
+async fn parallel_codes_beyond_the_free_failures_are_refused() {
+    let env = env_with_people();
+    let app = atest::init_service(build_app(env.state.clone())).await;
+    let mut c = Client::new(&app);
+    c.sign_in("acme", "emp@acme.example", PASSWORD).await;
+    let (secret, _) = enrol(&env, &mut c, "emp@acme.example").await;
+    assert_eq!(c.post("/logout", &[]).await.location(), Some("/login"));
+    password_step(&mut c).await;
+    let free = expenseplus::auth::throttle::FREE_FAILURES as usize;
+    let code = wrong_code(&secret);
+    let statuses = all_at_once(&c, "/login/mfa", &[("code", &code)], free + 15).await;
+    assert_eq!(
+        refused_and_throttled(&statuses),
+        (free, 15),
+        "only the free attempts reach the code check: {statuses:?}"
+    );
+}
+
+#[actix_web::test]
+async fn parallel_passwords_beyond_the_free_failures_are_refused() {
+    let env = env_with_people();
+    let app = atest::init_service(build_app(env.state.clone())).await;
+    let mut c = Client::new(&app);
+    c.get("/login").await;
+    let free = expenseplus::auth::throttle::FREE_FAILURES as usize;
+    let form = [
+        ("organisation", "acme"),
+        ("email", "emp@acme.example"),
+        ("password", "wrong password here"),
+    ];
+    let statuses = all_at_once(&c, "/login", &form, free + 5).await;
+    assert_eq!(refused_and_throttled(&statuses), (free, 5), "{statuses:?}");
+}
+
+/// A sign-in POST in the session `c` (cookie, CSRF token), from no address yet.
+fn login_post(c: &(String, String), org: &str, email: &str, password: &str) -> atest::TestRequest {
+    let body = serde_urlencoded::to_string([
+        ("organisation", org),
+        ("email", email),
+        ("password", password),
+        ("csrf_token", &c.1),
+    ])
+    .unwrap();
+    atest::TestRequest::post()
+        .uri("/login")
+        .insert_header(("cookie", c.0.clone()))
+        .insert_header(("content-type", "application/x-www-form-urlencoded"))
+        .set_payload(body)
+}
+
+/// A sign-in POST as the TLS proxy on this host passes it on, with the proxy's
+/// `X-Forwarded-For` value.
+fn via_proxy(
+    c: &(String, String),
+    forwarded: &str,
+    org: &str,
+    email: &str,
+    password: &str,
+) -> actix_http::Request {
+    login_post(c, org, email, password)
+        .peer_addr("127.0.0.1:50000".parse().unwrap())
+        .insert_header(("x-forwarded-for", forwarded))
+        .to_request()
+}
+
+/// A fresh anonymous session: its cookie and CSRF token.
+async fn session_of<S, B>(app: &S) -> (String, String)
+where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+    B: actix_web::body::MessageBody,
+{
+    let mut c = Client::new(app);
+    c.get("/login").await;
+    (c.cookie.unwrap(), c.csrf.unwrap())
+}
+
+#[actix_web::test]
+async fn behind_the_proxy_one_client_cannot_lock_out_the_others() {
+    let env = env_with_people();
+    let app = atest::init_service(build_app(env.state.clone())).await;
+    let attacker = session_of(&app).await;
+    let wrong = "wrong password here";
+    let free = expenseplus::auth::throttle::FREE_FAILURES;
+    for i in 0..free {
+        let email = format!("nobody{i}@acme.example");
+        let req = via_proxy(&attacker, "203.0.113.9", "acme", &email, wrong);
+        let resp = atest::call_service(&app, req).await;
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    }
+    // The attacker's address is throttled, whatever they put in front of it.
+    for forwarded in ["203.0.113.9", "198.51.100.4, 203.0.113.9"] {
+        let req = via_proxy(&attacker, forwarded, "acme", "new@acme.example", wrong);
+        let resp = atest::call_service(&app, req).await;
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS, "{forwarded}");
+    }
+    // Someone else behind the same proxy signs in.
+    let honest = session_of(&app).await;
+    let req = via_proxy(
+        &honest,
+        "198.51.100.4",
+        "acme",
+        "emp@acme.example",
+        PASSWORD,
+    );
+    let resp = atest::call_service(&app, req).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+}
+
+#[actix_web::test]
+async fn padding_the_organisation_does_not_make_a_fresh_account_key() {
+    let env = env_with_people();
+    let app = atest::init_service(build_app(env.state.clone())).await;
+    let s = session_of(&app).await;
+    let padded = ["acme", " acme", "acme ", "\tacme", " acme\t"];
+    // From a different address each time: only the account key can add up.
+    let from = |i: usize| format!("203.0.113.{i}:40000").parse().unwrap();
+    for (i, org) in padded.iter().enumerate() {
+        let req = login_post(&s, org, "emp@acme.example", "wrong password here");
+        let resp = atest::call_service(&app, req.peer_addr(from(i)).to_request()).await;
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{org:?}");
+    }
+    let req = login_post(&s, "acme ", "emp@acme.example", PASSWORD);
+    let resp = atest::call_service(&app, req.peer_addr(from(99)).to_request()).await;
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+}

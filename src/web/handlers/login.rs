@@ -1,7 +1,10 @@
 //! Sign-in (password, then a second factor where enrolled) and sign-out.
 
+use std::net::{IpAddr, SocketAddr};
+
 use actix_session::Session;
 use actix_web::http::StatusCode;
+use actix_web::http::header::X_FORWARDED_FOR;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
@@ -9,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::audit::{self, Action};
 use crate::auth::login::{self, SecondFactor};
-use crate::auth::throttle::FREE_FAILURES;
+use crate::auth::throttle::{Attempt, FREE_FAILURES};
 use crate::db::now_unix;
 use crate::ids::{OrgId, Slug, UserId};
 use crate::web::layout::{Chrome, html, see_other};
@@ -64,15 +67,44 @@ pub async fn form(session: Session) -> Result<HttpResponse, AppError> {
     html(StatusCode::OK, &page)
 }
 
-fn client_ip(req: &HttpRequest) -> String {
-    req.peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default()
+/// The client's address, for throttling. Behind `serve --plain-http` the TLS proxy on
+/// this host connects from loopback, so every client would share its address: then the
+/// last `X-Forwarded-For` entry, the one the proxy itself appended, names the client.
+/// Earlier entries come from the client and are not trusted, nor is the header from any
+/// other peer. An entry that is not an address falls back to the peer's.
+fn client_ip(peer: Option<SocketAddr>, forwarded_for: Option<&str>) -> String {
+    let Some(peer) = peer.map(|p| p.ip().to_canonical()) else {
+        return String::new();
+    };
+    let from_proxy = forwarded_for
+        .filter(|_| peer.is_loopback())
+        .and_then(last_forwarded);
+    from_proxy.unwrap_or(peer).to_string()
 }
 
-/// Throttle key for an account: a digest, so the map holds no email addresses.
-fn account_key(slug: &str, email: &str) -> String {
-    let digest = Sha256::digest(format!("{slug}\n{}", email.trim().to_lowercase()));
+/// The last entry of an `X-Forwarded-For` value, with or without a port.
+fn last_forwarded(value: &str) -> Option<IpAddr> {
+    let last = value.rsplit(',').next()?.trim();
+    let ip = last
+        .parse::<IpAddr>()
+        .or_else(|_| last.parse::<SocketAddr>().map(|a| a.ip()))
+        .ok()?;
+    Some(ip.to_canonical())
+}
+
+/// The last `X-Forwarded-For` header: a proxy adds its entry to the end.
+fn forwarded_for(req: &HttpRequest) -> Option<&str> {
+    let last = req.headers().get_all(X_FORWARDED_FOR).last()?;
+    last.to_str().ok()
+}
+
+/// Throttle key for an account: a digest, so the map holds no email addresses. Both
+/// fields are trimmed and lower-cased as the sign-in reads them (`Slug::parse` trims),
+/// so padding them cannot make a fresh key for the same account.
+fn account_key(organisation: &str, email: &str) -> String {
+    let slug = organisation.trim().to_lowercase();
+    let email = email.trim().to_lowercase();
+    let digest = Sha256::digest(format!("{slug}\n{email}"));
     format!("acct:{}", hex::encode(&digest[..16]))
 }
 
@@ -93,11 +125,15 @@ pub async fn submit(
         };
         html(status, &page)
     };
-    let keys = [
-        format!("ip:{}", client_ip(&req)),
-        account_key(&form.organisation, &form.email),
-    ];
-    if let Err(wait) = state.throttle.check(&keys) {
+    let keys = Attempt {
+        account: account_key(&form.organisation, &form.email),
+        address: Some(format!(
+            "ip:{}",
+            client_ip(req.peer_addr(), forwarded_for(&req))
+        )),
+    };
+    // Counted now, before the slow check: parallel guesses cannot all get past.
+    if let Err(wait) = state.throttle.begin(&keys) {
         let secs = wait.as_secs().max(1);
         return retry(
             format!("Too many failed attempts. Please wait {secs} seconds and try again."),
@@ -204,7 +240,10 @@ pub async fn mfa_submit(
     let Some(p) = pending(&session) else {
         return Ok(see_other("/login"));
     };
-    let keys = [format!("mfa:{}:{}", p.org, p.user)];
+    let keys = Attempt {
+        account: format!("mfa:{}:{}", p.org, p.user),
+        address: None,
+    };
     let retry = |error: &str, status| {
         let page = MfaPage {
             chrome: None,
@@ -213,7 +252,8 @@ pub async fn mfa_submit(
         };
         html(status, &page)
     };
-    if state.throttle.check(&keys).is_err() {
+    // Counted now, before the code is checked: parallel guesses cannot all get past.
+    if state.throttle.begin(&keys).is_err() {
         return retry(
             "Too many wrong codes. Please wait a little and try again.",
             StatusCode::TOO_MANY_REQUESTS,
@@ -269,4 +309,53 @@ pub async fn logout(
     }
     session.purge();
     Ok(see_other("/login"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(s: &str) -> Option<SocketAddr> {
+        s.parse().ok()
+    }
+
+    #[test]
+    fn behind_a_local_proxy_the_last_forwarded_entry_is_the_client() {
+        let proxy = addr("127.0.0.1:50000");
+        let a = client_ip(proxy, Some("203.0.113.9"));
+        let b = client_ip(proxy, Some("198.51.100.4"));
+        assert_eq!(a, "203.0.113.9");
+        assert_eq!(b, "198.51.100.4");
+        // A forged first entry is the client's own text: the key does not change.
+        assert_eq!(client_ip(proxy, Some("10.1.2.3, 203.0.113.9")), a);
+        assert_eq!(client_ip(proxy, Some("bogus,203.0.113.9 ")), a);
+        assert_eq!(
+            client_ip(addr("[::1]:50000"), Some("[2001:db8::7]:443")),
+            "2001:db8::7"
+        );
+        // No header, or one that is not an address: the proxy's own address.
+        assert_eq!(client_ip(proxy, None), "127.0.0.1");
+        assert_eq!(client_ip(proxy, Some("203.0.113.9, unknown")), "127.0.0.1");
+    }
+
+    #[test]
+    fn the_header_is_ignored_from_other_peers() {
+        let direct = addr("192.0.2.7:40000");
+        assert_eq!(client_ip(direct, Some("203.0.113.9")), "192.0.2.7");
+        assert_eq!(client_ip(direct, None), "192.0.2.7");
+        assert_eq!(client_ip(None, Some("203.0.113.9")), "");
+    }
+
+    #[test]
+    fn padded_organisation_or_email_is_the_same_account() {
+        let key = account_key("acme", "emp@acme.example");
+        for (org, email) in [
+            (" acme", "emp@acme.example"),
+            ("acme ", "emp@acme.example"),
+            ("\tACME\n", " Emp@Acme.Example "),
+        ] {
+            assert_eq!(account_key(org, email), key, "{org:?} {email:?}");
+        }
+        assert_ne!(account_key("acme2", "emp@acme.example"), key);
+    }
 }
