@@ -146,7 +146,7 @@ fn seed_claim(org: &Org, who: (UserId, UserId, UserId), n: usize, k: usize) -> i
         _ => &[],
     };
     for (actor, roles, t) in steps {
-        claims::transition(org, *actor, *roles, id, version(org, id), *t, "")
+        claims::transition(org, *actor, *roles, id, Some(version(org, id)), *t, "")
             .unwrap_or_else(|e| panic!("seed {t:?} of claim {id}: {e}"));
     }
     id

@@ -361,7 +361,7 @@ fn a_finance_delegate_cannot_give_both_approvals() {
         acme.emp,
         roles("employee"),
         id,
-        v,
+        Some(v),
         Transition::Submit,
         "",
     )
@@ -375,7 +375,7 @@ fn a_finance_delegate_cannot_give_both_approvals() {
         acme.fin,
         roles("finance"),
         id,
-        v,
+        Some(v),
         Transition::Approve,
         "",
     )
@@ -394,7 +394,7 @@ fn a_finance_delegate_cannot_give_both_approvals() {
         acme.fin,
         roles("finance"),
         id,
-        v,
+        Some(v),
         Transition::Approve,
         "",
     );
@@ -402,8 +402,16 @@ fn a_finance_delegate_cannot_give_both_approvals() {
         matches!(&again, Err(claims::ClaimError::Invalid(m)) if m.contains("someone other than the first approver")),
         "{again:?}"
     );
-    let to =
-        claims::transition(&org, fin2, roles("finance"), id, v, Transition::Approve, "").unwrap();
+    let to = claims::transition(
+        &org,
+        fin2,
+        roles("finance"),
+        id,
+        Some(v),
+        Transition::Approve,
+        "",
+    )
+    .unwrap();
     assert_eq!(to, Status::Approved);
     // At the finance stage Finn is finance again, delegate or not: he can pay it.
     let c = claims::get(&org, id).unwrap();
@@ -416,7 +424,7 @@ fn a_finance_delegate_cannot_give_both_approvals() {
         acme.fin,
         roles("finance"),
         id,
-        c.version,
+        Some(c.version),
         Transition::MarkPaid,
         "",
     );
@@ -434,7 +442,7 @@ fn a_finance_delegate_cannot_give_both_approvals() {
         acme.emp,
         roles("employee"),
         claim2,
-        v,
+        Some(v),
         Transition::Submit,
         "",
     )
@@ -506,4 +514,75 @@ fn only_other_active_managers_and_finance_people_may_be_named() {
     assert_eq!(names.len(), 2);
     assert_eq!(names[&acme.emp].to_string(), "Eve Employee");
     assert_eq!(names[&acme.fin].to_string(), "Finn Finance");
+}
+
+/// The manager sends a claim back while their delegate, from a page opened before,
+/// approves it: the delegate is told someone else decided it, not "page not found".
+#[actix_web::test]
+async fn the_approver_who_loses_a_race_to_a_return_is_told_so() {
+    use expenseplus::auth::Roles;
+    use expenseplus::expenses::delegation::{self, DelegationInput};
+
+    let acme = common::acme_with_people();
+    let org = acme.env.org("acme");
+    let made = delegation::add(
+        &org,
+        acme.boss,
+        Roles::parse_list("manager,employee").unwrap(),
+        &DelegationInput {
+            delegate: acme.other.0.to_string(),
+            from: day(0),
+            to: day(0),
+        },
+    )
+    .unwrap();
+    assert!(made.is_ok());
+    let app = atest::init_service(build_app(acme.env.state.clone())).await;
+    let mut emp = Client::new(&app);
+    emp.sign_in("acme", "emp@acme.example", PASSWORD).await;
+    emp.get("/claims").await;
+    let url = emp
+        .post("/claims", &[("title", "Trip")])
+        .await
+        .location()
+        .unwrap()
+        .to_owned();
+    let line = [
+        ("date", day(0)),
+        ("category", "travel".to_owned()),
+        ("merchant", "Rail".to_owned()),
+        ("amount", "20.00".to_owned()),
+        ("currency", "GBP".to_owned()),
+    ];
+    let line: Vec<(&str, &str)> = line.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    emp.post_multipart(&format!("{url}/lines"), &line, None)
+        .await;
+    assert_eq!(emp.post(&format!("{url}/submit"), &[]).await.status, 303);
+
+    let mut delegate = Client::new(&app);
+    delegate
+        .sign_in("acme", "other@acme.example", PASSWORD)
+        .await;
+    let seen = field_value(&delegate.get(&url).await.body, "version").unwrap();
+    let mut boss = Client::new(&app);
+    boss.sign_in("acme", "boss@acme.example", PASSWORD).await;
+    boss.get(&url).await;
+    let back = boss
+        .post(&format!("{url}/return"), &[("comment", "Add the receipt")])
+        .await;
+    assert_eq!(back.status, StatusCode::SEE_OTHER);
+
+    let late = delegate
+        .post(&format!("{url}/approve"), &[("version", &seen)])
+        .await;
+    assert_eq!(late.status, StatusCode::SEE_OTHER);
+    assert_eq!(late.location(), Some("/approvals"));
+    let queue = delegate.get("/approvals").await;
+    assert!(
+        queue.body.contains("Someone else decided that claim"),
+        "{}",
+        queue.body
+    );
+    let id: i64 = url.trim_start_matches("/claims/").parse().unwrap();
+    assert_eq!(claims::get(&org, id).unwrap().status(), Status::Draft);
 }

@@ -154,7 +154,7 @@ fn who_sees_a_claim() {
         p.emp,
         roles("employee"),
         id,
-        v,
+        Some(v),
         Transition::Submit,
         "",
     )
@@ -191,7 +191,7 @@ fn approval_chain_second_approval_and_conflicts() {
             p.emp,
             roles("employee,manager"),
             id,
-            v,
+            Some(v),
             Transition::Approve,
             ""
         ),
@@ -202,7 +202,7 @@ fn approval_chain_second_approval_and_conflicts() {
         p.emp,
         roles("employee"),
         id,
-        v,
+        Some(v),
         Transition::Submit,
         "",
     )
@@ -215,7 +215,7 @@ fn approval_chain_second_approval_and_conflicts() {
             p.boss,
             roles("manager"),
             id,
-            v,
+            Some(v),
             Transition::Reject,
             " "
         )
@@ -227,7 +227,7 @@ fn approval_chain_second_approval_and_conflicts() {
             p.boss,
             roles("manager"),
             id,
-            v,
+            Some(v),
             Transition::Approve,
             "ok"
         )
@@ -241,7 +241,7 @@ fn approval_chain_second_approval_and_conflicts() {
             p.boss,
             roles("manager"),
             id,
-            v,
+            Some(v),
             Transition::Approve,
             "again"
         ),
@@ -254,7 +254,7 @@ fn approval_chain_second_approval_and_conflicts() {
             p.fin,
             roles("finance"),
             id,
-            v,
+            Some(v),
             Transition::Approve,
             ""
         )
@@ -268,7 +268,7 @@ fn approval_chain_second_approval_and_conflicts() {
             p.fin,
             roles("finance"),
             id,
-            v,
+            Some(v),
             Transition::MarkPaid,
             ""
         )
@@ -305,7 +305,7 @@ fn two_approvers_at_once_one_wins() {
         p.emp,
         roles("employee"),
         id,
-        v,
+        Some(v),
         Transition::Submit,
         "",
     )
@@ -322,7 +322,7 @@ fn two_approvers_at_once_one_wins() {
                 } else {
                     Transition::Reject
                 };
-                claims::transition(&org, boss, roles("manager"), id, v, t, "decided")
+                claims::transition(&org, boss, roles("manager"), id, Some(v), t, "decided")
             })
         })
         .collect();

@@ -66,7 +66,7 @@ async fn my_claims_are_paged_and_filtered() {
         if i < 3 {
             let v = claims::get(&org, id).unwrap().version;
             let roles = Roles::parse_list("employee").unwrap();
-            claims::transition(&org, acme.emp, roles, id, v, Transition::Submit, "").unwrap();
+            claims::transition(&org, acme.emp, roles, id, Some(v), Transition::Submit, "").unwrap();
         }
     }
     // Someone else's claim never appears.

@@ -311,14 +311,14 @@ fn mileage_counts_the_tax_year_and_splits_at_ten_thousand_miles() {
     let rejected = claims::create(&org, emp, "Rejected", "rj").unwrap();
     claims::add_line(&org, emp, rejected, &miles(day(0), "5000", "rj1")).unwrap();
     let v = claims::get(&org, rejected).unwrap().version;
-    claims::transition(&org, emp, roles, rejected, v, Transition::Submit, "").unwrap();
+    claims::transition(&org, emp, roles, rejected, Some(v), Transition::Submit, "").unwrap();
     let v = claims::get(&org, rejected).unwrap().version;
     claims::transition(
         &org,
         acme.boss,
         boss_roles,
         rejected,
-        v,
+        Some(v),
         Transition::Reject,
         "no",
     )
@@ -371,5 +371,58 @@ fn mileage_counts_the_tax_year_and_splits_at_ten_thousand_miles() {
     assert_eq!(
         claims::get(&org, id).unwrap().total_minor,
         9950 * 45 + 1800 + 263
+    );
+}
+
+/// A line entered late for an earlier day cannot take first-rate miles that lines
+/// of later days were already paid at: the year's 45p miles never pass the band.
+#[test]
+fn a_line_entered_late_for_an_earlier_day_never_stretches_the_band() {
+    use expenseplus::expenses::mileage::tax_year_start;
+    let acme = common::acme_with_people();
+    let org = acme.env.org("acme");
+    let emp = acme.emp;
+    let today = OffsetDateTime::now_utc().date();
+    // Yesterday, unless today starts the tax year (then both lines are today's, and
+    // the later one counts the earlier in full anyway).
+    let earlier = if tax_year_start(today) == today { 0 } else { 1 };
+    let id = claims::create(&org, emp, "Driving", "dr").unwrap();
+    claims::add_line(&org, emp, id, &miles(day(0), "10000", "late")).unwrap();
+    claims::add_line(&org, emp, id, &miles(day(earlier), "100", "early")).unwrap();
+    let lines = claims::lines(&org, id).unwrap();
+    let first: i64 = lines.iter().map(|l| l.mileage_first_tenths.unwrap()).sum();
+    assert_eq!(first, 100_000, "10,000 miles at 45p in all, no more");
+    assert_eq!(lines[1].amount_minor, 100 * 25);
+}
+
+#[test]
+fn a_claim_holds_a_bounded_number_of_lines() {
+    use expenseplus::expenses::lines::MAX_LINES_PER_CLAIM;
+    let acme = common::acme_with_people();
+    let org = acme.env.org("acme");
+    let id = claims::create(&org, acme.emp, "Many", "many").unwrap();
+    let line = |i: i64| LineInput {
+        date: day(0),
+        category: "meals".into(),
+        merchant: "Cafe".into(),
+        amount: "1.00".into(),
+        currency: "GBP".into(),
+        form_key: format!("k{i}"),
+        ..Default::default()
+    };
+    for i in 0..MAX_LINES_PER_CLAIM {
+        assert!(matches!(
+            claims::add_line(&org, acme.emp, id, &line(i)).unwrap(),
+            AddLine::Added
+        ));
+    }
+    let over = claims::add_line(&org, acme.emp, id, &line(MAX_LINES_PER_CLAIM));
+    assert!(
+        matches!(&over, Err(claims::ClaimError::Invalid(m)) if m.contains("at most 300 lines")),
+        "the line after the last one allowed is refused"
+    );
+    assert_eq!(
+        claims::get(&org, id).unwrap().total_minor,
+        MAX_LINES_PER_CLAIM * 100
     );
 }

@@ -67,7 +67,16 @@ fn claim(org: &Org, owner: UserId, boss: UserId, title: &str, approve: bool) -> 
     let added = receipts::add_line_with_receipt(org, owner, id, &input, Upload::File(png()));
     assert!(matches!(added.unwrap(), AddLine::Added));
     let v = claims::get(org, id).unwrap().version;
-    claims::transition(org, owner, roles("employee"), id, v, Transition::Submit, "").unwrap();
+    claims::transition(
+        org,
+        owner,
+        roles("employee"),
+        id,
+        Some(v),
+        Transition::Submit,
+        "",
+    )
+    .unwrap();
     if approve {
         let v = claims::get(org, id).unwrap().version;
         claims::transition(
@@ -75,7 +84,7 @@ fn claim(org: &Org, owner: UserId, boss: UserId, title: &str, approve: bool) -> 
             boss,
             roles("manager,employee"),
             id,
-            v,
+            Some(v),
             Transition::Approve,
             "Fine by me",
         )
@@ -421,7 +430,7 @@ async fn restriction_blocks_changes_payment_and_the_accounting_export_until_lift
         p.boss,
         roles("manager,employee"),
         waiting,
-        v,
+        Some(v),
         Transition::Approve,
         "",
     );
@@ -505,7 +514,7 @@ async fn restriction_blocks_changes_payment_and_the_accounting_export_until_lift
         p.boss,
         roles("manager,employee"),
         waiting,
-        v,
+        Some(v),
         Transition::Approve,
         "",
     )

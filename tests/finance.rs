@@ -59,7 +59,16 @@ fn claim(
         ));
     }
     let v = claims::get(org, id).unwrap().version;
-    claims::transition(org, owner, roles("employee"), id, v, Transition::Submit, "").unwrap();
+    claims::transition(
+        org,
+        owner,
+        roles("employee"),
+        id,
+        Some(v),
+        Transition::Submit,
+        "",
+    )
+    .unwrap();
     if approve {
         let v = claims::get(org, id).unwrap().version;
         let to = claims::transition(
@@ -67,7 +76,7 @@ fn claim(
             boss,
             roles("manager,employee"),
             id,
-            v,
+            Some(v),
             Transition::Approve,
             "",
         )
@@ -368,7 +377,7 @@ async fn the_csv_export_is_pseudonymous_per_line_and_audited() {
         p.fin,
         roles("finance"),
         b,
-        vb,
+        Some(vb),
         Transition::Approve,
         "",
     )

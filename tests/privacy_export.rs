@@ -65,7 +65,7 @@ fn claim(org: &Org, owner: UserId, w: &Written, key: &str, seed: u8) -> (i64, Ve
         owner,
         roles("employee"),
         id,
-        v,
+        Some(v),
         Transition::Submit,
         w.comment,
     )
@@ -131,7 +131,7 @@ async fn my_data_holds_everything_of_mine_and_nothing_of_anyone_else() {
         p.boss,
         boss_roles,
         eve_claim,
-        v,
+        Some(v),
         Transition::Reject,
         BOSS_COMMENT,
     )
@@ -142,7 +142,7 @@ async fn my_data_holds_everything_of_mine_and_nothing_of_anyone_else() {
         p.boss,
         boss_roles,
         sam_claim,
-        v,
+        Some(v),
         Transition::Approve,
         "ok Sam",
     )

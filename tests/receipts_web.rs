@@ -189,7 +189,8 @@ async fn oversized_receipts_are_refused_and_nothing_is_half_written() {
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(page.body.contains("at most 10 MB"), "{}", page.body);
     assert!(page.body.contains("No lines yet."));
-    // A 20 MB body is refused before any handler runs.
+    // A 20 MB file: the form comes back with the message on the receipt and the
+    // rest of the line as typed (the file is read and dropped, never kept).
     let huge = vec![b'a'; 20 * 1024 * 1024];
     let page = emp
         .post_multipart(
@@ -198,6 +199,39 @@ async fn oversized_receipts_are_refused_and_nothing_is_half_written() {
             Some(("receipt", "huge.jpg", &huge)),
         )
         .await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.body.contains("at most 10 MB"), "{}", page.body);
+    assert_eq!(
+        common::field_value(&page.body, "merchant").as_deref(),
+        Some("Harbour Hotel")
+    );
+    assert_eq!(
+        common::field_value(&page.body, "amount").as_deref(),
+        Some("80.00")
+    );
+    // Past 32 MB in all the request is refused outright.
+    let absurd = vec![b'a'; 33 * 1024 * 1024];
+    let page = emp
+        .post_multipart(
+            &format!("{url}/lines"),
+            &line_fields(&date, "l3"),
+            Some(("receipt", "absurd.jpg", &absurd)),
+        )
+        .await;
     assert_eq!(page.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert!(emp.get(&url).await.body.contains("No lines yet."));
+}
+
+#[actix_web::test]
+async fn nobody_signed_out_can_make_the_server_hold_a_large_upload() {
+    let acme = common::acme_with_people();
+    let app = atest::init_service(build_app(acme.env.state.clone())).await;
+    // A visitor with a session and a valid CSRF token (the sign-in page gives both).
+    let mut visitor = Client::new(&app);
+    visitor.get("/login").await;
+    let one_mb = vec![b'a'; 1024 * 1024];
+    let page = visitor
+        .post_multipart("/login", &[], Some(("receipt", "x.jpg", &one_mb)))
+        .await;
+    assert_eq!(page.status, StatusCode::PAYLOAD_TOO_LARGE);
 }

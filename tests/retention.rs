@@ -105,7 +105,7 @@ async fn claims_go_the_day_after_their_tax_retention_and_never_while_in_progress
         p.emp,
         Roles::parse_list("employee").unwrap(),
         open,
-        v,
+        Some(v),
         Transition::Submit,
         "",
     )

@@ -170,9 +170,12 @@ pub(super) fn clean_text(
 ) -> Result<String, String> {
     // Control characters (other than line breaks) are refused: they are never what a
     // person meant to type, and some turn harmless text into something else elsewhere.
+    // So are the bidirectional overrides and isolates, which make text read on screen
+    // other than it is stored (a merchant "moc.lanigiro" shown as "original.com").
+    let bidi = |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
     if raw
         .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\r')
+        .any(|c| (c.is_control() && c != '\n' && c != '\r') || bidi(c))
     {
         return Err(format!("the {what} cannot contain control characters"));
     }
@@ -190,18 +193,23 @@ pub(super) fn clean_text(
     Ok(text)
 }
 
-/// Creates a draft claim. The same `form_key` twice gives the same claim.
+/// Creates a draft claim. The same `form_key` twice gives the same claim; an empty
+/// key guards nothing (every such post is a new claim).
 pub fn create(org: &Org, owner: UserId, title: &str, form_key: &str) -> Result<i64, ClaimError> {
     let title = clean_text(title, TITLE_MAX, "claim title", true).map_err(ClaimError::Invalid)?;
     let owner_row = users::get(org, owner)?.ok_or(ClaimError::Forbidden)?;
     if_restricted(org, owner)?;
     let base = super::policy::load(org)?.base_currency;
+    let form_key = Some(form_key.trim()).filter(|k| !k.is_empty());
     let mut conn = org.conn()?;
-    let existing: Option<(i64, i64)> = claims::table
-        .filter(claims::form_key.eq(form_key))
-        .select((claims::id, claims::owner_id))
-        .first(&mut conn)
-        .optional()?;
+    let existing: Option<(i64, i64)> = match form_key {
+        Some(key) => claims::table
+            .filter(claims::form_key.eq(key))
+            .select((claims::id, claims::owner_id))
+            .first(&mut conn)
+            .optional()?,
+        None => None,
+    };
     if let Some((id, who)) = existing {
         return if who == owner.0 {
             Ok(id)
@@ -219,7 +227,7 @@ pub fn create(org: &Org, owner: UserId, title: &str, form_key: &str) -> Result<i
             claims::title.eq(&sealed),
             claims::status.eq(Status::Draft.code()),
             claims::currency.eq(base.code()),
-            claims::form_key.eq(Some(form_key)),
+            claims::form_key.eq(form_key),
             claims::created_at.eq(now),
             claims::updated_at.eq(now),
         ))
@@ -307,19 +315,51 @@ pub fn part_for(
     Ok(None)
 }
 
+/// Whether `viewer` could have decided the claim while it waited for a decision: the
+/// claim has since gone back to its owner, and they are told so rather than "no such
+/// claim".
+fn could_have_decided(
+    org: &Org,
+    viewer: UserId,
+    roles: Roles,
+    claim: &ClaimRow,
+) -> Result<bool, ClaimError> {
+    for waiting in [Status::Submitted, Status::AwaitingFinance] {
+        let then = ClaimRow {
+            status: waiting.code().to_owned(),
+            ..claim.clone()
+        };
+        if part_for(org, viewer, roles, &then)?.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Moves the claim through the state machine as `actor`. `seen_version` is the version
 /// the actor's page showed: if the claim changed since, nothing happens (`Conflict`).
+/// Without one (a form that does not carry it) the claim is taken as it is now; the
+/// guarded update below still lets only one of two people acting at once win.
 pub fn transition(
     org: &Org,
     actor: UserId,
     roles: Roles,
     claim_id: i64,
-    seen_version: i64,
+    seen_version: Option<i64>,
     t: Transition,
     comment: &str,
 ) -> Result<Status, ClaimError> {
     let claim = get(org, claim_id)?;
-    let (part, on_behalf) = part_for(org, actor, roles, &claim)?.ok_or(ClaimError::NotFound)?;
+    let seen_version = seen_version.unwrap_or(claim.version);
+    let Some((part, on_behalf)) = part_for(org, actor, roles, &claim)? else {
+        if claim.version != seen_version
+            && claim.submitted_at.is_some()
+            && could_have_decided(org, actor, roles, &claim)?
+        {
+            return Err(ClaimError::Conflict);
+        }
+        return Err(ClaimError::NotFound);
+    };
     // The page the actor decided on is out of date: say so, whatever the new state is.
     if claim.version != seen_version {
         return Err(ClaimError::Conflict);

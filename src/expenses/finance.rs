@@ -109,7 +109,15 @@ pub fn mark_paid(
         if !seen.insert(id) {
             continue;
         }
-        let result = claims::transition(org, actor, roles, id, version, Transition::MarkPaid, "");
+        let result = claims::transition(
+            org,
+            actor,
+            roles,
+            id,
+            Some(version),
+            Transition::MarkPaid,
+            "",
+        );
         let reason = match result {
             Ok(_) => {
                 out.paid.push(id);

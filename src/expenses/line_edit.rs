@@ -103,21 +103,27 @@ pub fn update(
     };
     let done = org.write(|c| -> Result<(), ClaimError> {
         // A form key already on another line: a form replayed against the wrong line.
-        let used: i64 = claim_lines::table
-            .filter(claim_lines::form_key.eq(&valid.form_key))
-            .filter(claim_lines::id.ne(line_id))
-            .count()
-            .get_result(c)?;
+        let used: i64 = match &valid.form_key {
+            Some(key) => claim_lines::table
+                .filter(claim_lines::form_key.eq(key))
+                .filter(claim_lines::id.ne(line_id))
+                .count()
+                .get_result(c)?,
+            None => 0,
+        };
         if used > 0 {
             return Err(ClaimError::Invalid(
                 "this form was used already; open the line again to change it".into(),
             ));
         }
         let (amount, base_minor, m) = valid.priced_in(c, Some(line_id))?;
+        // Removed in another tab meanwhile: the page is out of date, not a failure.
         let old_base: i64 = claim_lines::table
             .find(line_id)
             .select(claim_lines::base_minor)
-            .first(c)?;
+            .first(c)
+            .optional()?
+            .ok_or(ClaimError::Stale)?;
         let n = diesel::update(
             claims_t::table
                 .find(claim_id)
@@ -148,7 +154,7 @@ pub fn update(
                 claim_lines::mileage_first_tenths.eq(m.map(|m| m.first_tenths)),
                 claim_lines::mileage_first_rate.eq(m.map(|m| m.first_rate)),
                 claim_lines::mileage_after_rate.eq(m.map(|m| m.after_rate)),
-                claim_lines::form_key.eq(Some(&valid.form_key)),
+                claim_lines::form_key.eq(&valid.form_key),
             ))
             .execute(c)?;
         if let (Some(r), Some(data)) = (&receipt, &sealed) {

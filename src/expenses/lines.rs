@@ -116,7 +116,9 @@ pub struct ValidLine {
     pub(super) base_minor: i64,
     pub(super) vat: Option<i64>,
     pub(super) mileage: Option<MileageLine>,
-    pub(super) form_key: String,
+    /// The form's one-time key; `None` when the form had none (then nothing guards
+    /// against the same post twice).
+    pub(super) form_key: Option<String>,
 }
 
 /// How a mileage line's amount was worked out.
@@ -162,6 +164,9 @@ impl ValidLine {
         self.claim_id
     }
 }
+
+/// Enough for a month of receipts; a bound keeps totals and pages of sane size.
+pub const MAX_LINES_PER_CLAIM: i64 = 300;
 
 fn only_drafts() -> ClaimError {
     ClaimError::Invalid("only a draft claim can be changed".into())
@@ -235,6 +240,35 @@ pub fn validate_for(
     if !errors.is_empty() {
         return Ok(Err(errors));
     }
+    // The line in the claim's currency is bounded like a typed amount: a huge rate
+    // (or mileage) cannot make a line of trillions, nor a tiny one a line of nothing.
+    let base_minor = money::convert(amount, currency, base, rate);
+    let field = match () {
+        _ if mileage.is_some() => "miles",
+        _ if currency != base => "rate",
+        _ => "amount",
+    };
+    if base_minor > base.max_line_minor() {
+        errors.add(
+            field,
+            format!(
+                "the line comes to more than {} {}; check the figures",
+                money::format_minor(base.max_line_minor(), base),
+                base.code()
+            ),
+        );
+        return Ok(Err(errors));
+    }
+    if base_minor < 1 {
+        errors.add(
+            field,
+            format!(
+                "the line comes to less than the smallest amount in {}",
+                base.code()
+            ),
+        );
+        return Ok(Err(errors));
+    }
     let owner_row = users::get(org, owner)?.ok_or(ClaimError::Forbidden)?;
     let key = owner_row.person_key();
     Ok(Ok(ValidLine {
@@ -247,10 +281,12 @@ pub fn validate_for(
         amount,
         currency,
         rate,
-        base_minor: money::convert(amount, currency, base, rate),
+        base_minor,
         vat,
         mileage,
-        form_key: input.form_key.clone(),
+        form_key: Some(input.form_key.trim())
+            .filter(|k| !k.is_empty())
+            .map(str::to_owned),
     }))
 }
 
@@ -358,12 +394,24 @@ pub fn insert(
     with: impl FnOnce(&mut SqliteConnection, i64) -> QueryResult<()>,
 ) -> Result<(), ClaimError> {
     org.write(|c| -> Result<_, ClaimError> {
-        let dup: i64 = claim_lines::table
-            .filter(claim_lines::form_key.eq(&line.form_key))
+        if let Some(key) = &line.form_key {
+            let dup: i64 = claim_lines::table
+                .filter(claim_lines::claim_id.eq(line.claim_id))
+                .filter(claim_lines::form_key.eq(key))
+                .count()
+                .get_result(c)?;
+            if dup > 0 {
+                return Ok(());
+            }
+        }
+        let count: i64 = claim_lines::table
+            .filter(claim_lines::claim_id.eq(line.claim_id))
             .count()
             .get_result(c)?;
-        if dup > 0 {
-            return Ok(());
+        if count >= MAX_LINES_PER_CLAIM {
+            return Err(ClaimError::Invalid(format!(
+                "a claim holds at most {MAX_LINES_PER_CLAIM} lines; start another claim for the rest"
+            )));
         }
         // Ids of removed lines are never given again (SQLite would reuse the highest),
         // so a removal posted twice can never hit a newer line.
@@ -387,7 +435,7 @@ pub fn insert(
                 claim_lines::rate_micros.eq(line.rate),
                 claim_lines::base_minor.eq(base_minor),
                 claim_lines::vat_minor.eq(line.vat),
-                claim_lines::form_key.eq(Some(&line.form_key)),
+                claim_lines::form_key.eq(&line.form_key),
                 claim_lines::created_at.eq(now_unix()),
                 (
                     claim_lines::id.eq(next_id),

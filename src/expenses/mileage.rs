@@ -58,11 +58,13 @@ pub fn split(rates: MileageRates, already_tenths: i64, tenths: i64) -> (i64, i64
     (first, tenths - first)
 }
 
-/// Tenths of a mile `owner` has claimed on mileage lines dated from the start of
-/// `date`'s tax year up to `date` (on `date` itself, those entered before `except`,
-/// the line being edited, or all of them for a new line), in claims that were not
-/// rejected. (`SUM` by hand: diesel's
-/// `sum` of a BIGINT is NUMERIC.)
+/// Tenths of a mile of `owner`'s first-rate band already taken when a line dated
+/// `date` is priced, in claims that were not rejected, within `date`'s tax year: the
+/// miles of lines dated earlier (on `date` itself, those entered before `except`, the
+/// line being edited, or all of them for a new line), and the first-rate miles of
+/// lines dated later that were priced already. Counting the latter means a line
+/// entered late for an earlier day can never make the year's first-rate miles add up
+/// to more than the band. (`SUM` by hand: diesel's `sum` of a BIGINT is NUMERIC.)
 pub fn tenths_before(
     org: &Org,
     owner: UserId,
@@ -80,24 +82,31 @@ pub fn tenths_before_in(
     date: Date,
     except: Option<i64>,
 ) -> QueryResult<i64> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::{BigInt, Nullable, Text};
+    let start = tax_year_start(date);
+    let next_start = start.replace_year(start.year() + 1).unwrap_or(start);
+    let day = date.to_string();
     let sum: Option<i64> = claim_lines::table
         .inner_join(claims::table)
         .filter(claims::owner_id.eq(owner.0))
         .filter(claims::status.ne(Status::Rejected.code()))
         .filter(claim_lines::miles_tenths.is_not_null())
-        .filter(claim_lines::spent_on.ge(tax_year_start(date).to_string()))
-        // Earlier days, and on the same day the lines entered before this one.
-        .filter(
-            claim_lines::spent_on
-                .lt(date.to_string())
-                .or(claim_lines::spent_on
-                    .eq(date.to_string())
-                    .and(claim_lines::id.lt(except.unwrap_or(i64::MAX)))),
-        )
+        .filter(claim_lines::spent_on.ge(start.to_string()))
+        .filter(claim_lines::spent_on.lt(next_start.to_string()))
         .filter(claim_lines::id.ne(except.unwrap_or(0)))
-        .select(diesel::dsl::sql::<
-            diesel::sql_types::Nullable<diesel::sql_types::BigInt>,
-        >("SUM(claim_lines.miles_tenths)"))
+        .select(
+            sql::<Nullable<BigInt>>("SUM(CASE WHEN claim_lines.spent_on < ")
+                .bind::<Text, _>(day.clone())
+                .sql(" OR (claim_lines.spent_on = ")
+                .bind::<Text, _>(day)
+                .sql(" AND claim_lines.id < ")
+                .bind::<BigInt, _>(except.unwrap_or(i64::MAX))
+                .sql(
+                    ") THEN claim_lines.miles_tenths \
+                     ELSE COALESCE(claim_lines.mileage_first_tenths, 0) END)",
+                ),
+        )
         .first(conn)?;
     Ok(sum.unwrap_or(0))
 }

@@ -56,6 +56,11 @@ impl Currency {
     fn scale(self) -> i64 {
         10i64.pow(self.exponent())
     }
+
+    /// [`MAX_LINE_MAJOR`] in minor units of this currency.
+    pub fn max_line_minor(self) -> i64 {
+        MAX_LINE_MAJOR * self.scale()
+    }
 }
 
 impl fmt::Display for Currency {
@@ -108,7 +113,7 @@ pub fn parse_amount(raw: &str, currency: Currency) -> Result<i64, MoneyError> {
     if minor <= 0 {
         return Err(MoneyError::NotPositive);
     }
-    if minor > MAX_LINE_MAJOR * currency.scale() {
+    if minor > currency.max_line_minor() {
         return Err(MoneyError::TooLarge);
     }
     Ok(minor)

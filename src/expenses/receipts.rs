@@ -31,6 +31,8 @@ pub const MAX_BYTES: usize = 10 * 1024 * 1024;
 /// Images with more pixels are refused before decoding: a small file can declare a
 /// huge image (a decompression bomb) that would take gigabytes to decode.
 pub const MAX_PIXELS: u64 = 40_000_000;
+/// Memory one image decode may take (40 megapixels of 8-bit RGBA is 160 MB).
+const MAX_DECODE_BYTES: u64 = 200 * 1024 * 1024;
 /// No side longer than this is decoded (checked by the decoder on the header).
 const MAX_SIDE: u32 = 40_000;
 const JPEG_QUALITY: u8 = 90;
@@ -153,6 +155,9 @@ fn reencode(bytes: &[u8], kind: Kind) -> Result<Vec<u8>, String> {
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
+    // Pixels are not the whole story: 16-bit channels double the memory a decode
+    // takes. This caps one decode whatever the pixel format.
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
     reader.limits(limits);
     let mut decoder = reader.into_decoder().map_err(|e| match e {
         ImageError::Limits(_) => too_many_pixels(),

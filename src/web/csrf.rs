@@ -1,7 +1,7 @@
 //! CSRF protection for every POST, in one place: the form's `csrf_token` must equal
 //! the session's token (synchroniser token pattern), and a browser-sent `Origin` must
-//! be this site. Bodies (url-encoded forms, and multipart forms with uploads) are read
-//! here up to a size cap and handed on unchanged to the handler.
+//! be this site. Url-encoded bodies are read here up to a size cap and handed on
+//! unchanged; multipart forms (with uploads) are read here and handed on parsed.
 
 use actix_session::SessionExt;
 use actix_web::HttpMessage;
@@ -14,11 +14,11 @@ use futures_util::StreamExt;
 
 use super::AppError;
 use super::app::FORM_LIMIT;
-use super::session;
+use super::{forms, session};
 
 pub const FIELD: &str = "csrf_token";
-/// Multipart bodies carry a receipt of at most 10 MB plus the form's text fields.
-pub const UPLOAD_LIMIT: usize = 11 * 1024 * 1024;
+/// Multipart bodies read at once: each may hold a 10 MB receipt in memory.
+static UPLOADS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(8);
 
 enum Body {
     Form,
@@ -37,26 +37,6 @@ async fn read_body(req: &mut ServiceRequest, limit: usize) -> Option<Bytes> {
         body.extend_from_slice(&chunk);
     }
     Some(body.freeze())
-}
-
-/// The `csrf_token` field of a multipart body, if present (text fields are small).
-async fn multipart_token(req: &ServiceRequest, body: &Bytes) -> Option<String> {
-    let copy = body.clone();
-    let stream = futures_util::stream::once(async move { Ok(copy) });
-    let mut parts = actix_multipart::Multipart::new(req.headers(), stream);
-    while let Some(Ok(mut field)) = parts.next().await {
-        if field.name() == Some(FIELD) {
-            let mut value = Vec::new();
-            while let Some(Ok(chunk)) = field.next().await {
-                value.extend_from_slice(&chunk);
-                if value.len() > 256 {
-                    return None;
-                }
-            }
-            return String::from_utf8(value).ok();
-        }
-    }
-    None
 }
 
 fn same_origin(req: &ServiceRequest) -> bool {
@@ -107,24 +87,54 @@ pub async fn protect(
     } else {
         return Ok(refuse(req, "not a form post"));
     };
-    let limit = match kind {
-        Body::Form => FORM_LIMIT,
-        Body::Multipart => UPLOAD_LIMIT,
-    };
-    let Some(body) = read_body(&mut req, limit).await else {
-        let too_large = AppError::TooLarge.error_response_page();
-        return Ok(req.into_response(too_large));
-    };
-    let token = match kind {
-        Body::Form => serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body)
-            .ok()
-            .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == FIELD).map(|(_, v)| v)),
-        Body::Multipart => multipart_token(&req, &body).await,
-    };
     let session = req.get_session();
+    let token = match kind {
+        Body::Form => {
+            let Some(body) = read_body(&mut req, FORM_LIMIT).await else {
+                let too_large = AppError::TooLarge.error_response_page();
+                return Ok(req.into_response(too_large));
+            };
+            let token = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body)
+                .ok()
+                .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == FIELD).map(|(_, v)| v));
+            req.set_payload(Payload::from(body));
+            token
+        }
+        Body::Multipart => {
+            // Only signed-in people send files: anyone else's multipart body is held to
+            // the small form limit, so nobody can make the server hold megabytes without
+            // signing in; and only a few uploads are read at once.
+            let signed_in = session::identity(&session).is_some();
+            let (file_limit, body_limit) = if signed_in {
+                (forms::FILE_LIMIT, forms::BODY_LIMIT)
+            } else {
+                (FORM_LIMIT, FORM_LIMIT)
+            };
+            let _reading = if signed_in {
+                Some(UPLOADS.acquire().await)
+            } else {
+                None
+            };
+            let payload = req.take_payload();
+            match forms::read_multipart(req.headers(), payload, file_limit, body_limit).await {
+                Ok(form) => {
+                    let token = Some(form.text(FIELD));
+                    req.extensions_mut().insert(form);
+                    token
+                }
+                Err(forms::ReadError::TooLarge) => {
+                    let too_large = AppError::TooLarge.error_response_page();
+                    return Ok(req.into_response(too_large));
+                }
+                Err(forms::ReadError::Malformed) => {
+                    let bad = AppError::BadRequest("The form could not be read.".into());
+                    return Ok(req.into_response(bad.error_response_page()));
+                }
+            }
+        }
+    };
     if !token.is_some_and(|t| session::csrf_matches(&session, &t)) {
         return Ok(refuse(req, "missing or wrong CSRF token"));
     }
-    req.set_payload(Payload::from(body));
     Ok(next.call(req).await?.map_into_boxed_body())
 }

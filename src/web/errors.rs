@@ -96,9 +96,17 @@ impl From<crate::expenses::claims::ClaimError> for AppError {
         match e {
             // A claim one may not see is indistinguishable from one that does not exist.
             ClaimError::NotFound | ClaimError::Forbidden => AppError::NotFound,
-            ClaimError::Restricted => AppError::BadRequest(e.to_string()),
+            // What the person did or saw is out of date or not allowed: say so plainly.
+            // Handlers that can show the form again catch these before they get here.
+            ClaimError::Restricted
+            | ClaimError::Invalid(_)
+            | ClaimError::Transition(_)
+            | ClaimError::Conflict
+            | ClaimError::Stale => {
+                AppError::BadRequest(crate::web::layout::sentence(&e.to_string()))
+            }
             ClaimError::Db(e) => e.into(),
-            e => AppError::internal(e),
+            ClaimError::Crypto(e) => AppError::internal(e),
         }
     }
 }

@@ -2,7 +2,6 @@
 //! and the approvers' decisions. Who may do what is the domain's
 //! call (`claims::role_for`); a claim the viewer may not see is a 404, like a missing one.
 
-use actix_multipart::Multipart;
 use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -126,6 +125,9 @@ pub(super) struct ClaimPage {
     input: LineInput,
     errors: Vec<(&'static str, String)>,
     form_key: String,
+    /// What the approver typed, shown again when their decision was refused.
+    approve_comment: String,
+    reject_comment: String,
     notice: Option<String>,
     pub(super) error: Option<String>,
 }
@@ -265,6 +267,8 @@ pub(super) fn load_page(
         },
         errors: Vec::new(),
         form_key: form_key(),
+        approve_comment: String::new(),
+        reject_comment: String::new(),
         notice: None,
         error: None,
     }))
@@ -302,7 +306,7 @@ pub async fn show(
 }
 
 /// A line form as typed, and its receipt file.
-pub(super) fn line_form(form: forms::MultipartForm) -> (LineInput, Upload) {
+pub(super) fn line_form(mut form: forms::MultipartForm) -> (LineInput, Upload) {
     let input = LineInput {
         date: form.text("date"),
         category: form.text("category"),
@@ -315,8 +319,8 @@ pub(super) fn line_form(form: forms::MultipartForm) -> (LineInput, Upload) {
         miles: form.text("miles"),
         form_key: form.text("form_key"),
     };
-    let upload = match form.file {
-        _ if form.file_too_large => Upload::TooLarge,
+    let upload = match form.take_file("receipt") {
+        Some(file) if file.too_large => Upload::TooLarge,
         Some(file) => Upload::File(file.bytes),
         None => Upload::None,
     };
@@ -326,22 +330,19 @@ pub(super) fn line_form(form: forms::MultipartForm) -> (LineInput, Upload) {
 pub async fn add_line(
     user: CurrentUser,
     id: web::Path<i64>,
-    parts: Multipart,
+    form: forms::MultipartForm,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
-    let form = forms::read(parts, "receipt")
-        .await
-        .map_err(AppError::BadRequest)?;
     let (input, upload) = line_form(form);
     // The file is checked (by content) before anything is written; line and receipt
     // are then written together or not at all.
     let sent_file = !matches!(upload, Upload::None);
     let (org, uid, line) = (user.org().clone(), user.id(), input.clone());
     let outcome =
-        web::block(move || receipts::add_line_with_receipt(&org, uid, id, &line, upload)).await??;
+        web::block(move || receipts::add_line_with_receipt(&org, uid, id, &line, upload)).await?;
     match outcome {
-        AddLine::Added => Ok(see_other(&format!("/claims/{id}"))),
-        AddLine::Invalid(errors) => {
+        Ok(AddLine::Added) => Ok(see_other(&format!("/claims/{id}"))),
+        Ok(AddLine::Invalid(errors)) => {
             let mut page = page_for(&user, id).await?;
             page.input = input;
             page.errors = errors.0;
@@ -355,12 +356,23 @@ pub async fn add_line(
             );
             html(StatusCode::UNPROCESSABLE_ENTITY, &page)
         }
+        // Submitted from another tab meanwhile, or restricted: the claim as it is now,
+        // with what was typed kept in case it can still be used.
+        Err(e @ (ClaimError::Invalid(_) | ClaimError::Restricted)) => {
+            let mut page = page_for(&user, id).await?;
+            page.input = input;
+            page.error = Some(sentence(&e.to_string()));
+            html(StatusCode::UNPROCESSABLE_ENTITY, &page)
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
 #[derive(Deserialize)]
 pub struct Decision {
-    version: i64,
+    /// The claim's version on the page decided from; a form without it (a script
+    /// following CONTRACT.md) acts on the claim as it is now.
+    version: Option<i64>,
     #[serde(default)]
     comment: String,
 }
@@ -373,9 +385,9 @@ async fn decide(
     t: Transition,
 ) -> Result<HttpResponse, AppError> {
     let (org, uid, roles) = (user.org().clone(), user.id(), user.roles());
-    let comment = form.comment.clone();
-    match web::block(move || claims::transition(&org, uid, roles, id, form.version, t, &comment))
-        .await?
+    let version = form.version;
+    let (comment, form_comment) = (form.comment.clone(), form.comment);
+    match web::block(move || claims::transition(&org, uid, roles, id, version, t, &comment)).await?
     {
         Ok(to) => {
             session::set_notice(&session, &format!("The claim is now {to}."));
@@ -392,8 +404,26 @@ async fn decide(
             } else {
                 StatusCode::UNPROCESSABLE_ENTITY
             };
-            let mut page = page_for(&user, id).await?;
+            let mut page = match page_for(&user, id).await {
+                Ok(page) => page,
+                // Someone else returned it to its owner: it is no longer theirs to see.
+                Err(AppError::NotFound) if matches!(e, ClaimError::Conflict) => {
+                    session::set_notice(
+                        &session,
+                        "Someone else decided that claim a moment ago and it went back to its owner, so nothing was changed.",
+                    );
+                    return Ok(see_other("/approvals"));
+                }
+                Err(other) => return Err(other),
+            };
             page.error = Some(sentence(&e.to_string()));
+            match t {
+                Transition::Approve => page.approve_comment = form_comment,
+                Transition::Reject | Transition::ReturnForChanges => {
+                    page.reject_comment = form_comment
+                }
+                _ => {}
+            }
             html(status, &page)
         }
         Err(e) => Err(e.into()),

@@ -2,7 +2,6 @@
 //! (`expenses::line_edit`) checks ownership, the claim's version and the fields; a
 //! line of another claim, or of someone else's claim, is a 404 like a missing one.
 
-use actix_multipart::Multipart;
 use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -145,12 +144,9 @@ pub async fn edit(
     user: CurrentUser,
     session: Session,
     path: web::Path<LinePath>,
-    parts: Multipart,
+    form: forms::MultipartForm,
 ) -> Result<HttpResponse, AppError> {
     let (id, line) = (path.id, path.line);
-    let form = forms::read(parts, "receipt")
-        .await
-        .map_err(AppError::BadRequest)?;
     let version = form.text("version").trim().parse::<i64>().unwrap_or(-1);
     let (input, upload) = line_form(form);
     let sent_file = !matches!(upload, crate::expenses::receipts::Upload::None);

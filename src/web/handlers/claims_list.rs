@@ -232,6 +232,9 @@ pub async fn list(
 #[derive(Deserialize)]
 pub struct NewClaim {
     title: String,
+    /// From the page's form; a post without one (CONTRACT.md's `title` alone) is
+    /// simply not guarded against being sent twice.
+    #[serde(default)]
     form_key: String,
 }
 
