@@ -39,7 +39,7 @@ impl Currency {
     pub fn parse(code: &str) -> Result<Currency, MoneyError> {
         let upper = code.trim().to_ascii_uppercase();
         iso_currency::Currency::from_code(&upper)
-            .filter(|c| c.exponent().is_some())
+            .filter(|c| c.exponent().is_some() && !c.has_flag(iso_currency::Flag::Fund))
             .map(Currency)
             .ok_or_else(|| MoneyError::UnknownCurrency(code.trim().chars().take(10).collect()))
     }
@@ -245,6 +245,10 @@ mod tests {
         assert_eq!(c("gbp"), Currency::GBP);
         assert_eq!(c("EUR").exponent(), 2);
         assert!(Currency::parse("XAU").is_err());
+        // Fund codes are accounting units, not money anyone is paid in.
+        for fund in ["USN", "BOV", "CHE", "CLF"] {
+            assert!(Currency::parse(fund).is_err(), "{fund}");
+        }
         assert!(Currency::parse("ABC").is_err());
         assert!(Currency::parse("").is_err());
     }
