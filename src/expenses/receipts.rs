@@ -7,6 +7,7 @@
 //! their receipts too. Nothing here knows about HTTP.
 
 use std::io::Cursor;
+use std::sync::{Condvar, Mutex};
 
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
@@ -114,7 +115,10 @@ pub fn clean(bytes: &[u8]) -> Result<CleanReceipt, String> {
             .to_owned()
     })?;
     let bytes = match kind {
-        Kind::Jpeg | Kind::Png => reencode(bytes, kind)?,
+        Kind::Jpeg | Kind::Png => {
+            let _turn = DecodeTurn::take();
+            reencode(bytes, kind)?
+        }
         Kind::Pdf => {
             check_pdf(bytes)?;
             // Stored as uploaded: PDFs are not rewritten here, so their own metadata
@@ -142,6 +146,35 @@ fn too_many_pixels() -> String {
     )
 }
 
+/// Decodes at once, each up to [`MAX_DECODE_BYTES`] (twice that while turning a
+/// photo upright): with one per core, uploads cannot together exhaust memory.
+const DECODES_AT_ONCE: usize = 2;
+static DECODES: (Mutex<usize>, Condvar) = (Mutex::new(0), Condvar::new());
+
+/// One of the [`DECODES_AT_ONCE`] turns, held while an image is decoded.
+struct DecodeTurn;
+
+impl DecodeTurn {
+    fn take() -> DecodeTurn {
+        let (count, freed) = &DECODES;
+        let mut n = count.lock().unwrap_or_else(|p| p.into_inner());
+        while *n >= DECODES_AT_ONCE {
+            n = freed.wait(n).unwrap_or_else(|p| p.into_inner());
+        }
+        *n += 1;
+        DecodeTurn
+    }
+}
+
+impl Drop for DecodeTurn {
+    fn drop(&mut self) {
+        let (count, freed) = &DECODES;
+        let mut n = count.lock().unwrap_or_else(|p| p.into_inner());
+        *n -= 1;
+        freed.notify_one();
+    }
+}
+
 /// Decodes the image and encodes it afresh in the same format. Only pixels survive;
 /// the EXIF orientation is applied to them first so photos stay upright.
 fn reencode(bytes: &[u8], kind: Kind) -> Result<Vec<u8>, String> {
@@ -166,6 +199,12 @@ fn reencode(bytes: &[u8], kind: Kind) -> Result<Vec<u8>, String> {
     let (width, height) = decoder.dimensions();
     if u64::from(width) * u64::from(height) > MAX_PIXELS {
         return Err(too_many_pixels());
+    }
+    // 16-bit channels double what the same pixels take: checked on the header too.
+    if decoder.total_bytes() > MAX_DECODE_BYTES {
+        return Err(
+            "the image is too large to read: save it with 8-bit colour or at a smaller size".into(),
+        );
     }
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let mut image = DynamicImage::from_decoder(decoder).map_err(|e| match e {
@@ -433,6 +472,17 @@ mod tests {
         png.extend(png_chunk(b"IEND", &[]));
         let err = clean(&png).err().unwrap();
         assert!(err.contains("megapixels"), "{err}");
+        // Under the pixel limit, but 16-bit RGBA: 30 megapixels at 8 bytes each would
+        // take 240 MB to decode. Refused on its header too.
+        let mut ihdr = 6_000u32.to_be_bytes().to_vec();
+        ihdr.extend_from_slice(&5_000u32.to_be_bytes());
+        ihdr.extend_from_slice(&[16, 6, 0, 0, 0]);
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        png.extend(png_chunk(b"IHDR", &ihdr));
+        png.extend(png_chunk(b"IDAT", &[0x78, 0x9c, 0x03, 0x00]));
+        png.extend(png_chunk(b"IEND", &[]));
+        let err = clean(&png).err().unwrap();
+        assert!(err.contains("8-bit colour"), "{err}");
     }
 
     #[test]
