@@ -140,7 +140,7 @@ pub mod org {
             description -> Binary,
             amount_minor -> BigInt,
             currency -> Text,
-            rate_micros -> BigInt,
+            rate_e12 -> BigInt,
             base_minor -> BigInt,
             vat_minor -> Nullable<BigInt>,
             miles_tenths -> Nullable<BigInt>,

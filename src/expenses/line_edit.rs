@@ -147,7 +147,7 @@ pub fn update(
                 claim_lines::description.eq(&valid.description),
                 claim_lines::amount_minor.eq(amount),
                 claim_lines::currency.eq(valid.currency.code()),
-                claim_lines::rate_micros.eq(valid.rate),
+                claim_lines::rate_e12.eq(valid.rate),
                 claim_lines::base_minor.eq(base_minor),
                 claim_lines::vat_minor.eq(valid.vat),
                 claim_lines::miles_tenths.eq(m.map(|m| m.tenths)),

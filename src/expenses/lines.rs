@@ -31,7 +31,7 @@ pub struct LineRow {
     pub description: Sealed<LineDescription>,
     pub amount_minor: i64,
     pub currency: String,
-    pub rate_micros: i64,
+    pub rate_e12: i64,
     pub base_minor: i64,
     pub vat_minor: Option<i64>,
     pub miles_tenths: Option<i64>,
@@ -304,7 +304,7 @@ fn priced_amount(input: &LineInput, base: Currency, errors: &mut FieldErrors) ->
             .ok()
     });
     let rate = match currency {
-        Some(c) if c == base => Some(1_000_000),
+        Some(c) if c == base => Some(money::RATE_ONE),
         Some(_) => money::parse_rate(&input.rate)
             .map_err(|e: MoneyError| errors.add("rate", e.to_string()))
             .ok(),
@@ -372,7 +372,7 @@ fn mileage_amount(
     Ok(Some((
         amount,
         base,
-        1_000_000,
+        money::RATE_ONE,
         None,
         Some(MileageLine {
             tenths,
@@ -432,7 +432,7 @@ pub fn insert(
                 claim_lines::description.eq(&line.description),
                 claim_lines::amount_minor.eq(amount),
                 claim_lines::currency.eq(line.currency.code()),
-                claim_lines::rate_micros.eq(line.rate),
+                claim_lines::rate_e12.eq(line.rate),
                 claim_lines::base_minor.eq(base_minor),
                 claim_lines::vat_minor.eq(line.vat),
                 claim_lines::form_key.eq(&line.form_key),

@@ -5,8 +5,12 @@ use std::fmt;
 
 /// The largest amount one line may carry, in major units (a typo guard, not a policy).
 pub const MAX_LINE_MAJOR: i64 = 1_000_000;
-/// Exchange rates carry six decimal places: `rate_micros = rate * 10^6`.
-pub const RATE_SCALE: i128 = 1_000_000;
+/// Exchange rates carry twelve decimal places (`rate_e12 = rate * 10^12`), so even a
+/// currency worth a hundred-thousandth of the base keeps six significant digits.
+pub const RATE_DECIMALS: u32 = 12;
+pub const RATE_SCALE: i128 = 10i128.pow(RATE_DECIMALS);
+/// Digits before the point of a rate.
+const RATE_WHOLE_DIGITS: usize = 6;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Currency(iso_currency::Currency);
@@ -27,7 +31,7 @@ pub enum MoneyError {
     TooLarge,
     #[error("{0:?} is not an ISO 4217 currency code such as GBP, EUR or USD")]
     UnknownCurrency(String),
-    #[error("enter the exchange rate as a positive number with at most six decimal places")]
+    #[error("enter the exchange rate as a positive number with at most 12 decimal places")]
     BadRate,
 }
 
@@ -147,14 +151,13 @@ pub fn format_minor(minor: i64, currency: Currency) -> String {
     out
 }
 
-/// Parses an exchange rate such as `1.1734` (units of base currency per foreign unit)
-/// into millionths.
+/// Parses an exchange rate as typed (`0.85`, `1.1734`, `0.0000308`) into `rate * 10^12`.
 pub fn parse_rate(raw: &str) -> Result<i64, MoneyError> {
     let s = raw.trim();
     let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
     let ok = !s.is_empty()
-        && whole.len() <= 6
-        && frac.len() <= 6
+        && whole.len() <= RATE_WHOLE_DIGITS
+        && frac.len() <= RATE_DECIMALS as usize
         && whole
             .bytes()
             .chain(frac.bytes())
@@ -162,29 +165,39 @@ pub fn parse_rate(raw: &str) -> Result<i64, MoneyError> {
     if !ok {
         return Err(MoneyError::BadRate);
     }
-    let whole: i64 = if whole.is_empty() {
-        0
-    } else {
-        whole.parse().map_err(|_| MoneyError::BadRate)?
+    let number = |digits: &str| -> Result<i64, MoneyError> {
+        match digits {
+            "" => Ok(0),
+            d => d.parse().map_err(|_| MoneyError::BadRate),
+        }
     };
-    let frac: i64 = if frac.is_empty() {
-        0
-    } else {
-        frac.parse().map_err(|_| MoneyError::BadRate)?
-    };
-    let micros = whole * 1_000_000
-        + frac * 10i64.pow(6 - s.split_once('.').map_or(0, |(_, f)| f.len()) as u32);
-    if micros <= 0 {
+    // Lengths are checked above: at most 10^6 * 10^12, well inside an i64.
+    let scaled = number(whole)? * 10i64.pow(RATE_DECIMALS)
+        + number(frac)? * 10i64.pow(RATE_DECIMALS - frac.len() as u32);
+    if scaled <= 0 {
         Err(MoneyError::BadRate)
     } else {
-        Ok(micros)
+        Ok(scaled)
     }
 }
 
-/// Converts `minor` of `from` into minor units of `to` at `rate_micros`, rounding half
+/// The rate as a person types it: `0.85`, `1`, `0.0000308`.
+pub fn format_rate(rate_e12: i64) -> String {
+    let one = 10i64.pow(RATE_DECIMALS);
+    let frac = format!("{:0width$}", rate_e12 % one, width = RATE_DECIMALS as usize);
+    match frac.trim_end_matches('0') {
+        "" => (rate_e12 / one).to_string(),
+        f => format!("{}.{f}", rate_e12 / one),
+    }
+}
+
+/// The rate of a currency to itself.
+pub const RATE_ONE: i64 = 10i64.pow(RATE_DECIMALS);
+
+/// Converts `minor` of `from` into minor units of `to` at `rate_e12`, rounding half
 /// away from zero. Integer arithmetic throughout.
-pub fn convert(minor: i64, from: Currency, to: Currency, rate_micros: i64) -> i64 {
-    let num = i128::from(minor) * i128::from(rate_micros) * i128::from(to.scale());
+pub fn convert(minor: i64, from: Currency, to: Currency, rate_e12: i64) -> i64 {
+    let num = i128::from(minor) * i128::from(rate_e12) * i128::from(to.scale());
     let den = RATE_SCALE * i128::from(from.scale());
     let q = num / den;
     let r = num % den;
@@ -270,9 +283,19 @@ mod tests {
             780
         );
         // rounding half away from zero: 0.05 at 0.5 = 0.025 -> 0.03
-        assert_eq!(convert(5, Currency::GBP, Currency::GBP, 500_000), 3);
-        assert_eq!(parse_rate("1.1734"), Ok(1_173_400));
-        for bad in ["", "0", "-1", "1.1234567", "abc", "1e2"] {
+        let half = parse_rate("0.5").unwrap();
+        assert_eq!(convert(5, Currency::GBP, Currency::GBP, half), 3);
+        assert_eq!(parse_rate("1.1734"), Ok(1_173_400_000_000));
+        // A weak currency keeps its digits: 1,000,000 VND at 0.0000308 is 30.80 GBP.
+        let vnd = parse_rate("0.0000308").unwrap();
+        assert_eq!(format_rate(vnd), "0.0000308");
+        assert_eq!(convert(1_000_000, c("VND"), Currency::GBP, vnd), 3080);
+        assert_eq!(format_rate(RATE_ONE), "1");
+        assert_eq!(
+            format_rate(parse_rate("999999.000000000001").unwrap()),
+            "999999.000000000001"
+        );
+        for bad in ["", "0", "-1", "1.1234567890123", "1234567", "abc", "1e2"] {
             assert!(parse_rate(bad).is_err(), "{bad}");
         }
     }

@@ -14,7 +14,7 @@ use crate::expenses::claims::{
 };
 use crate::expenses::finance::plain_amount;
 use crate::expenses::line_edit;
-use crate::expenses::money::Currency;
+use crate::expenses::money::{self, Currency};
 use crate::web::access::CurrentUser;
 use crate::web::layout::{Chrome, html, see_other, sentence};
 use crate::web::{AppError, forms, session};
@@ -53,17 +53,6 @@ pub struct LinePath {
     line: i64,
 }
 
-/// `1173400` -> "1.1734".
-fn rate_text(micros: i64) -> String {
-    let frac = format!("{:06}", micros % 1_000_000);
-    let frac = frac.trim_end_matches('0');
-    if frac.is_empty() {
-        (micros / 1_000_000).to_string()
-    } else {
-        format!("{}.{frac}", micros / 1_000_000)
-    }
-}
-
 /// The stored line as its form would have been typed.
 fn as_typed(org: &crate::tenancy::Org, l: &LineRow, base: &str) -> Result<LineInput, AppError> {
     let cur = Currency::parse(&l.currency).unwrap_or(Currency::GBP);
@@ -81,7 +70,7 @@ fn as_typed(org: &crate::tenancy::Org, l: &LineRow, base: &str) -> Result<LineIn
         rate: if l.currency == base {
             String::new()
         } else {
-            rate_text(l.rate_micros)
+            money::format_rate(l.rate_e12)
         },
         vat: l
             .vat_minor
