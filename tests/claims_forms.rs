@@ -155,6 +155,20 @@ async fn overlong_text_in_a_multipart_form_is_reported_on_its_field() {
         Some("Kept Merchant")
     );
     assert!(claims::lines(&org, id).unwrap().is_empty());
+    // The same in an ordinary form: 90 KB once percent-encoded, still a field message.
+    let page = emp.post("/claims", &[("title", &"€".repeat(10_000))]).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        page.body.contains("at most 200 characters"),
+        "{}",
+        page.body
+    );
+    // Past 128 KB an ordinary form is refused whole, with a page that says so.
+    let page = emp
+        .post("/claims", &[("title", &"x".repeat(200_000))])
+        .await;
+    assert_eq!(page.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(page.body.contains("larger than this page accepts"));
 }
 
 #[actix_web::test]

@@ -11,8 +11,10 @@ use actix_web::{App, web};
 use super::session_store::SqliteSessionStore;
 use super::{AppState, csrf, errors, headers, routes};
 
-/// Request bodies for ordinary forms; uploads get their own limit on their route.
-pub const FORM_LIMIT: usize = 64 * 1024;
+/// Request bodies for ordinary forms (uploads have their own limits): 10,000 characters
+/// of any script fit, percent-encoded at up to 9 bytes each, so overlong text gets a
+/// message on its field rather than a refused request.
+pub const FORM_LIMIT: usize = 128 * 1024;
 /// `__Host-`: Secure, path `/`, no Domain, so no sibling host can set or read it.
 pub const SESSION_COOKIE: &str = "__Host-expenseplus";
 
