@@ -357,7 +357,7 @@ async fn asking_for_proof_of_identity_stops_the_clock() {
     let app = atest::init_service(build_app(acme.env.state.clone())).await;
     let mut dpo = Client::new(&app);
     dpo.sign_in("acme", "dpo@acme.example", PASSWORD).await;
-    let url = logged(&mut dpo, "boss@acme.example", "portability", &days_ago(40)).await;
+    let url = logged(&mut dpo, "boss@acme.example", "portability", &days_ago(10)).await;
     dpo.get(&url).await;
     assert_eq!(
         dpo.post(&format!("{url}/ask-identity"), &[]).await.status,
@@ -373,7 +373,7 @@ async fn asking_for_proof_of_identity_stops_the_clock() {
     )
     .await;
     let page = dpo.get(&url).await;
-    // The clock runs from verification (today), not from receipt 40 days ago.
+    // The clock runs from verification (today), not from receipt 10 days ago.
     let due = deadlines::add_months(today(), 1);
     assert!(page.body.contains(&due.to_string()));
 }

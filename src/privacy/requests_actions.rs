@@ -6,8 +6,8 @@
 use diesel::prelude::*;
 use time::Date;
 
-use super::deadlines::check_extension;
-use super::requests::{Dpo, RequestError, Status, get, required};
+use super::deadlines::{SAR_DEADLINE_MONTHS, add_months, check_extension};
+use super::requests::{Dpo, RequestError, RequestRow, Status, get, required};
 use crate::audit::{self, Action};
 use crate::crypto::columns::{
     RequestExtensionReason, RequestIdentityMethod, RequestNote, RequestRefusalReason,
@@ -58,7 +58,14 @@ where
 }
 
 /// Records that proof of identity was asked for: the deadline clock stops until it
-/// is verified.
+/// is verified. Only while the first month runs: ID must be asked for promptly, and
+/// asking later would restart an overdue request's clock (ICO guidance).
+/// Proof of identity restarts the clock, so it must be asked for promptly: not once
+/// the request's first month is over.
+pub fn in_time_to_ask_identity(r: &RequestRow, today: Date) -> bool {
+    today <= add_months(r.received(), SAR_DEADLINE_MONTHS)
+}
+
 pub fn ask_identity(org: &Org, dpo: Dpo, id: i64, today: Date) -> Result<(), RequestError> {
     let actor = dpo.id();
     let r = get(org, id)?;
@@ -66,6 +73,13 @@ pub fn ask_identity(org: &Org, dpo: Dpo, id: i64, today: Date) -> Result<(), Req
         return Err(refused(
             "Proof of identity can be asked for once, before identity is verified.",
         ));
+    }
+    if !in_time_to_ask_identity(&r, today) {
+        let due = add_months(r.received(), SAR_DEADLINE_MONTHS);
+        return Err(refused(&format!(
+            "This request was due on {due}: proof of identity can no longer be asked for, \
+             because it must be asked for promptly and would restart the deadline."
+        )));
     }
     apply(
         org,

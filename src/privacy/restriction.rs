@@ -78,6 +78,16 @@ pub fn restricted_ids(conn: &mut SqliteConnection) -> QueryResult<Vec<i64>> {
         .load(conn)
 }
 
+/// Ids of the people whose data retention must keep: restricted (Art. 18) with no
+/// erasure scheduled. A scheduled erasure is the DPO's own decision, so it still runs.
+pub fn held_from_retention(conn: &mut SqliteConnection) -> QueryResult<Vec<i64>> {
+    privacy_flags::table
+        .filter(privacy_flags::restricted_at.is_not_null())
+        .filter(privacy_flags::erase_due.is_null())
+        .select(privacy_flags::user_id)
+        .load(conn)
+}
+
 /// Ids of every restricted person, for pages.
 pub fn restricted_people(org: &Org) -> Result<Vec<i64>, crate::db::DbError> {
     let mut conn = org.conn()?;
@@ -104,7 +114,9 @@ fn clean_reason(raw: &str) -> Result<String, PrivacyError> {
     Ok(text)
 }
 
-/// Writes the restriction (inside the caller's IMMEDIATE transaction).
+/// Writes the restriction (inside the caller's IMMEDIATE transaction), scheduling the
+/// erasure on `erase_due` if given. Without one, an erasure already scheduled stays:
+/// restricting must not quietly cancel it (only lifting or the erasure itself does).
 pub(super) fn set_restricted(
     c: &mut SqliteConnection,
     user: UserId,
@@ -117,16 +129,19 @@ pub(super) fn set_restricted(
             privacy_flags::user_id.eq(user.0),
             privacy_flags::restricted_at.eq(Some(now)),
             privacy_flags::restriction_reason.eq(Some(reason)),
-            privacy_flags::erase_due.eq(erase_due),
         ))
         .on_conflict(privacy_flags::user_id)
         .do_update()
         .set((
             privacy_flags::restricted_at.eq(Some(now)),
             privacy_flags::restriction_reason.eq(Some(reason)),
-            privacy_flags::erase_due.eq(erase_due),
         ))
         .execute(c)?;
+    if let Some(due) = erase_due {
+        diesel::update(privacy_flags::table.find(user.0))
+            .set(privacy_flags::erase_due.eq(due))
+            .execute(c)?;
+    }
     Ok(())
 }
 

@@ -8,6 +8,8 @@
 //!   change, by default) are deleted outright with their lines, receipts and history:
 //!   once the tax reason to keep them has gone, nothing justifies keeping even the
 //!   amounts against a person. Claims still in progress are never deleted;
+//! - a person whose data is restricted keeps their profile and claims (Art. 18: the
+//!   data is stored, e.g. for a legal claim), unless the DPO scheduled their erasure;
 //! - the audit log is append-only and hash-chained: entries past their period are
 //!   counted and reported, not deleted, since deleting them would break the chain.
 //!
@@ -16,7 +18,7 @@
 use diesel::prelude::*;
 use time::{Date, Month};
 
-use super::{PrivacyError, day_of, erasure};
+use super::{PrivacyError, day_of, erasure, restriction};
 use crate::audit::{self, Action};
 use crate::db::now_unix;
 use crate::db::schema::org::{
@@ -321,21 +323,24 @@ fn years_before(today: Date, years: i32) -> i64 {
         .unix_timestamp()
 }
 
-/// Deactivated, not yet erased people whose profile period and claims period are over.
+/// Deactivated, not yet erased people whose profile period and claims period are over,
+/// except those whose data is restricted (Art. 18: kept, e.g. for a legal claim).
 fn profiles_due(org: &Org, today: Date, p: &Periods) -> Result<Vec<UserId>, PrivacyError> {
     use crate::db::schema::org::privacy_flags;
     let mut conn = org.conn()?;
-    let erased: Vec<i64> = privacy_flags::table
+    // Already erased, or restricted: nothing to do for either.
+    let mut skip: Vec<i64> = privacy_flags::table
         .filter(privacy_flags::erased_at.is_not_null())
         .select(privacy_flags::user_id)
         .load(&mut conn)?;
+    skip.extend(restriction::held_from_retention(&mut conn)?);
     let inactive: Vec<(i64, i64)> = users::table
         .filter(users::active.eq(false))
         .select((users::id, users::updated_at))
         .load(&mut conn)?;
     let mut out = Vec::new();
     for (id, updated_at) in inactive {
-        if erased.contains(&id) {
+        if skip.contains(&id) {
             continue;
         }
         let Some(off) = day_of(deactivated_on(&mut conn, id, updated_at)?) else {
@@ -352,13 +357,15 @@ fn profiles_due(org: &Org, today: Date, p: &Periods) -> Result<Vec<UserId>, Priv
 }
 
 /// Claims past their period: those that may be deleted, and how many are still in
-/// progress (kept).
+/// progress (kept). Claims of people whose data is restricted are left alone.
 fn claims_due(org: &Org, today: Date, p: &Periods) -> Result<(Vec<i64>, usize), PrivacyError> {
     // A claim can only be due if it is older than the period itself.
     let rough = years_before(today, p.claims_years);
     let mut conn = org.conn()?;
+    let held = restriction::held_from_retention(&mut conn)?;
     let rows: Vec<(i64, String, i64)> = claims::table
         .filter(claims::updated_at.lt(rough))
+        .filter(claims::owner_id.ne_all(&held))
         .select((claims::id, claims::status, claims::updated_at))
         .load(&mut conn)?;
     let finished = [Status::Draft, Status::Paid, Status::Rejected];

@@ -353,7 +353,9 @@ fn load(org: &Org, viewer: UserId, id: i64) -> Result<RequestPage, AppError> {
         closed_on: r.closed_on.clone().unwrap_or_default(),
         self_service: r.self_service,
         notes,
-        can_ask_identity: status == Status::Received && r.identity_requested_on.is_none(),
+        can_ask_identity: status == Status::Received
+            && r.identity_requested_on.is_none()
+            && requests::in_time_to_ask_identity(&r, today),
         can_verify: status == Status::Received,
         can_start: status == Status::Verified,
         can_complete: matches!(status, Status::Verified | Status::InProgress),

@@ -39,8 +39,9 @@ pub fn fault(e: PrivacyError) -> AppError {
     refusal(e).map_or_else(|e| e, AppError::BadRequest)
 }
 
+/// The UK date, as the request pages and retention use.
 fn today() -> time::Date {
-    time::OffsetDateTime::now_utc().date()
+    crate::privacy::deadlines::uk_today(time::OffsetDateTime::now_utc())
 }
 
 pub struct PersonRow {
