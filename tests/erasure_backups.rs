@@ -96,3 +96,89 @@ async fn the_dpo_erasure_rewrites_every_backup_and_the_daily_run_catches_up() {
     assert!(!keys_in(&stores[0]).contains(&otto_key));
     assert_eq!(backup::forget_destroyed_keys(&root, &org).unwrap(), 0);
 }
+
+/// Comments on the person's claims (sealed under their authors' live keys) in a file.
+fn comments_on_claims_of(path: &Path, owner: i64) -> i64 {
+    let mut conn = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+    diesel::sql_query(
+        "SELECT COUNT(*) AS id FROM claim_events e JOIN claims c ON c.id = e.claim_id \
+         WHERE c.owner_id = ? AND e.comment IS NOT NULL",
+    )
+    .bind::<BigInt, _>(owner)
+    .get_result::<Id>(&mut conn)
+    .unwrap()
+    .id
+}
+
+/// What erasure clears beyond the key (comments others wrote on the person's claims,
+/// their email index, their erased mark) is cleared in every backup too, and a
+/// restore of a backup that still held it (its rewrite never ran) clears it again.
+#[test]
+fn erasure_beyond_the_key_reaches_backups_and_survives_a_restore() {
+    use expenseplus::auth::Roles;
+    use expenseplus::expenses::claims::{self, LineInput};
+    use expenseplus::expenses::status::Transition;
+    use expenseplus::privacy::erasure::{self, Mode};
+    use expenseplus::privacy::restriction;
+
+    let acme = common::acme_with_people();
+    let env = &acme.env;
+    let org = env.org("acme");
+    let root = env.dir.path().join("backups");
+    let dir = env.state.tenants.registry().org_dir("acme");
+    let id = claims::create(&org, acme.emp, "Trip", "t").unwrap();
+    let line = LineInput {
+        date: time::OffsetDateTime::now_utc().date().to_string(),
+        category: "travel".into(),
+        merchant: "Rail".into(),
+        amount: "20.00".into(),
+        currency: "GBP".into(),
+        form_key: "l".into(),
+        ..Default::default()
+    };
+    claims::add_line(&org, acme.emp, id, &line).unwrap();
+    let emp_roles = Roles::parse_list("employee").unwrap();
+    claims::transition(&org, acme.emp, emp_roles, id, None, Transition::Submit, "").unwrap();
+    let boss_roles = Roles::parse_list("manager,employee").unwrap();
+    claims::transition(
+        &org,
+        acme.boss,
+        boss_roles,
+        id,
+        None,
+        Transition::ReturnForChanges,
+        "Eve, this looks like a family holiday",
+    )
+    .unwrap();
+    let earlier = backup::backup_org(&org, &dir, &root).unwrap();
+    let earlier_org = root.join("acme").join(&earlier.id).join("org.sqlite");
+    assert_eq!(comments_on_claims_of(&earlier_org, acme.emp.0), 1);
+
+    // Erased without the backups being rewritten (their disk was away, say).
+    let today = time::OffsetDateTime::now_utc().date();
+    erasure::erase(&org, acme.dpo, acme.emp, Mode::Now, today).unwrap();
+    assert_eq!(
+        comments_on_claims_of(&dir.join("org.sqlite"), acme.emp.0),
+        0
+    );
+
+    // Restoring that backup does not bring back what the erasure cleared.
+    backup::restore(env.state.tenants.registry(), &org, &root, &earlier.id).unwrap();
+    let org = env.org("acme");
+    assert_eq!(
+        comments_on_claims_of(&dir.join("org.sqlite"), acme.emp.0),
+        0
+    );
+    assert!(restriction::flags(&org, acme.emp).unwrap().erased());
+    assert!(
+        users::find_by_email(&org, "emp@acme.example")
+            .unwrap()
+            .is_none(),
+        "the email no longer finds the person"
+    );
+
+    // The daily reconciliation clears it in the backup itself, which still verifies.
+    assert_eq!(backup::forget_destroyed_keys(&root, &org).unwrap(), 1);
+    assert_eq!(comments_on_claims_of(&earlier_org, acme.emp.0), 0);
+    backup::verify(&root, "acme", &earlier.id).unwrap();
+}

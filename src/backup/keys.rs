@@ -1,6 +1,7 @@
 //! Erasure reaches backups: when a person's key is destroyed, every backup of the
 //! organisation's key store is rewritten without it, so their sealed data in every
-//! backed-up `org.sqlite` is unreadable too.
+//! backed-up `org.sqlite` is unreadable too, and what erasure clears in the live data
+//! that their key does not reach is cleared in every backup as well.
 
 use std::path::Path;
 
@@ -8,17 +9,28 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
 use super::manifest::{self, Manifest};
-use super::{BackupError, KEYS_FILE, io_err, list, lock_org};
+use super::verify::BackupEntry;
+use super::{BackupError, KEYS_FILE, ORG_FILE, io_err, list, lock_org};
+use crate::audit::{self, Action};
+use crate::crypto::random_array;
+use crate::db::now_unix;
 use crate::db::schema::keys::person_keys;
-use crate::ids::PersonKeyId;
+use crate::db::schema::org::{privacy_flags, users};
+use crate::ids::{PersonKeyId, UserId};
 use crate::tenancy::Org;
 
-/// Deletes `key` from the `keys.sqlite` of every backup of `org_slug` (with
-/// `secure_delete` on, then `VACUUM`, so no free page keeps the old bytes) and updates
-/// each manifest's checksum. Returns how many backups were rewritten. Call it after
-/// `KeyRing::destroy`; a backup being taken meanwhile is waited for (same lock), so
-/// call it off the async workers (`web::block`). It is idempotent: after a failure,
-/// calling it again finishes the job.
+/// Makes every backup of `org_slug` forget `key`: it is deleted from each backup's
+/// `keys.sqlite` (with `secure_delete` on, then `VACUUM`, so no free page keeps the old
+/// bytes), and in each backup's `org.sqlite` the person it belonged to is scrubbed as
+/// the live data was ([`crate::privacy::erasure::scrub`]: the comments others wrote on
+/// their claims, which their key does not reach, the email index, the login), with an
+/// audit entry, so restoring that backup brings none of it back. Each manifest follows
+/// its files. Returns how many backups were rewritten.
+///
+/// Call it after `KeyRing::destroy`; a backup being taken meanwhile is waited for (same
+/// lock), so call it off the async workers (`web::block`). It is idempotent: after a
+/// failure, calling it again finishes the job. A backup that fails does not stop the
+/// others; the first failure is returned after all were tried.
 pub fn forget_person_key(
     backup_root: &Path,
     org_slug: &str,
@@ -26,33 +38,67 @@ pub fn forget_person_key(
 ) -> Result<usize, BackupError> {
     let _lock = lock_org(backup_root, org_slug)?;
     let mut rewritten = 0;
+    let mut first_failure = None;
     for entry in list(backup_root, org_slug)? {
-        let path = entry.dir.join(KEYS_FILE);
+        match forget_in_backup(&entry, key) {
+            Ok(true) => rewritten += 1,
+            Ok(false) => {}
+            Err(e) => {
+                log::error!(
+                    "backup {} of {org_slug}: the destroyed key could not be removed: {e}",
+                    entry.id
+                );
+                first_failure.get_or_insert(e);
+            }
+        }
+    }
+    match first_failure {
+        Some(e) => Err(e),
+        None => Ok(rewritten),
+    }
+}
+
+/// One backup: its key store, its organisation data and its manifest. The manifest
+/// is brought up to date whenever a file no longer matches it, not only when this call
+/// changed the file, so a run that died before writing the manifest is finished too.
+fn forget_in_backup(entry: &BackupEntry, key: PersonKeyId) -> Result<bool, BackupError> {
+    let keys_path = entry.dir.join(KEYS_FILE);
+    let org_path = entry.dir.join(ORG_FILE);
+    let mut changed = false;
+    if keys_path.exists() {
+        changed |= forget_in(&keys_path, key)?;
+    }
+    if org_path.exists() {
+        changed |= scrub_in(&org_path, key)?;
+    }
+    let mut manifest: Manifest = match &entry.manifest {
+        Ok(m) => m.clone(),
+        Err(_) => Manifest::read(&entry.dir).map_err(|reason| BackupError::Damaged {
+            id: entry.id.clone(),
+            reason,
+        })?,
+    };
+    let mut stale = false;
+    for path in [&keys_path, &org_path] {
         if !path.exists() {
             continue;
         }
-        if forget_in(&path, key)? {
-            // The manifest follows the new file, so the backup still verifies.
-            let mut manifest: Manifest = match entry.manifest {
-                Ok(m) => m,
-                Err(_) => Manifest::read(&entry.dir).map_err(|reason| BackupError::Damaged {
-                    id: entry.id.clone(),
-                    reason,
-                })?,
-            };
-            let fresh = manifest::file_entry(&path).map_err(io_err("could not read", &path))?;
-            for f in manifest.files.iter_mut().filter(|f| f.name == KEYS_FILE) {
+        let fresh = manifest::file_entry(path).map_err(io_err("could not read", path))?;
+        for f in manifest.files.iter_mut().filter(|f| f.name == fresh.name) {
+            if f.sha256 != fresh.sha256 {
                 *f = fresh.clone();
+                stale = true;
             }
-            manifest.write(&entry.dir)?;
-            rewritten += 1;
         }
     }
-    Ok(rewritten)
+    if stale {
+        manifest.write(&entry.dir)?;
+    }
+    Ok(changed || stale)
 }
 
-/// Removes the key from one key store; false if it was not there.
-fn forget_in(path: &Path, key: PersonKeyId) -> Result<bool, BackupError> {
+/// Opens one backed-up database for a rewrite that leaves no old bytes behind.
+fn open_for_rewrite(path: &Path) -> Result<SqliteConnection, BackupError> {
     let url = path.display().to_string();
     let mut conn = SqliteConnection::establish(&url).map_err(|e| crate::db::DbError::Open {
         path: url.clone(),
@@ -62,15 +108,61 @@ fn forget_in(path: &Path, key: PersonKeyId) -> Result<bool, BackupError> {
         "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = DELETE; \
          PRAGMA secure_delete = ON; PRAGMA synchronous = FULL;",
     )?;
+    Ok(conn)
+}
+
+fn sync(path: &Path) -> Result<(), BackupError> {
+    std::fs::File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(io_err("could not sync", path))
+}
+
+/// Removes the key from one key store; false if it was not there.
+fn forget_in(path: &Path, key: PersonKeyId) -> Result<bool, BackupError> {
+    let mut conn = open_for_rewrite(path)?;
     let n = diesel::delete(person_keys::table.find(key.0)).execute(&mut conn)?;
     if n == 0 {
         return Ok(false);
     }
     conn.batch_execute("VACUUM;")?;
     drop(conn);
-    std::fs::File::open(path)
-        .and_then(|f| f.sync_all())
-        .map_err(io_err("could not sync", path))?;
+    sync(path)?;
+    Ok(true)
+}
+
+/// Scrubs, in one backed-up `org.sqlite`, the person whose key is `key`, unless that
+/// copy already marks them erased; false if there was nothing to do.
+fn scrub_in(path: &Path, key: PersonKeyId) -> Result<bool, BackupError> {
+    let mut conn = open_for_rewrite(path)?;
+    let people: Vec<i64> = users::table
+        .left_join(privacy_flags::table)
+        .filter(users::person_key_id.eq(key.0))
+        .filter(privacy_flags::erased_at.is_null())
+        .select(users::id)
+        .load(&mut conn)?;
+    if people.is_empty() {
+        return Ok(false);
+    }
+    let now = now_unix();
+    let mut indexes = Vec::new();
+    for _ in &people {
+        indexes.push(random_array::<32>()?);
+    }
+    conn.immediate_transaction(|c| -> QueryResult<()> {
+        for (person, index) in people.iter().zip(&indexes) {
+            crate::privacy::erasure::scrub(c, UserId(*person), index, now)?;
+            audit::append(
+                c,
+                None,
+                Some(UserId(*person)),
+                Action::ErasedPerson,
+                "in this backup, after the erasure",
+            )?;
+        }
+        Ok(())
+    })?;
+    drop(conn);
+    sync(path)?;
     Ok(true)
 }
 
@@ -86,17 +178,41 @@ pub fn forget_destroyed_keys(backup_root: &Path, org: &Org) -> Result<usize, Bac
         if !path.exists() {
             continue;
         }
-        for id in key_ids(&path)? {
-            if !org.keys.is_alive(PersonKeyId(id))? {
-                dead.insert(id);
+        // One unreadable backup must not keep the others holding a destroyed key.
+        let ids = match key_ids(&path) {
+            Ok(ids) => ids,
+            Err(e) => {
+                log::error!("backup {} of {}: {e}", entry.id, org.slug);
+                continue;
+            }
+        };
+        for id in ids {
+            match org.keys.is_alive(PersonKeyId(id)) {
+                Ok(false) => {
+                    dead.insert(id);
+                }
+                Ok(true) => {}
+                // Unknown to the live store (an older key store copied back, say): the
+                // backup may hold its only copy, so it is left alone.
+                Err(crate::crypto::CryptoError::UnknownKey) => {}
+                Err(e) => return Err(e.into()),
             }
         }
     }
     let mut rewritten = 0;
+    let mut first_failure = None;
     for id in dead {
-        rewritten += forget_person_key(backup_root, org.slug.as_str(), PersonKeyId(id))?;
+        match forget_person_key(backup_root, org.slug.as_str(), PersonKeyId(id)) {
+            Ok(n) => rewritten += n,
+            Err(e) => {
+                first_failure.get_or_insert(e);
+            }
+        }
     }
-    Ok(rewritten)
+    match first_failure {
+        Some(e) => Err(e),
+        None => Ok(rewritten),
+    }
 }
 
 /// The key ids one backed-up key store holds, read without changing the file.

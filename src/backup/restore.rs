@@ -18,9 +18,10 @@ use diesel::sql_types::{BigInt, Text};
 
 use super::{BackupError, ORG_FILE, io_err, manifest, org_root, sql_ident, sql_literal, verify};
 use crate::audit::{self, Action};
+use crate::db::schema::org::{privacy_flags, users};
 use crate::db::schema::registry::sessions;
 use crate::db::{self, DbSpec, Journal, Schema};
-use crate::ids::Slug;
+use crate::ids::{PersonKeyId, Slug, UserId};
 use crate::tenancy::{Org, Registry, TenancyError, Tenants};
 
 /// The schema alias the backup is attached under.
@@ -126,8 +127,10 @@ fn stage_and_swap(
         journal: Journal::Delete,
         max_connections: 1,
     };
-    drop(db::open(staging, spec, false)?);
-    let (tables, rows) = swap_in(&live_dir.join(ORG_FILE), staging, id)?;
+    let staged = db::open(staging, spec, false)?;
+    let erased = erased_since(org, &staged)?;
+    drop(staged);
+    let (tables, rows) = swap_in(&live_dir.join(ORG_FILE), staging, id, &erased)?;
     let sessions_ended = end_sessions(registry, org)?;
     log::info!(
         "restored organisation {} from backup {id}: {tables} tables, {rows} rows",
@@ -141,6 +144,26 @@ fn stage_and_swap(
     })
 }
 
+/// People in the backup whose key is destroyed now (erased since it was taken, or by
+/// a rewrite of it that did not finish), each with a fresh random email index: what
+/// erasure clears beyond the key is cleared again in the restored data.
+fn erased_since(org: &Org, staged: &db::DbPool) -> Result<Vec<(UserId, [u8; 32])>, BackupError> {
+    let mut conn = staged.get().map_err(db::DbError::from)?;
+    let people: Vec<(i64, i64)> = users::table
+        .left_join(privacy_flags::table)
+        .filter(privacy_flags::erased_at.is_null())
+        .select((users::id, users::person_key_id))
+        .load(&mut conn)?;
+    let mut erased = Vec::new();
+    for (person, key) in people {
+        // A key the live store never had is left alone: nothing says it was destroyed.
+        if let Ok(false) = org.keys.is_alive(PersonKeyId(key)) {
+            erased.push((UserId(person), crate::crypto::random_array::<32>()?));
+        }
+    }
+    Ok(erased)
+}
+
 /// Everyone in the organisation signs in again: a user id in an old session might
 /// otherwise name a different person in the restored data.
 fn end_sessions(registry: &Registry, org: &Org) -> Result<usize, BackupError> {
@@ -152,7 +175,12 @@ fn end_sessions(registry: &Registry, org: &Org) -> Result<usize, BackupError> {
 }
 
 /// Replaces every row of `live` with the rows of `staging` in one transaction.
-fn swap_in(live: &Path, staging: &Path, id: &str) -> Result<(usize, i64), BackupError> {
+fn swap_in(
+    live: &Path,
+    staging: &Path,
+    id: &str,
+    erased: &[(UserId, [u8; 32])],
+) -> Result<(usize, i64), BackupError> {
     let url = live.display().to_string();
     let mut conn = SqliteConnection::establish(&url).map_err(|e| db::DbError::Open {
         path: url.clone(),
@@ -168,13 +196,17 @@ fn swap_in(live: &Path, staging: &Path, id: &str) -> Result<(usize, i64), Backup
         "ATTACH DATABASE {} AS {SOURCE}",
         sql_literal(&staged)
     ))?;
-    let result = conn.immediate_transaction(|c| copy_all(c, id));
+    let result = conn.immediate_transaction(|c| copy_all(c, id, erased));
     // Closing the connection detaches as well; this just releases the file early.
     let _ = conn.batch_execute(&format!("DETACH DATABASE {SOURCE}"));
     result
 }
 
-fn copy_all(conn: &mut SqliteConnection, id: &str) -> Result<(usize, i64), BackupError> {
+fn copy_all(
+    conn: &mut SqliteConnection,
+    id: &str,
+    erased: &[(UserId, [u8; 32])],
+) -> Result<(usize, i64), BackupError> {
     let tables: Vec<Named> = diesel::sql_query(
         "SELECT name FROM main.sqlite_master WHERE type = 'table' \
          AND name NOT LIKE 'sqlite_%' AND name != '__diesel_schema_migrations' ORDER BY name",
@@ -230,6 +262,17 @@ fn copy_all(conn: &mut SqliteConnection, id: &str) -> Result<(usize, i64), Backu
     }
     for t in &triggers {
         conn.batch_execute(&t.sql)?;
+    }
+    let now = crate::db::now_unix();
+    for (person, index) in erased {
+        crate::privacy::erasure::scrub(conn, *person, index, now)?;
+        audit::append(
+            conn,
+            None,
+            Some(*person),
+            Action::ErasedPerson,
+            "again after restoring an earlier backup",
+        )?;
     }
     audit::append(
         conn,

@@ -245,19 +245,20 @@ pub fn daily_run(tenants: &Tenants, settings: &super::BackupSettings) -> Result<
                         log::error!("rotating the backups of organisation {slug} failed: {e}")
                     }
                 }
-                // Erasures whose immediate rewrite of the backups failed are finished here.
-                let forgotten = crate::ids::Slug::parse(&slug)
-                    .ok()
-                    .and_then(|s| tenants.by_slug(&s).ok().flatten())
-                    .map(|org| super::forget_destroyed_keys(root, &org));
-                if let Some(Err(e)) = forgotten {
-                    log::error!("removing destroyed keys from the backups of {slug} failed: {e}");
-                }
             }
             Err(e) => {
                 log::error!("backup of organisation {slug} failed: {e}");
-                failed.push(slug);
+                failed.push(slug.clone());
             }
+        }
+        // Erasures whose immediate rewrite of the backups failed are finished here,
+        // whether or not today's backup could be taken.
+        let forgotten = crate::ids::Slug::parse(&slug)
+            .ok()
+            .and_then(|s| tenants.by_slug(&s).ok().flatten())
+            .map(|org| super::forget_destroyed_keys(root, &org));
+        if let Some(Err(e)) = forgotten {
+            log::error!("removing destroyed keys from the backups of {slug} failed: {e}");
         }
     }
     if failed.is_empty() {

@@ -53,7 +53,8 @@ pub enum Journal {
     /// Business data: readers never wait for the writer.
     Wal,
     /// Key stores: a rollback journal that is deleted at commit, together with
-    /// `secure_delete`, leaves no copy of a destroyed key in any file.
+    /// `secure_delete` (which every database has), leaves no copy of a destroyed key in
+    /// any file.
     Delete,
 }
 
@@ -83,29 +84,27 @@ pub struct DbSpec {
 }
 
 #[derive(Debug)]
-struct ConnectionSetup {
-    journal: Journal,
-}
+struct ConnectionSetup;
 
 impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for ConnectionSetup {
     fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
-        apply_pragmas(conn, self.journal).map_err(diesel::r2d2::Error::QueryError)
+        apply_pragmas(conn).map_err(diesel::r2d2::Error::QueryError)
     }
 }
 
-fn apply_pragmas(conn: &mut SqliteConnection, journal: Journal) -> diesel::QueryResult<()> {
+fn apply_pragmas(conn: &mut SqliteConnection) -> diesel::QueryResult<()> {
     // synchronous=FULL: in WAL mode this syncs the log at every commit, so a claim the
     // server answered as saved survives power loss, not only a process crash. Measured
     // here at ~4,800 commits/s, far above what people typing into forms produce.
     // NORMAL (~64,000/s) could lose the last commits on power loss: not for claims
     // and audit entries. tests/crash.rs kills the server mid-write to check the
     // answer-after-commit half of this promise.
+    // secure_delete: content deleted or overwritten is zeroed in the file, not left in
+    // free space, so what an erasure clears is gone from the database itself.
     conn.batch_execute(
-        "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;",
+        "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; \
+         PRAGMA secure_delete = ON;",
     )?;
-    if journal == Journal::Delete {
-        conn.batch_execute("PRAGMA secure_delete = ON;")?;
-    }
     Ok(())
 }
 
@@ -143,7 +142,7 @@ pub fn open(path: &Path, spec: DbSpec, create: bool) -> Result<DbPool, DbError> 
             "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = {mode};"
         ))
         .map_err(|e| open_err(e.to_string()))?;
-        apply_pragmas(&mut conn, spec.journal).map_err(|e| open_err(e.to_string()))?;
+        apply_pragmas(&mut conn).map_err(|e| open_err(e.to_string()))?;
         migrate(&mut conn, spec.schema.migrations(), &shown)?;
     }
     Pool::builder()
@@ -155,9 +154,7 @@ pub fn open(path: &Path, spec: DbSpec, create: bool) -> Result<DbPool, DbError> 
         // real failure shows on the query itself: no `SELECT 1` before every use.
         .test_on_check_out(false)
         .connection_timeout(Duration::from_secs(10))
-        .connection_customizer(Box::new(ConnectionSetup {
-            journal: spec.journal,
-        }))
+        .connection_customizer(Box::new(ConnectionSetup))
         .build(ConnectionManager::new(url))
         .map_err(|e| open_err(e.to_string()))
 }

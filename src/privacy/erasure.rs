@@ -15,6 +15,7 @@ use super::restriction::{self, set_restricted};
 use super::retention;
 use crate::audit::{self, Action};
 use crate::auth::users;
+use crate::auth::{Role, Roles};
 use crate::crypto::random_array;
 use crate::db::now_unix;
 use crate::db::schema::org::{
@@ -62,10 +63,34 @@ pub fn erase(
             "you cannot erase yourself; ask another data protection officer".into(),
         ));
     }
+    refuse_if_only_admin(org, subject)?;
     match mode {
         Mode::Now => erase_now(org, Some(actor), subject, "now").map(Outcome::Erased),
         Mode::AfterRetention => schedule(org, actor, subject, today),
     }
+}
+
+/// Erasing the organisation's only active administrator would leave nobody to manage
+/// people, roles and policy: someone else must hold the role first.
+fn refuse_if_only_admin(org: &Org, subject: UserId) -> Result<(), PrivacyError> {
+    let row = users::get(org, subject)?.ok_or(PrivacyError::NotFound)?;
+    if !row.active || !row.roles().contains(Role::Admin) {
+        return Ok(());
+    }
+    let mut conn = org.conn()?;
+    let others: Vec<String> = users_t::table
+        .filter(users_t::active.eq(true))
+        .filter(users_t::id.ne(subject.0))
+        .select(users_t::roles)
+        .load(&mut conn)?;
+    let admin = |roles: &String| Roles::parse_list(roles).is_ok_and(|r| r.contains(Role::Admin));
+    if others.iter().any(admin) {
+        return Ok(());
+    }
+    Err(PrivacyError::Invalid(
+        "this person is the organisation's only administrator; give someone else the admin role first"
+            .into(),
+    ))
 }
 
 /// Destroys the person's key and removes their login; `actor` is `None` for retention.
@@ -89,55 +114,71 @@ pub fn erase_now(
     let index = random_array::<32>()?.to_vec();
     let now = now_unix();
     org.write(|c| -> Result<_, PrivacyError> {
-        diesel::update(users_t::table.find(subject.0))
-            .set((
-                users_t::email_index.eq(&index),
-                users_t::password_hash.eq(None::<String>),
-                users_t::totp_secret.eq(None::<Vec<u8>>),
-                users_t::totp_last_step.eq(None::<i64>),
-                users_t::mfa_enabled.eq(false),
-                users_t::active.eq(false),
-                users_t::session_version.eq(users_t::session_version + 1),
-                users_t::updated_at.eq(now),
-            ))
-            .execute(c)?;
-        diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(subject.0)))
-            .execute(c)?;
-        diesel::delete(reset_tokens::table.filter(reset_tokens::user_id.eq(subject.0)))
-            .execute(c)?;
-        // Comments others wrote on the person's claims are about the person (sealed under
-        // the authors' keys, so the shredding does not reach them): they go, so what
-        // stays of the claims is pseudonymous. The decisions themselves stay.
-        let own_claims = claims::table
-            .filter(claims::owner_id.eq(subject.0))
-            .select(claims::id);
-        diesel::update(
-            claim_events::table
-                .filter(claim_events::claim_id.eq_any(own_claims))
-                .filter(claim_events::actor_id.ne(subject.0)),
-        )
-        .set(claim_events::comment.eq(None::<Vec<u8>>))
-        .execute(c)?;
-        // The restriction ends with the person: what is left is pseudonymous financial
-        // records, which accounting may use again.
-        diesel::insert_into(privacy_flags::table)
-            .values((
-                privacy_flags::user_id.eq(subject.0),
-                privacy_flags::erased_at.eq(Some(now)),
-            ))
-            .on_conflict(privacy_flags::user_id)
-            .do_update()
-            .set((
-                privacy_flags::erased_at.eq(Some(now)),
-                privacy_flags::restricted_at.eq(None::<i64>),
-                privacy_flags::restriction_reason.eq(None::<Vec<u8>>),
-                privacy_flags::erase_due.eq(None::<String>),
-            ))
-            .execute(c)?;
+        scrub(c, subject, &index, now)?;
         audit::append(c, actor, Some(subject), Action::ErasedPerson, why)?;
         Ok(())
     })?;
+    // Old page images of what was just cleared live on in the write-ahead log until it
+    // is checkpointed: fold it into the database (where `secure_delete` has zeroed
+    // them) and empty it. Best effort: readers may hold it for a moment.
+    if let Err(e) = org.checkpoint_truncate() {
+        log::warn!("after an erasure in {}: {e}", org.slug);
+    }
     Ok(key)
+}
+
+/// The database side of an erasure, for the live data, a backup's copy or data just
+/// restored from one: the login goes (a random email index keeps the column unique and
+/// matches no email ever typed), and so do comments others wrote on the person's
+/// claims, which are about the person but sealed under their authors' keys, so the
+/// shredding does not reach them. The decisions themselves stay. The person is marked
+/// erased, which ends any restriction: what is left is pseudonymous financial records.
+pub(crate) fn scrub(
+    c: &mut SqliteConnection,
+    subject: UserId,
+    random_index: &[u8],
+    now: i64,
+) -> QueryResult<()> {
+    diesel::update(users_t::table.find(subject.0))
+        .set((
+            users_t::email_index.eq(random_index),
+            users_t::password_hash.eq(None::<String>),
+            users_t::totp_secret.eq(None::<Vec<u8>>),
+            users_t::totp_last_step.eq(None::<i64>),
+            users_t::mfa_enabled.eq(false),
+            users_t::active.eq(false),
+            users_t::session_version.eq(users_t::session_version + 1),
+            users_t::updated_at.eq(now),
+        ))
+        .execute(c)?;
+    diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(subject.0)))
+        .execute(c)?;
+    diesel::delete(reset_tokens::table.filter(reset_tokens::user_id.eq(subject.0))).execute(c)?;
+    let own_claims = claims::table
+        .filter(claims::owner_id.eq(subject.0))
+        .select(claims::id);
+    diesel::update(
+        claim_events::table
+            .filter(claim_events::claim_id.eq_any(own_claims))
+            .filter(claim_events::actor_id.ne(subject.0)),
+    )
+    .set(claim_events::comment.eq(None::<Vec<u8>>))
+    .execute(c)?;
+    diesel::insert_into(privacy_flags::table)
+        .values((
+            privacy_flags::user_id.eq(subject.0),
+            privacy_flags::erased_at.eq(Some(now)),
+        ))
+        .on_conflict(privacy_flags::user_id)
+        .do_update()
+        .set((
+            privacy_flags::erased_at.eq(Some(now)),
+            privacy_flags::restricted_at.eq(None::<i64>),
+            privacy_flags::restriction_reason.eq(None::<Vec<u8>>),
+            privacy_flags::erase_due.eq(None::<String>),
+        ))
+        .execute(c)?;
+    Ok(())
 }
 
 /// Restricts now and schedules the shredding for the end of retention; a person

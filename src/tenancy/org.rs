@@ -42,6 +42,15 @@ impl Org {
         Ok(self.db.get()?)
     }
 
+    /// Moves everything in the write-ahead log into the database and empties the log,
+    /// so no old page image is left in it (after an erasure).
+    pub fn checkpoint_truncate(&self) -> Result<(), DbError> {
+        use diesel::connection::SimpleConnection;
+        let mut c = self.conn()?;
+        c.batch_execute("PRAGMA wal_checkpoint(TRUNCATE);")
+            .map_err(DbError::from)
+    }
+
     /// Runs `f` in an IMMEDIATE transaction, one writer of this organisation at a time.
     ///
     /// SQLite admits one writer per database. A writer that finds the write lock taken
