@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use crate::audit::{self, Action};
 use crate::auth::login::{self, SecondFactor};
 use crate::auth::throttle::{Attempt, FREE_FAILURES};
+use crate::crypto::random_array;
 use crate::db::now_unix;
 use crate::ids::{OrgId, Slug, UserId};
 use crate::web::layout::{Chrome, html, see_other};
@@ -98,14 +99,20 @@ fn forwarded_for(req: &HttpRequest) -> Option<&str> {
     last.to_str().ok()
 }
 
-/// Throttle key for an account: a digest, so the map holds no email addresses. Both
-/// fields are trimmed and lower-cased as the sign-in reads them (`Slug::parse` trims),
-/// so padding them cannot make a fresh key for the same account.
+/// Throttle key for an account: a digest, so the map holds no email addresses; keyed
+/// with a secret made at start-up, so nobody who reads the process's memory can test
+/// guessed addresses against it. Both fields are trimmed and lower-cased as the sign-in
+/// reads them (`Slug::parse` trims), so padding them cannot make a fresh key for the
+/// same account.
 fn account_key(organisation: &str, email: &str) -> String {
+    static SECRET: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+    let secret = SECRET.get_or_init(|| random_array::<32>().unwrap_or_else(|_| [7; 32]));
     let slug = organisation.trim().to_lowercase();
     let email = email.trim().to_lowercase();
-    let digest = Sha256::digest(format!("{slug}\n{email}"));
-    format!("acct:{}", hex::encode(&digest[..16]))
+    let mut digest = Sha256::new();
+    digest.update(secret);
+    digest.update(format!("{slug}\n{email}"));
+    format!("acct:{}", hex::encode(&digest.finalize()[..16]))
 }
 
 pub async fn submit(
