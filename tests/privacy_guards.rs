@@ -171,3 +171,54 @@ fn the_only_administrator_is_not_erased() {
     let done = erasure::erase(&org, acme.dpo, acme.admin, Mode::Now, today).unwrap();
     assert!(matches!(done, Outcome::Erased(_)));
 }
+
+/// The access export holds what the privacy register keeps about the person: the
+/// restriction's reason, their own notes on their requests (the DPO's working notes
+/// counted, not shown), the identity dates, and the delegations they gave or received.
+#[test]
+fn the_export_holds_the_register_and_delegations() {
+    use expenseplus::auth::Roles;
+    use expenseplus::expenses::delegation::{self, DelegationInput};
+    use expenseplus::privacy::export;
+    let acme = acme_with_people();
+    let org = acme.env.org("acme");
+    let day = today();
+    let id =
+        requests::open_own(&org, acme.boss, "access", "Please include my mileage", day).unwrap();
+    let dpo = Dpo::check(acme.dpo, Roles::parse_list("dpo").unwrap()).unwrap();
+    requests::add_note(&org, dpo, id, "Called HR about the mileage records").unwrap();
+    requests::ask_identity(&org, dpo, id, day).unwrap();
+    restriction::restrict(&org, acme.dpo, acme.boss, "Accuracy contested").unwrap();
+    let made = delegation::add(
+        &org,
+        acme.boss,
+        Roles::parse_list("manager,employee").unwrap(),
+        &DelegationInput {
+            delegate: acme.other.0.to_string(),
+            from: day.to_string(),
+            to: day.to_string(),
+        },
+    )
+    .unwrap();
+    assert!(made.is_ok());
+
+    let (data, _) = export::collect(&org, acme.boss).unwrap();
+    assert_eq!(
+        data.person.restriction_reason.as_deref(),
+        Some("Accuracy contested")
+    );
+    let r = &data.privacy_requests[0];
+    assert_eq!(r.your_notes, vec!["Please include my mileage".to_owned()]);
+    assert_eq!(r.notes_withheld, 1);
+    assert_eq!(
+        r.identity_requested_on.as_deref(),
+        Some(day.to_string().as_str())
+    );
+    assert_eq!(data.delegations.len(), 1);
+    assert_eq!(data.delegations[0].direction, "given");
+    // The delegate sees it as received, and nobody is named.
+    let (theirs, _) = export::collect(&org, acme.other).unwrap();
+    assert_eq!(theirs.delegations[0].direction, "received");
+    let json = serde_json::to_string(&theirs).unwrap();
+    assert!(!json.contains("Bea Boss"));
+}

@@ -47,7 +47,18 @@ pub struct SubjectData {
     pub actions_on_other_claims: Vec<OtherAction>,
     /// The person's own data-subject requests and what became of them.
     pub privacy_requests: Vec<RequestItem>,
+    /// Approvals the person handed to someone else, or was handed, for a range of days.
+    pub delegations: Vec<DelegationItem>,
     pub audit: Vec<AuditItem>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DelegationItem {
+    /// "given" (your approvals, to someone else) or "received".
+    pub direction: &'static str,
+    pub starts_on: String,
+    pub ends_on: String,
+    pub created_at: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -56,10 +67,16 @@ pub struct RequestItem {
     pub kind: String,
     pub status: String,
     pub received_on: String,
+    pub identity_requested_on: Option<String>,
+    pub identity_verified_on: Option<String>,
     pub identity_checked_by: Option<String>,
     pub extension_reason: Option<String>,
     pub refusal_reason: Option<String>,
     pub closed_on: Option<String>,
+    /// Notes the person wrote on the request themselves.
+    pub your_notes: Vec<String>,
+    /// How many notes the data protection officer wrote (their working notes).
+    pub notes_withheld: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -72,6 +89,9 @@ pub struct Person {
     pub active: bool,
     pub mfa_enrolled: bool,
     pub restricted: bool,
+    pub restriction_reason: Option<String>,
+    /// The day a scheduled erasure runs, if one is scheduled.
+    pub erasure_scheduled_for: Option<String>,
     pub created_at: String,
 }
 
@@ -344,17 +364,30 @@ pub fn collect(org: &Org, subject: UserId) -> Result<(SubjectData, Files), Priva
     let requests = super::requests::list_for_subject(org, subject)
         .map_err(|e| PrivacyError::Export(e.to_string()))?;
     for r in requests {
+        let notes = super::requests::notes_of(org, r.id)
+            .map_err(|e| PrivacyError::Export(e.to_string()))?;
+        let (mine, theirs): (Vec<_>, Vec<_>) =
+            notes.into_iter().partition(|n| n.author_id == subject.0);
+        let mut your_notes = Vec::new();
+        for n in mine {
+            your_notes.push(org.keys.open(&n.body)?.to_string());
+        }
         privacy_requests.push(RequestItem {
             id: r.id,
             kind: r.kind().code().to_owned(),
             status: r.status().label().to_owned(),
             received_on: r.received_on.clone(),
+            identity_requested_on: r.identity_requested_on.clone(),
+            identity_verified_on: r.identity_verified_on.clone(),
             identity_checked_by: open_opt(org, &r.identity_method)?,
             extension_reason: open_opt(org, &r.extension_reason)?,
             refusal_reason: open_opt(org, &r.refusal_reason)?,
             closed_on: r.closed_on.clone(),
+            your_notes,
+            notes_withheld: theirs.len(),
         });
     }
+    let delegations = delegations_of(org, subject)?;
     let flags = restriction::flags(org, subject)?;
     let data = SubjectData {
         schema: SCHEMA_ID,
@@ -369,14 +402,45 @@ pub fn collect(org: &Org, subject: UserId) -> Result<(SubjectData, Files), Priva
             active: row.active,
             mfa_enrolled: row.mfa_enabled,
             restricted: flags.restricted(),
+            restriction_reason: open_opt(org, &flags.restriction_reason)?,
+            erasure_scheduled_for: flags.erase_due.clone(),
             created_at: stamp(row.created_at),
         },
         claims: claims_out,
         actions_on_other_claims: actions,
         privacy_requests,
+        delegations,
         audit,
     };
     Ok((data, files))
+}
+
+/// Delegations the person gave or received; the other side is not named.
+fn delegations_of(org: &Org, subject: UserId) -> Result<Vec<DelegationItem>, PrivacyError> {
+    use crate::db::schema::org::delegations as d;
+    let mut conn = org.conn()?;
+    let rows: Vec<(i64, String, String, i64)> = d::table
+        .filter(
+            d::delegator_id
+                .eq(subject.0)
+                .or(d::delegate_id.eq(subject.0)),
+        )
+        .order(d::id)
+        .select((d::delegator_id, d::starts_on, d::ends_on, d::created_at))
+        .load(&mut conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(from, starts_on, ends_on, at)| DelegationItem {
+            direction: if from == subject.0 {
+                "given"
+            } else {
+                "received"
+            },
+            starts_on,
+            ends_on,
+            created_at: stamp(at),
+        })
+        .collect())
 }
 
 /// An optional sealed text, opened ("erased" if its key is gone).
