@@ -530,3 +530,21 @@ fn the_daily_backup_job_backs_up_every_organisation_and_rotates() {
     assert!(summary.contains("2 old backup(s) removed"), "{summary}");
     assert_eq!(backup::list(&root, "acme").unwrap().len(), 1);
 }
+
+/// Backup files hold everyone's sealed data: only the server's user may read them,
+/// even when copied out of their private directory.
+#[test]
+fn backup_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let acme = acme_with_people();
+    let org = acme.env.org("acme");
+    let report = take(&acme.env, &org);
+    let dir = root(&acme.env).join("acme").join(&report.id);
+    for file in ["org.sqlite", "keys.sqlite"] {
+        let mode = std::fs::metadata(dir.join(file))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{file}: {mode:o}");
+    }
+}

@@ -90,6 +90,17 @@ fn snapshot(conn: &mut SqliteConnection, dest: &Path) -> Result<(), BackupError>
         path: dest.display().to_string(),
         source: std::io::Error::other("the path is not valid UTF-8"),
     })?;
+    // Made empty at 0600 first (VACUUM INTO accepts an empty file): a copy of the
+    // backup taken elsewhere keeps the mode, and it holds everyone's sealed data.
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(dest)
+            .map_err(io_err("could not create", dest))?;
+    }
     conn.batch_execute(&format!("VACUUM INTO {}", sql_literal(target)))?;
     let mut copy = SqliteConnection::establish(target).map_err(|e| BackupError::Io {
         what: "could not open the copy",
