@@ -1,9 +1,12 @@
 //! Command-line flags and their environment fallbacks: flags > `EXPENSEPLUS_*` > defaults.
 //! Parsed once at start-up into plain structs; nothing reads the environment later.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::error::ErrorKind;
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(name = "expenseplus", version, about = "Self-hosted expense claims")]
@@ -23,6 +26,45 @@ pub struct Cli {
     /// Serving is the default when no command is given.
     #[command(flatten)]
     pub serve: ServeArgs,
+}
+
+impl Cli {
+    /// Parses the command line. Serve flags written before a command (`expenseplus
+    /// --backup-dir X backup run`) are refused: clap takes them for the default `serve`,
+    /// the command reads only its own, so they would be ignored without a word.
+    pub fn parse_args<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let mut command = Cli::command();
+        let matches = command.try_get_matches_from_mut(args)?;
+        if let Some((name, _)) = matches.subcommand() {
+            // Global flags (--data-dir) reach every command; the others are serve's.
+            let ignored: Vec<String> = command
+                .get_arguments()
+                .filter(|arg| !arg.is_global_set())
+                .filter(|arg| {
+                    matches.value_source(arg.get_id().as_str()) == Some(ValueSource::CommandLine)
+                })
+                .map(|arg| match arg.get_long() {
+                    Some(long) => format!("--{long}"),
+                    None => arg.get_id().to_string(),
+                })
+                .collect();
+            if !ignored.is_empty() {
+                return Err(command.error(
+                    ErrorKind::ArgumentConflict,
+                    format!(
+                        "{} came before the command {name}, where it would be ignored; \
+                         give it after the command",
+                        ignored.join(", ")
+                    ),
+                ));
+            }
+        }
+        Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut command))
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,7 +3,6 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use clap::error::ErrorKind;
 use expenseplus::cli;
 use expenseplus::config::Cli;
@@ -27,17 +26,40 @@ fn sentence(message: &str) -> String {
     }
 }
 
+/// clap's error in one line: its first paragraph, with any names it lists below the first
+/// line ("required arguments were not provided:" then "  --org <ORG>") joined onto it.
+fn clap_message(e: &clap::Error) -> String {
+    let rendered = e.render().to_string();
+    if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        // clap printed the help text; its usage line says what is missing.
+        return match rendered
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Usage:"))
+        {
+            Some(usage) => format!("a command is missing; usage: {}", usage.trim()),
+            None => "a command is missing; --help lists them".to_owned(),
+        };
+    }
+    let mut lines = rendered.lines().map(str::trim);
+    let first = lines.next().unwrap_or_default();
+    let listed: Vec<&str> = lines.take_while(|l| !l.is_empty()).collect();
+    if listed.is_empty() {
+        first.to_owned()
+    } else {
+        format!("{first} {}", listed.join(", "))
+    }
+}
+
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::parse_args(std::env::args_os()) {
         Ok(cli) => cli,
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
             let _ = e.print();
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            let rendered = e.render().to_string();
-            eprintln!("{}", sentence(rendered.lines().next().unwrap_or_default()));
+            eprintln!("{}", sentence(&clap_message(&e)));
             return ExitCode::FAILURE;
         }
     };

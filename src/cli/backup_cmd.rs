@@ -25,17 +25,18 @@ pub fn human_size(bytes: u64) -> String {
     }
 }
 
-fn print_report(r: &BackupReport) {
-    println!(
+fn print_report(r: &BackupReport) -> Result<(), CliError> {
+    say!(
         "backed up {} as {} ({}, verified, {:.1}s)",
         r.slug,
         r.id,
         human_size(r.bytes),
         r.took.as_secs_f64()
-    );
+    )?;
     for f in &r.files {
-        println!("  {}", f.display());
+        say!("  {}", f.display())?;
     }
+    Ok(())
 }
 
 pub fn run(data_dir: &Path, cmd: BackupCommand) -> Result<(), CliError> {
@@ -55,7 +56,7 @@ pub fn run(data_dir: &Path, cmd: BackupCommand) -> Result<(), CliError> {
                 Some(slug) => {
                     let org = open_org(&registry, &slug)?;
                     let report = backup::backup_org(&org, &registry.org_dir(&slug), root)?;
-                    print_report(&report);
+                    print_report(&report)?;
                     slugs.push(slug);
                 }
                 None => {
@@ -63,7 +64,7 @@ pub fn run(data_dir: &Path, cmd: BackupCommand) -> Result<(), CliError> {
                     let tenants = Tenants::new(registry, NonZeroUsize::MIN);
                     for (slug, result) in backup::backup_all(&tenants, root)? {
                         match result {
-                            Ok(report) => print_report(&report),
+                            Ok(report) => print_report(&report)?,
                             Err(e) => {
                                 eprintln!("The backup of {slug} failed: {e}.");
                                 failed.push(slug.clone());
@@ -76,7 +77,7 @@ pub fn run(data_dir: &Path, cmd: BackupCommand) -> Result<(), CliError> {
             if rotate {
                 for slug in &slugs {
                     for id in backup::rotation::rotate(root, slug, keep.retention())? {
-                        println!("removed old backup {slug}/{id}");
+                        say!("removed old backup {slug}/{id}")?;
                     }
                 }
             }
@@ -90,15 +91,15 @@ pub fn run(data_dir: &Path, cmd: BackupCommand) -> Result<(), CliError> {
         BackupCommand::Verify { org, id, dir } => {
             let slug = Slug::parse(&org).map_err(TenancyError::from)?;
             let m = backup::verify(&dir.backup_dir, slug.as_str(), &id)?;
-            println!(
+            say!(
                 "backup {id} of {} is intact ({}, taken {}, schema {})",
                 m.org_slug,
                 human_size(m.size()),
                 m.created_at,
                 m.schema_version
-            );
+            )?;
             for f in &m.files {
-                println!("  {}\t{}\tsha256 {}", f.name, human_size(f.size), f.sha256);
+                say!("  {}\t{}\tsha256 {}", f.name, human_size(f.size), f.sha256)?;
             }
             Ok(())
         }
@@ -109,17 +110,17 @@ pub fn run(data_dir: &Path, cmd: BackupCommand) -> Result<(), CliError> {
                 NonZeroUsize::MIN,
             );
             let report = backup::restore_tenant(&tenants, &slug, &dir.backup_dir, &from)?;
-            println!(
+            say!(
                 "restored {slug} from backup {}: {} tables, {} rows; the backup was verified first",
-                report.id, report.tables, report.rows
-            );
-            println!(
+                report.id,
+                report.tables,
+                report.rows
+            )?;
+            say!(
                 "ended {} session(s): everyone in {slug} signs in again",
                 report.sessions_ended
-            );
-            println!(
-                "the current key store was kept, so people erased since the backup stay erased"
-            );
+            )?;
+            say!("the current key store was kept, so people erased since the backup stay erased")?;
             Ok(())
         }
     }
@@ -147,18 +148,18 @@ fn list(root: &Path, org: Option<&str>) -> Result<(), CliError> {
         for entry in backup::list(root, &slug)? {
             any = true;
             match entry.manifest {
-                Ok(m) => println!(
+                Ok(m) => say!(
                     "{slug}\t{}\t{}\t{}",
                     entry.id,
                     m.created_at,
                     human_size(m.size())
-                ),
-                Err(reason) => println!("{slug}\t{}\tunreadable: {reason}", entry.id),
+                )?,
+                Err(reason) => say!("{slug}\t{}\tunreadable: {reason}", entry.id)?,
             }
         }
     }
     if !any {
-        println!("no backups in {}", root.display());
+        say!("no backups in {}", root.display())?;
     }
     Ok(())
 }

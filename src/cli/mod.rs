@@ -17,7 +17,26 @@ use crate::ids::{Slug, UserId};
 use crate::server::{self, ServeError};
 use crate::tenancy::{Org, Registry, TenancyError, Usage};
 
+/// `println!` that a closed pipe does not crash: see [`say`].
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::cli::say(format_args!($($arg)*))
+    };
+}
+
 mod backup_cmd;
+
+/// Writes one line of a command's output. A reader that stopped reading (`| head -1`) is
+/// no failure of the command: the rest of the output is dropped and the work goes on.
+fn say(line: std::fmt::Arguments<'_>) -> Result<(), CliError> {
+    use std::io::Write;
+    match writeln!(std::io::stdout().lock(), "{line}") {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(CliError::Output(e.to_string()))
+        }
+        _ => Ok(()),
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -50,6 +69,12 @@ pub enum CliError {
     Backup(#[from] crate::backup::BackupError),
     #[error("the backup of {0} failed; the others were written")]
     SomeBackupsFailed(String),
+    #[error(
+        "an ExpensePlus server is running on this data dir: stop it before rotating the master key, as it keeps the old key in memory"
+    )]
+    RotateWhileServing,
+    #[error("the command's output could not be written: {0}")]
+    Output(String),
 }
 
 pub fn run(cli: Cli) -> Result<(), CliError> {
@@ -59,12 +84,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Some(Command::Serve(args)) => Ok(server::serve(data_dir, &args)?),
         Some(Command::Org(cmd)) => org(data_dir, cmd),
         Some(Command::User(cmd)) => user(data_dir, cmd),
-        Some(Command::Keys(KeysCommand::RotateMaster)) => {
-            let mut registry = Registry::open(data_dir, false, Usage::Command)?;
-            let n = registry.rotate_master()?;
-            println!("rotated the master key; re-wrapped {n} organisation key(s)");
-            Ok(())
-        }
+        Some(Command::Keys(KeysCommand::RotateMaster)) => rotate_master(data_dir),
         Some(Command::Audit(AuditCommand::Verify { org })) => audit_verify(data_dir, &org),
         Some(Command::Demo) => demo(data_dir),
         Some(Command::Retention(RetentionCommand::Run { org, today, dir })) => {
@@ -75,6 +95,15 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         }
         Some(Command::Backup(cmd)) => backup_cmd::run(data_dir, cmd),
     }
+}
+
+fn rotate_master(data_dir: &Path) -> Result<(), CliError> {
+    let mut registry = Registry::open(data_dir, false, Usage::Command)?;
+    let n = registry.rotate_master().map_err(|e| match e {
+        TenancyError::Serving => CliError::RotateWhileServing,
+        e => e.into(),
+    })?;
+    say!("rotated the master key; re-wrapped {n} organisation key(s)")
 }
 
 /// Applies retention to one organisation or all, as of `today` (default: today, UTC).
@@ -107,10 +136,10 @@ fn retention_run(
         for key in &r.destroyed_keys {
             let note = crate::backup::forget_now(backups, &org, *key);
             if !note.is_empty() {
-                println!("{}: {}", org.slug, note.trim_start());
+                say!("{}: {}", org.slug, note.trim_start())?;
             }
         }
-        println!(
+        say!(
             "{}: as of {today}: {} scheduled erasure(s), {} deactivated profile(s) erased, \
              {} claim(s) deleted, {} claim(s) past retention still in progress, \
              {} audit entr(ies) past retention kept",
@@ -120,7 +149,7 @@ fn retention_run(
             r.claims_deleted.len(),
             r.claims_open_past_period,
             r.audit_past_period
-        );
+        )?;
     }
     Ok(())
 }
@@ -139,7 +168,7 @@ fn audit_verify(data_dir: &Path, slug: &str) -> Result<(), CliError> {
     let org = open_org(&registry, slug)?;
     match audit::verify(&org) {
         Ok(n) => {
-            println!("audit log of {}: {n} entries, chain intact", org.slug);
+            say!("audit log of {}: {n} entries, chain intact", org.slug)?;
             Ok(())
         }
         Err(VerifyError::Db(e)) => Err(TenancyError::Db(e).into()),
@@ -161,10 +190,10 @@ fn breach_notify(data_dir: &Path, slug: &str, file: &Path) -> Result<(), CliErro
     let registry = Registry::open(data_dir, false, Usage::Command)?;
     let org = open_org(&registry, slug.as_str())?;
     let id = breaches::post_notice(&org, &text).map_err(|e| CliError::Privacy(e.to_string()))?;
-    println!(
+    say!(
         "posted breach notice {id} to the data protection officer of {}",
         org.slug
-    );
+    )?;
     Ok(())
 }
 
@@ -265,15 +294,17 @@ fn demo(data_dir: &Path) -> Result<(), CliError> {
         };
         filed = demo_claims::seed(&org, &cast)?;
     }
-    println!(
+    say!(
         "created organisation {} ({}); sign in with the organisation name {}",
-        org.slug, org.name, org.slug
-    );
-    println!("filed {filed} sample claims for the employee, in every state");
+        org.slug,
+        org.name,
+        org.slug
+    )?;
+    say!("filed {filed} sample claims for the employee, in every state")?;
     // Each role on its own line, in the usual order.
     for role in Role::ALL {
         if let Some((shown, email, secret)) = lines.iter().find(|l| l.0 == role.as_str()) {
-            println!("{shown}\t{email}\t{secret}");
+            say!("{shown}\t{email}\t{secret}")?;
         }
     }
     Ok(())
@@ -287,13 +318,13 @@ fn org(data_dir: &Path, cmd: OrgCommand) -> Result<(), CliError> {
             crate::tenancy::registry::check_org_name(&name)?;
             let registry = Registry::open(data_dir, true, Usage::Command)?;
             let record = registry.create_org(&slug, &name)?;
-            println!("created organisation {} ({})", record.slug, record.name);
+            say!("created organisation {} ({})", record.slug, record.name)?;
             Ok(())
         }
         OrgCommand::List => {
             let registry = Registry::open(data_dir, false, Usage::Command)?;
             for record in registry.list()? {
-                println!("{}\t{}", record.slug, record.name);
+                say!("{}\t{}", record.slug, record.name)?;
             }
             Ok(())
         }
@@ -360,6 +391,6 @@ fn user(data_dir: &Path, cmd: UserCommand) -> Result<(), CliError> {
             password_hash: Some(hash),
         },
     )?;
-    println!("created user {id} in {} with roles {roles}", org.slug);
+    say!("created user {id} in {} with roles {roles}", org.slug)?;
     Ok(())
 }

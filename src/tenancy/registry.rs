@@ -1,7 +1,7 @@
 //! `data/registry.sqlite`: which organisations exist and their keys wrapped by the
 //! master key. Opening the registry checks the master key against it first.
 
-use std::fs;
+use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
@@ -19,6 +19,7 @@ const MASTER_CHECK_LABEL: &str = "master-check";
 const MASTER_CHECK_NAME: &str = "master_check";
 const MASTER_CHECK_TEXT: &[u8] = b"expenseplus master key check";
 pub const NAME_MAX: usize = 100;
+const MASTER_LOCK_FILE: &str = "master.lock";
 
 pub const REGISTRY_SPEC: DbSpec = DbSpec {
     schema: db::Schema::Registry,
@@ -85,6 +86,32 @@ fn dir_err(path: &Path, what: &str, e: impl std::fmt::Display) -> TenancyError {
     TenancyError::DataDir(format!("the data directory {} {what}: {e}", path.display()))
 }
 
+/// An exclusive lock on `master.lock`, held while a process checks the master key, rotates
+/// it, or wraps a new organisation key with it. Without it a check in another process can
+/// delete a rotation's pending key between its writing and its promotion, and every
+/// organisation key would end up wrapped under a key that exists nowhere. The kernel drops
+/// it when the file closes, even on `kill -9`.
+struct MasterLock(#[allow(dead_code)] File);
+
+fn lock_master(data_dir: &Path) -> Result<MasterLock, TenancyError> {
+    let path = data_dir.join(MASTER_LOCK_FILE);
+    let lock_err = |e: std::io::Error| {
+        TenancyError::DataDir(format!(
+            "the master key lock {} could not be taken: {e}",
+            path.display()
+        ))
+    };
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(lock_err)?;
+    // Blocking: the others hold it for a moment only (a rotation is one transaction).
+    file.lock().map_err(lock_err)?;
+    Ok(MasterLock(file))
+}
+
 /// Trims an organisation's display name and checks it.
 pub fn check_org_name(name: &str) -> Result<&str, TenancyError> {
     let name = name.trim();
@@ -133,10 +160,14 @@ impl Registry {
                 data_dir.display()
             )));
         }
+        // The key is read and checked under the lock, so a rotation is seen either not
+        // yet started or finished, never half-way.
+        let lock = lock_master(data_dir)?;
         // Check the key before creating anything, so a bad key changes no data.
         let keys = master::load(data_dir, fresh)?;
         let pool = db::open(&path, usage.spec(REGISTRY_SPEC), create)?;
         let master = Self::check_master(&pool, data_dir, keys)?;
+        drop(lock);
         Ok(Registry {
             usage,
             pool,
@@ -147,7 +178,9 @@ impl Registry {
     }
 
     /// Proves the master key is the one this registry was written with; finishes an
-    /// interrupted rotation; records the check value on first start.
+    /// interrupted rotation; records the check value on first start. The caller holds
+    /// the master lock: a pending key seen here is left by a crash, never by a rotation
+    /// still running.
     fn check_master(
         pool: &DbPool,
         data_dir: &Path,
@@ -186,6 +219,29 @@ impl Registry {
                 }
                 _ => Err(MasterKeyError::Mismatch.into()),
             },
+        }
+    }
+
+    /// Fails if the registry's master key is no longer the one this handle holds: another
+    /// process rotated it since this one opened. Call with the master lock held.
+    fn ensure_master_current(&self, conn: &mut db::DbConn) -> Result<(), TenancyError> {
+        let check: Option<Vec<u8>> = meta::table
+            .find(MASTER_CHECK_NAME)
+            .select(meta::value)
+            .first(conn)
+            .optional()
+            .map_err(db::DbError::from)?;
+        let current = check.is_some_and(|check| {
+            envelope::open(&self.master, MASTER_CHECK_LABEL, &check)
+                .is_ok_and(|t| t == MASTER_CHECK_TEXT)
+        });
+        if current {
+            Ok(())
+        } else {
+            Err(TenancyError::DataDir(
+                "the master key was rotated while this ran; nothing was changed, run it again"
+                    .to_owned(),
+            ))
         }
     }
 
@@ -283,6 +339,9 @@ impl Registry {
         drop(db::open(&staging.join("keys.sqlite"), keys_spec, true)?);
         let org_key = SecretKey::generate().map_err(keys_err)?;
         let mut conn = self.pool.get().map_err(db::DbError::from)?;
+        // A key wrapped under a master key that a rotation just replaced would open nothing.
+        let _lock = lock_master(&self.data_dir)?;
+        self.ensure_master_current(&mut conn)?;
         conn.transaction(|conn| {
             let id: i64 = diesel::insert_into(organisations::table)
                 .values((
@@ -345,11 +404,17 @@ impl Registry {
     }
 
     /// Replaces the master key: re-wraps every organisation key under a new one without
-    /// touching any organisation's data. Returns how many keys were re-wrapped.
+    /// touching any organisation's data. Returns how many keys were re-wrapped. Refused
+    /// while a server runs on the data dir: it would go on with the old key in memory.
     pub fn rotate_master(&mut self) -> Result<usize, TenancyError> {
         let Some(file) = self.master_file.clone() else {
             return Err(MasterKeyError::FromEnv.into());
         };
+        // Held to the end: no other process checks, promotes or discards the pending key,
+        // or wraps a new organisation key, until the rotation is done.
+        let _lock = lock_master(&self.data_dir)?;
+        super::serving::ensure_not_serving(&self.data_dir)?;
+        self.ensure_master_current(&mut self.pool.get().map_err(db::DbError::from)?)?;
         let next = SecretKey::generate().map_err(|e| TenancyError::DataDir(e.to_string()))?;
         let records = self.list()?;
         let mut rewrapped = Vec::with_capacity(records.len());
@@ -387,5 +452,101 @@ impl Registry {
         debug_assert_eq!(file, self.data_dir.join(master::FILE_NAME));
         self.master = next;
         Ok(rewrapped.len())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::*;
+
+    fn data_dir_with_org() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Registry::open(dir.path(), true, Usage::Command).unwrap();
+        registry
+            .create_org(&Slug::parse("acme").unwrap(), "Acme Ltd")
+            .unwrap();
+        dir
+    }
+
+    /// The interleaving that lost every key: a rotation has written `master.key.next` and
+    /// not yet committed; another process opening the registry must wait, not discard it.
+    #[test]
+    fn registry_open_waits_for_a_rotation_holding_the_lock() {
+        let dir = data_dir_with_org();
+        let data = dir.path().to_path_buf();
+        let lock = lock_master(&data).unwrap();
+        let pending = data.join(master::NEXT_FILE_NAME);
+        master::write_key_file(&pending, &SecretKey::generate().unwrap()).unwrap();
+
+        let (tx, rx) = mpsc::channel();
+        let opener = {
+            let data = data.clone();
+            std::thread::spawn(move || {
+                let opened = Registry::open(&data, false, Usage::Command).map(drop);
+                let _ = tx.send(opened.is_ok());
+            })
+        };
+        assert!(
+            rx.recv_timeout(Duration::from_millis(500)).is_err(),
+            "the registry opened while the rotation lock was held"
+        );
+        assert!(
+            pending.exists(),
+            "the pending key was discarded mid-rotation"
+        );
+
+        // The rotation gave up before its commit: the old key still opens the registry
+        // and the pending key is now rightly dropped.
+        drop(lock);
+        assert!(rx.recv_timeout(Duration::from_secs(30)).unwrap());
+        opener.join().unwrap();
+        assert!(!pending.exists());
+    }
+
+    /// A handle opened before another process rotated holds a stale key: wrapping a new
+    /// organisation key with it, or rotating again from it, would lose data.
+    #[test]
+    fn a_stale_master_key_wraps_nothing() {
+        let dir = data_dir_with_org();
+        let stale = Registry::open(dir.path(), false, Usage::Command).unwrap();
+        let mut rotating = Registry::open(dir.path(), false, Usage::Command).unwrap();
+        assert_eq!(rotating.rotate_master().unwrap(), 1);
+
+        let err = stale
+            .create_org(&Slug::parse("globex").unwrap(), "Globex plc")
+            .unwrap_err();
+        assert!(err.to_string().contains("rotated while this ran"), "{err}");
+        assert!(stale.find_by_slug("globex").unwrap().is_none());
+        assert!(!dir.path().join("orgs/globex").exists());
+        assert!(!dir.path().join("orgs/.new-globex").exists());
+
+        let mut stale = stale;
+        assert!(stale.rotate_master().is_err());
+        let reopened = Registry::open(dir.path(), false, Usage::Command).unwrap();
+        let record = reopened.find_by_slug("acme").unwrap().unwrap();
+        assert!(reopened.open_org(&record).is_ok());
+    }
+
+    #[test]
+    fn rotation_is_refused_beside_a_running_server() {
+        let dir = data_dir_with_org();
+        let key_before = fs::read(dir.path().join(master::FILE_NAME)).unwrap();
+        let serving = super::super::serving::claim(dir.path()).unwrap();
+        let mut registry = Registry::open(dir.path(), false, Usage::Command).unwrap();
+        assert!(matches!(
+            registry.rotate_master(),
+            Err(TenancyError::Serving)
+        ));
+        assert_eq!(
+            fs::read(dir.path().join(master::FILE_NAME)).unwrap(),
+            key_before
+        );
+        assert!(!dir.path().join(master::NEXT_FILE_NAME).exists());
+        drop(serving);
+        assert_eq!(registry.rotate_master().unwrap(), 1);
     }
 }
