@@ -106,7 +106,7 @@ fn forwarded_for(req: &HttpRequest) -> Option<&str> {
 /// same account.
 fn account_key(organisation: &str, email: &str) -> String {
     static SECRET: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
-    let secret = SECRET.get_or_init(|| random_array::<32>().unwrap_or_else(|_| [7; 32]));
+    let secret = SECRET.get_or_init(|| random_array::<32>().unwrap_or([7; 32]));
     let slug = organisation.trim().to_lowercase();
     let email = email.trim().to_lowercase();
     let mut digest = Sha256::new();
