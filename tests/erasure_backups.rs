@@ -182,3 +182,43 @@ fn erasure_beyond_the_key_reaches_backups_and_survives_a_restore() {
     assert_eq!(comments_on_claims_of(&earlier_org, acme.emp.0), 0);
     backup::verify(&root, "acme", &earlier.id).unwrap();
 }
+
+/// A rewrite that died after changing a backup's key store but before its manifest
+/// (a full disk, a kill) is finished by the next call, so the backup verifies again;
+/// and one unreadable backup does not keep the others holding the key.
+#[test]
+fn a_half_done_rewrite_is_finished_and_a_bad_backup_does_not_stop_the_rest() {
+    let acme = common::acme_with_people();
+    let env = &acme.env;
+    let org = env.org("acme");
+    let root = env.dir.path().join("backups");
+    let dir = env.state.tenants.registry().org_dir("acme");
+    let first = backup::backup_org(&org, &dir, &root).unwrap();
+    let second = backup::backup_org(&org, &dir, &root).unwrap();
+    let third = backup::backup_org(&org, &dir, &root).unwrap();
+    let store = |id: &str| root.join("acme").join(id).join("keys.sqlite");
+    let key = users::get(&org, acme.emp).unwrap().unwrap().person_key();
+    org.keys.destroy(key).unwrap();
+
+    // The first backup's key store lost the key, its manifest was never updated.
+    {
+        let mut conn = SqliteConnection::establish(store(&first.id).to_str().unwrap()).unwrap();
+        diesel::sql_query("DELETE FROM person_keys WHERE id = ?")
+            .bind::<BigInt, _>(key.0)
+            .execute(&mut conn)
+            .unwrap();
+    }
+    assert!(backup::verify(&root, "acme", &first.id).is_err());
+    // The second backup's key store is unreadable.
+    std::fs::write(store(&second.id), b"not a database at all").unwrap();
+
+    let result = backup::forget_person_key(&root, "acme", key);
+    assert!(result.is_err(), "the unreadable backup is reported");
+    backup::verify(&root, "acme", &first.id).unwrap();
+    assert!(!keys_in(&store(&first.id)).contains(&key.0));
+    assert!(
+        !keys_in(&store(&third.id)).contains(&key.0),
+        "the backup after the bad one lost the key too"
+    );
+    backup::verify(&root, "acme", &third.id).unwrap();
+}
