@@ -181,6 +181,9 @@ pub fn serve(data_dir: &Path, args: &ServeArgs) -> Result<(), ServeError> {
     crate::backup::check_location(data_dir, &args.backup_dir)?;
     let registry = Registry::open(data_dir, true, Usage::Server)?;
     let _serving = crate::tenancy::serving::claim(data_dir)?;
+    // A key rotation refuses to start once the lock is held; one that ran between the
+    // opening and the lock would leave this server with the old key.
+    registry.ensure_current()?;
     let tls = if args.plain_http {
         None
     } else {

@@ -245,6 +245,14 @@ impl Registry {
         }
     }
 
+    /// Fails if another process rotated the master key since this handle was opened
+    /// (the server checks this once it holds `serve.lock`, after which no rotation can
+    /// start).
+    pub fn ensure_current(&self) -> Result<(), TenancyError> {
+        let _lock = lock_master(&self.data_dir)?;
+        self.ensure_master_current(&mut self.pool.get().map_err(db::DbError::from)?)
+    }
+
     /// A key for one purpose derived from the master key (e.g. session cookies).
     pub fn derive_key(&self, purpose: &[u8]) -> [u8; 32] {
         crate::crypto::hmac_sha256(self.master.expose(), &[b"derive", purpose])
@@ -514,7 +522,11 @@ mod tests {
         let dir = data_dir_with_org();
         let stale = Registry::open(dir.path(), false, Usage::Command).unwrap();
         let mut rotating = Registry::open(dir.path(), false, Usage::Command).unwrap();
+        assert!(stale.ensure_current().is_ok());
         assert_eq!(rotating.rotate_master().unwrap(), 1);
+        // What a server that opened just before the rotation finds once it holds its lock.
+        assert!(stale.ensure_current().is_err());
+        assert!(rotating.ensure_current().is_ok());
 
         let err = stale
             .create_org(&Slug::parse("globex").unwrap(), "Globex plc")
