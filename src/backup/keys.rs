@@ -10,8 +10,7 @@ use diesel::prelude::*;
 
 use super::manifest::{self, Manifest};
 use super::verify::BackupEntry;
-use super::{BackupError, KEYS_FILE, ORG_FILE, io_err, list, lock_org};
-use crate::audit::{self, Action};
+use super::{BackupError, KEYS_FILE, ORG_FILE, fsync, io_err, list, lock_org};
 use crate::crypto::random_array;
 use crate::db::now_unix;
 use crate::db::schema::keys::person_keys;
@@ -111,12 +110,6 @@ fn open_for_rewrite(path: &Path) -> Result<SqliteConnection, BackupError> {
     Ok(conn)
 }
 
-fn sync(path: &Path) -> Result<(), BackupError> {
-    std::fs::File::open(path)
-        .and_then(|f| f.sync_all())
-        .map_err(io_err("could not sync", path))
-}
-
 /// Removes the key from one key store; false if it was not there.
 fn forget_in(path: &Path, key: PersonKeyId) -> Result<bool, BackupError> {
     let mut conn = open_for_rewrite(path)?;
@@ -126,7 +119,7 @@ fn forget_in(path: &Path, key: PersonKeyId) -> Result<bool, BackupError> {
     }
     conn.batch_execute("VACUUM;")?;
     drop(conn);
-    sync(path)?;
+    fsync(path)?;
     Ok(true)
 }
 
@@ -150,19 +143,13 @@ fn scrub_in(path: &Path, key: PersonKeyId) -> Result<bool, BackupError> {
     }
     conn.immediate_transaction(|c| -> QueryResult<()> {
         for (person, index) in people.iter().zip(&indexes) {
-            crate::privacy::erasure::scrub(c, UserId(*person), index, now)?;
-            audit::append(
-                c,
-                None,
-                Some(UserId(*person)),
-                Action::ErasedPerson,
-                "in this backup, after the erasure",
-            )?;
+            let why = "in this backup, after the erasure";
+            crate::privacy::erasure::scrub(c, None, UserId(*person), index, now, why)?;
         }
         Ok(())
     })?;
     drop(conn);
-    sync(path)?;
+    fsync(path)?;
     Ok(true)
 }
 

@@ -70,6 +70,13 @@ impl From<diesel::result::Error> for BackupError {
     }
 }
 
+/// Flushes a written file to the disk.
+pub(crate) fn fsync(path: &Path) -> Result<(), BackupError> {
+    std::fs::File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(io_err("could not sync", path))
+}
+
 pub(crate) fn io_err(
     what: &'static str,
     path: &Path,

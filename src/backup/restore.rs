@@ -265,14 +265,8 @@ fn copy_all(
     }
     let now = crate::db::now_unix();
     for (person, index) in erased {
-        crate::privacy::erasure::scrub(conn, *person, index, now)?;
-        audit::append(
-            conn,
-            None,
-            Some(*person),
-            Action::ErasedPerson,
-            "again after restoring an earlier backup",
-        )?;
+        let why = "again after restoring an earlier backup";
+        crate::privacy::erasure::scrub(conn, None, *person, index, now, why)?;
     }
     audit::append(
         conn,

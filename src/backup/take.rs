@@ -11,8 +11,8 @@ use diesel::sql_types::{Nullable, Text};
 
 use super::manifest::{self, FORMAT, Manifest};
 use super::{
-    BackupError, KEYS_FILE, ORG_FILE, TEMP_PREFIX, check_id, io_err, lock_org, make_private_dir,
-    org_root, sql_literal, verify,
+    BackupError, KEYS_FILE, ORG_FILE, TEMP_PREFIX, check_id, fsync, io_err, lock_org,
+    make_private_dir, org_root, sql_literal, verify,
 };
 use crate::audit::{self, Action};
 use crate::tenancy::{Org, Tenants};
@@ -74,12 +74,6 @@ fn remove_leftovers(org_dir: &Path) {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
-}
-
-fn fsync(path: &Path) -> Result<(), BackupError> {
-    std::fs::File::open(path)
-        .and_then(|f| f.sync_all())
-        .map_err(io_err("could not sync", path))
 }
 
 /// `VACUUM INTO` from `conn` into `dest`, which ends up in rollback-journal mode so

@@ -243,10 +243,12 @@ pub fn validate_for(
     // The line in the claim's currency is bounded like a typed amount: a huge rate
     // (or mileage) cannot make a line of trillions, nor a tiny one a line of nothing.
     let base_minor = money::convert(amount, currency, base, rate);
-    let field = match () {
-        _ if mileage.is_some() => "miles",
-        _ if currency != base => "rate",
-        _ => "amount",
+    let field = if mileage.is_some() {
+        "miles"
+    } else if currency != base {
+        "rate"
+    } else {
+        "amount"
     };
     if base_minor > base.max_line_minor() {
         errors.add(

@@ -8,7 +8,8 @@ pub const MAX_LINE_MAJOR: i64 = 1_000_000;
 /// Exchange rates carry twelve decimal places (`rate_e12 = rate * 10^12`), so even a
 /// currency worth a hundred-thousandth of the base keeps six significant digits.
 pub const RATE_DECIMALS: u32 = 12;
-pub const RATE_SCALE: i128 = 10i128.pow(RATE_DECIMALS);
+/// The rate of a currency to itself: 1, as stored.
+pub const RATE_ONE: i64 = 10i64.pow(RATE_DECIMALS);
 /// Digits before the point of a rate.
 const RATE_WHOLE_DIGITS: usize = 6;
 
@@ -172,8 +173,8 @@ pub fn parse_rate(raw: &str) -> Result<i64, MoneyError> {
         }
     };
     // Lengths are checked above: at most 10^6 * 10^12, well inside an i64.
-    let scaled = number(whole)? * 10i64.pow(RATE_DECIMALS)
-        + number(frac)? * 10i64.pow(RATE_DECIMALS - frac.len() as u32);
+    let scaled =
+        number(whole)? * RATE_ONE + number(frac)? * 10i64.pow(RATE_DECIMALS - frac.len() as u32);
     if scaled <= 0 {
         Err(MoneyError::BadRate)
     } else {
@@ -183,22 +184,22 @@ pub fn parse_rate(raw: &str) -> Result<i64, MoneyError> {
 
 /// The rate as a person types it: `0.85`, `1`, `0.0000308`.
 pub fn format_rate(rate_e12: i64) -> String {
-    let one = 10i64.pow(RATE_DECIMALS);
-    let frac = format!("{:0width$}", rate_e12 % one, width = RATE_DECIMALS as usize);
+    let frac = format!(
+        "{:0width$}",
+        rate_e12 % RATE_ONE,
+        width = RATE_DECIMALS as usize
+    );
     match frac.trim_end_matches('0') {
-        "" => (rate_e12 / one).to_string(),
-        f => format!("{}.{f}", rate_e12 / one),
+        "" => (rate_e12 / RATE_ONE).to_string(),
+        f => format!("{}.{f}", rate_e12 / RATE_ONE),
     }
 }
-
-/// The rate of a currency to itself.
-pub const RATE_ONE: i64 = 10i64.pow(RATE_DECIMALS);
 
 /// Converts `minor` of `from` into minor units of `to` at `rate_e12`, rounding half
 /// away from zero. Integer arithmetic throughout.
 pub fn convert(minor: i64, from: Currency, to: Currency, rate_e12: i64) -> i64 {
     let num = i128::from(minor) * i128::from(rate_e12) * i128::from(to.scale());
-    let den = RATE_SCALE * i128::from(from.scale());
+    let den = i128::from(RATE_ONE) * i128::from(from.scale());
     let q = num / den;
     let r = num % den;
     let rounded = if 2 * r.abs() >= den {

@@ -114,8 +114,7 @@ pub fn erase_now(
     let index = random_array::<32>()?.to_vec();
     let now = now_unix();
     org.write(|c| -> Result<_, PrivacyError> {
-        scrub(c, subject, &index, now)?;
-        audit::append(c, actor, Some(subject), Action::ErasedPerson, why)?;
+        scrub(c, actor, subject, &index, now, why)?;
         Ok(())
     })?;
     // Old page images of what was just cleared live on in the write-ahead log until it
@@ -133,11 +132,14 @@ pub fn erase_now(
 /// claims, which are about the person but sealed under their authors' keys, so the
 /// shredding does not reach them. The decisions themselves stay. The person is marked
 /// erased, which ends any restriction: what is left is pseudonymous financial records.
+/// The audit log says so, and `why`.
 pub(crate) fn scrub(
     c: &mut SqliteConnection,
+    actor: Option<UserId>,
     subject: UserId,
     random_index: &[u8],
     now: i64,
+    why: &str,
 ) -> QueryResult<()> {
     diesel::update(users_t::table.find(subject.0))
         .set((
@@ -178,7 +180,7 @@ pub(crate) fn scrub(
             privacy_flags::erase_due.eq(None::<String>),
         ))
         .execute(c)?;
-    Ok(())
+    audit::append(c, actor, Some(subject), Action::ErasedPerson, why)
 }
 
 /// Restricts now and schedules the shredding for the end of retention; a person
