@@ -426,3 +426,94 @@ fn a_claim_holds_a_bounded_number_of_lines() {
         MAX_LINES_PER_CLAIM * 100
     );
 }
+
+/// Each claim keeps the base currency it was started in, so the base may change only
+/// when no claim is still open: otherwise the admin is told why, on the field.
+#[actix_web::test]
+async fn the_base_currency_changes_only_when_no_claim_is_open() {
+    let acme = common::acme_with_people();
+    let env = &acme.env;
+    let org = env.org("acme");
+    let app = atest::init_service(build_app(env.state.clone())).await;
+    let mut admin = Client::new(&app);
+    admin.sign_in("acme", "admin@acme.example", PASSWORD).await;
+    let with_base = |cur: &'static str| {
+        [
+            ("base_currency", cur),
+            ("max_line_age_days", "90"),
+            ("second_approval_above", "1000.00"),
+            ("mileage_first_rate", "45"),
+            ("mileage_after_rate", "25"),
+            ("mileage_band_miles", "10000"),
+        ]
+    };
+    // No claims yet: the change is saved and new claims are in the new base.
+    let saved = admin.post("/admin/expense-policy", &with_base("EUR")).await;
+    assert_eq!(
+        saved.location(),
+        Some("/admin/expense-policy"),
+        "{}",
+        saved.body
+    );
+    let id = claims::create(&org, acme.emp, "Trip", "k1").unwrap();
+    assert_eq!(claims::get(&org, id).unwrap().currency().code(), "EUR");
+
+    // A draft is open: the change is refused on the field and nothing is saved.
+    let refused = admin.post("/admin/expense-policy", &with_base("USD")).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused
+            .body
+            .contains("the base currency cannot change while 1 claim is not yet paid or rejected"),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("value=\"USD\""), "input kept");
+    assert_eq!(policy::load(&org).unwrap().base_currency.code(), "EUR");
+    // Other settings still save while claims are open.
+    let mut longer = with_base("EUR");
+    longer[1] = ("max_line_age_days", "60");
+    let saved = admin.post("/admin/expense-policy", &longer).await;
+    assert_eq!(
+        saved.location(),
+        Some("/admin/expense-policy"),
+        "{}",
+        saved.body
+    );
+    assert_eq!(policy::load(&org).unwrap().max_line_age_days, 60);
+
+    // Once the claim is rejected, nothing is open and the base may change again.
+    claims::add_line(&org, acme.emp, id, &miles(day(0), "10", "l1")).unwrap();
+    let v = claims::get(&org, id).unwrap().version;
+    claims::transition(
+        &org,
+        acme.emp,
+        Roles::parse_list("employee").unwrap(),
+        id,
+        Some(v),
+        Transition::Submit,
+        "",
+    )
+    .unwrap();
+    let v = claims::get(&org, id).unwrap().version;
+    claims::transition(
+        &org,
+        acme.boss,
+        Roles::parse_list("manager,employee").unwrap(),
+        id,
+        Some(v),
+        Transition::Reject,
+        "no",
+    )
+    .unwrap();
+    let mut usd = with_base("USD");
+    usd[1] = ("max_line_age_days", "60");
+    let saved = admin.post("/admin/expense-policy", &usd).await;
+    assert_eq!(
+        saved.location(),
+        Some("/admin/expense-policy"),
+        "{}",
+        saved.body
+    );
+    assert_eq!(policy::load(&org).unwrap().base_currency.code(), "USD");
+}

@@ -13,7 +13,7 @@ use super::mileage::MileageRates;
 use super::money::{self, Currency, MoneyError};
 use crate::audit::{self, Action};
 use crate::db::DbError;
-use crate::db::schema::org::{categories, settings};
+use crate::db::schema::org::{categories, claims as claims_t, settings};
 use crate::ids::UserId;
 use crate::tenancy::Org;
 
@@ -251,6 +251,17 @@ pub fn save(
 ) -> Result<bool, ClaimError> {
     org.write(|c| -> Result<bool, ClaimError> {
         let old = load_with(c)?;
+        if old.base_currency != new.base_currency {
+            let open = open_claims(c)?;
+            if open > 0 {
+                return Err(ClaimError::Invalid(format!(
+                    "the base currency cannot change while {open} {} not yet paid or rejected: \
+                     their totals, limits and mileage are in {}",
+                    if open == 1 { "claim is" } else { "claims are" },
+                    old.base_currency.code()
+                )));
+            }
+        }
         let mut changed: Vec<String> = Vec::new();
         let pairs = [
             (
@@ -322,4 +333,15 @@ pub fn save(
         )?;
         Ok(true)
     })
+}
+
+/// Claims not yet paid or rejected. Each claim is totalled, limited and paid in the
+/// base currency it was started in, so the base may change only when there are none.
+fn open_claims(c: &mut SqliteConnection) -> QueryResult<i64> {
+    use super::status::Status;
+    let done = [Status::Paid.code(), Status::Rejected.code()];
+    claims_t::table
+        .filter(claims_t::status.ne_all(done))
+        .count()
+        .get_result(c)
 }

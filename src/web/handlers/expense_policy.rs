@@ -7,6 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
+use crate::expenses::claims::ClaimError;
 use crate::expenses::policy::{self, CategoryInput, PolicyInput};
 use crate::web::access::CurrentUser;
 use crate::web::layout::{Chrome, html, see_other};
@@ -87,22 +88,29 @@ pub async fn save(
             ..c
         })
         .collect();
+    let refused = |input, errors| {
+        let page = PolicyPage {
+            chrome: Some(user.chrome()),
+            csrf: user.csrf().to_owned(),
+            notice: None,
+            error: Some("The policy was not saved: see the messages below.".into()),
+            input,
+            errors,
+        };
+        html(StatusCode::UNPROCESSABLE_ENTITY, &page)
+    };
     let (policy, cats) = match policy::check(&input) {
         Ok(checked) => checked,
-        Err(errors) => {
-            let page = PolicyPage {
-                chrome: Some(user.chrome()),
-                csrf: user.csrf().to_owned(),
-                notice: None,
-                error: Some("The policy was not saved: see the messages below.".into()),
-                input,
-                errors,
-            };
-            return html(StatusCode::UNPROCESSABLE_ENTITY, &page);
-        }
+        Err(errors) => return refused(input, errors),
     };
     let (org, actor) = (user.org().clone(), user.id());
-    let changed = web::block(move || policy::save(&org, actor, &policy, &cats)).await??;
+    let changed = match web::block(move || policy::save(&org, actor, &policy, &cats)).await? {
+        // Only the base currency is refused at saving (open claims use the old one).
+        Err(ClaimError::Invalid(why)) => {
+            return refused(input, vec![("base_currency".into(), why)]);
+        }
+        other => other?,
+    };
     session::set_notice(
         &session,
         if changed {
