@@ -14,11 +14,16 @@ use futures_util::StreamExt;
 
 use super::AppError;
 use super::app::FORM_LIMIT;
+use super::uploads::{self, Turns};
 use super::{forms, session};
+use std::sync::LazyLock;
 
 pub const FIELD: &str = "csrf_token";
-/// Multipart bodies read at once: each may hold a 10 MB receipt in memory.
-static UPLOADS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(8);
+const BUSY_MESSAGE: &str =
+    "You are already sending two files. Wait until they have been saved, then send this one again.";
+/// Turns for reading multipart bodies: each may hold a 10 MB receipt in memory.
+static UPLOADS: LazyLock<Turns> =
+    LazyLock::new(|| Turns::new(uploads::AT_ONCE, uploads::PER_PERSON));
 
 enum Body {
     Form,
@@ -104,19 +109,28 @@ pub async fn protect(
             // Only signed-in people send files: anyone else's multipart body is held to
             // the small form limit, so nobody can make the server hold megabytes without
             // signing in; and only a few uploads are read at once.
-            let signed_in = session::identity(&session).is_some();
-            let (file_limit, body_limit) = if signed_in {
+            let uploader = session::identity(&session).map(|i| (i.org, i.user));
+            let (file_limit, body_limit) = if uploader.is_some() {
                 (forms::FILE_LIMIT, forms::BODY_LIMIT)
             } else {
                 (FORM_LIMIT, FORM_LIMIT)
             };
-            let _reading = if signed_in {
-                Some(UPLOADS.acquire().await)
-            } else {
-                None
+            let _turn = match uploader {
+                Some(who) => match UPLOADS.take(who).await {
+                    Ok(turn) => Some(turn),
+                    Err(uploads::Busy) => {
+                        let busy = AppError::Busy(BUSY_MESSAGE).error_response_page();
+                        return Ok(req.into_response(busy));
+                    }
+                },
+                None => None,
             };
             let payload = req.take_payload();
-            match forms::read_multipart(req.headers(), payload, file_limit, body_limit).await {
+            let read = forms::read_multipart(req.headers(), payload, file_limit, body_limit);
+            let Ok(read) = tokio::time::timeout(uploads::READ_TIME, read).await else {
+                return Ok(req.into_response(AppError::TooSlow.error_response_page()));
+            };
+            match read {
                 Ok(form) => {
                     let token = Some(form.text(FIELD));
                     req.extensions_mut().insert(form);

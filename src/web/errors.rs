@@ -26,6 +26,12 @@ pub enum AppError {
     BadRequest(String),
     #[error("the request is too large")]
     TooLarge,
+    /// Too many of this person's requests at once: the message says what to wait for.
+    #[error("{0}")]
+    Busy(&'static str),
+    /// The body stopped arriving (or arrived too slowly) and was given up.
+    #[error("the request took too long to arrive")]
+    TooSlow,
     #[error("service unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -136,6 +142,10 @@ fn words(status: StatusCode) -> (&'static str, &'static str) {
         403 => ("Not allowed", "You do not have permission to do that."),
         404 => ("Page not found", "There is no page at this address."),
         405 => ("Not allowed", "That action is not available here."),
+        408 => (
+            "Too slow",
+            "What you sent took too long to arrive, so nothing was saved. Try again on a steadier connection.",
+        ),
         413 => (
             "Too large",
             "What you sent is larger than this page accepts.",
@@ -189,6 +199,8 @@ impl ResponseError for AppError {
             AppError::SignIn => StatusCode::SEE_OTHER,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
+            AppError::TooSlow => StatusCode::REQUEST_TIMEOUT,
             AppError::Unavailable(_) | AppError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -204,6 +216,7 @@ impl ResponseError for AppError {
                 error_page(self.status_code(), None)
             }
             AppError::BadRequest(msg) => error_page(self.status_code(), Some(msg)),
+            AppError::Busy(msg) => error_page(self.status_code(), Some(msg)),
             AppError::Storage(detail) => {
                 log::error!("{detail}");
                 error_page(self.status_code(), Some(STORAGE_MESSAGE))

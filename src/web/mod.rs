@@ -16,6 +16,7 @@ pub mod session;
 pub mod session_store;
 pub mod state;
 pub mod static_files;
+pub mod uploads;
 
 pub use app::build_app;
 pub use errors::AppError;
