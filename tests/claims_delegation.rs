@@ -367,7 +367,7 @@ fn a_finance_delegate_cannot_give_both_approvals() {
     )
     .unwrap();
 
-    let queue = claims::waiting_for(&org, acme.fin, roles("finance"), 10).unwrap();
+    let queue = claims::waiting_for(&org, acme.fin, roles("finance"), None, 10).unwrap();
     assert_eq!(queue.iter().map(|c| c.id).collect::<Vec<_>>(), vec![id]);
     let v = claims::get(&org, id).unwrap().version;
     let to = claims::transition(
@@ -448,14 +448,14 @@ fn a_finance_delegate_cannot_give_both_approvals() {
     )
     .unwrap();
     assert_eq!(
-        claims::waiting_for(&org, acme.fin, roles("finance"), 10)
+        claims::waiting_for(&org, acme.fin, roles("finance"), None, 10)
             .unwrap()
             .len(),
         1
     );
     account::set_roles(&org, acme.admin, acme.boss, roles("employee")).unwrap();
     assert!(
-        claims::waiting_for(&org, acme.fin, roles("finance"), 10)
+        claims::waiting_for(&org, acme.fin, roles("finance"), None, 10)
             .unwrap()
             .is_empty()
     );
@@ -479,7 +479,7 @@ fn the_approvals_queue_opens_with_one_connection_left() {
         .map(|_| org.conn().unwrap())
         .collect();
     let roles = Roles::parse_list("manager,employee").unwrap();
-    let queue = claims::waiting_for(&org, acme.boss, roles, 10);
+    let queue = claims::waiting_for(&org, acme.boss, roles, None, 10);
     drop(lent);
     assert!(queue.is_ok(), "the queue could not get a connection");
 }
@@ -585,4 +585,61 @@ async fn the_approver_who_loses_a_race_to_a_return_is_told_so() {
     );
     let id: i64 = url.trim_start_matches("/claims/").parse().unwrap();
     assert_eq!(claims::get(&org, id).unwrap().status(), Status::Draft);
+}
+
+/// The approvers' queue is paged, oldest first: a manager with more claims waiting
+/// than a page holds follows a link to the rest.
+#[actix_web::test]
+async fn the_approvals_queue_is_paged_oldest_first() {
+    use expenseplus::auth::Roles;
+    use expenseplus::expenses::claims::LineInput;
+    use expenseplus::expenses::status::Transition;
+    let acme = common::acme_with_people();
+    let org = acme.env.org("acme");
+    let submit = |title: &str| {
+        let id = claims::create(&org, acme.emp, title, title).unwrap();
+        let line = LineInput {
+            date: day(0),
+            category: "meals".into(),
+            merchant: "Cafe".into(),
+            amount: "5.00".into(),
+            currency: "GBP".into(),
+            form_key: format!("{title}-l"),
+            ..Default::default()
+        };
+        claims::add_line(&org, acme.emp, id, &line).unwrap();
+        let v = claims::get(&org, id).unwrap().version;
+        let emp = Roles::parse_list("employee").unwrap();
+        claims::transition(&org, acme.emp, emp, id, Some(v), Transition::Submit, "").unwrap();
+        id
+    };
+    let ids: Vec<i64> = (0..51).map(|i| submit(&format!("Lunch {i}"))).collect();
+    // Another team's claim never shows in Bea's queue.
+    let theirs = claims::create(&org, acme.boss, "Bea's own", "own").unwrap();
+
+    let app = atest::init_service(build_app(acme.env.state.clone())).await;
+    let mut bea = Client::new(&app);
+    bea.sign_in("acme", "boss@acme.example", PASSWORD).await;
+    let first = bea.get("/approvals").await;
+    assert_eq!(first.status, StatusCode::OK);
+    let shows = |body: &str, id: i64| body.contains(&format!("href=\"/claims/{id}\""));
+    assert!(shows(&first.body, ids[0]) && shows(&first.body, ids[49]));
+    assert!(!shows(&first.body, ids[50]), "one page holds 50");
+    let link = format!("/approvals?after={}", ids[49]);
+    assert!(
+        first.body.contains(&format!("href=\"{link}\"")),
+        "{}",
+        first.body
+    );
+    let second = bea.get(&link).await;
+    assert!(shows(&second.body, ids[50]) && !shows(&second.body, ids[49]));
+    assert!(
+        !second.body.contains("/approvals?after="),
+        "no further page"
+    );
+    assert!(!shows(&second.body, theirs));
+    // A mangled page start is the first page, not an error.
+    let bad = bea.get("/approvals?after=x").await;
+    assert_eq!(bad.status, StatusCode::OK);
+    assert!(shows(&bad.body, ids[0]));
 }

@@ -7,7 +7,8 @@ mod common;
 
 use common::{TestEnv, assert_absent};
 use expenseplus::auth::Roles;
-use expenseplus::expenses::claims::{self, AddLine, ClaimError, LineInput};
+use expenseplus::expenses::claims::{self, AddLine, ClaimError, ClaimFields, LineInput};
+use expenseplus::expenses::finance::{self, SkipReason};
 use expenseplus::expenses::status::{Actor, Status, Transition};
 use expenseplus::ids::UserId;
 use time::OffsetDateTime;
@@ -357,4 +358,98 @@ fn claim_text_is_encrypted_at_rest() {
     ] {
         assert_absent(&p.env.data_dir(), needle);
     }
+}
+
+/// A claim by `owner`, submitted and approved by `approver` (holding `their_roles`).
+fn approved(
+    org: &expenseplus::tenancy::Org,
+    owner: UserId,
+    approver: UserId,
+    their_roles: &str,
+    key: &str,
+) -> i64 {
+    let id = claims::create(org, owner, "Lunch", key).unwrap();
+    claims::add_line(org, owner, id, &line("20.00", &format!("{key}-l"))).unwrap();
+    for (who, r, t) in [
+        (owner, "employee", Transition::Submit),
+        (approver, their_roles, Transition::Approve),
+    ] {
+        let v = claims::get(org, id).unwrap().version;
+        claims::transition(org, who, roles(r), id, Some(v), t, "").unwrap();
+    }
+    assert_eq!(claims::get(org, id).unwrap().status(), Status::Approved);
+    id
+}
+
+/// A manager who also pays (a small company's finance director) pays their own
+/// reports' claims once approved: at finance's stage they act as finance.
+#[test]
+fn a_manager_who_also_pays_pays_their_reports_claims() {
+    let p = people();
+    let org = p.env.org("acme");
+    let bea = p.env.create_user(
+        &org,
+        "bea@acme.example",
+        "Bea Both",
+        "manager,finance",
+        None,
+    );
+    let eve = p.env.create_user(
+        &org,
+        "eve@acme.example",
+        "Eve Report",
+        "employee",
+        Some(bea),
+    );
+    let id = approved(&org, eve, bea, "manager,finance", "bea-1");
+    let claim = claims::get(&org, id).unwrap();
+    assert_eq!(
+        claims::part_for(&org, bea, roles("manager,finance"), &claim).unwrap(),
+        Some((Actor::Finance, None))
+    );
+    let out =
+        finance::mark_paid(&org, bea, roles("manager,finance"), &[(id, claim.version)]).unwrap();
+    assert_eq!(out.paid, vec![id], "{out:?}");
+    assert_eq!(claims::get(&org, id).unwrap().status(), Status::Paid);
+}
+
+/// A write that fails partway through a batch stops it: the claims before are paid
+/// and reported so, the failing one and the rest are untouched and reported unsaved.
+#[test]
+fn a_batch_stopped_by_a_failed_write_says_what_was_paid_and_what_was_not() {
+    use diesel::connection::SimpleConnection;
+    let p = people();
+    let org = p.env.org("acme");
+    let ids: Vec<i64> = (0..3)
+        .map(|i| approved(&org, p.emp, p.boss, "manager", &format!("b{i}")))
+        .collect();
+    // The second claim's write fails as a failing disk would make it fail.
+    org.conn()
+        .unwrap()
+        .batch_execute(&format!(
+            "CREATE TRIGGER fail_second BEFORE UPDATE OF status ON claims WHEN NEW.id = {} \
+             BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END;",
+            ids[1]
+        ))
+        .unwrap();
+    let batch: Vec<(i64, i64)> = ids
+        .iter()
+        .map(|&id| (id, claims::get(&org, id).unwrap().version))
+        .collect();
+    let out = finance::mark_paid(&org, p.fin, roles("finance"), &batch).unwrap();
+    assert_eq!(out.paid, vec![ids[0]]);
+    assert_eq!(
+        out.skipped,
+        vec![
+            (ids[1], SkipReason::NotSaved),
+            (ids[2], SkipReason::NotSaved)
+        ]
+    );
+    let status = |id| claims::get(&org, id).unwrap().status();
+    assert_eq!(
+        [status(ids[0]), status(ids[1]), status(ids[2])],
+        [Status::Paid, Status::Approved, Status::Approved]
+    );
+    // Nothing half-written: the failed claim's history ends at its approval.
+    assert_eq!(claims::history(&org, ids[1]).unwrap().len(), 2);
 }

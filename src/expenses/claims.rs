@@ -199,52 +199,42 @@ pub fn create(org: &Org, owner: UserId, title: &str, form_key: &str) -> Result<i
     let title = clean_text(title, TITLE_MAX, "claim title", true).map_err(ClaimError::Invalid)?;
     let owner_row = users::get(org, owner)?.ok_or(ClaimError::Forbidden)?;
     if_restricted(org, owner)?;
-    let base = super::policy::load(org)?.base_currency;
     let form_key = Some(form_key.trim()).filter(|k| !k.is_empty());
-    let mut conn = org.conn()?;
-    let existing: Option<(i64, i64)> = match form_key {
-        Some(key) => claims::table
-            .filter(claims::form_key.eq(key))
-            .select((claims::id, claims::owner_id))
-            .first(&mut conn)
-            .optional()?,
-        None => None,
-    };
-    if let Some((id, who)) = existing {
-        return if who == owner.0 {
-            Ok(id)
-        } else {
-            Err(ClaimError::Forbidden)
-        };
-    }
     let sealed = org
         .keys
         .seal::<ClaimTitle>(owner_row.person_key(), &title)?;
-    let now = now_unix();
-    let inserted = diesel::insert_into(claims::table)
-        .values((
-            claims::owner_id.eq(owner.0),
-            claims::title.eq(&sealed),
-            claims::status.eq(Status::Draft.code()),
-            claims::currency.eq(base.code()),
-            claims::form_key.eq(form_key),
-            claims::created_at.eq(now),
-            claims::updated_at.eq(now),
-        ))
-        .returning(claims::id)
-        .get_result::<i64>(&mut conn);
-    match inserted {
-        Ok(id) => Ok(id),
-        // A concurrent double post: the other request made it.
-        Err(diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _,
-        )) => Ok(claims::table
-            .filter(claims::form_key.eq(form_key))
-            .select(claims::id)
-            .first(&mut conn)?),
-        Err(e) => Err(e.into()),
-    }
+    // One write turn for the repeat check, the base currency and the insert: a double
+    // post cannot make two claims, nor a claim slip in under a base being changed.
+    org.write(|c| -> Result<i64, ClaimError> {
+        if let Some(key) = form_key {
+            let existing: Option<(i64, i64)> = claims::table
+                .filter(claims::form_key.eq(key))
+                .select((claims::id, claims::owner_id))
+                .first(c)
+                .optional()?;
+            if let Some((id, who)) = existing {
+                return if who == owner.0 {
+                    Ok(id)
+                } else {
+                    Err(ClaimError::Forbidden)
+                };
+            }
+        }
+        let base = super::policy::load_with(c)?.base_currency;
+        let now = now_unix();
+        Ok(diesel::insert_into(claims::table)
+            .values((
+                claims::owner_id.eq(owner.0),
+                claims::title.eq(&sealed),
+                claims::status.eq(Status::Draft.code()),
+                claims::currency.eq(base.code()),
+                claims::form_key.eq(form_key),
+                claims::created_at.eq(now),
+                claims::updated_at.eq(now),
+            ))
+            .returning(claims::id)
+            .get_result::<i64>(c)?)
+    })
 }
 
 /// Refuses while the person's data is restricted.
@@ -290,27 +280,28 @@ pub fn part_for(
         return Ok(Some((Actor::Owner, None)));
     }
     let status = claim.status();
-    let finance_stage = roles.contains(Role::Finance)
+    // Once a claim reaches finance, a finance holder acts as finance, even as the
+    // claimant's manager or delegate: else a manager who also pays could never pay
+    // their own reports. `transition` still keeps the two approvers apart.
+    if roles.contains(Role::Finance)
         && matches!(
             status,
             Status::AwaitingFinance | Status::Approved | Status::Paid
-        );
+        )
+    {
+        return Ok(Some((Actor::Finance, None)));
+    }
     if status != Status::Draft {
         let manager = users::get(org, UserId(claim.owner_id))?.and_then(|o| o.manager_id);
         if roles.contains(Role::Manager) && manager == Some(viewer.0) {
             return Ok(Some((Actor::Approver, None)));
         }
-        // A finance delegate acts as finance once the claim reaches finance.
         if let Some(m) = manager
-            && !finance_stage
             && (roles.contains(Role::Manager) || roles.contains(Role::Finance))
             && super::delegation::acting_for(org, viewer)?.contains(&UserId(m))
         {
             return Ok(Some((Actor::Approver, Some(UserId(m)))));
         }
-    }
-    if finance_stage {
-        return Ok(Some((Actor::Finance, None)));
     }
     Ok(None)
 }
@@ -558,14 +549,19 @@ pub fn title(org: &Org, claim: &impl ClaimFields) -> Result<Revealed, ClaimError
 
 /// Claims waiting for `approver`: submitted claims of their reports (managers) and of
 /// the reports of managers who delegated to them today, never their own; and claims
-/// awaiting the second approval (finance). Oldest first, as a queue.
+/// awaiting the second approval (finance). Oldest first, as a queue: at most `limit`
+/// claims with ids above `after` (the last one of the previous page).
 pub fn waiting_for(
     org: &Org,
     approver: UserId,
     roles: Roles,
+    after: Option<i64>,
     limit: i64,
 ) -> Result<Vec<ClaimSummary>, ClaimError> {
     use crate::db::schema::org::users;
+    use diesel::dsl::sql;
+    use diesel::sql_types::{Bool, Text};
+    let after = after.unwrap_or(0);
     let mut out = Vec::new();
     let mut managers = vec![approver.0];
     if roles.contains(Role::Manager) || roles.contains(Role::Finance) {
@@ -582,12 +578,17 @@ pub fn waiting_for(
     // full queue of approvers each hold one and wait for a second (pool exhausted).
     let mut conn = org.conn()?;
     if !managers.is_empty() {
+        let reports = users::table
+            .filter(users::manager_id.eq_any(managers))
+            .select(users::id);
         out.extend(
             claims::table
-                .inner_join(users::table)
-                .filter(users::manager_id.eq_any(managers))
-                .filter(claims::status.eq(Status::Submitted.code()))
+                .filter(claims::owner_id.eq_any(reports))
                 .filter(claims::owner_id.ne(approver.0))
+                .filter(claims::id.gt(after))
+                // `+status`: look the team's claims up by owner (bounded by the team),
+                // not every submitted claim in the organisation by status.
+                .filter(sql::<Bool>("+claims.status = ").bind::<Text, _>(Status::Submitted.code()))
                 .order(claims::id.asc())
                 .limit(limit)
                 .select(ClaimSummary::as_select())
@@ -599,11 +600,15 @@ pub fn waiting_for(
             claims::table
                 .filter(claims::status.eq(Status::AwaitingFinance.code()))
                 .filter(claims::owner_id.ne(approver.0))
+                .filter(claims::id.gt(after))
                 .order(claims::id.asc())
                 .limit(limit)
                 .select(ClaimSummary::as_select())
                 .load(&mut conn)?,
         );
     }
+    // The two queues as one, oldest first (a claim is in at most one of them).
+    out.sort_by_key(|c| c.id);
+    out.truncate(usize::try_from(limit).unwrap_or(0));
     Ok(out)
 }

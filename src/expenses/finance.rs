@@ -71,6 +71,9 @@ pub enum SkipReason {
     NotFound,
     /// The claimant's data is restricted (GDPR Art. 18).
     Restricted,
+    /// The server could not write (disk full, database busy): this claim and the rest
+    /// of the batch were left as they were.
+    NotSaved,
 }
 
 impl SkipReason {
@@ -82,6 +85,7 @@ impl SkipReason {
             SkipReason::OwnClaim => "it is your own claim",
             SkipReason::NotFound => "there is no such claim",
             SkipReason::Restricted => "the claimant's data is restricted",
+            SkipReason::NotSaved => "the server could not save it; try again later",
         }
     }
 }
@@ -96,7 +100,8 @@ pub struct BatchOutcome {
 /// Marks each `(claim_id, seen_version)` paid as `actor`. Every claim is its own
 /// transition (with history and audit), so one claim is never half-applied; claims
 /// that cannot be paid are skipped with a reason and the others still go through.
-/// A claim listed twice is handled once. Database failures stop the batch.
+/// A claim listed twice is handled once. A failure to write stops the batch: the
+/// claims paid so far are reported as paid, the rest as not saved.
 pub fn mark_paid(
     org: &Org,
     actor: UserId,
@@ -105,8 +110,13 @@ pub fn mark_paid(
 ) -> Result<BatchOutcome, ClaimError> {
     let mut out = BatchOutcome::default();
     let mut seen = std::collections::HashSet::new();
+    let mut failed = false;
     for &(id, version) in batch {
         if !seen.insert(id) {
+            continue;
+        }
+        if failed {
+            out.skipped.push((id, SkipReason::NotSaved));
             continue;
         }
         let result = claims::transition(
@@ -128,17 +138,24 @@ pub fn mark_paid(
                 Ok(c) if c.status() != Status::Approved => SkipReason::NotApproved,
                 Ok(_) => SkipReason::ChangedMeanwhile,
                 Err(ClaimError::NotFound) => SkipReason::NotFound,
-                Err(e) => return Err(e),
+                Err(e) => stop(&mut failed, e),
             },
             Err(ClaimError::Transition(TransitionError::OwnClaim)) => SkipReason::OwnClaim,
             Err(ClaimError::Restricted) => SkipReason::Restricted,
             Err(ClaimError::Transition(_) | ClaimError::Invalid(_)) => SkipReason::NotApproved,
             Err(ClaimError::NotFound | ClaimError::Forbidden) => SkipReason::NotFound,
-            Err(e) => return Err(e),
+            Err(e) => stop(&mut failed, e),
         };
         out.skipped.push((id, reason));
     }
     Ok(out)
+}
+
+/// Stops a batch at a failure to write, which is logged (it names no person).
+fn stop(failed: &mut bool, e: ClaimError) -> SkipReason {
+    log::error!("paying a batch stopped: {e}");
+    *failed = true;
+    SkipReason::NotSaved
 }
 
 /// `E000123`: a stable reference for a person that says nothing about who they are
@@ -154,11 +171,17 @@ pub fn plain_amount(minor: i64, currency: Currency) -> String {
 }
 
 /// A cell a spreadsheet will show as text, never run: anything starting with
-/// `= + - @`, a tab or a carriage return gets a leading apostrophe.
+/// `= + - @`, a tab or a carriage return, also after leading spaces (some
+/// spreadsheets trim them), gets a leading apostrophe.
 pub fn cell(text: &str) -> String {
-    match text.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{text}"),
-        _ => text.to_owned(),
+    let first = text
+        .chars()
+        .find(|c| *c != '\t' && *c != '\r' && !c.is_whitespace());
+    let starts_risky = matches!(text.chars().next(), Some('\t' | '\r'));
+    if starts_risky || matches!(first, Some('=' | '+' | '-' | '@')) {
+        format!("'{text}")
+    } else {
+        text.to_owned()
     }
 }
 
@@ -320,5 +343,15 @@ mod tests {
         );
         assert_eq!(employee_reference(123), "E000123");
         assert_eq!(employee_reference(1_234_567), "E1234567");
+    }
+
+    #[test]
+    fn a_formula_behind_leading_spaces_is_neutralised_too() {
+        for bad in [" =1+1", "\u{a0}=HYPERLINK(\"x\")", "  @SUM(A1)", " \t-1"] {
+            assert_eq!(cell(bad), format!("'{bad}"), "{bad:?}");
+        }
+        for fine in [" travel", "a=b", " 100.00"] {
+            assert_eq!(cell(fine), fine, "{fine:?}");
+        }
     }
 }

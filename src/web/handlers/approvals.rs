@@ -33,6 +33,8 @@ struct ApprovalsPage {
     csrf: String,
     notice: Option<String>,
     claims: Vec<ClaimItem>,
+    /// The link to the next page of the queue, when there is one.
+    next: Option<String>,
     is_manager: bool,
     /// (id, name) of people who may be named.
     candidates: Vec<(i64, String)>,
@@ -67,15 +69,23 @@ fn items(org: &Org, rows: Vec<Delegation>, given: bool) -> Result<Vec<Delegation
         .collect())
 }
 
+/// Claims shown per page of the queue.
+const PAGE: i64 = 50;
+
 async fn page(
     user: &CurrentUser,
+    after: Option<i64>,
     input: DelegationInput,
     errors: Vec<(&'static str, String)>,
 ) -> Result<ApprovalsPage, AppError> {
     let (org, uid, roles) = (user.org().clone(), user.id(), user.roles());
     let is_manager = roles.contains(Role::Manager);
-    let (claims, candidates, given, received) = web::block(move || -> Result<_, AppError> {
-        let rows = claims::waiting_for(&org, uid, roles, 200)?;
+    let (claims, next, candidates, given, received) = web::block(move || -> Result<_, AppError> {
+        let mut rows = claims::waiting_for(&org, uid, roles, after, PAGE + 1)?;
+        let next = (rows.len() > PAGE as usize).then(|| {
+            rows.truncate(PAGE as usize);
+            format!("/approvals?after={}", rows[rows.len() - 1].id)
+        });
         let claims = items_with_owners(&org, &rows)?;
         // Names and titles of other people: one audited view of the queue (a count only).
         if !claims.is_empty() {
@@ -92,7 +102,7 @@ async fn page(
         };
         let given = items(&org, delegation::current(&org, uid, false)?, true)?;
         let received = items(&org, delegation::current(&org, uid, true)?, false)?;
-        Ok((claims, candidates, given, received))
+        Ok((claims, next, candidates, given, received))
     })
     .await??;
     Ok(ApprovalsPage {
@@ -100,6 +110,7 @@ async fn page(
         csrf: user.csrf().to_owned(),
         notice: None,
         claims,
+        next,
         is_manager,
         candidates,
         given,
@@ -109,8 +120,19 @@ async fn page(
     })
 }
 
-pub async fn approvals(user: CurrentUser, session: Session) -> Result<HttpResponse, AppError> {
-    let mut p = page(&user, DelegationInput::default(), Vec::new()).await?;
+#[derive(Deserialize)]
+pub struct QueueQuery {
+    after: Option<String>,
+}
+
+pub async fn approvals(
+    user: CurrentUser,
+    session: Session,
+    q: web::Query<QueueQuery>,
+) -> Result<HttpResponse, AppError> {
+    // A mangled page start is the first page.
+    let after = q.after.as_deref().and_then(|a| a.parse::<i64>().ok());
+    let mut p = page(&user, after, DelegationInput::default(), Vec::new()).await?;
     p.notice = session::take_notice(&session);
     html(StatusCode::OK, &p)
 }
@@ -143,7 +165,7 @@ pub async fn add_delegation(
             Ok(see_other("/approvals"))
         }
         Err(errors) => {
-            let p = page(&user, input, errors.0).await?;
+            let p = page(&user, None, input, errors.0).await?;
             html(StatusCode::UNPROCESSABLE_ENTITY, &p)
         }
     }
