@@ -1,7 +1,7 @@
 //! Delegated approvals: a manager names another active manager or finance user of the
 //! organisation to decide their reports' claims for a range of days (inclusive). While
 //! it runs, `claims::part_for` lets the delegate act as approver "on behalf of" the
-//! manager; the delegate still never decides their own claim. Days are UTC dates.
+//! manager; the delegate still never decides their own claim. Days are UK dates.
 //! Adding and removing are audited. Nothing here knows about HTTP.
 
 use diesel::prelude::*;
@@ -30,8 +30,10 @@ pub struct Delegation {
     pub created_at: i64,
 }
 
+/// Delegations run over UK days, as the DPO's deadlines do: "from the 10th" starts
+/// at midnight in the UK, not at 01:00 in summer.
 fn today() -> Date {
-    OffsetDateTime::now_utc().date()
+    crate::privacy::deadlines::uk_today(OffsetDateTime::now_utc())
 }
 
 /// The managers whose approvals `delegate` holds today. A delegator who is no longer

@@ -81,6 +81,13 @@ impl FieldErrors {
 /// The category whose lines are miles at the organisation's mileage rates.
 pub const MILEAGE: &str = "mileage";
 
+/// The date it is now somewhere on earth (UTC+14 is the furthest ahead): a line
+/// dated today where its spender is is never refused as "in the future", wherever
+/// they are and whatever UTC says.
+fn latest_today(now: OffsetDateTime) -> Date {
+    (now.to_offset(time::UtcOffset::UTC) + time::Duration::hours(14)).date()
+}
+
 fn parse_date(raw: &str, today: Date, max_age_days: i64) -> Result<Date, String> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     let date = Date::parse(raw.trim(), &format)
@@ -201,7 +208,7 @@ pub fn validate_for(
     }
     claims::if_restricted(org, owner)?;
     let policy = policy::load(org)?;
-    let today = OffsetDateTime::now_utc().date();
+    let today = latest_today(OffsetDateTime::now_utc());
     let mut errors = FieldErrors::default();
     let date = parse_date(&input.date, today, policy.max_line_age_days)
         .map_err(|e| errors.add("date", e))
@@ -533,4 +540,23 @@ pub fn flags(
         out.push(format!("older than {} days", policy.max_line_age_days));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn a_date_that_is_today_somewhere_is_not_in_the_future() {
+        // 23:30 UTC on 9 July is already 10 July in London (BST) and in Auckland.
+        let today = latest_today(datetime!(2026-07-09 23:30 UTC));
+        assert!(parse_date("2026-07-10", today, 90).is_ok());
+        assert_eq!(
+            parse_date("2026-07-11", today, 90),
+            Err("the date cannot be in the future".to_owned())
+        );
+        assert!(parse_date("2026-04-11", today, 90).is_ok(), "90 days back");
+        assert!(parse_date("2026-04-10", today, 90).is_err(), "91 days back");
+    }
 }
