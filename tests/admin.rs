@@ -488,3 +488,115 @@ async fn mfa_policy_change_is_saved_and_audited() {
     dpo.sign_in("acme", "dpo@acme.example", PASSWORD).await;
     assert_eq!(dpo.get("/").await.location(), Some("/account/mfa"));
 }
+
+#[actix_web::test]
+async fn a_new_link_a_used_link_or_a_password_change_cancels_older_links() {
+    let env = env_with_people();
+    let app = atest::init_service(build_app(env.state.clone())).await;
+    let mut admin = Client::new(&app);
+    admin.sign_in("acme", "admin@acme.example", PASSWORD).await;
+    let to = format!("/admin/users/{}", id_of(&env, "emp@acme.example"));
+    admin.get(&to).await;
+    let mut issue = async || {
+        let issued = admin.post(&format!("{to}/reset"), &[]).await;
+        assert_eq!(issued.location(), Some(to.as_str()));
+        link_in(&admin.get(&to).await.body).expect("link shown")
+    };
+    let mut c = Client::new(&app);
+
+    // A second link cancels the first.
+    let first = issue().await;
+    let second = issue().await;
+    assert_eq!(c.get(&first).await.status, StatusCode::GONE);
+    assert_eq!(c.get(&second).await.status, StatusCode::OK);
+
+    // Using one cancels the others, however they were made.
+    let third = issue().await;
+    let acme = env.org("acme");
+    let other = expenseplus::auth::account::issue_reset_token(
+        &acme,
+        id_of(&env, "admin@acme.example"),
+        id_of(&env, "emp@acme.example"),
+    )
+    .unwrap();
+    let other = format!("/reset/acme/{other}");
+    c.get(&other).await;
+    let done = c.post(&other, &pw(NEW_PASSWORD, NEW_PASSWORD)).await;
+    assert_eq!(done.location(), Some("/login"), "{}", done.body);
+    assert_eq!(c.get(&third).await.status, StatusCode::GONE);
+
+    // A link made before the person changed their own password no longer works.
+    let fourth = issue().await;
+    let mut emp = Client::new(&app);
+    emp.sign_in("acme", "emp@acme.example", NEW_PASSWORD).await;
+    emp.get("/account").await;
+    let changed = emp
+        .post(
+            "/account/password",
+            &[
+                ("current_password", NEW_PASSWORD),
+                ("new_password", "quartz lantern meadow falcon"),
+                ("confirm_password", "quartz lantern meadow falcon"),
+            ],
+        )
+        .await;
+    assert_eq!(changed.location(), Some("/account"), "{}", changed.body);
+    assert_eq!(c.get(&fourth).await.status, StatusCode::GONE);
+}
+
+#[actix_web::test]
+async fn two_admins_removing_each_other_leave_one() {
+    let env = env_with_people();
+    let acme = env.org("acme");
+    let b = env.create_user(&acme, "admin2@acme.example", "Bo Admin", "admin", None);
+    let a = id_of(&env, "admin@acme.example");
+    let app = atest::init_service(build_app(env.state.clone())).await;
+    let mut ca = Client::new(&app);
+    ca.sign_in("acme", "admin@acme.example", PASSWORD).await;
+    let mut cb = Client::new(&app);
+    cb.sign_in("acme", "admin2@acme.example", PASSWORD).await;
+    ca.get(&format!("/admin/users/{b}")).await;
+    cb.get(&format!("/admin/users/{a}")).await;
+    let done = ca
+        .post(&format!("/admin/users/{b}/roles"), &[("role", "employee")])
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    // B is no longer an admin: their session ended with the change, so the route refuses.
+    let refused = cb
+        .post(&format!("/admin/users/{a}/roles"), &[("role", "employee")])
+        .await;
+    assert_eq!(refused.location(), Some("/login"));
+    let row = users::get(&acme, a).unwrap().unwrap();
+    assert_eq!(row.roles, "admin");
+    assert!(row.active);
+}
+
+/// Where B's request got past the route's check before A's change to B committed, the
+/// change inside the transaction still refuses to leave no active admin.
+#[actix_web::test]
+async fn the_last_active_admin_cannot_be_removed() {
+    use expenseplus::auth::account;
+    let env = env_with_people();
+    let acme = env.org("acme");
+    let b = env.create_user(&acme, "admin2@acme.example", "Bo Admin", "admin", None);
+    let a = id_of(&env, "admin@acme.example");
+    account::set_roles(&acme, a, b, Roles::parse_list("employee").unwrap()).unwrap();
+    let removed = account::set_roles(&acme, b, a, Roles::parse_list("employee").unwrap());
+    let message = removed.expect_err("last admin's role removed").to_string();
+    assert!(message.contains("active administrator"), "{message}");
+    let deactivated = account::set_active(&acme, b, a, false);
+    assert!(deactivated.is_err());
+    let row = users::get(&acme, a).unwrap().unwrap();
+    assert_eq!((row.roles.as_str(), row.active), ("admin", true));
+    assert_eq!(entries(&env, Action::RolesChanged).len(), 1);
+
+    // With another active admin, the same changes are allowed.
+    account::set_roles(&acme, a, b, Roles::parse_list("admin").unwrap()).unwrap();
+    account::set_active(&acme, b, a, false).unwrap();
+    account::set_active(&acme, b, a, true).unwrap();
+    // Deactivated admins do not count: B, the only active one, stays.
+    account::set_active(&acme, b, a, false).unwrap();
+    let fin = id_of(&env, "fin@acme.example");
+    assert!(account::set_roles(&acme, fin, b, Roles::parse_list("employee").unwrap()).is_err());
+    assert!(account::set_active(&acme, fin, b, false).is_err());
+}

@@ -267,13 +267,7 @@ where
         page.body.contains("data:image/svg+xml;base64,"),
         "QR code shown"
     );
-    let acme = env.org("acme");
-    let row = users::find_by_email(&acme, email).unwrap().unwrap();
-    let secret = acme
-        .keys
-        .open::<UserTotpSecret>(row.totp_secret.as_ref().unwrap())
-        .unwrap();
-    let secret = secret.as_str().unwrap().to_owned();
+    let secret = secret_on(&page.body);
     let grouped: Vec<String> = secret
         .as_bytes()
         .chunks(4)
@@ -287,6 +281,14 @@ where
     let code = mfa::current_code(&secret, now).unwrap();
     let done = c.post("/account/mfa", &[("code", &code)]).await;
     assert_eq!(done.location(), Some("/account/mfa"));
+    // The confirmed secret, and only it, is now the user's.
+    let acme = env.org("acme");
+    let row = users::find_by_email(&acme, email).unwrap().unwrap();
+    let stored = acme
+        .keys
+        .open::<UserTotpSecret>(row.totp_secret.as_ref().unwrap())
+        .unwrap();
+    assert_eq!(stored.as_str(), Some(secret.as_str()));
     let codes_page = c.get("/account/mfa").await;
     let codes: Vec<String> = codes_page
         .body
@@ -302,7 +304,28 @@ where
     (secret, codes)
 }
 
+/// The TOTP secret an enrolment page shows, without the spaces that group it.
+fn secret_on(body: &str) -> String {
+    let marker = "<code class=\"mono secret\">";
+    let at = body.find(marker).expect("secret shown") + marker.len();
+    let rest = &body[at..];
+    rest[..rest.find("</code>").unwrap()].replace(' ', "")
+}
+
 async fn password_step<S, B>(c: &mut Client<'_, S>)
+where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+    B: actix_web::body::MessageBody,
+{
+    password_step_with(c, PASSWORD).await;
+}
+
+/// The password step for emp, who has enrolled: on to the code step.
+async fn password_step_with<S, B>(c: &mut Client<'_, S>, password: &str)
 where
     S: actix_web::dev::Service<
             actix_http::Request,
@@ -318,7 +341,7 @@ where
             &[
                 ("organisation", "acme"),
                 ("email", "emp@acme.example"),
-                ("password", PASSWORD),
+                ("password", password),
             ],
         )
         .await;
@@ -385,6 +408,132 @@ async fn mfa_policy_forces_enrolment_first() {
     let mut e = Client::new(&app);
     e.sign_in("acme", "emp@acme.example", PASSWORD).await;
     assert_eq!(e.get("/").await.status, StatusCode::OK);
+}
+
+/// The attack: someone who knows the DPO's password signs in while MFA is required
+/// (enrolment pending), keeps that session, and waits for the DPO to enrol.
+#[actix_web::test]
+async fn enrolling_ends_other_sessions_and_each_session_has_its_own_secret() {
+    let env = env_with_people();
+    let acme = env.org("acme");
+    let mut conn = acme.conn().unwrap();
+    expenseplus::auth::policy::set_mfa_required_roles(
+        &mut conn,
+        expenseplus::auth::Roles::parse_list("dpo").unwrap(),
+    )
+    .unwrap();
+    let app = atest::init_service(build_app(env.state.clone())).await;
+    let mut attacker = Client::new(&app);
+    attacker.sign_in("acme", "dpo@acme.example", PASSWORD).await;
+    let theirs = secret_on(&attacker.get("/account/mfa").await.body);
+    // Stable across reloads of the same session.
+    assert_eq!(secret_on(&attacker.get("/account/mfa").await.body), theirs);
+    let mut dpo = Client::new(&app);
+    dpo.sign_in("acme", "dpo@acme.example", PASSWORD).await;
+    let (mine, _) = enrol(&env, &mut dpo, "dpo@acme.example").await;
+    assert_eq!(dpo.get("/audit").await.status, StatusCode::OK);
+    // The other session ended with the enrolment: it does not inherit MFA's trust.
+    assert_eq!(attacker.get("/audit").await.location(), Some("/login"));
+    assert_eq!(attacker.get("/").await.location(), Some("/login"));
+    // And it was never shown the secret that was enrolled.
+    assert_ne!(theirs, mine);
+}
+
+/// The code step ends (back to /login, nothing signed in) if the account changed after
+/// the password step: deactivated, or its password reset.
+#[actix_web::test]
+async fn the_code_step_refuses_an_account_changed_since_the_password_step() {
+    let env = env_with_people();
+    let app = atest::init_service(build_app(env.state.clone())).await;
+    let acme = env.org("acme");
+    let emp = users::find_by_email(&acme, "emp@acme.example")
+        .unwrap()
+        .unwrap()
+        .user_id();
+    let admin = users::find_by_email(&acme, "admin@acme.example")
+        .unwrap()
+        .unwrap()
+        .user_id();
+    let mut c = Client::new(&app);
+    c.sign_in("acme", "emp@acme.example", PASSWORD).await;
+    let (secret, codes) = enrol(&env, &mut c, "emp@acme.example").await;
+    assert_eq!(c.post("/logout", &[]).await.location(), Some("/login"));
+
+    // Deactivated (and at once reactivated) between the two steps.
+    password_step(&mut c).await;
+    expenseplus::auth::account::set_active(&acme, admin, emp, false).unwrap();
+    expenseplus::auth::account::set_active(&acme, admin, emp, true).unwrap();
+    let p = c.post("/login/mfa", &[("code", &codes[0])]).await;
+    assert_eq!(p.location(), Some("/login"), "{} {}", p.status, p.body);
+    assert_eq!(c.get("/account").await.location(), Some("/login"));
+
+    // The password was reset between the two steps: the old password's step is void.
+    password_step(&mut c).await;
+    let token = expenseplus::auth::account::issue_reset_token(&acme, admin, emp).unwrap();
+    let new_password = "violet anchor mosaic drizzle";
+    expenseplus::auth::account::redeem_reset_token(&acme, &token, new_password).unwrap();
+    let now = expenseplus::db::now_unix() as u64;
+    let next = mfa::current_code(&secret, now + 30).unwrap();
+    let p = c.post("/login/mfa", &[("code", &next)]).await;
+    assert_eq!(p.location(), Some("/login"), "{} {}", p.status, p.body);
+    assert_eq!(c.get("/account").await.location(), Some("/login"));
+
+    // Starting again with the new password works, and the refused steps used nothing up.
+    password_step_with(&mut c, new_password).await;
+    let p = c.post("/login/mfa", &[("code", &codes[0])]).await;
+    assert_eq!(p.location(), Some("/"), "{} {}", p.status, p.body);
+    assert_eq!(c.get("/account").await.status, StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn wrong_current_passwords_are_throttled_and_audited() {
+    let env = env_with_people();
+    let app = atest::init_service(build_app(env.state.clone())).await;
+    let mut c = Client::new(&app);
+    c.sign_in("acme", "emp@acme.example", PASSWORD).await;
+    c.get("/account").await;
+    let new_password = "violet anchor mosaic drizzle";
+    let change = |current: &'static str| {
+        [
+            ("current_password", current),
+            ("new_password", new_password),
+            ("confirm_password", new_password),
+        ]
+    };
+    for _ in 0..expenseplus::auth::throttle::FREE_FAILURES {
+        let p = c
+            .post("/account/password", &change("not my password at all"))
+            .await;
+        assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.body);
+    }
+    // Now even the right password must wait.
+    let p = c.post("/account/password", &change(PASSWORD)).await;
+    assert_eq!(p.status, StatusCode::TOO_MANY_REQUESTS, "{}", p.body);
+    assert!(p.body.contains("Too many wrong passwords"), "{}", p.body);
+    // Still the old password: nothing was changed.
+    let acme = env.org("acme");
+    let emp = users::find_by_email(&acme, "emp@acme.example")
+        .unwrap()
+        .unwrap();
+    assert!(expenseplus::auth::password::verify(
+        emp.password_hash.as_deref(),
+        PASSWORD
+    ));
+    let failed = expenseplus::audit::page(
+        &acme,
+        &expenseplus::audit::Filter {
+            action: Some(expenseplus::audit::Action::PasswordChangeFailed),
+            ..Default::default()
+        },
+        None,
+        100,
+    )
+    .unwrap();
+    assert_eq!(
+        failed.len(),
+        expenseplus::auth::throttle::FREE_FAILURES as usize
+    );
+    assert!(failed.iter().all(|r| r.subject_id == Some(emp.id)));
 }
 
 #[actix_web::test]

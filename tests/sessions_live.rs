@@ -73,3 +73,45 @@ async fn account_changes_apply_on_the_next_request_however_warm_the_caches() {
         Some("/account/mfa")
     );
 }
+
+/// Sign-out deletes the stored session; a request that loaded it just before and ends
+/// just after (an update) must not write it back, or the sign-out would be undone.
+#[actix_web::test]
+async fn an_update_in_flight_does_not_bring_back_a_deleted_session() {
+    use actix_session::storage::{SessionKey, SessionStore};
+    use expenseplus::web::session_store::SqliteSessionStore;
+    use std::collections::HashMap;
+
+    let env = common::TestEnv::new();
+    let store = SqliteSessionStore::new(env.state.tenants.registry().pool().clone());
+    let ttl = actix_web::cookie::time::Duration::minutes(30);
+    let signed_in: HashMap<String, String> = [("org", "1"), ("uid", "7"), ("ver", "0")]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let same = |k: &SessionKey| SessionKey::try_from(k.as_ref().to_owned()).unwrap();
+
+    // A live session is updated in place, under the same key.
+    let key = store.save(signed_in.clone(), &ttl).await.unwrap();
+    let mut seen = signed_in.clone();
+    seen.insert("seen".into(), "1".into());
+    let kept = store.update(same(&key), seen.clone(), &ttl).await.unwrap();
+    assert_eq!(kept, key);
+    assert_eq!(store.load(&key).await.unwrap(), Some(seen.clone()));
+
+    // Signed out meanwhile: the late update leaves the old key dead and, if it hands
+    // out a new one, that session carries nothing of the old.
+    store.delete(&key).await.unwrap();
+    let after = store.update(same(&key), seen, &ttl).await.unwrap();
+    assert_ne!(after, key);
+    assert_eq!(store.load(&key).await.unwrap(), None);
+    let state = store.load(&after).await.unwrap().unwrap_or_default();
+    assert!(state.is_empty(), "{state:?}");
+    let mut conn = env.state.tenants.registry().pool().get().unwrap();
+    let signed_in_rows: i64 = expenseplus::db::schema::registry::sessions::table
+        .filter(expenseplus::db::schema::registry::sessions::user_id.is_not_null())
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(signed_in_rows, 0);
+}

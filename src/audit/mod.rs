@@ -22,6 +22,8 @@ pub enum Action {
     MfaFailed,
     RecoveryCodeUsed,
     PasswordChanged,
+    /// A wrong current password when changing one's own (detail: the attempt count).
+    PasswordChangeFailed,
     PasswordResetIssued,
     PasswordReset,
     UserCreated,
@@ -77,7 +79,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 46] = [
+    pub const ALL: [Action; 47] = [
         Action::SignIn,
         Action::SignInFailed,
         Action::SignInThrottled,
@@ -87,6 +89,7 @@ impl Action {
         Action::MfaFailed,
         Action::RecoveryCodeUsed,
         Action::PasswordChanged,
+        Action::PasswordChangeFailed,
         Action::PasswordResetIssued,
         Action::PasswordReset,
         Action::UserCreated,
@@ -137,6 +140,7 @@ impl Action {
             Action::MfaFailed => "mfa_failed",
             Action::RecoveryCodeUsed => "recovery_code_used",
             Action::PasswordChanged => "password_changed",
+            Action::PasswordChangeFailed => "password_change_failed",
             Action::PasswordResetIssued => "password_reset_issued",
             Action::PasswordReset => "password_reset",
             Action::UserCreated => "user_created",

@@ -7,11 +7,12 @@ use diesel::prelude::*;
 use super::login::RECOVERY_INDEX;
 use super::mfa;
 use super::password;
-use super::roles::Roles;
+use super::roles::{Role, Roles};
+use super::throttle::{Attempt, Throttle};
 use super::users::{self, UserError};
 use crate::audit::{self, Action};
-use crate::crypto::columns::UserTotpSecret;
-use crate::crypto::random_array;
+use crate::crypto::columns::{PendingTotpSecret, UserTotpSecret};
+use crate::crypto::{CryptoError, Sealed, random_array};
 use crate::db::now_unix;
 use crate::db::schema::org::{recovery_codes, reset_tokens, users as users_t};
 use crate::ids::UserId;
@@ -27,12 +28,20 @@ pub enum AccountError {
     WrongCode,
     #[error("the current password is not right")]
     WrongPassword,
+    /// Too many wrong current passwords: wait this long before trying again.
+    #[error("too many wrong passwords; please wait {} seconds and try again", .0.as_secs().max(1))]
+    Throttled(std::time::Duration),
+    /// The session asking has ended meanwhile (e.g. another session enrolled first).
+    #[error("this session has ended; please sign in again")]
+    SessionEnded,
     #[error("this reset link is not valid any more; ask your administrator for a new one")]
     BadResetLink,
     #[error("you cannot change your own roles or status")]
     SelfChange,
     #[error("a person cannot be their own manager")]
     OwnManager,
+    #[error("the organisation needs at least one active administrator")]
+    LastAdmin,
     /// The person's data is restricted (GDPR Art. 18): their profile stays as it is.
     #[error("{}", crate::privacy::RESTRICTED_MESSAGE)]
     Restricted,
@@ -68,6 +77,52 @@ fn bump_version(c: &mut SqliteConnection, user: UserId) -> QueryResult<()> {
     Ok(())
 }
 
+/// Marks every unused reset link of the user used: only the newest link may work, and
+/// none once the password has been set.
+fn cancel_reset_tokens(c: &mut SqliteConnection, user: UserId) -> QueryResult<()> {
+    diesel::update(
+        reset_tokens::table
+            .filter(reset_tokens::user_id.eq(user.0))
+            .filter(reset_tokens::used_at.is_null()),
+    )
+    .set(reset_tokens::used_at.eq(Some(now_unix())))
+    .execute(c)?;
+    Ok(())
+}
+
+/// Whether the user is an active admin, as the transaction sees it now.
+fn is_active_admin(c: &mut SqliteConnection, user: UserId) -> QueryResult<bool> {
+    let (active, roles): (bool, String) = users_t::table
+        .find(user.0)
+        .select((users_t::active, users_t::roles))
+        .first(c)?;
+    Ok(active
+        && Roles::parse_list(&roles)
+            .unwrap_or_default()
+            .contains(Role::Admin))
+}
+
+/// Run inside a change's own transaction after it has written, if the person was an
+/// active admin before it: refuses a change that leaves no active admin. Two admins
+/// removing each other at once are serialised by the write turn; the second fails.
+fn keep_an_admin(c: &mut SqliteConnection) -> Result<(), AccountError> {
+    let held: Vec<String> = users_t::table
+        .filter(users_t::active.eq(true))
+        .filter(users_t::roles.like("%admin%"))
+        .select(users_t::roles)
+        .load(c)?;
+    let any = held.iter().any(|r| {
+        Roles::parse_list(r)
+            .unwrap_or_default()
+            .contains(Role::Admin)
+    });
+    if any {
+        Ok(())
+    } else {
+        Err(AccountError::LastAdmin)
+    }
+}
+
 /// Refuses a change to a person whose data is restricted.
 fn if_restricted(org: &Org, user: UserId) -> Result<(), AccountError> {
     if crate::privacy::restriction::check(org, user)? {
@@ -76,34 +131,97 @@ fn if_restricted(org: &Org, user: UserId) -> Result<(), AccountError> {
     Ok(())
 }
 
-/// The pending TOTP secret to show at enrolment: kept across reloads until confirmed.
-pub fn enrolment_secret(org: &Org, user: UserId) -> Result<String, AccountError> {
-    let row = users::get(org, user)?.ok_or(UserError::NotFound)?;
-    if let Some(sealed) = &row.totp_secret
-        && let Some(secret) = org.keys.open(sealed)?.as_str()
-    {
-        return Ok(secret.to_owned());
-    }
-    let secret = mfa::new_secret()?;
-    let sealed = org.keys.seal::<UserTotpSecret>(row.person_key(), &secret)?;
-    org.write(|c| -> Result<_, AccountError> {
-        diesel::update(users_t::table.find(user.0))
-            .set((
-                users_t::totp_secret.eq(Some(&sealed)),
-                users_t::mfa_enabled.eq(false),
-                users_t::totp_last_step.eq(None::<i64>),
-            ))
-            .execute(c)?;
-        Ok(())
-    })?;
-    Ok(secret)
+/// A TOTP secret offered at enrolment, not yet confirmed.
+pub struct Enrolment {
+    /// In base32, to show as text and as a QR code.
+    pub secret: String,
+    /// The secret sealed under the person's key. The caller keeps it in the one session
+    /// that is enrolling and hands it back to [`confirm_enrolment`]: a pending secret on
+    /// the user row would be shown to every session of the person, so whoever held one
+    /// with only the password could read it and share the enrolment.
+    pub token: String,
 }
 
-/// Confirms enrolment with a code from the app; returns the recovery codes to show once.
-pub fn confirm_enrolment(org: &Org, user: UserId, code: &str) -> Result<Vec<String>, AccountError> {
-    let secret = enrolment_secret(org, user)?;
+/// The secret a pending token holds, if it is this user's and opens.
+fn open_pending(org: &Org, user: UserId, token: &str) -> Result<Option<String>, AccountError> {
+    let Some((owner, sealed)) = token.split_once('.') else {
+        return Ok(None);
+    };
+    let Ok(sealed) = hex::decode(sealed) else {
+        return Ok(None);
+    };
+    if owner.parse::<i64>().ok() != Some(user.0) {
+        return Ok(None);
+    }
+    match org
+        .keys
+        .open(&Sealed::<PendingTotpSecret>::from_stored(sealed))
+    {
+        Ok(secret) => Ok(secret.as_str().map(str::to_owned)),
+        // Not one we made for this person: offer a fresh secret instead.
+        Err(
+            CryptoError::Malformed
+            | CryptoError::Tampered
+            | CryptoError::UnknownVersion(_)
+            | CryptoError::UnknownKey,
+        ) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The secret to show at enrolment: the one `held` (kept across reloads) if it is
+/// still good, else a fresh one. Nothing is written: the user row changes only when
+/// the person confirms.
+pub fn enrolment_secret(
+    org: &Org,
+    user: UserId,
+    held: Option<&str>,
+) -> Result<Enrolment, AccountError> {
+    if let Some(token) = held
+        && let Some(secret) = open_pending(org, user, token)?
+    {
+        return Ok(Enrolment {
+            secret,
+            token: token.to_owned(),
+        });
+    }
+    let row = users::get(org, user)?.ok_or(UserError::NotFound)?;
+    let secret = mfa::new_secret()?;
+    let sealed = org
+        .keys
+        .seal::<PendingTotpSecret>(row.person_key(), &secret)?;
+    let token = format!("{}.{}", user.0, hex::encode(sealed.ciphertext()));
+    Ok(Enrolment { secret, token })
+}
+
+/// What a confirmed enrolment gives the session that made it.
+pub struct Enrolled {
+    /// The recovery codes, to show once.
+    pub codes: Vec<String>,
+    /// The new session version: every other session of the person has ended.
+    pub version: i64,
+}
+
+/// Confirms enrolment of the secret in `held` with a code from the app. `version` is
+/// the confirming session's: a session ended meanwhile cannot enrol. Every other
+/// session ends, as they were signed in with the password alone.
+pub fn confirm_enrolment(
+    org: &Org,
+    user: UserId,
+    version: i64,
+    held: Option<&str>,
+    code: &str,
+) -> Result<Enrolled, AccountError> {
+    let secret = match held {
+        Some(token) => open_pending(org, user, token)?,
+        None => None,
+    };
+    // No pending secret (e.g. the session was renewed): the page offers a fresh one.
+    let secret = secret.ok_or(AccountError::WrongCode)?;
     let now = now_unix().max(0) as u64;
     let step = mfa::verify(&secret, code, now, None).ok_or(AccountError::WrongCode)?;
+    let row = users::get(org, user)?.ok_or(UserError::NotFound)?;
+    let sealed = org.keys.seal::<UserTotpSecret>(row.person_key(), &secret)?;
     let codes = mfa::new_recovery_codes()?;
     let hashes: Vec<Vec<u8>> = codes
         .iter()
@@ -113,12 +231,24 @@ pub fn confirm_enrolment(org: &Org, user: UserId, code: &str) -> Result<Vec<Stri
         })
         .collect();
     org.write(|c| -> Result<_, AccountError> {
-        diesel::update(users_t::table.find(user.0))
-            .set((
-                users_t::mfa_enabled.eq(true),
-                users_t::totp_last_step.eq(Some(step)),
-            ))
-            .execute(c)?;
+        // Conditional: of two sessions confirming at once, one wins; the other has ended.
+        let n = diesel::update(
+            users_t::table
+                .find(user.0)
+                .filter(users_t::mfa_enabled.eq(false))
+                .filter(users_t::active.eq(true))
+                .filter(users_t::session_version.eq(version)),
+        )
+        .set((
+            users_t::totp_secret.eq(Some(&sealed)),
+            users_t::mfa_enabled.eq(true),
+            users_t::totp_last_step.eq(Some(step)),
+        ))
+        .execute(c)?;
+        if n != 1 {
+            return Err(AccountError::SessionEnded);
+        }
+        bump_version(c, user)?;
         diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(user.0)))
             .execute(c)?;
         for hash in &hashes {
@@ -132,7 +262,10 @@ pub fn confirm_enrolment(org: &Org, user: UserId, code: &str) -> Result<Vec<Stri
         audit::append(c, Some(user), Some(user), Action::MfaEnrolled, "")?;
         Ok(())
     })?;
-    Ok(codes)
+    Ok(Enrolled {
+        codes,
+        version: version + 1,
+    })
 }
 
 fn policy_context<'a>(org: &'a Org, email: &'a str) -> [&'a str; 4] {
@@ -153,23 +286,42 @@ pub fn prepare_password(org: &Org, user: UserId, new: &str) -> Result<String, Ac
     Ok(password::hash(new).map_err(UserError::from)?)
 }
 
-/// Changes one's own password; all other sessions end.
+/// Changes one's own password; all other sessions end, as do unused reset links.
+/// The current password is checked under `throttle` (a stolen session must not make
+/// a free password oracle) and each wrong one is audited.
 pub fn change_password(
     org: &Org,
+    throttle: &Throttle,
     user: UserId,
     current: &str,
     new: &str,
 ) -> Result<(), AccountError> {
+    let keys = Attempt {
+        account: format!("password:{}:{}", org.id.0, user.0),
+        address: None,
+    };
+    throttle.begin(&keys).map_err(AccountError::Throttled)?;
     let row = users::get(org, user)?.ok_or(UserError::NotFound)?;
     if !password::verify(row.password_hash.as_deref(), current) {
+        let count = throttle.fail(&keys);
+        let detail = format!("attempt {count}");
+        audit::record(
+            org,
+            Some(user),
+            Some(user),
+            Action::PasswordChangeFailed,
+            &detail,
+        )?;
         return Err(AccountError::WrongPassword);
     }
+    throttle.succeed(&keys);
     let hash = prepare_password(org, user, new)?;
     org.write(|c| -> Result<_, AccountError> {
         diesel::update(users_t::table.find(user.0))
             .set(users_t::password_hash.eq(Some(&hash)))
             .execute(c)?;
         bump_version(c, user)?;
+        cancel_reset_tokens(c, user)?;
         audit::append(c, Some(user), Some(user), Action::PasswordChanged, "")?;
         Ok(())
     })?;
@@ -203,9 +355,13 @@ pub fn set_roles(org: &Org, actor: UserId, user: UserId, roles: Roles) -> Result
         if old == roles.to_string() {
             return Ok(());
         }
+        let was_admin = is_active_admin(c, user)?;
         diesel::update(users_t::table.find(user.0))
             .set(users_t::roles.eq(roles.to_string()))
             .execute(c)?;
+        if was_admin {
+            keep_an_admin(c)?;
+        }
         bump_version(c, user)?;
         audit::append(
             c,
@@ -259,9 +415,13 @@ pub fn set_active(
         return Err(AccountError::SelfChange);
     }
     org.write(|c| -> Result<_, AccountError> {
+        let was_admin = is_active_admin(c, user)?;
         diesel::update(users_t::table.find(user.0))
             .set(users_t::active.eq(active))
             .execute(c)?;
+        if was_admin {
+            keep_an_admin(c)?;
+        }
         bump_version(c, user)?;
         let action = if active {
             Action::UserReactivated
@@ -274,12 +434,14 @@ pub fn set_active(
     Ok(())
 }
 
-/// Issues a one-time reset link token (only its keyed hash is stored).
+/// Issues a one-time reset link token (only its keyed hash is stored). The person's
+/// older unused links stop working: only the newest one given out is valid.
 pub fn issue_reset_token(org: &Org, actor: UserId, user: UserId) -> Result<String, AccountError> {
     users::get(org, user)?.ok_or(UserError::NotFound)?;
     let token = hex::encode(random_array::<32>()?);
     let hash = org.keys.blind_index(RESET_INDEX, &token);
     org.write(|c| -> Result<_, AccountError> {
+        cancel_reset_tokens(c, user)?;
         diesel::insert_into(reset_tokens::table)
             .values((
                 reset_tokens::token_hash.eq(&hash),
@@ -307,7 +469,8 @@ pub fn reset_token_user(org: &Org, token: &str) -> Result<Option<UserId>, Accoun
     Ok(user.map(UserId))
 }
 
-/// Sets a new password through a reset link; the link is used up, sessions end.
+/// Sets a new password through a reset link; it and every other link of the person
+/// are used up, sessions end.
 pub fn redeem_reset_token(org: &Org, token: &str, new: &str) -> Result<UserId, AccountError> {
     let user = reset_token_user(org, token)?.ok_or(AccountError::BadResetLink)?;
     let hash = prepare_password(org, user, new)?;
@@ -323,6 +486,7 @@ pub fn redeem_reset_token(org: &Org, token: &str, new: &str) -> Result<UserId, A
         if n != 1 {
             return Err(AccountError::BadResetLink);
         }
+        cancel_reset_tokens(c, user)?;
         diesel::update(users_t::table.find(user.0))
             .set(users_t::password_hash.eq(Some(&hash)))
             .execute(c)?;

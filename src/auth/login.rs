@@ -47,43 +47,82 @@ pub enum SecondFactor {
     RecoveryCode,
 }
 
-/// Accepts a current TOTP code (never one already used) or an unused recovery code.
+/// The outcome of the second step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecondStep {
+    Accepted(SecondFactor),
+    /// A wrong code, or one already used.
+    Refused,
+    /// The account changed since the password step (deactivated, erased, password
+    /// reset, signed out everywhere): that step no longer counts. No code was used up.
+    Stale,
+}
+
+/// The user's row as the password step saw it: active, alive, same session version.
+fn unchanged(c: &mut SqliteConnection, user: UserId, version: i64) -> QueryResult<bool> {
+    let n: i64 = users_t::table
+        .find(user.0)
+        .filter(users_t::active.eq(true))
+        .filter(users_t::session_version.eq(version))
+        .count()
+        .get_result(c)?;
+    Ok(n == 1)
+}
+
+/// Accepts a current TOTP code (never one already used) or an unused recovery code,
+/// for a password step made at session `version`.
 pub fn check_second_factor(
     org: &Org,
     user: UserId,
+    version: i64,
     code: &str,
-) -> Result<Option<SecondFactor>, UserError> {
+) -> Result<SecondStep, UserError> {
     let row = users::get(org, user)?.ok_or(UserError::NotFound)?;
+    if !row.active || row.session_version != version || !org.keys.is_alive(row.person_key())? {
+        return Ok(SecondStep::Stale);
+    }
     if !row.mfa_enabled {
-        return Ok(None);
+        return Ok(SecondStep::Refused);
     }
     if let Some(sealed) = &row.totp_secret {
         let secret = org.keys.open::<UserTotpSecret>(sealed)?;
         if let Some(secret) = secret.as_str() {
             let now = now_unix().max(0) as u64;
             if let Some(step) = mfa::verify(secret, code, now, row.totp_last_step) {
-                // Conditional update: of two requests racing with one code, one wins.
+                // Conditional update: of two requests racing with one code, one wins;
+                // the version and status are checked again in the same statement.
                 let updated = org.write(|c| -> Result<_, UserError> {
                     Ok(diesel::update(
-                        users_t::table.find(user.0).filter(
-                            users_t::totp_last_step
-                                .is_null()
-                                .or(users_t::totp_last_step.lt(step)),
-                        ),
+                        users_t::table
+                            .find(user.0)
+                            .filter(users_t::active.eq(true))
+                            .filter(users_t::session_version.eq(version))
+                            .filter(
+                                users_t::totp_last_step
+                                    .is_null()
+                                    .or(users_t::totp_last_step.lt(step)),
+                            ),
                     )
                     .set(users_t::totp_last_step.eq(step))
                     .execute(c)?)
                 })?;
-                return Ok((updated == 1).then_some(SecondFactor::Totp));
+                return Ok(if updated == 1 {
+                    SecondStep::Accepted(SecondFactor::Totp)
+                } else {
+                    SecondStep::Refused
+                });
             }
         }
     }
     let normalised = mfa::normalise_recovery_code(code);
     if normalised.len() != 10 {
-        return Ok(None);
+        return Ok(SecondStep::Refused);
     }
     let hash = org.keys.blind_index(RECOVERY_INDEX, &normalised);
-    let used = org.write(|c| -> Result<_, UserError> {
+    org.write(|c| -> Result<_, UserError> {
+        if !unchanged(c, user, version)? {
+            return Ok(SecondStep::Stale);
+        }
         let n = diesel::update(
             recovery_codes::table
                 .filter(recovery_codes::user_id.eq(user.0))
@@ -92,12 +131,12 @@ pub fn check_second_factor(
         )
         .set(recovery_codes::used_at.eq(Some(now_unix())))
         .execute(c)?;
-        if n == 1 {
-            audit::append(c, Some(user), Some(user), Action::RecoveryCodeUsed, "")?;
+        if n != 1 {
+            return Ok(SecondStep::Refused);
         }
-        Ok(n == 1)
-    })?;
-    Ok(used.then_some(SecondFactor::RecoveryCode))
+        audit::append(c, Some(user), Some(user), Action::RecoveryCodeUsed, "")?;
+        Ok(SecondStep::Accepted(SecondFactor::RecoveryCode))
+    })
 }
 
 /// How many unused recovery codes the user has left.

@@ -21,6 +21,9 @@ personal_columns! {
     UserEmail => "users.email",
     /// TOTP secrets are personal authentication data: sealed, not merely hidden.
     UserTotpSecret => "users.totp_secret",
+    /// A TOTP secret offered at enrolment, not yet confirmed: it lives in the one
+    /// session that asked for it, never in a column; its own label keeps it out of one.
+    PendingTotpSecret => "sessions.pending_totp_secret",
     ClaimTitle => "claims.title",
     LineMerchant => "claim_lines.merchant",
     LineDescription => "claim_lines.description",

@@ -43,6 +43,12 @@ impl<C: PersonalColumn> Sealed<C> {
     pub fn ciphertext(&self) -> &[u8] {
         &self.bytes
     }
+
+    /// Ciphertext kept somewhere other than its column (a pending TOTP secret in the
+    /// server-side session). Opening it still checks its key and the label bound in.
+    pub fn from_stored(bytes: Vec<u8>) -> Self {
+        Sealed::from_ciphertext(bytes)
+    }
 }
 
 impl<C: PersonalColumn> Clone for Sealed<C> {

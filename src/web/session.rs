@@ -1,5 +1,5 @@
-//! What the session holds (ids, timestamps, the CSRF token; nothing personal) and the
-//! helpers that read and write it.
+//! What the session holds (ids, timestamps, the CSRF token, while enrolling a sealed
+//! TOTP secret; nothing personal in the clear) and the helpers that read and write it.
 
 use actix_session::Session;
 use serde::{Deserialize, Serialize};
@@ -15,6 +15,8 @@ pub const VERSION: &str = "ver";
 pub const ISSUED: &str = "iat";
 pub const SEEN: &str = "seen";
 pub const PENDING_MFA: &str = "mfa_pending";
+/// The TOTP secret this session is enrolling, sealed (see `account::Enrolment`).
+pub const PENDING_TOTP: &str = "totp_pending";
 pub const RECOVERY_CODES: &str = "recovery_codes";
 pub const NOTICE: &str = "notice";
 /// `seen` is refreshed at most this often, so a busy user causes one session write a minute.
@@ -36,6 +38,9 @@ pub struct PendingMfa {
     pub org: i64,
     pub user: i64,
     pub since: i64,
+    /// The session version the password step saw: a reset, deactivation or sign-out
+    /// everywhere before the code step voids it.
+    pub version: i64,
 }
 
 pub fn identity(session: &Session) -> Option<Identity> {

@@ -68,13 +68,14 @@ impl SqliteSessionStore {
         .map_err(other)?
     }
 
-    async fn write(&self, key: &SessionKey, state: State, ttl: &Duration) -> anyhow::Result<()> {
+    /// Stores a new session's row.
+    async fn insert(&self, key: &SessionKey, state: State, ttl: &Duration) -> anyhow::Result<()> {
         let hash = key_hash(key.as_ref());
         let json = serde_json::to_string(&state)?;
         let expires = now_unix() + ttl.whole_seconds();
         let (org, uid) = (id_in(&state, ORG), id_in(&state, UID));
         self.run(move |c| {
-            diesel::replace_into(sessions::table)
+            diesel::insert_into(sessions::table)
                 .values((
                     sessions::key_hash.eq(&hash),
                     sessions::state.eq(&json),
@@ -84,6 +85,38 @@ impl SqliteSessionStore {
                 ))
                 .execute(c)?;
             Ok(())
+        })
+        .await
+    }
+
+    /// Rewrites a live session's row; `false` if there is none (signed out, ended or
+    /// expired meanwhile). Never creates one: a request in flight when its session was
+    /// deleted must not write it back.
+    async fn rewrite(
+        &self,
+        key: &SessionKey,
+        state: State,
+        ttl: &Duration,
+    ) -> anyhow::Result<bool> {
+        let hash = key_hash(key.as_ref());
+        let json = serde_json::to_string(&state)?;
+        let now = now_unix();
+        let expires = now + ttl.whole_seconds();
+        let (org, uid) = (id_in(&state, ORG), id_in(&state, UID));
+        self.run(move |c| {
+            let n = diesel::update(
+                sessions::table
+                    .find(&hash)
+                    .filter(sessions::expires_at.gt(now)),
+            )
+            .set((
+                sessions::state.eq(&json),
+                sessions::org_id.eq(org),
+                sessions::user_id.eq(uid),
+                sessions::expires_at.eq(expires),
+            ))
+            .execute(c)?;
+            Ok(n == 1)
         })
         .await
     }
@@ -112,7 +145,7 @@ impl SessionStore for SqliteSessionStore {
 
     async fn save(&self, state: State, ttl: &Duration) -> Result<SessionKey, SaveError> {
         let key = new_key().map_err(SaveError::Other)?;
-        self.write(&key, state, ttl)
+        self.insert(&key, state, ttl)
             .await
             .map_err(SaveError::Other)?;
         // Tidy expired rows now and then: a new session is a cheap moment to do it.
@@ -132,8 +165,14 @@ impl SessionStore for SqliteSessionStore {
         state: State,
         ttl: &Duration,
     ) -> Result<SessionKey, UpdateError> {
-        match self.write(&session_key, state, ttl).await {
-            Ok(()) => Ok(session_key),
+        match self.rewrite(&session_key, state, ttl).await {
+            Ok(true) => Ok(session_key),
+            // The session was deleted while this request ran: it stays deleted. The
+            // browser gets a new, empty session instead, carrying nothing of the old.
+            Ok(false) => self.save(State::new(), ttl).await.map_err(|e| match e {
+                SaveError::Serialization(e) => UpdateError::Serialization(e),
+                SaveError::Other(e) => UpdateError::Other(e),
+            }),
             // A full disk or read-only data dir: the page is still served (reads keep
             // working) and the session keeps its stored state, which fails closed.
             Err(e) if is_storage_failure(&e) => {

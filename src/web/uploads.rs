@@ -109,6 +109,7 @@ impl Drop for Turn<'_> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use futures_util::FutureExt;
 

@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::auth::account::{self, AccountError};
+use crate::auth::account::{self, AccountError, Enrolment};
 use crate::auth::{login, mfa, password};
 use crate::web::access::CurrentUser;
 use crate::web::layout::{Chrome, html, see_other};
@@ -108,9 +108,10 @@ pub async fn change_password(
         return html(StatusCode::UNPROCESSABLE_ENTITY, &page);
     }
     let _permit = state.hashing.acquire().await.map_err(AppError::internal)?;
-    let (org, id) = (user.org().clone(), user.id());
+    let (org, id, st) = (user.org().clone(), user.id(), state.clone());
     let result = web::block(move || {
-        account::change_password(&org, id, &form.current_password, &form.new_password)?;
+        let (current, new) = (&form.current_password, &form.new_password);
+        account::change_password(&org, &st.throttle, id, current, new)?;
         Ok::<_, AccountError>(crate::auth::users::get(&org, id)?.map(|u| u.session_version))
     })
     .await?;
@@ -126,6 +127,16 @@ pub async fn change_password(
         }
         Ok(None) => Err(AppError::SignIn),
         Err(AccountError::User(crate::auth::users::UserError::Db(e))) => Err(e.into()),
+        Err(AccountError::Throttled(wait)) => {
+            let left = codes_left(&user).await?;
+            let secs = wait.as_secs().max(1);
+            let message =
+                format!("Too many wrong passwords. Please wait {secs} seconds and try again.");
+            html(
+                StatusCode::TOO_MANY_REQUESTS,
+                &account_page(&user, None, Some(message), left),
+            )
+        }
         Err(e) => {
             let left = codes_left(&user).await?;
             html(
@@ -145,34 +156,61 @@ pub async fn end_sessions(user: CurrentUser, session: Session) -> Result<HttpRes
     Ok(see_other("/login"))
 }
 
+/// The secret this session is enrolling: the one it holds, or a fresh one it keeps.
+async fn enrolment(user: &CurrentUser, session: &Session) -> Result<Enrolment, AppError> {
+    let held = session
+        .get::<String>(session::PENDING_TOTP)
+        .map_err(AppError::internal)?;
+    let (org, id) = (user.org().clone(), user.id());
+    let held_now = held.clone();
+    let enrolment = web::block(move || account::enrolment_secret(&org, id, held_now.as_deref()))
+        .await?
+        .map_err(AppError::internal)?;
+    if held.as_deref() != Some(enrolment.token.as_str()) {
+        session
+            .insert(session::PENDING_TOTP, &enrolment.token)
+            .map_err(AppError::internal)?;
+    }
+    Ok(enrolment)
+}
+
+fn enrol_page(
+    user: &CurrentUser,
+    secret: &str,
+    recovery_codes: Vec<String>,
+    codes_left: i64,
+    error: Option<String>,
+) -> MfaPage {
+    let enabled = user.user().mfa_enabled;
+    let qr = match enabled || secret.is_empty() {
+        true => String::new(),
+        false => mfa::qr_data_uri(&mfa::otpauth_uri(secret, user.org().slug.as_str()))
+            .unwrap_or_default(),
+    };
+    MfaPage {
+        chrome: Some(user.chrome()),
+        csrf: user.csrf().to_owned(),
+        enabled,
+        secret_grouped: group(secret),
+        qr,
+        recovery_codes,
+        codes_left,
+        must_enrol: user.must_enrol(),
+        error,
+    }
+}
+
 pub async fn mfa_page(user: CurrentUser, session: Session) -> Result<HttpResponse, AppError> {
     let recovery_codes: Vec<String> = session
         .remove_as::<Vec<String>>(session::RECOVERY_CODES)
         .and_then(Result::ok)
         .unwrap_or_default();
-    let enabled = user.user().mfa_enabled;
-    let (secret, qr) = if enabled {
-        (String::new(), String::new())
-    } else {
-        let (org, id) = (user.org().clone(), user.id());
-        let secret = web::block(move || account::enrolment_secret(&org, id))
-            .await?
-            .map_err(AppError::internal)?;
-        let uri = mfa::otpauth_uri(&secret, user.org().slug.as_str());
-        let qr = mfa::qr_data_uri(&uri).unwrap_or_default();
-        (secret, qr)
+    let secret = match user.user().mfa_enabled {
+        true => String::new(),
+        false => enrolment(&user, &session).await?.secret,
     };
-    let page = MfaPage {
-        chrome: Some(user.chrome()),
-        csrf: user.csrf().to_owned(),
-        enabled,
-        secret_grouped: group(&secret),
-        qr,
-        recovery_codes,
-        codes_left: codes_left(&user).await?,
-        must_enrol: user.must_enrol(),
-        error: None,
-    };
+    let left = codes_left(&user).await?;
+    let page = enrol_page(&user, &secret, recovery_codes, left, None);
     html(StatusCode::OK, &page)
 }
 
@@ -184,36 +222,33 @@ pub async fn mfa_confirm(
     if user.user().mfa_enabled {
         return Ok(see_other("/account/mfa"));
     }
-    let (org, id) = (user.org().clone(), user.id());
+    let held = session
+        .get::<String>(session::PENDING_TOTP)
+        .map_err(AppError::internal)?;
+    let (org, id, version) = (user.org().clone(), user.id(), user.user().session_version);
     let code = form.into_inner().code;
-    match web::block(move || account::confirm_enrolment(&org, id, &code)).await? {
-        Ok(codes) => {
-            // A privilege change: a fresh session id, same identity and version.
-            session::sign_in(&session, user.org().id.0, id.0, user.user().session_version);
+    let confirmed =
+        web::block(move || account::confirm_enrolment(&org, id, version, held.as_deref(), &code))
+            .await?;
+    match confirmed {
+        Ok(enrolled) => {
+            // Every other session ended with the new version (they were signed in with
+            // the password alone); this one carries on under a fresh id.
+            session::sign_in(&session, user.org().id.0, id.0, enrolled.version);
             session
-                .insert(session::RECOVERY_CODES, codes)
+                .insert(session::RECOVERY_CODES, enrolled.codes)
                 .map_err(AppError::internal)?;
             Ok(see_other("/account/mfa"))
         }
         Err(AccountError::WrongCode) => {
-            let (org, id) = (user.org().clone(), user.id());
-            let secret = web::block(move || account::enrolment_secret(&org, id))
-                .await?
-                .map_err(AppError::internal)?;
-            let qr = mfa::qr_data_uri(&mfa::otpauth_uri(&secret, user.org().slug.as_str()))
-                .unwrap_or_default();
-            let page = MfaPage {
-                chrome: Some(user.chrome()),
-                csrf: user.csrf().to_owned(),
-                enabled: false,
-                secret_grouped: group(&secret),
-                qr,
-                recovery_codes: Vec::new(),
-                codes_left: 0,
-                must_enrol: user.must_enrol(),
-                error: Some(AccountError::WrongCode.to_string()),
-            };
+            let secret = enrolment(&user, &session).await?.secret;
+            let error = Some(AccountError::WrongCode.to_string());
+            let page = enrol_page(&user, &secret, Vec::new(), 0, error);
             html(StatusCode::UNPROCESSABLE_ENTITY, &page)
+        }
+        Err(AccountError::SessionEnded) => {
+            session.purge();
+            Ok(see_other("/login"))
         }
         Err(e) => Err(AppError::internal(e)),
     }

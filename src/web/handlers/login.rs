@@ -11,7 +11,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::audit::{self, Action};
-use crate::auth::login::{self, SecondFactor};
+use crate::auth::login::{self, SecondFactor, SecondStep};
 use crate::auth::throttle::{Attempt, FREE_FAILURES};
 use crate::crypto::random_array;
 use crate::db::now_unix;
@@ -185,6 +185,7 @@ pub async fn submit(
                     org: org.id.0,
                     user: user.id,
                     since: now_unix(),
+                    version: user.session_version,
                 };
                 session
                     .insert(session::PENDING_MFA, pending)
@@ -270,16 +271,22 @@ pub async fn mfa_submit(
     let code = form.into_inner().code;
     let (org, result) = web::block(move || -> Result<_, AppError> {
         let org = st.tenants.get(OrgId(p.org))?;
-        let result = login::check_second_factor(&org, UserId(p.user), &code)?;
-        let version = crate::auth::users::get(&org, UserId(p.user))?.map(|u| u.session_version);
-        Ok((org, result.zip(version)))
+        let result = login::check_second_factor(&org, UserId(p.user), p.version, &code)?;
+        Ok((org, result))
     })
     .await??;
     let uid = UserId(p.user);
     match result {
-        Some((factor, version)) => {
+        SecondStep::Stale => {
+            // As for an expired password step: start again.
+            session.purge();
+            Ok(see_other("/login"))
+        }
+        SecondStep::Accepted(factor) => {
             state.throttle.succeed(&keys);
-            session::sign_in(&session, p.org, p.user, version);
+            // The version the password step saw, never one read now: a change made
+            // since then must not be inherited by this session.
+            session::sign_in(&session, p.org, p.user, p.version);
             let detail = match factor {
                 SecondFactor::Totp => "password and authenticator code",
                 SecondFactor::RecoveryCode => "password and recovery code",
@@ -288,7 +295,7 @@ pub async fn mfa_submit(
                 .await??;
             Ok(see_other("/"))
         }
-        None => {
+        SecondStep::Refused => {
             state.throttle.fail(&keys);
             web::block(move || audit::record(&org, None, Some(uid), Action::MfaFailed, ""))
                 .await??;
