@@ -19,6 +19,7 @@ use expenseplus::auth::users;
 use expenseplus::crypto::Revealed;
 use expenseplus::expenses::claims::{self, AddLine, ClaimError, LineInput};
 use expenseplus::expenses::finance;
+use expenseplus::expenses::money::Currency;
 use expenseplus::expenses::receipts::{self, Upload};
 use expenseplus::expenses::reports;
 use expenseplus::expenses::status::Transition;
@@ -143,10 +144,10 @@ fn receipt_bytes(org: &Org, claim_id: i64) -> Option<Vec<u8>> {
     receipts::get(org, meta.id).unwrap().1
 }
 
-fn totals(org: &Org, boss: UserId) -> (i64, i64, Vec<reports::SpendRow>) {
-    let (n, total) = reports::to_pay_total(org).unwrap();
+fn totals(org: &Org, boss: UserId) -> (reports::ToPay, reports::SpendReport) {
+    let to_pay = reports::to_pay_total(org).unwrap();
     let spend = reports::team_spend(org, boss, 6).unwrap();
-    (n, total, spend)
+    (to_pay, spend)
 }
 
 #[actix_web::test]
@@ -487,8 +488,15 @@ async fn restriction_blocks_changes_payment_and_the_accounting_export_until_lift
     assert!(posted.body.contains("data is restricted"));
 
     // Nor do the dashboards use their data.
-    assert!(reports::team_spend(&org, p.boss, 6).unwrap().is_empty());
-    assert_eq!(reports::to_pay_total(&org).unwrap(), (0, 0));
+    assert!(
+        reports::team_spend(&org, p.boss, 6)
+            .unwrap()
+            .rows
+            .is_empty()
+    );
+    let to_pay = reports::to_pay_total(&org).unwrap();
+    assert_eq!(to_pay.count, 0);
+    assert_eq!(to_pay.amounts.as_slice(), [(Currency::GBP, 0)].as_slice());
 
     // The accounting export leaves their lines out and the finance page counts them.
     let mut fin = Client::new(&app);
@@ -506,8 +514,13 @@ async fn restriction_blocks_changes_payment_and_the_accounting_export_until_lift
     assert_eq!(lifted.status, StatusCode::SEE_OTHER);
     let csv = fin.get("/finance/export.csv").await;
     assert!(csv.body.contains(&reference));
-    assert!(!reports::team_spend(&org, p.boss, 6).unwrap().is_empty());
-    assert_eq!(reports::to_pay_total(&org).unwrap().0, 1);
+    assert!(
+        !reports::team_spend(&org, p.boss, 6)
+            .unwrap()
+            .rows
+            .is_empty()
+    );
+    assert_eq!(reports::to_pay_total(&org).unwrap().count, 1);
     let v = claims::get(&org, waiting).unwrap().version;
     claims::transition(
         &org,

@@ -13,8 +13,11 @@ use expenseplus::audit::{self, Action, Filter};
 use expenseplus::auth::Roles;
 use expenseplus::expenses::claims::{self, AddLine, ClaimFields, LineInput};
 use expenseplus::expenses::finance::{self, SkipReason};
+use expenseplus::expenses::money::Currency;
+use expenseplus::expenses::reports;
 use expenseplus::expenses::status::{Status, Transition};
 use expenseplus::ids::UserId;
+use expenseplus::privacy::restriction;
 use expenseplus::tenancy::Org;
 use expenseplus::web::build_app;
 use time::{Date, Duration, OffsetDateTime};
@@ -578,4 +581,32 @@ async fn the_payment_queue_is_paged_oldest_first() {
     let bad = fin.get("/finance?after=x.y").await;
     assert_eq!(bad.status, StatusCode::OK);
     assert!(bad.body.contains(&pick(&bad.body, ids[0])));
+}
+
+#[test]
+fn to_pay_leaves_out_only_a_restricted_persons_approved_claims() {
+    let p = acme_with_people();
+    let org = p.env.org("acme");
+    let sam = p.env.create_user(
+        &org,
+        "sam@acme.example",
+        "Sam Second",
+        "employee",
+        Some(p.boss),
+    );
+    let travel = |amount| [(amount, "", 1, "travel")];
+    claim(&org, p.emp, p.boss, "eve-1", &travel("10.00"), true);
+    claim(&org, p.emp, p.boss, "eve-2", &travel("5.00"), true);
+    claim(&org, sam, p.boss, "sam-1", &travel("25.00"), true);
+    // Submitted, not yet approved: not to pay.
+    claim(&org, sam, p.boss, "sam-2", &travel("7.00"), false);
+    let figures = || {
+        let t = reports::to_pay_total(&org).unwrap();
+        (t.count, t.amounts.get(Currency::GBP))
+    };
+    assert_eq!(figures(), (3, 4000));
+    restriction::restrict(&org, p.dpo, p.emp, "Accuracy contested").unwrap();
+    assert_eq!(figures(), (1, 2500), "Eve's approved claims are taken off");
+    restriction::lift(&org, p.dpo, p.emp).unwrap();
+    assert_eq!(figures(), (3, 4000));
 }

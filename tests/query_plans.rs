@@ -8,6 +8,7 @@ mod common;
 
 use diesel::prelude::*;
 use diesel::sql_types::Text;
+use expenseplus::expenses::reports;
 
 #[derive(QueryableByName)]
 struct Step {
@@ -47,4 +48,51 @@ fn the_category_list_needs_no_sort() {
     );
     assert!(p.contains("INDEX categories_listed"), "{p}");
     assert!(!p.contains("TEMP B-TREE"), "{p}");
+}
+
+#[test]
+fn a_persons_totals_by_status_and_currency_are_read_from_one_index_in_order() {
+    let p = plan(reports::TOTALS_BY_STATUS_SQL);
+    assert!(
+        p.contains("USING COVERING INDEX claims_owner_totals"),
+        "{p}"
+    );
+    assert!(!p.contains("TEMP B-TREE"), "{p}");
+}
+
+#[test]
+fn the_amount_to_pay_is_read_from_the_status_index_and_restricted_people_by_owner() {
+    let p = plan(reports::TO_PAY_SQL);
+    assert!(
+        p.contains("USING COVERING INDEX claims_status_totals"),
+        "{p}"
+    );
+    assert!(!p.contains("TEMP B-TREE"), "{p}");
+    // Restricted people's approved claims are found by owner, a few entries each,
+    // not by reading every approved claim.
+    let p = plan(reports::RESTRICTED_TO_PAY_SQL);
+    assert!(
+        p.contains("SEARCH c USING COVERING INDEX claims_owner_totals (owner_id=? AND status=?)"),
+        "{p}"
+    );
+    assert!(!p.contains("claims_status_totals"), "{p}");
+}
+
+#[test]
+fn team_spend_is_read_from_indexes_alone() {
+    // The manager's reports first, then their claims by owner: not every claim of the
+    // spend statuses in the organisation.
+    let p = plan(reports::TEAM_SPEND_SQL);
+    assert!(
+        p.starts_with("SEARCH u USING COVERING INDEX users_manager (manager_id=?)"),
+        "{p}"
+    );
+    assert!(
+        p.contains("SEARCH c USING COVERING INDEX claims_owner_totals (owner_id=? AND status=?)"),
+        "{p}"
+    );
+    assert!(
+        p.contains("SEARCH l USING COVERING INDEX claim_lines_report (claim_id=?)"),
+        "{p}"
+    );
 }

@@ -2,6 +2,8 @@
 //! accounting. The route table admits finance only; the domain (`expenses::finance`)
 //! decides what each claim allows and writes history and audit.
 
+use std::collections::HashMap;
+
 use actix_session::Session;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, web};
@@ -11,6 +13,7 @@ use time::Date;
 
 use crate::audit::{self, Action};
 use crate::auth::users;
+use crate::crypto::Revealed;
 use crate::expenses::claims::{self, ClaimError, ClaimFields, ClaimRow};
 use crate::expenses::finance::{self, BatchOutcome};
 use crate::expenses::money::format_minor;
@@ -65,12 +68,12 @@ fn pay_item(
     org: &Org,
     viewer: UserId,
     restricted: &[i64],
+    names: &HashMap<UserId, Revealed>,
     c: &ClaimRow,
 ) -> Result<PayItem, AppError> {
-    let owner = match users::get(org, UserId(c.owner_id))? {
-        Some(u) => org.keys.open(&u.name)?.to_string(),
-        None => "unknown".into(),
-    };
+    let owner = names
+        .get(&UserId(c.owner_id))
+        .map_or_else(|| "unknown".into(), |n| n.to_string());
     Ok(PayItem {
         id: c.id,
         version: c.version,
@@ -101,9 +104,11 @@ async fn page(
         let last = (rows.len() as i64 == QUEUE_PAGE)
             .then(|| rows.last().map(|c| (c.decided_at.unwrap_or(0), c.id)))
             .flatten();
+        // Every claimant's name in one query, not one per row.
+        let names = users::names(&org, rows.iter().map(|c| UserId(c.owner_id)))?;
         let items = rows
             .iter()
-            .map(|c| pay_item(&org, uid, &restricted, c))
+            .map(|c| pay_item(&org, uid, &restricted, &names, c))
             .collect::<Result<Vec<_>, _>>()?;
         // Names and titles of other people: one audited view of the queue (a count only).
         if !items.is_empty() {

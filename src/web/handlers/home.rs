@@ -10,7 +10,7 @@ use askama::Template;
 use crate::auth::Role;
 use crate::expenses::claims;
 use crate::expenses::money::{Currency, format_minor};
-use crate::expenses::reports::{self, SpendRow};
+use crate::expenses::reports::{self, Amounts, SpendReport};
 use crate::ids::UserId;
 use crate::tenancy::Org;
 use crate::web::access::CurrentUser;
@@ -52,9 +52,13 @@ pub struct StatusTotal {
 /// The chart (as a `data:` URI) and the same figures as a table, month by category.
 pub struct TeamSpend {
     pub chart: String,
+    /// The base currency, which every amount of the chart and table is in.
+    pub currency: String,
     pub categories: Vec<String>,
     pub months: Vec<SpendMonth>,
     pub empty: bool,
+    /// Claims in an earlier base currency are not in the figures.
+    pub others_left_out: bool,
 }
 
 pub struct SpendMonth {
@@ -68,13 +72,22 @@ pub struct ToPay {
     pub total: String,
 }
 
-fn money(minor: i64) -> String {
-    let c = Currency::GBP;
+fn money(minor: i64, c: Currency) -> String {
     format!("{} {c}", format_minor(minor, c))
 }
 
+/// A sum per currency, the base first: "1,234.00 EUR, 56.00 GBP".
+fn amounts(a: &Amounts) -> String {
+    a.as_slice()
+        .iter()
+        .map(|&(c, minor)| money(minor, c))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Lays out rows of (month, category, total) as one series per category over `months`.
-fn team_spend(org: &Org, months: Vec<String>, rows: &[SpendRow]) -> Result<TeamSpend, AppError> {
+fn team_spend(org: &Org, months: Vec<String>, report: SpendReport) -> Result<TeamSpend, AppError> {
+    let (rows, currency) = (&report.rows, report.currency);
     let labels = claims::categories(org)?;
     let label_of = |code: &str| {
         labels
@@ -104,7 +117,7 @@ fn team_spend(org: &Org, months: Vec<String>, rows: &[SpendRow]) -> Result<TeamS
         &format!("Team spend, last {SPEND_MONTHS} months"),
         &months,
         &series,
-        Currency::GBP,
+        currency,
     )
     .map_err(AppError::internal)?;
     let table = months
@@ -114,16 +127,18 @@ fn team_spend(org: &Org, months: Vec<String>, rows: &[SpendRow]) -> Result<TeamS
             month: m.clone(),
             cells: series
                 .iter()
-                .map(|s| format_minor(s.values[i], Currency::GBP))
+                .map(|s| format_minor(s.values[i], currency))
                 .collect(),
-            total: format_minor(series.iter().map(|s| s.values[i]).sum(), Currency::GBP),
+            total: format_minor(series.iter().map(|s| s.values[i]).sum(), currency),
         })
         .collect();
     Ok(TeamSpend {
         chart: charts::data_uri(&svg),
+        currency: currency.code().to_owned(),
         categories: series.into_iter().map(|s| s.label).collect(),
         months: table,
         empty: rows.is_empty(),
+        others_left_out: report.others_left_out,
     })
 }
 
@@ -140,10 +155,10 @@ fn figures(
         Some(
             reports::totals_by_status(org, uid)?
                 .into_iter()
-                .map(|(s, count, total)| StatusTotal {
-                    status: s.to_string(),
-                    count,
-                    total: money(total),
+                .map(|t| StatusTotal {
+                    status: t.status.to_string(),
+                    count: t.count,
+                    total: amounts(&t.amounts),
                 })
                 .collect(),
         )
@@ -152,20 +167,20 @@ fn figures(
     };
     let spend = if manager {
         let today = time::OffsetDateTime::now_utc().date();
-        let rows = reports::team_spend_since(org, uid, today, SPEND_MONTHS)?;
+        let report = reports::team_spend_since(org, uid, today, SPEND_MONTHS)?;
         Some(team_spend(
             org,
             reports::last_months(today, SPEND_MONTHS),
-            &rows,
+            report,
         )?)
     } else {
         None
     };
     let to_pay = if finance {
-        let (count, total) = reports::to_pay_total(org)?;
+        let p = reports::to_pay_total(org)?;
         Some(ToPay {
-            count,
-            total: money(total),
+            count: p.count,
+            total: amounts(&p.amounts),
         })
     } else {
         None
