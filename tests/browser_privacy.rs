@@ -102,7 +102,7 @@ async fn request_comes_in(rig: &Rig) -> Result<String> {
     wait_text(client, "#dpo + ul", "0 requests overdue").await?;
     shots.take(client, "privacy-01-dpo-dashboard").await?;
     click_link(client, "Privacy").await?;
-    wait_text(client, "h1", "Data-subject requests").await?;
+    wait_text(client, "h1", "Privacy requests").await?;
     // An unknown person gets a field message.
     fill(client, "subject_email", "nobody@acme.example").await?;
     click_button(client, "Log request").await?;

@@ -167,7 +167,12 @@ async fn every_kind_of_bad_input_gets_a_field_message_and_writes_nothing() {
             StatusCode::UNPROCESSABLE_ENTITY,
             "{field}={value:.20}"
         );
-        let on_field = format!("<p class=\"field-error\">{}", msg.replace('"', "&#34;"));
+        // The message as a sentence, under its field, which points at it.
+        let shown = format!("{}{}", msg[..1].to_uppercase(), &msg[1..]);
+        let on_field = format!(
+            "<p class=\"field-error\" id=\"{field}-error\">{}",
+            shown.replace('"', "&#34;")
+        );
         assert!(
             page.body.contains(&on_field) || page.body.contains(msg),
             "{field}: {msg} not shown"
@@ -175,6 +180,12 @@ async fn every_kind_of_bad_input_gets_a_field_message_and_writes_nothing() {
         assert!(
             page.body.contains(&on_field) || *field == "currency",
             "{msg} on its field"
+        );
+        assert!(
+            page.body.contains(&format!(
+                "aria-invalid=\"true\" aria-describedby=\"{field}-error\""
+            )),
+            "{field} marked invalid"
         );
         // The rest of what was typed comes back.
         let kept = if *field == "merchant" {

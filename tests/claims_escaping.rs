@@ -117,7 +117,12 @@ async fn hostile_text_is_shown_as_text_everywhere_and_never_a_formula_in_the_csv
         .await;
     assert_eq!(back.location(), Some(url.as_str()));
     let page = emp.get(&url).await;
-    check(&page, "claim page with the reason", 4);
+    // In its history and in the banner telling the owner what to change.
+    check(&page, "claim page with the reason", 5);
+    assert!(
+        page.body
+            .contains("returned this claim for changes</strong>")
+    );
     let version = field_value(&page.body, "version").unwrap();
     emp.post(&format!("{url}/submit"), &[("version", &version)])
         .await;

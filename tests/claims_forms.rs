@@ -145,10 +145,15 @@ async fn overlong_text_in_a_multipart_form_is_reported_on_its_field() {
         .await;
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
-        page.body
-            .contains("<p class=\"field-error\">the description can be at most 1000 characters"),
+        page.body.contains(
+            "<p class=\"field-error\" id=\"description-error\">The description can be at most 1000 characters."
+        ),
         "{}",
         page.body
+    );
+    assert!(
+        page.body
+            .contains("aria-invalid=\"true\" aria-describedby=\"description-error\"")
     );
     assert_eq!(
         field_value(&page.body, "merchant").as_deref(),
@@ -182,13 +187,13 @@ async fn a_rate_that_makes_a_line_absurd_or_worthless_is_refused_on_the_rate() {
             "1000000",
             "EUR",
             "999999",
-            "the line comes to more than 1,000,000.00 GBP",
+            "The line comes to more than 1,000,000.00 GBP",
         ),
         (
             "1",
             "JPY",
             "0.004",
-            "the line comes to less than the smallest amount in GBP",
+            "The line comes to less than the smallest amount in GBP",
         ),
     ] {
         let mut line = contract_line(&today(), "Kept Merchant");
@@ -199,11 +204,17 @@ async fn a_rate_that_makes_a_line_absurd_or_worthless_is_refused_on_the_rate() {
             .post_multipart(&format!("{url}/lines"), &refs(&line), None)
             .await;
         assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{message}");
+        // Shown as a sentence under the rate field, which points at it.
         assert!(
-            page.body
-                .contains(&format!("<p class=\"field-error\">{message}")),
+            page.body.contains(&format!(
+                "<p class=\"field-error\" id=\"rate-error\">{message}"
+            )),
             "{message}: {}",
             page.body
+        );
+        assert!(
+            page.body
+                .contains("aria-invalid=\"true\" aria-describedby=\"rate-error\"")
         );
         assert_eq!(field_value(&page.body, "rate").as_deref(), Some(rate));
     }
@@ -214,10 +225,9 @@ async fn a_rate_that_makes_a_line_absurd_or_worthless_is_refused_on_the_rate() {
         .post_multipart(&format!("{url}/lines"), &refs(&line), None)
         .await;
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        page.body
-            .contains("the merchant cannot contain control characters")
-    );
+    assert!(page.body.contains(
+        "<p class=\"field-error\" id=\"merchant-error\">The merchant cannot contain control characters."
+    ));
     assert!(claims::lines(&org, id).unwrap().is_empty());
 }
 
@@ -245,4 +255,66 @@ async fn a_refused_decision_keeps_the_comment_typed() {
         page.body
     );
     assert!(page.body.contains(&format!("value=\"{long}\"")));
+}
+
+/// A rejected claim tells its owner, at the top, who rejected it, why, and what to do
+/// next; the approver does not get that banner.
+#[actix_web::test]
+async fn a_rejected_claim_tells_its_owner_why_and_what_next() {
+    let acme = common::acme_with_people();
+    let app = atest::init_service(build_app(acme.env.state.clone())).await;
+    let (mut emp, url, _) = eve_with_a_claim(&app).await;
+    let line = contract_line(&today(), "First Rail");
+    emp.post_multipart(&format!("{url}/lines"), &refs(&line), None)
+        .await;
+    assert_eq!(emp.post(&format!("{url}/submit"), &[]).await.status, 303);
+    assert!(
+        !emp.get(&url)
+            .await
+            .body
+            .contains("class=\"notice bad outcome\"")
+    );
+
+    let mut boss = Client::new(&app);
+    boss.sign_in("acme", "boss@acme.example", PASSWORD).await;
+    boss.get(&url).await;
+    // No reason: the reason field is marked and carries the message.
+    let refused = boss
+        .post(&format!("{url}/reject"), &[("comment", "")])
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused
+            .body
+            .contains("The claim was not rejected: give a reason below.")
+    );
+    assert!(
+        refused
+            .body
+            .contains("aria-invalid=\"true\" aria-describedby=\"reject-comment-error\"")
+    );
+    assert!(refused.body.contains(
+        "<p class=\"field-error\" id=\"reject-comment-error\">A reason is required.</p>"
+    ));
+    let done = boss
+        .post(
+            &format!("{url}/reject"),
+            &[("comment", "Not a business trip")],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+
+    let page = emp.get(&url).await;
+    assert!(
+        page.body.contains("class=\"notice bad outcome\""),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("rejected this claim</strong>"));
+    assert!(page.body.contains("Their reason: “Not a business trip”"));
+    assert!(
+        page.body
+            .contains("href=\"/claims#new\">start a new claim</a>")
+    );
+    assert!(!boss.get(&url).await.body.contains("notice bad outcome"));
 }

@@ -186,7 +186,14 @@ async fn the_owner_edits_and_removes_lines_with_versions_and_double_posts_handle
         )
         .await;
     assert_eq!(unconfirmed.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(unconfirmed.body.contains("tick the box"));
+    assert!(unconfirmed.body.contains(
+        "<p class=\"field-error\" id=\"confirm-error\">Tick the box to confirm the removal.</p>"
+    ));
+    assert!(
+        unconfirmed
+            .body
+            .contains("aria-invalid=\"true\" aria-describedby=\"confirm-error\"")
+    );
     let stale = emp
         .post(
             &format!("{url}/lines/{second}/remove"),

@@ -205,28 +205,27 @@ async fn the_admin_sets_the_policy_and_claims_follow_it() {
     }
     let old = add!(line(day(31), "meals", "8.00", "", "old"));
     assert_eq!(old.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        old.body
-            .contains("lines older than 30 days cannot be claimed")
-    );
+    assert!(old.body.contains(
+        "<p class=\"field-error\" id=\"date-error\">Lines older than 30 days cannot be claimed.</p>"
+    ));
     let meal = add!(line(day(0), "meals", "20.00", "", "meal"));
     assert_eq!(meal.status, StatusCode::SEE_OTHER, "{}", meal.body);
     // Mileage: miles only, at the organisation's rates (50p up to 100 miles, then 20p).
     let with_amount = add!(line(day(0), "mileage", "10.00", "12", "m0"));
     assert_eq!(with_amount.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        with_amount
-            .body
-            .contains("leave the amount empty for mileage")
-    );
+    assert!(with_amount.body.contains(
+        "<p class=\"field-error\" id=\"amount-error\">Leave the amount empty for mileage"
+    ));
     let miles_on_meal = add!(line(day(0), "meals", "5.00", "12", "m00"));
-    assert!(
-        miles_on_meal
-            .body
-            .contains("miles are only for the Mileage category")
-    );
+    assert!(miles_on_meal.body.contains(
+        "<p class=\"field-error\" id=\"miles-error\">Miles are only for the Mileage category.</p>"
+    ));
     let no_miles = add!(line(day(0), "mileage", "", "0", "m000"));
-    assert!(no_miles.body.contains("enter the miles driven"));
+    assert!(
+        no_miles
+            .body
+            .contains("<p class=\"field-error\" id=\"miles-error\">Enter the miles driven")
+    );
     assert_eq!(
         add!(line(day(0), "mileage", "", "80", "m1")).status,
         StatusCode::SEE_OTHER

@@ -182,6 +182,11 @@ async fn employee_files_manager_approves_finance_pays() {
         .await;
     assert_eq!(no_reason.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(no_reason.body.contains("A reason is required."));
+    assert!(
+        no_reason
+            .body
+            .contains("aria-invalid=\"true\" aria-describedby=\"reject-comment-error\"")
+    );
     let approved = boss
         .post(
             &format!("{url}/approve"),

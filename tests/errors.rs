@@ -59,3 +59,33 @@ async fn not_found_and_method_not_allowed_pages() {
         .to_owned();
     assert!(ct.starts_with("text/html"), "{ct}");
 }
+
+/// An error inside a signed-in page keeps the person's header (navigation, sign-out);
+/// one answered before the person is known still links to the home page.
+#[actix_web::test]
+async fn signed_in_error_pages_keep_the_header() {
+    let env = TestEnv::new();
+    let acme = env.create_org("acme", "Acme Ltd");
+    env.create_user(&acme, "emp@acme.example", "Eve Employee", "employee", None);
+    let app = atest::init_service(build_app(env.state.clone())).await;
+    let mut c = Client::new(&app);
+    c.sign_in("acme", "emp@acme.example", PASSWORD).await;
+    let page = c.get("/claims/999999").await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert!(page.body.contains("There is no page at this address."));
+    assert!(
+        page.body.contains("<nav aria-label=\"Main\">"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("href=\"/claims\">My claims</a>"));
+    assert!(page.body.contains(">Sign out</button>"));
+    assert!(page.headers.get("content-security-policy").is_some());
+    let unknown = c.get("/does/not/exist").await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert!(
+        unknown
+            .body
+            .contains("<a href=\"/\">Go to the home page</a>")
+    );
+}

@@ -5,13 +5,14 @@ use actix_web::body::{BoxBody, EitherBody};
 use actix_web::dev::ServiceResponse;
 use actix_web::http::{StatusCode, header};
 use actix_web::middleware::ErrorHandlerResponse;
-use actix_web::{HttpResponse, ResponseError};
+use actix_web::{HttpMessage, HttpResponse, ResponseError};
 use askama::Template;
 
 use crate::auth::users::UserError;
 use crate::crypto::CryptoError;
 use crate::db::DbError;
 use crate::tenancy::TenancyError;
+use crate::web::access::CurrentUser;
 use crate::web::layout::Chrome;
 
 #[derive(Debug, thiserror::Error)]
@@ -166,19 +167,36 @@ fn words(status: StatusCode) -> (&'static str, &'static str) {
     }
 }
 
-pub fn error_page(status: StatusCode, detail: Option<&str>) -> HttpResponse {
-    let (title, message) = words(status);
-    let page = ErrorPage {
-        chrome: None,
+/// What an error page said, kept on its response: the error middleware, which sees the
+/// request, renders it again inside the signed-in header when the person is known.
+#[derive(Clone)]
+struct Shown(String);
+
+fn render(status: StatusCode, message: &str, chrome: Option<Chrome>) -> Result<String, String> {
+    let (title, _) = words(status);
+    ErrorPage {
+        chrome,
         status: status.as_u16(),
         title,
-        message: detail.unwrap_or(message),
-    };
-    match page.render() {
-        Ok(html) => HttpResponse::build(status)
-            .content_type("text/html; charset=utf-8")
-            .body(html),
-        Err(_) => HttpResponse::build(status)
+        message,
+    }
+    .render()
+    .map_err(|_| title.to_owned())
+}
+
+/// The error page for `status`, without the signed-in header (added by
+/// [`render_framework_error`] where the request has a signed-in person).
+pub fn error_page(status: StatusCode, detail: Option<&str>) -> HttpResponse {
+    let message = detail.unwrap_or(words(status).1);
+    match render(status, message, None) {
+        Ok(html) => {
+            let mut res = HttpResponse::build(status)
+                .content_type("text/html; charset=utf-8")
+                .body(html);
+            res.extensions_mut().insert(Shown(message.to_owned()));
+            res
+        }
+        Err(title) => HttpResponse::build(status)
             .content_type("text/plain; charset=utf-8")
             .body(title),
     }
@@ -226,7 +244,11 @@ impl ResponseError for AppError {
     }
 }
 
-/// Gives framework-made errors (unknown method, oversized body, ...) the same page.
+/// Gives framework-made errors (unknown method, oversized body, ...) the same page, and
+/// our own error pages the signed-in header when the route had resolved the person
+/// (no extra reads: `access::enforce` already loaded them). Pages answered before that
+/// (an unknown address, a role refused by the route table) keep the plain header and
+/// the link to the home page.
 pub fn render_framework_error<B>(
     res: ServiceResponse<B>,
 ) -> actix_web::Result<ErrorHandlerResponse<B>> {
@@ -235,6 +257,18 @@ pub fn render_framework_error<B>(
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
     if is_html {
+        let shown = res.response().extensions().get::<Shown>().cloned();
+        let user = res.request().extensions().get::<CurrentUser>().cloned();
+        if let (Some(Shown(message)), Some(user)) = (shown, user)
+            && let Ok(html) = render(res.status(), &message, Some(user.chrome()))
+        {
+            // The same response (status, headers, cookies), with the page in the header.
+            let (req, old) = res.into_parts();
+            let page = old.set_body(BoxBody::new(html));
+            return Ok(ErrorHandlerResponse::Response(
+                ServiceResponse::new(req, page).map_into_right_body::<B>(),
+            ));
+        }
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
     let status = res.status();

@@ -42,3 +42,43 @@ pub fn sentence(text: &str) -> String {
         None => String::new(),
     }
 }
+
+/// A role as pages name it: "dpo" -> "data protection officer". Unknown codes are
+/// shown as they are.
+pub fn role_name(code: &str) -> &str {
+    match code.trim() {
+        "dpo" => "data protection officer",
+        "admin" => "administrator",
+        "employee" => "employee",
+        "manager" => "manager",
+        "finance" => "finance",
+        other => other,
+    }
+}
+
+/// A list of role codes ("employee,dpo" or "employee, dpo") in words, comma-separated.
+pub fn role_names(list: &str) -> String {
+    list.split(',')
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(role_name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sentences_and_role_names() {
+        assert_eq!(sentence("the date is missing"), "The date is missing.");
+        assert_eq!(sentence("Done."), "Done.");
+        assert_eq!(sentence(""), "");
+        assert_eq!(
+            role_names("employee,dpo"),
+            "employee, data protection officer"
+        );
+        assert_eq!(role_names("admin, manager"), "administrator, manager");
+    }
+}

@@ -17,7 +17,7 @@ use crate::expenses::claims::{
 use crate::expenses::money::{Currency, format_minor};
 use crate::expenses::policy;
 use crate::expenses::receipts::{self, Upload};
-use crate::expenses::status::{Actor, Status, Transition};
+use crate::expenses::status::{Actor, Status, Transition, TransitionError};
 use crate::ids::UserId;
 use crate::tenancy::Org;
 use crate::web::access::CurrentUser;
@@ -94,6 +94,16 @@ pub struct EventItem {
     pub on_behalf: String,
 }
 
+/// Why the owner's claim came back to them: shown at the top of the claim with what
+/// to do next.
+pub struct Outcome {
+    /// Rejected for good; otherwise returned for changes.
+    pub rejected: bool,
+    pub who: String,
+    pub when: String,
+    pub reason: String,
+}
+
 #[derive(Template)]
 #[template(path = "claim.html")]
 pub(super) struct ClaimPage {
@@ -112,6 +122,8 @@ pub(super) struct ClaimPage {
     lines: Vec<LineItem>,
     history: Vec<EventItem>,
     flagged: bool,
+    /// For the owner: the rejection or return that brought the claim back, with its reason.
+    outcome: Option<Outcome>,
     can_edit: bool,
     can_decide: bool,
     can_pay: bool,
@@ -128,17 +140,26 @@ pub(super) struct ClaimPage {
     /// What the approver typed, shown again when their decision was refused.
     approve_comment: String,
     reject_comment: String,
+    /// The reason field's message when a reject or return was refused for it.
+    reject_error: String,
     notice: Option<String>,
     pub(super) error: Option<String>,
 }
 
 impl ClaimPage {
     fn field_error(&self, field: &str) -> String {
-        FieldErrors(self.errors.clone())
-            .get(field)
-            .unwrap_or_default()
-            .to_owned()
+        sentence(
+            FieldErrors(self.errors.clone())
+                .get(field)
+                .unwrap_or_default(),
+        )
     }
+}
+
+/// Whether an event sent a submitted claim back to its owner's draft.
+fn is_return(from: &str, to: &str) -> bool {
+    to == Status::Draft.code()
+        && (from == Status::Submitted.code() || from == Status::AwaitingFinance.code())
 }
 
 fn when(at: i64) -> String {
@@ -202,17 +223,36 @@ pub(super) fn load_page(
         });
     }
     let mut history = Vec::new();
-    for e in claims::history(org, id)? {
+    let mut last_return_or_reject = None;
+    let events = claims::history(org, id)?;
+    let last = events.len().saturating_sub(1);
+    for (i, e) in events.into_iter().enumerate() {
         let comment = match &e.comment {
             Some(c) => org.keys.open(c)?.to_string(),
             None => String::new(),
         };
-        let to = Status::parse(&e.to_status)
-            .map(|s| s.to_string())
-            .unwrap_or_default();
+        let returned = is_return(&e.from_status, &e.to_status);
+        let to = if returned {
+            "returned for changes".to_owned()
+        } else {
+            Status::parse(&e.to_status)
+                .map(|s| s.to_string())
+                .unwrap_or_default()
+        };
+        let who = name_of(e.actor_id)?;
+        // Only the latest event counts: a claim changed and submitted again is no longer
+        // "returned".
+        if i == last && (returned || e.to_status == Status::Rejected.code()) {
+            last_return_or_reject = Some(Outcome {
+                rejected: !returned,
+                who: who.clone(),
+                when: when(e.at),
+                reason: comment.clone(),
+            });
+        }
         history.push(EventItem {
             when: when(e.at),
-            who: name_of(e.actor_id)?,
+            who,
             what: to,
             comment,
             on_behalf: match e.on_behalf_of {
@@ -244,6 +284,7 @@ pub(super) fn load_page(
         base: claim.currency.clone(),
         needs_finance: claim.total_minor > policy.second_approval_above_minor,
         flagged: lines.iter().any(|l| !l.flags.is_empty()),
+        outcome: last_return_or_reject.filter(|_| part == Actor::Owner),
         lines,
         history,
         can_edit: part == Actor::Owner && status.editable() && !restricted,
@@ -269,6 +310,7 @@ pub(super) fn load_page(
         form_key: form_key(),
         approve_comment: String::new(),
         reject_comment: String::new(),
+        reject_error: String::new(),
         notice: None,
         error: None,
     }))
@@ -416,7 +458,20 @@ async fn decide(
                 }
                 Err(other) => return Err(other),
             };
-            page.error = Some(sentence(&e.to_string()));
+            if matches!(e, ClaimError::Transition(TransitionError::ReasonRequired)) {
+                // Said on the reason field; the banner says what was not done.
+                page.reject_error = sentence(&e.to_string());
+                page.error = Some(
+                    if t == Transition::Reject {
+                        "The claim was not rejected: give a reason below."
+                    } else {
+                        "The claim was not returned: give a reason below."
+                    }
+                    .into(),
+                );
+            } else {
+                page.error = Some(sentence(&e.to_string()));
+            }
             match t {
                 Transition::Approve => page.approve_comment = form_comment,
                 Transition::Reject | Transition::ReturnForChanges => {

@@ -40,10 +40,11 @@ struct LinePage {
 
 impl LinePage {
     fn field_error(&self, field: &str) -> String {
-        FieldErrors(self.errors.clone())
-            .get(field)
-            .unwrap_or_default()
-            .to_owned()
+        sentence(
+            FieldErrors(self.errors.clone())
+                .get(field)
+                .unwrap_or_default(),
+        )
     }
 }
 

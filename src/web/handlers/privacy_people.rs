@@ -20,7 +20,7 @@ use crate::tenancy::Org;
 use crate::web::AppState;
 use crate::web::access::CurrentUser;
 use crate::web::forms::{Fields, field};
-use crate::web::layout::{Chrome, html, see_other, sentence};
+use crate::web::layout::{Chrome, html, role_names, see_other, sentence};
 use crate::web::{AppError, session};
 
 /// A refusal the DPO can act on is shown on the page; faults are errors.
@@ -163,7 +163,7 @@ fn load_person(org: &Org, viewer: &CurrentUser, id: UserId) -> Result<PersonPage
         email_input: email.clone(),
         name,
         email,
-        roles: view.roles.to_string().replace(',', ", "),
+        roles: role_names(&view.roles.to_string()),
         manager,
         mfa: row.mfa_enabled,
         status: status_of(row.active, &flags),
