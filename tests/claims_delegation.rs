@@ -17,8 +17,10 @@ use expenseplus::expenses::status::Status;
 use expenseplus::web::build_app;
 use time::{Duration, OffsetDateTime};
 
+/// A UK day, as delegations count them.
 fn day(offset: i64) -> String {
-    (OffsetDateTime::now_utc().date() + Duration::days(offset)).to_string()
+    let today = expenseplus::privacy::deadlines::uk_today(OffsetDateTime::now_utc());
+    (today + Duration::days(offset)).to_string()
 }
 
 #[actix_web::test]
@@ -367,7 +369,15 @@ fn a_finance_delegate_cannot_give_both_approvals() {
     )
     .unwrap();
 
-    let queue = claims::waiting_for(&org, acme.fin, roles("finance"), None, 10).unwrap();
+    let queue = claims::waiting_for(
+        &org,
+        acme.fin,
+        roles("finance"),
+        &Default::default(),
+        None,
+        10,
+    )
+    .unwrap();
     assert_eq!(queue.iter().map(|c| c.id).collect::<Vec<_>>(), vec![id]);
     let v = claims::get(&org, id).unwrap().version;
     let to = claims::transition(
@@ -448,16 +458,30 @@ fn a_finance_delegate_cannot_give_both_approvals() {
     )
     .unwrap();
     assert_eq!(
-        claims::waiting_for(&org, acme.fin, roles("finance"), None, 10)
-            .unwrap()
-            .len(),
+        claims::waiting_for(
+            &org,
+            acme.fin,
+            roles("finance"),
+            &Default::default(),
+            None,
+            10
+        )
+        .unwrap()
+        .len(),
         1
     );
     account::set_roles(&org, acme.admin, acme.boss, roles("employee")).unwrap();
     assert!(
-        claims::waiting_for(&org, acme.fin, roles("finance"), None, 10)
-            .unwrap()
-            .is_empty()
+        claims::waiting_for(
+            &org,
+            acme.fin,
+            roles("finance"),
+            &Default::default(),
+            None,
+            10
+        )
+        .unwrap()
+        .is_empty()
     );
     let c2 = claims::get(&org, claim2).unwrap();
     assert_eq!(
@@ -479,7 +503,7 @@ fn the_approvals_queue_opens_with_one_connection_left() {
         .map(|_| org.conn().unwrap())
         .collect();
     let roles = Roles::parse_list("manager,employee").unwrap();
-    let queue = claims::waiting_for(&org, acme.boss, roles, None, 10);
+    let queue = claims::waiting_for(&org, acme.boss, roles, &Default::default(), None, 10);
     drop(lent);
     assert!(queue.is_ok(), "the queue could not get a connection");
 }

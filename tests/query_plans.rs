@@ -96,3 +96,19 @@ fn team_spend_is_read_from_indexes_alone() {
         "{p}"
     );
 }
+
+#[test]
+fn a_managers_queue_reads_their_reports_claims_by_owner_not_the_whole_organisation() {
+    // As `waiting_for` selects a manager's queue: the team's claims by owner from the
+    // covering list index (a sort of the team's waiting claims follows), never a walk
+    // of every submitted claim in the organisation through `claims_status`.
+    let p = plan(
+        "SELECT id, owner_id, title, status, currency, total_minor FROM claims \
+         WHERE owner_id IN (SELECT id FROM users WHERE manager_id IN (3)) \
+         AND owner_id != 3 AND id > 0 AND +claims.status = 'submitted' \
+         ORDER BY id LIMIT 51",
+    );
+    assert!(p.contains("USING COVERING INDEX claims_owner_list"), "{p}");
+    assert!(p.contains("USING COVERING INDEX users_manager"), "{p}");
+    assert!(!p.contains("claims_status"), "{p}");
+}

@@ -487,6 +487,43 @@ pub struct ListFilter {
     pub to: Option<Date>,
 }
 
+/// Claims having a line in the filter's category (if any) dated in its range (if
+/// any): a correlated EXISTS (diesel's DSL has none), one probe per claim into the
+/// `(claim_id, category, spent_on)` index. The values are bound parameters.
+fn with_lines_filter<'a>(
+    q: claims::BoxedQuery<'a, diesel::sqlite::Sqlite>,
+    filter: &ListFilter,
+) -> claims::BoxedQuery<'a, diesel::sqlite::Sqlite> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::{Bool, Text};
+    if filter.category.is_none() && filter.from.is_none() && filter.to.is_none() {
+        return q;
+    }
+    let from = filter.from.map_or("0000-01-01".into(), |d| d.to_string());
+    let to = filter.to.map_or("9999-12-31".into(), |d| d.to_string());
+    let lines = "EXISTS (SELECT 1 FROM claim_lines l WHERE l.claim_id = claims.id";
+    match &filter.category {
+        Some(c) => q.filter(
+            sql::<Bool>(lines)
+                .sql(" AND l.category = ")
+                .bind::<Text, _>(c.clone())
+                .sql(" AND l.spent_on BETWEEN ")
+                .bind::<Text, _>(from)
+                .sql(" AND ")
+                .bind::<Text, _>(to)
+                .sql(")"),
+        ),
+        None => q.filter(
+            sql::<Bool>(lines)
+                .sql(" AND l.spent_on BETWEEN ")
+                .bind::<Text, _>(from)
+                .sql(" AND ")
+                .bind::<Text, _>(to)
+                .sql(")"),
+        ),
+    }
+}
+
 /// A page of a person's own claims matching `filter`, newest first, with ids below
 /// `before`. Walks the `claims_owner_list` index (reading no table row) or the
 /// `(owner_id, status)` one; the line conditions are one probe per claim into the
@@ -498,8 +535,6 @@ pub fn list_own(
     before: Option<i64>,
     limit: i64,
 ) -> Result<Vec<ClaimSummary>, ClaimError> {
-    use diesel::dsl::sql;
-    use diesel::sql_types::{Bool, Text};
     let mut conn = org.conn()?;
     let mut q = claims::table
         .filter(claims::owner_id.eq(owner.0))
@@ -510,32 +545,7 @@ pub fn list_own(
     if let Some(b) = before {
         q = q.filter(claims::id.lt(b));
     }
-    if filter.category.is_some() || filter.from.is_some() || filter.to.is_some() {
-        // A correlated EXISTS (diesel's DSL has none); the values are bound parameters.
-        let from = filter.from.map_or("0000-01-01".into(), |d| d.to_string());
-        let to = filter.to.map_or("9999-12-31".into(), |d| d.to_string());
-        let lines = "EXISTS (SELECT 1 FROM claim_lines l WHERE l.claim_id = claims.id";
-        q = match &filter.category {
-            Some(c) => q.filter(
-                sql::<Bool>(lines)
-                    .sql(" AND l.category = ")
-                    .bind::<Text, _>(c.clone())
-                    .sql(" AND l.spent_on BETWEEN ")
-                    .bind::<Text, _>(from)
-                    .sql(" AND ")
-                    .bind::<Text, _>(to)
-                    .sql(")"),
-            ),
-            None => q.filter(
-                sql::<Bool>(lines)
-                    .sql(" AND l.spent_on BETWEEN ")
-                    .bind::<Text, _>(from)
-                    .sql(" AND ")
-                    .bind::<Text, _>(to)
-                    .sql(")"),
-            ),
-        };
-    }
+    let q = with_lines_filter(q, filter);
     Ok(q.order(claims::id.desc())
         .limit(limit)
         .select(ClaimSummary::as_select())
@@ -550,11 +560,13 @@ pub fn title(org: &Org, claim: &impl ClaimFields) -> Result<Revealed, ClaimError
 /// Claims waiting for `approver`: submitted claims of their reports (managers) and of
 /// the reports of managers who delegated to them today, never their own; and claims
 /// awaiting the second approval (finance). Oldest first, as a queue: at most `limit`
-/// claims with ids above `after` (the last one of the previous page).
+/// claims with ids above `after` (the last one of the previous page), matching
+/// `filter` (a status other than these two matches nothing).
 pub fn waiting_for(
     org: &Org,
     approver: UserId,
     roles: Roles,
+    filter: &ListFilter,
     after: Option<i64>,
     limit: i64,
 ) -> Result<Vec<ClaimSummary>, ClaimError> {
@@ -562,6 +574,7 @@ pub fn waiting_for(
     use diesel::dsl::sql;
     use diesel::sql_types::{Bool, Text};
     let after = after.unwrap_or(0);
+    let wants = |s: Status| filter.status.is_none_or(|f| f == s);
     let mut out = Vec::new();
     let mut managers = vec![approver.0];
     if roles.contains(Role::Manager) || roles.contains(Role::Finance) {
@@ -577,30 +590,34 @@ pub fn waiting_for(
     // Taken only now: holding a connection while `acting_for` takes another let a
     // full queue of approvers each hold one and wait for a second (pool exhausted).
     let mut conn = org.conn()?;
-    if !managers.is_empty() {
+    if !managers.is_empty() && wants(Status::Submitted) {
         let reports = users::table
             .filter(users::manager_id.eq_any(managers))
             .select(users::id);
+        let q = claims::table
+            .filter(claims::owner_id.eq_any(reports))
+            .filter(claims::owner_id.ne(approver.0))
+            .filter(claims::id.gt(after))
+            // `+status`: look the team's claims up by owner (bounded by the team),
+            // not every submitted claim in the organisation by status.
+            .filter(sql::<Bool>("+claims.status = ").bind::<Text, _>(Status::Submitted.code()))
+            .into_boxed();
         out.extend(
-            claims::table
-                .filter(claims::owner_id.eq_any(reports))
-                .filter(claims::owner_id.ne(approver.0))
-                .filter(claims::id.gt(after))
-                // `+status`: look the team's claims up by owner (bounded by the team),
-                // not every submitted claim in the organisation by status.
-                .filter(sql::<Bool>("+claims.status = ").bind::<Text, _>(Status::Submitted.code()))
+            with_lines_filter(q, filter)
                 .order(claims::id.asc())
                 .limit(limit)
                 .select(ClaimSummary::as_select())
                 .load(&mut conn)?,
         );
     }
-    if roles.contains(Role::Finance) {
+    if roles.contains(Role::Finance) && wants(Status::AwaitingFinance) {
+        let q = claims::table
+            .filter(claims::status.eq(Status::AwaitingFinance.code()))
+            .filter(claims::owner_id.ne(approver.0))
+            .filter(claims::id.gt(after))
+            .into_boxed();
         out.extend(
-            claims::table
-                .filter(claims::status.eq(Status::AwaitingFinance.code()))
-                .filter(claims::owner_id.ne(approver.0))
-                .filter(claims::id.gt(after))
+            with_lines_filter(q, filter)
                 .order(claims::id.asc())
                 .limit(limit)
                 .select(ClaimSummary::as_select())

@@ -81,7 +81,7 @@ async fn page(
     let (org, uid, roles) = (user.org().clone(), user.id(), user.roles());
     let is_manager = roles.contains(Role::Manager);
     let (claims, next, candidates, given, received) = web::block(move || -> Result<_, AppError> {
-        let mut rows = claims::waiting_for(&org, uid, roles, after, PAGE + 1)?;
+        let mut rows = claims::waiting_for(&org, uid, roles, &Default::default(), after, PAGE + 1)?;
         let next = (rows.len() > PAGE as usize).then(|| {
             rows.truncate(PAGE as usize);
             format!("/approvals?after={}", rows[rows.len() - 1].id)
