@@ -667,3 +667,66 @@ async fn the_approvals_queue_is_paged_oldest_first() {
     assert_eq!(bad.status, StatusCode::OK);
     assert!(shows(&bad.body, ids[0]));
 }
+
+/// The queue filters as the claims list does: by category and by the dates of the
+/// lines, and by which approval is awaited; a bad value is a 400 with a message.
+#[actix_web::test]
+async fn the_approvals_queue_filters_by_category_dates_and_stage() {
+    use expenseplus::auth::Roles;
+    use expenseplus::expenses::claims::LineInput;
+    use expenseplus::expenses::status::Transition;
+    let acme = common::acme_with_people();
+    let org = acme.env.org("acme");
+    let submit = |title: &str, category: &str, ago: i64| {
+        let id = claims::create(&org, acme.emp, title, title).unwrap();
+        let line = LineInput {
+            date: day(-ago),
+            category: category.into(),
+            merchant: "Somewhere".into(),
+            amount: "5.00".into(),
+            currency: "GBP".into(),
+            form_key: format!("{title}-l"),
+            ..Default::default()
+        };
+        claims::add_line(&org, acme.emp, id, &line).unwrap();
+        let v = claims::get(&org, id).unwrap().version;
+        let emp = Roles::parse_list("employee").unwrap();
+        claims::transition(&org, acme.emp, emp, id, Some(v), Transition::Submit, "").unwrap();
+        id
+    };
+    let lunch = submit("Lunch", "meals", 0);
+    let train = submit("Train", "travel", 0);
+    let old_lunch = submit("Old lunch", "meals", 10);
+
+    let app = atest::init_service(build_app(acme.env.state.clone())).await;
+    let mut bea = Client::new(&app);
+    bea.sign_in("acme", "boss@acme.example", PASSWORD).await;
+    let shows = |body: &str, id: i64| body.contains(&format!("href=\"/claims/{id}\""));
+    let meals = bea.get("/approvals?category=meals").await;
+    assert_eq!(meals.status, StatusCode::OK);
+    assert!(shows(&meals.body, lunch) && shows(&meals.body, old_lunch));
+    assert!(!shows(&meals.body, train));
+    assert!(
+        meals.body.contains("<option value=\"meals\" selected>"),
+        "kept"
+    );
+    let recent = bea
+        .get(&format!("/approvals?category=meals&from={}", day(-2)))
+        .await;
+    assert!(shows(&recent.body, lunch) && !shows(&recent.body, old_lunch));
+    // Bea decides first approvals only: none of hers wait for finance.
+    let finance_stage = bea.get("/approvals?status=awaiting_finance").await;
+    assert!(
+        finance_stage
+            .body
+            .contains("No claims waiting for you match these filters.")
+    );
+    let bad = bea.get("/approvals?category=caviar&to=31/12/2026").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("Choose a category from the list."));
+    assert!(
+        bad.body
+            .contains("The to date must be a date like 2026-01-31.")
+    );
+    assert!(!shows(&bad.body, lunch));
+}

@@ -9,10 +9,12 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::claims::{ClaimItem, items_with_owners};
+use super::claims_list::ListParams;
 use crate::audit::{self, Action};
 use crate::auth::{Role, users};
 use crate::expenses::claims::{self, FieldErrors};
 use crate::expenses::delegation::{self, Delegation, DelegationInput};
+use crate::expenses::status::Status;
 use crate::ids::UserId;
 use crate::tenancy::Org;
 use crate::web::access::CurrentUser;
@@ -35,6 +37,12 @@ struct ApprovalsPage {
     claims: Vec<ClaimItem>,
     /// The link to the next page of the queue, when there is one.
     next: Option<String>,
+    /// The filters as typed, for the form.
+    q: ListParams,
+    statuses: Vec<(&'static str, String)>,
+    categories: Vec<(String, String)>,
+    filter_errors: Vec<String>,
+    filtered: bool,
     is_manager: bool,
     /// (id, name) of people who may be named.
     candidates: Vec<(i64, String)>,
@@ -72,26 +80,59 @@ fn items(org: &Org, rows: Vec<Delegation>, given: bool) -> Result<Vec<Delegation
 /// Claims shown per page of the queue.
 const PAGE: i64 = 50;
 
+/// One page of the queue as filtered, or the messages for bad filter values.
+struct Queue {
+    claims: Vec<ClaimItem>,
+    next: Option<String>,
+    categories: Vec<(String, String)>,
+    filter_errors: Vec<String>,
+}
+
+fn queue(
+    org: &Org,
+    uid: UserId,
+    roles: crate::auth::Roles,
+    q: &ListParams,
+    after: Option<i64>,
+) -> Result<Queue, AppError> {
+    let cats = claims::categories(org)?;
+    let (mut rows, filter_errors) = match q.check(&cats) {
+        Ok((filter, _)) => (
+            claims::waiting_for(org, uid, roles, &filter, after, PAGE + 1)?,
+            Vec::new(),
+        ),
+        Err(errors) => (Vec::new(), errors),
+    };
+    let next = (rows.len() > PAGE as usize).then(|| {
+        rows.truncate(PAGE as usize);
+        q.page_link("/approvals", ("after", rows[rows.len() - 1].id))
+    });
+    let claims = items_with_owners(org, &rows)?;
+    // Names and titles of other people: one audited view of the queue (a count only).
+    if !claims.is_empty() {
+        let detail = format!("approvals queue ({} claims)", claims.len());
+        audit::record(org, Some(uid), None, Action::ViewedPerson, &detail)?;
+    }
+    Ok(Queue {
+        claims,
+        next,
+        categories: cats.into_iter().map(|c| (c.code, c.label)).collect(),
+        filter_errors,
+    })
+}
+
 async fn page(
     user: &CurrentUser,
+    q: ListParams,
     after: Option<i64>,
     input: DelegationInput,
     errors: Vec<(&'static str, String)>,
 ) -> Result<ApprovalsPage, AppError> {
     let (org, uid, roles) = (user.org().clone(), user.id(), user.roles());
     let is_manager = roles.contains(Role::Manager);
-    let (claims, next, candidates, given, received) = web::block(move || -> Result<_, AppError> {
-        let mut rows = claims::waiting_for(&org, uid, roles, &Default::default(), after, PAGE + 1)?;
-        let next = (rows.len() > PAGE as usize).then(|| {
-            rows.truncate(PAGE as usize);
-            format!("/approvals?after={}", rows[rows.len() - 1].id)
-        });
-        let claims = items_with_owners(&org, &rows)?;
-        // Names and titles of other people: one audited view of the queue (a count only).
-        if !claims.is_empty() {
-            let detail = format!("approvals queue ({} claims)", claims.len());
-            audit::record(&org, Some(uid), None, Action::ViewedPerson, &detail)?;
-        }
+    let params = q.clone();
+    let (queue, candidates, given, received) = web::block(move || -> Result<_, AppError> {
+        let queue = queue(&org, uid, roles, &params, after)?;
         let candidates = if is_manager {
             delegation::candidates(&org, uid)?
                 .into_iter()
@@ -102,15 +143,26 @@ async fn page(
         };
         let given = items(&org, delegation::current(&org, uid, false)?, true)?;
         let received = items(&org, delegation::current(&org, uid, true)?, false)?;
-        Ok((claims, next, candidates, given, received))
+        Ok((queue, candidates, given, received))
     })
     .await??;
     Ok(ApprovalsPage {
         chrome: Some(user.chrome()),
         csrf: user.csrf().to_owned(),
         notice: None,
-        claims,
-        next,
+        claims: queue.claims,
+        next: queue.next,
+        filtered: q.filtered(),
+        q,
+        statuses: vec![
+            (Status::Submitted.code(), "first approval".to_owned()),
+            (
+                Status::AwaitingFinance.code(),
+                "finance approval".to_owned(),
+            ),
+        ],
+        categories: queue.categories,
+        filter_errors: queue.filter_errors,
         is_manager,
         candidates,
         given,
@@ -120,21 +172,34 @@ async fn page(
     })
 }
 
-#[derive(Deserialize)]
-pub struct QueueQuery {
-    after: Option<String>,
+/// The page start of the queue: the first `after` in the query; a mangled one is the
+/// first page.
+fn after_in(raw: &str) -> Option<i64> {
+    let pairs = serde_urlencoded::from_str::<Vec<(String, String)>>(raw).ok()?;
+    pairs
+        .into_iter()
+        .find(|(k, _)| k == "after")?
+        .1
+        .parse()
+        .ok()
 }
 
+/// GET /approvals: the queue, filtered; bad filter values are a 400 with messages.
 pub async fn approvals(
     user: CurrentUser,
     session: Session,
-    q: web::Query<QueueQuery>,
+    req: actix_web::HttpRequest,
 ) -> Result<HttpResponse, AppError> {
-    // A mangled page start is the first page.
-    let after = q.after.as_deref().and_then(|a| a.parse::<i64>().ok());
-    let mut p = page(&user, after, DelegationInput::default(), Vec::new()).await?;
+    let raw = req.query_string();
+    let (q, after) = (ListParams::parse(raw), after_in(raw));
+    let mut p = page(&user, q, after, DelegationInput::default(), Vec::new()).await?;
     p.notice = session::take_notice(&session);
-    html(StatusCode::OK, &p)
+    let status = if p.filter_errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    html(status, &p)
 }
 
 #[derive(Deserialize)]
@@ -165,7 +230,7 @@ pub async fn add_delegation(
             Ok(see_other("/approvals"))
         }
         Err(errors) => {
-            let p = page(&user, None, input, errors.0).await?;
+            let p = page(&user, ListParams::default(), None, input, errors.0).await?;
             html(StatusCode::UNPROCESSABLE_ENTITY, &p)
         }
     }

@@ -63,7 +63,7 @@ impl From<ListQuery> for ListParams {
 
 impl ListParams {
     /// The first value of each known parameter; anything else is ignored.
-    fn parse(raw: &str) -> ListParams {
+    pub fn parse(raw: &str) -> ListParams {
         let pairs = serde_urlencoded::from_str::<Vec<(String, String)>>(raw).unwrap_or_default();
         let get = |name: &str| {
             let v = pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim());
@@ -79,7 +79,10 @@ impl ListParams {
     }
 
     /// The filter and the page start, or a message for each bad value.
-    fn check(&self, cats: &[Category]) -> Result<(claims::ListFilter, Option<i64>), Vec<String>> {
+    pub fn check(
+        &self,
+        cats: &[Category],
+    ) -> Result<(claims::ListFilter, Option<i64>), Vec<String>> {
         let mut errors = Vec::new();
         let mut f = claims::ListFilter::default();
         if !self.status.is_empty() {
@@ -130,27 +133,39 @@ impl ListParams {
     }
 
     /// A category or date filter: a condition on the claims' lines.
-    fn filters_lines(&self) -> bool {
+    pub fn filters_lines(&self) -> bool {
         !(self.category.is_empty() && self.from.is_empty() && self.to.is_empty())
     }
 
     /// This list from `before` on, with the same filters.
     fn older(&self, before: i64) -> String {
-        let b = before.to_string();
+        self.page_link("/claims", ("before", before))
+    }
+
+    /// `path` with the same filters and the page start `at` (e.g. `("before", 120)`).
+    pub fn page_link(&self, path: &str, at: (&str, i64)) -> String {
+        let start = at.1.to_string();
         let pairs: Vec<(&str, &str)> = [
             ("status", self.status.as_str()),
             ("category", &self.category),
             ("from", &self.from),
             ("to", &self.to),
-            ("before", &b),
+            (at.0, &start),
         ]
         .into_iter()
         .filter(|(_, v)| !v.is_empty())
         .collect();
         format!(
-            "/claims?{}",
+            "{path}?{}",
             serde_urlencoded::to_string(pairs).unwrap_or_default()
         )
+    }
+
+    /// Any filter set (the page start aside).
+    pub fn filtered(&self) -> bool {
+        [&self.status, &self.category, &self.from, &self.to]
+            .iter()
+            .any(|v| !v.is_empty())
     }
 }
 
@@ -192,9 +207,7 @@ async fn list_page(
         chrome: Some(user.chrome()),
         csrf: user.csrf().to_owned(),
         claims: items,
-        filtered: [&q.status, &q.category, &q.from, &q.to]
-            .iter()
-            .any(|v| !v.is_empty()),
+        filtered: q.filtered(),
         q,
         statuses: Status::ALL
             .iter()
@@ -261,5 +274,26 @@ pub async fn create(
             html(StatusCode::UNPROCESSABLE_ENTITY, &page)
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ListParams;
+
+    #[test]
+    fn a_page_link_keeps_the_filters_and_escapes_them() {
+        let q = ListParams {
+            category: "meals".into(),
+            from: "2026-01-01".into(),
+            status: "a&b".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            q.page_link("/approvals", ("after", 7)),
+            "/approvals?status=a%26b&category=meals&from=2026-01-01&after=7"
+        );
+        assert!(q.filtered());
+        assert!(!ListParams::default().filtered());
     }
 }
