@@ -235,7 +235,7 @@ fn approval_chain_second_approval_and_conflicts() {
         .unwrap(),
         Status::AwaitingFinance
     );
-    // A second approver acting on the same page version loses, and is told so.
+    // The same approval sent again from the same page is told it was already done.
     assert!(matches!(
         claims::transition(
             &org,
@@ -246,7 +246,20 @@ fn approval_chain_second_approval_and_conflicts() {
             Transition::Approve,
             "again"
         ),
-        Err(ClaimError::Conflict) | Err(ClaimError::Transition(_)) | Err(ClaimError::NotFound)
+        Err(ClaimError::AlreadyDone(Status::AwaitingFinance))
+    ));
+    // Another approver acting on that page version loses, and is told so.
+    assert!(matches!(
+        claims::transition(
+            &org,
+            p.other_boss,
+            roles("manager"),
+            id,
+            Some(v),
+            Transition::Reject,
+            "no"
+        ),
+        Err(ClaimError::Conflict) | Err(ClaimError::NotFound)
     ));
     let v = claims::get(&org, id).unwrap().version;
     assert_eq!(

@@ -194,15 +194,19 @@ async fn employee_files_manager_approves_finance_pays() {
         )
         .await;
     assert_eq!(approved.location(), Some(url.as_str()));
-    // A second click on the stale page is told plainly.
-    let stale = boss
+    // A second click on the same page is told it was already done; nothing more happens.
+    let again = boss
         .post(
             &format!("{url}/approve"),
             &[("version", &version), ("comment", "again")],
         )
         .await;
+    assert_eq!(again.location(), Some(url.as_str()));
     assert!(
-        stale.status == StatusCode::CONFLICT || stale.status == StatusCode::UNPROCESSABLE_ENTITY
+        boss.get(&url)
+            .await
+            .body
+            .contains("You had already done that: the claim is approved.")
     );
     let page = emp.get(&url).await;
     assert!(page.body.contains("approved"));
@@ -414,4 +418,82 @@ async fn each_role_sees_only_its_claims_even_with_changed_ids() {
     assert_eq!(fin.get(&eve_receipt).await.status, StatusCode::OK);
     assert_eq!(fin.get(&bea_url).await.status, StatusCode::NOT_FOUND);
     assert_eq!(fin.get(&bea_receipt).await.status, StatusCode::NOT_FOUND);
+}
+
+/// A decision sent twice (a double click) is told it was already done, not that
+/// someone else acted; a claim returned for changes sends its approver back to the
+/// queue, since it is its owner's again.
+#[actix_web::test]
+async fn a_decision_sent_twice_is_done_once_and_said_so() {
+    let env = env();
+    let app = atest::init_service(build_app(env.state.clone())).await;
+    let mut emp = Client::new(&app);
+    emp.sign_in("acme", "emp@acme.example", PASSWORD).await;
+    emp.get("/claims").await;
+    let mut boss = Client::new(&app);
+    boss.sign_in("acme", "boss@acme.example", PASSWORD).await;
+    let date = today();
+    macro_rules! file {
+        ($title:expr) => {{
+            let url = emp
+                .post("/claims", &[("title", $title), ("form_key", $title)])
+                .await
+                .location()
+                .unwrap()
+                .to_owned();
+            let line = [
+                ("date", date.as_str()),
+                ("category", "meals"),
+                ("merchant", "Cafe"),
+                ("amount", "5.00"),
+                ("currency", "GBP"),
+            ];
+            emp.post_multipart(&format!("{url}/lines"), &line, None)
+                .await;
+            emp.post(&format!("{url}/submit"), &[]).await;
+            url
+        }};
+    }
+    let first = file!("Lunch");
+    let second = file!("Dinner");
+
+    let version = common::field_value(&boss.get(&first).await.body, "version").unwrap();
+    let fields = [("version", version.as_str()), ("comment", "")];
+    let once = boss.post(&format!("{first}/approve"), &fields).await;
+    assert_eq!(once.location(), Some(first.as_str()));
+    let twice = boss.post(&format!("{first}/approve"), &fields).await;
+    assert_eq!(twice.location(), Some(first.as_str()), "{}", twice.body);
+    let page = boss.get(&first).await;
+    assert!(
+        page.body
+            .contains("You had already done that: the claim is approved."),
+        "{}",
+        page.body
+    );
+    let id: i64 = first.trim_start_matches("/claims/").parse().unwrap();
+    let org = env.org("acme");
+    let history = expenseplus::expenses::claims::history(&org, id).unwrap();
+    assert_eq!(history.len(), 2, "submitted, approved: once");
+
+    let version = common::field_value(&boss.get(&second).await.body, "version").unwrap();
+    let fields = [
+        ("version", version.as_str()),
+        ("comment", "Add the receipt"),
+    ];
+    let back = boss.post(&format!("{second}/return"), &fields).await;
+    assert_eq!(back.location(), Some("/approvals"));
+    assert!(
+        boss.get("/approvals")
+            .await
+            .body
+            .contains("The claim went back to its owner for changes.")
+    );
+    let again = boss.post(&format!("{second}/return"), &fields).await;
+    assert_eq!(again.location(), Some("/approvals"));
+    assert!(
+        boss.get("/approvals")
+            .await
+            .body
+            .contains("You had already done that: the claim is draft.")
+    );
 }

@@ -40,6 +40,10 @@ pub enum ClaimError {
     Invalid(String),
     #[error("someone else changed this claim a moment ago; look at it again before deciding")]
     Conflict,
+    /// The same step again by the same person (a double click, a form sent twice): the
+    /// first one did it; the claim is now in this status.
+    #[error("you had already done that: the claim is {0}")]
+    AlreadyDone(Status),
     /// The owner's page was out of date (another tab, a line added meanwhile).
     #[error(
         "this claim changed after you opened the page (perhaps in another tab), so nothing was changed; look at it again"
@@ -327,6 +331,30 @@ fn could_have_decided(
     Ok(false)
 }
 
+/// What to say when the claim changed under `actor`: that they had already done this
+/// (their own step is the latest, e.g. a double click), or that someone else acted.
+fn conflict(org: &Org, actor: UserId, claim_id: i64, t: Transition) -> ClaimError {
+    let latest = org.conn().ok().and_then(|mut c| {
+        claim_events::table
+            .filter(claim_events::claim_id.eq(claim_id))
+            .order(claim_events::id.desc())
+            .select((claim_events::actor_id, claim_events::to_status))
+            .first::<(i64, String)>(&mut c)
+            .ok()
+    });
+    let did = |to: Status| match t {
+        Transition::Submit => to == Status::Submitted,
+        Transition::Approve => matches!(to, Status::Approved | Status::AwaitingFinance),
+        Transition::Reject => to == Status::Rejected,
+        Transition::ReturnForChanges => to == Status::Draft,
+        Transition::MarkPaid => to == Status::Paid,
+    };
+    match latest.and_then(|(who, to)| Some((who, Status::parse(&to)?))) {
+        Some((who, to)) if who == actor.0 && did(to) => ClaimError::AlreadyDone(to),
+        _ => ClaimError::Conflict,
+    }
+}
+
 /// Moves the claim through the state machine as `actor`. `seen_version` is the version
 /// the actor's page showed: if the claim changed since, nothing happens (`Conflict`).
 /// Without one (a form that does not carry it) the claim is taken as it is now; the
@@ -347,13 +375,13 @@ pub fn transition(
             && claim.submitted_at.is_some()
             && could_have_decided(org, actor, roles, &claim)?
         {
-            return Err(ClaimError::Conflict);
+            return Err(conflict(org, actor, claim_id, t));
         }
         return Err(ClaimError::NotFound);
     };
     // The page the actor decided on is out of date: say so, whatever the new state is.
     if claim.version != seen_version {
-        return Err(ClaimError::Conflict);
+        return Err(conflict(org, actor, claim_id, t));
     }
     if t == Transition::Submit && lines(org, claim_id)?.is_empty() {
         return Err(ClaimError::Invalid(
@@ -391,7 +419,7 @@ pub fn transition(
         )
     };
     let now = now_unix();
-    org.write(|c| {
+    let moved = org.write(|c| {
         if crate::privacy::restriction::is_restricted(c, claim.owner_id)? {
             return Err(ClaimError::Restricted);
         }
@@ -451,7 +479,11 @@ pub fn transition(
             },
         )?;
         Ok(to)
-    })
+    });
+    match moved {
+        Err(ClaimError::Conflict) => Err(conflict(org, actor, claim_id, t)),
+        other => other,
+    }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

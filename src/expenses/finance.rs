@@ -140,6 +140,8 @@ pub fn mark_paid(
                 Err(ClaimError::NotFound) => SkipReason::NotFound,
                 Err(e) => stop(&mut failed, e),
             },
+            // This person's own earlier post (the batch sent twice) paid it.
+            Err(ClaimError::AlreadyDone(_)) => SkipReason::AlreadyPaid,
             Err(ClaimError::Transition(TransitionError::OwnClaim)) => SkipReason::OwnClaim,
             Err(ClaimError::Restricted) => SkipReason::Restricted,
             Err(ClaimError::Transition(_) | ClaimError::Invalid(_)) => SkipReason::NotApproved,

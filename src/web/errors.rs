@@ -109,6 +109,7 @@ impl From<crate::expenses::claims::ClaimError> for AppError {
             | ClaimError::Invalid(_)
             | ClaimError::Transition(_)
             | ClaimError::Conflict
+            | ClaimError::AlreadyDone(_)
             | ClaimError::Stale => {
                 AppError::BadRequest(crate::web::layout::sentence(&e.to_string()))
             }

@@ -419,6 +419,15 @@ pub struct Decision {
     comment: String,
 }
 
+/// Where a decision's result is shown: a claim returned for changes is its owner's
+/// again and no longer the approver's to see, so they go back to their queue.
+fn after_decision(id: i64, t: Transition) -> String {
+    match t {
+        Transition::ReturnForChanges => "/approvals".to_owned(),
+        _ => format!("/claims/{id}"),
+    }
+}
+
 async fn decide(
     user: CurrentUser,
     session: Session,
@@ -432,8 +441,19 @@ async fn decide(
     match web::block(move || claims::transition(&org, uid, roles, id, version, t, &comment)).await?
     {
         Ok(to) => {
-            session::set_notice(&session, &format!("The claim is now {to}."));
-            Ok(see_other(&format!("/claims/{id}")))
+            let notice = match t {
+                Transition::ReturnForChanges => {
+                    "The claim went back to its owner for changes.".into()
+                }
+                _ => format!("The claim is now {to}."),
+            };
+            session::set_notice(&session, &notice);
+            Ok(see_other(&after_decision(id, t)))
+        }
+        // Sent twice (a double click): the first did it; say so, not "someone else".
+        Err(e @ ClaimError::AlreadyDone(_)) => {
+            session::set_notice(&session, &sentence(&e.to_string()));
+            Ok(see_other(&after_decision(id, t)))
         }
         Err(
             e @ (ClaimError::Conflict
