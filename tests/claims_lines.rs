@@ -338,3 +338,104 @@ async fn the_owner_edits_and_removes_lines_with_versions_and_double_posts_handle
     assert_eq!(count(Action::ClaimLineRemoved).len(), 1);
     expenseplus::audit::verify(&org).unwrap();
 }
+
+/// The owner discards a draft once they tick the box: the claim, its lines and its
+/// receipt are gone, and the audit log says so. Nobody else can, nor can the owner
+/// once the claim is submitted; a second click lands on the list.
+#[actix_web::test]
+async fn the_owner_discards_a_draft_and_only_a_draft() {
+    use expenseplus::audit::{self, Action, Filter};
+    use expenseplus::expenses::claims::ClaimFields;
+    let acme = common::acme_with_people();
+    let env = &acme.env;
+    let org = env.org("acme");
+    let app = atest::init_service(build_app(env.state.clone())).await;
+    let mut emp = Client::new(&app);
+    emp.sign_in("acme", "emp@acme.example", PASSWORD).await;
+    emp.get("/claims").await;
+    let mut new_claim = async |title: &str| {
+        let url = emp
+            .post("/claims", &[("title", title), ("form_key", title)])
+            .await
+            .location()
+            .unwrap()
+            .to_owned();
+        let date = today();
+        let receipt = png();
+        emp.post_multipart(
+            &format!("{url}/lines"),
+            &fields(&date, "Cafe", "9.00", &format!("{title}-l")),
+            Some(("receipt", "r.png", &receipt)),
+        )
+        .await;
+        url
+    };
+    let draft = new_claim("Unwanted").await;
+    let sent = new_claim("Wanted").await;
+    let id = |url: &str| -> i64 { url.trim_start_matches("/claims/").parse().unwrap() };
+    emp.post(&format!("{sent}/submit"), &[]).await;
+
+    let page = emp.get(&draft).await;
+    assert!(page.body.contains(&format!("action=\"{draft}/discard\"")));
+    let version = field_value(&page.body, "version").unwrap();
+    // Not ticked: nothing happens.
+    let unticked = emp
+        .post(&format!("{draft}/discard"), &[("version", &version)])
+        .await;
+    assert_eq!(unticked.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(unticked.body.contains("tick the box to confirm it first"));
+    // Someone else: the list, and the claim is still there.
+    let mut boss = Client::new(&app);
+    boss.sign_in("acme", "boss@acme.example", PASSWORD).await;
+    boss.get("/claims").await;
+    let theirs = boss
+        .post(
+            &format!("{draft}/discard"),
+            &[("version", &version), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(theirs.location(), Some("/claims"));
+    assert!(claims::get(&org, id(&draft)).is_ok());
+
+    let done = emp
+        .post(
+            &format!("{draft}/discard"),
+            &[("version", &version), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(done.location(), Some("/claims"));
+    assert!(
+        emp.get("/claims")
+            .await
+            .body
+            .contains("The draft was discarded.")
+    );
+    assert!(claims::get(&org, id(&draft)).is_err());
+    assert!(claims::lines(&org, id(&draft)).unwrap().is_empty());
+    assert_eq!(emp.get(&draft).await.status, StatusCode::NOT_FOUND);
+    let again = emp
+        .post(
+            &format!("{draft}/discard"),
+            &[("version", &version), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(again.location(), Some("/claims"), "a second click");
+    let filter = Filter {
+        action: Some(Action::ClaimDiscarded),
+        ..Default::default()
+    };
+    let entries = audit::page(&org, &filter, None, 100).unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].detail, format!("claim {}", id(&draft)));
+
+    // A submitted claim is not a draft (a form without the page's version too).
+    let refused = emp
+        .post(&format!("{sent}/discard"), &[("confirm", "yes")])
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.body.contains("Only a draft can be discarded"));
+    assert_eq!(
+        claims::get(&org, id(&sent)).unwrap().status().code(),
+        "submitted"
+    );
+}

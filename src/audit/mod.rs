@@ -72,6 +72,8 @@ pub enum Action {
     /// The owner changed or removed a line of their draft claim.
     ClaimLineChanged,
     ClaimLineRemoved,
+    /// The owner discarded a draft claim (detail: its id).
+    ClaimDiscarded,
     /// The organisation's data was replaced from a backup (detail: the backup id).
     BackupRestored,
     /// A verified backup of the organisation was written (detail: the backup id).
@@ -79,7 +81,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 47] = [
+    pub const ALL: [Action; 48] = [
         Action::SignIn,
         Action::SignInFailed,
         Action::SignInThrottled,
@@ -125,6 +127,7 @@ impl Action {
         Action::DelegationRemoved,
         Action::ClaimLineChanged,
         Action::ClaimLineRemoved,
+        Action::ClaimDiscarded,
         Action::BackupRestored,
         Action::BackupTaken,
     ];
@@ -176,6 +179,7 @@ impl Action {
             Action::DelegationRemoved => "delegation_removed",
             Action::ClaimLineChanged => "claim_line_changed",
             Action::ClaimLineRemoved => "claim_line_removed",
+            Action::ClaimDiscarded => "claim_discarded",
             Action::BackupRestored => "backup_restored",
             Action::BackupTaken => "backup_taken",
         }

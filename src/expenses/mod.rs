@@ -4,6 +4,7 @@
 
 pub mod claims;
 pub mod delegation;
+pub mod drafts;
 pub mod finance;
 pub mod line_edit;
 pub mod lines;

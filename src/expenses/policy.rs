@@ -252,13 +252,13 @@ pub fn save(
     org.write(|c| -> Result<bool, ClaimError> {
         let old = load_with(c)?;
         if old.base_currency != new.base_currency {
-            let open = open_claims(c)?;
+            let open = open_claims(c, new.base_currency)?;
             if open > 0 {
                 return Err(ClaimError::Invalid(format!(
-                    "the base currency cannot change while {open} {} not yet paid or rejected: \
-                     their totals, limits and mileage are in {}",
+                    "the base currency cannot change while {open} {} in another currency \
+                     not yet paid or rejected: their totals, limits and mileage are in it \
+                     (drafts can be submitted, or discarded by their owners)",
                     if open == 1 { "claim is" } else { "claims are" },
-                    old.base_currency.code()
                 )));
             }
         }
@@ -335,13 +335,28 @@ pub fn save(
     })
 }
 
-/// Claims not yet paid or rejected. Each claim is totalled, limited and paid in the
-/// base currency it was started in, so the base may change only when there are none.
-fn open_claims(c: &mut SqliteConnection) -> QueryResult<i64> {
+/// Claims not yet paid or rejected in a currency other than `base`. Each claim is
+/// totalled, limited and paid in the base currency it was started in, so the base may
+/// change only when there are none. Drafts without lines hold no amounts yet: they
+/// move to the new base here (undone with the rest if the change is refused).
+fn open_claims(c: &mut SqliteConnection, base: Currency) -> QueryResult<i64> {
     use super::status::Status;
+    use crate::db::schema::org::claim_lines;
+    use diesel::dsl::{exists, not};
+    let no_lines = not(exists(
+        claim_lines::table.filter(claim_lines::claim_id.eq(claims_t::id)),
+    ));
+    diesel::update(
+        claims_t::table
+            .filter(claims_t::status.eq(Status::Draft.code()))
+            .filter(no_lines),
+    )
+    .set(claims_t::currency.eq(base.code()))
+    .execute(c)?;
     let done = [Status::Paid.code(), Status::Rejected.code()];
     claims_t::table
         .filter(claims_t::status.ne_all(done))
+        .filter(claims_t::currency.ne(base.code()))
         .count()
         .get_result(c)
 }

@@ -21,9 +21,7 @@ use time::{Date, Month};
 use super::{PrivacyError, day_of, erasure, restriction};
 use crate::audit::{self, Action};
 use crate::db::now_unix;
-use crate::db::schema::org::{
-    audit_log, claim_events, claim_lines, claims, receipts, retention_log, settings, users,
-};
+use crate::db::schema::org::{audit_log, claims, retention_log, settings, users};
 use crate::expenses::status::Status;
 use crate::ids::{PersonKeyId, UserId};
 use crate::tenancy::Org;
@@ -388,19 +386,7 @@ fn claims_due(org: &Org, today: Date, p: &Periods) -> Result<(Vec<i64>, usize), 
 }
 
 fn delete_claims(org: &Org, ids: &[i64]) -> Result<(), PrivacyError> {
-    org.write(|c| -> Result<_, PrivacyError> {
-        for chunk in ids.chunks(500) {
-            let chunk = chunk.to_vec();
-            diesel::delete(receipts::table.filter(receipts::claim_id.eq_any(&chunk))).execute(c)?;
-            diesel::delete(claim_events::table.filter(claim_events::claim_id.eq_any(&chunk)))
-                .execute(c)?;
-            diesel::delete(claim_lines::table.filter(claim_lines::claim_id.eq_any(&chunk)))
-                .execute(c)?;
-            diesel::delete(claims::table.filter(claims::id.eq_any(&chunk))).execute(c)?;
-        }
-        Ok(())
-    })?;
-    Ok(())
+    org.write(|c| -> Result<_, PrivacyError> { Ok(crate::expenses::drafts::delete_rows(c, ids)?) })
 }
 
 /// One entry of the retention log.

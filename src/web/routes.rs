@@ -79,6 +79,7 @@ route_table! {
     "/claims/{id}/lines" => [POST EMPLOYEE => claims::add_line],
     "/claims/{id}/receipts/{receipt}" => [GET Access::SignedIn => super::handlers::claims_receipts::download],
     "/claims/{id}/submit" => [POST EMPLOYEE => claims::submit],
+    "/claims/{id}/discard" => [POST EMPLOYEE => super::handlers::claims_list::discard],
     "/approvals" => [GET APPROVERS => super::handlers::approvals::approvals],
     "/claims/{id}/approve" => [POST APPROVERS => claims::approve],
     "/claims/{id}/reject" => [POST APPROVERS => claims::reject],

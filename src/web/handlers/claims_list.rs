@@ -6,12 +6,15 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::claims::{ClaimItem, form_key, item};
+use super::claims::{ClaimItem, form_key, item, page_for};
 use crate::expenses::claims::{self, Category, ClaimError};
+use crate::expenses::drafts;
 use crate::expenses::status::Status;
 use crate::web::AppError;
 use crate::web::access::CurrentUser;
-use crate::web::layout::{Chrome, html, see_other};
+use crate::web::layout::{Chrome, html, see_other, sentence};
+use crate::web::session;
+use actix_session::Session;
 
 const PAGE: i64 = 50;
 
@@ -32,6 +35,8 @@ struct ListPage {
     form_key: String,
     title: String,
     error: Option<String>,
+    /// What the last action did (a draft discarded).
+    notice: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -219,21 +224,24 @@ async fn list_page(
         form_key: form_key(),
         title,
         error,
+        notice: None,
     })
 }
 
 /// GET /claims: one's own claims, filtered; bad filter values are a 400 with messages.
 pub async fn list(
     user: CurrentUser,
+    session: Session,
     req: actix_web::HttpRequest,
 ) -> Result<HttpResponse, AppError> {
-    let page = list_page(
+    let mut page = list_page(
         &user,
         ListParams::parse(req.query_string()),
         String::new(),
         None,
     )
     .await?;
+    page.notice = session::take_notice(&session);
     let status = if page.filter_errors.is_empty() {
         StatusCode::OK
     } else {
@@ -272,6 +280,48 @@ pub async fn create(
             )
             .await?;
             html(StatusCode::UNPROCESSABLE_ENTITY, &page)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct DiscardForm {
+    version: Option<i64>,
+    #[serde(default)]
+    confirm: String,
+}
+
+/// POST /claims/{id}/discard: the owner throws a draft away, once they tick the box.
+pub async fn discard(
+    user: CurrentUser,
+    session: Session,
+    path: web::Path<i64>,
+    form: web::Form<DiscardForm>,
+) -> Result<HttpResponse, AppError> {
+    let (id, form) = (path.into_inner(), form.into_inner());
+    if form.confirm != "yes" {
+        let mut page = page_for(&user, id).await?;
+        page.error = Some("The draft was not discarded: tick the box to confirm it first.".into());
+        return html(StatusCode::UNPROCESSABLE_ENTITY, &page);
+    }
+    let (org, uid) = (user.org().clone(), user.id());
+    match web::block(move || drafts::discard(&org, uid, id, form.version)).await? {
+        Ok(()) => {
+            session::set_notice(&session, "The draft was discarded.");
+            Ok(see_other("/claims"))
+        }
+        // Discarded already (a second click), or never theirs: nothing to show.
+        Err(ClaimError::NotFound) => Ok(see_other("/claims")),
+        Err(e @ (ClaimError::Stale | ClaimError::Invalid(_) | ClaimError::Restricted)) => {
+            let status = if matches!(e, ClaimError::Stale) {
+                StatusCode::CONFLICT
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
+            let mut page = page_for(&user, id).await?;
+            page.error = Some(sentence(&e.to_string()));
+            html(status, &page)
         }
         Err(e) => Err(e.into()),
     }
