@@ -165,11 +165,19 @@ async fn invited_user_sets_a_password_through_the_link_once() {
     assert_eq!(created_entries.len(), 1);
     assert_eq!(created_entries[0].subject_id, Some(nia.0));
 
-    // The link is shown once, as an absolute path.
+    // The link is shown once, as the whole address (this site as the admin reached it),
+    // in a box to copy from rather than a link to click.
     let page = admin.get(&to).await;
     assert_eq!(page.status, StatusCode::OK);
     let link = link_in(&page.body).expect("link shown");
     assert!(link.starts_with("/reset/acme/"));
+    assert!(
+        page.body
+            .contains(&format!("readonly value=\"http://localhost:8080{link}\"")),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("href=\"/reset/"));
     assert!(link_in(&admin.get(&to).await.body).is_none(), "shown twice");
 
     // No password yet: no sign-in.

@@ -155,7 +155,7 @@ async fn employee_files_manager_approves_finance_pays() {
     assert!(
         viewed
             .iter()
-            .any(|e| e.detail == "approvals queue (1 claims)"),
+            .any(|e| e.detail == "approvals queue (1 claim)"),
         "{:?}",
         viewed.iter().map(|e| &e.detail).collect::<Vec<_>>()
     );
@@ -496,4 +496,81 @@ async fn a_decision_sent_twice_is_done_once_and_said_so() {
             .body
             .contains("You had already done that: the claim is draft.")
     );
+}
+
+/// Someone holding manager and finance who gives a claim its first approval does not
+/// find it waiting for their second, nor an Approve button on it; another finance
+/// person does.
+#[actix_web::test]
+async fn the_first_approver_is_not_offered_the_second_approval() {
+    use expenseplus::auth::Roles;
+    use expenseplus::expenses::claims::{self, LineInput};
+    use expenseplus::expenses::status::{Status, Transition};
+    let env = env();
+    let org = env.org("acme");
+    let bea = env.create_user(
+        &org,
+        "bea@acme.example",
+        "Bea Both",
+        "manager,finance",
+        None,
+    );
+    let eve = env.create_user(
+        &org,
+        "eve@acme.example",
+        "Eve Report",
+        "employee",
+        Some(bea),
+    );
+    let id = claims::create(&org, eve, "Conference", "c").unwrap();
+    let line = LineInput {
+        date: today(),
+        category: "training".into(),
+        merchant: "Conf Ltd".into(),
+        amount: "1500.00".into(),
+        currency: "GBP".into(),
+        form_key: "c-l".into(),
+        ..Default::default()
+    };
+    claims::add_line(&org, eve, id, &line).unwrap();
+    for (who, roles, t) in [
+        (eve, "employee", Transition::Submit),
+        (bea, "manager,finance", Transition::Approve),
+    ] {
+        let v = claims::get(&org, id).unwrap().version;
+        let roles = Roles::parse_list(roles).unwrap();
+        claims::transition(&org, who, roles, id, Some(v), t, "").unwrap();
+    }
+    assert_eq!(
+        claims::get(&org, id).unwrap().status(),
+        Status::AwaitingFinance
+    );
+
+    let app = atest::init_service(build_app(env.state.clone())).await;
+    let url = format!("/claims/{id}");
+    let mut both = Client::new(&app);
+    both.sign_in("acme", "bea@acme.example", PASSWORD).await;
+    assert!(
+        !both
+            .get("/approvals")
+            .await
+            .body
+            .contains(&format!("href=\"{url}\""))
+    );
+    let page = both.get(&url).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        !page.body.contains(&format!("{url}/approve")),
+        "{}",
+        page.body
+    );
+    let mut fin = Client::new(&app);
+    fin.sign_in("acme", "fin@acme.example", PASSWORD).await;
+    assert!(
+        fin.get("/approvals")
+            .await
+            .body
+            .contains(&format!("href=\"{url}\""))
+    );
+    assert!(fin.get(&url).await.body.contains(&format!("{url}/approve")));
 }

@@ -101,7 +101,7 @@ async fn a_third_upload_from_one_person_is_refused_while_two_are_under_way() {
     assert!(
         third
             .body
-            .contains("You are already sending two files. Wait until they have been saved"),
+            .contains("You are already sending two files. Wait until they have arrived"),
         "{}",
         third.body
     );

@@ -91,8 +91,8 @@ pub fn check_second_factor(
             if let Some(step) = mfa::verify(secret, code, now, row.totp_last_step) {
                 // Conditional update: of two requests racing with one code, one wins;
                 // the version and status are checked again in the same statement.
-                let updated = org.write(|c| -> Result<_, UserError> {
-                    Ok(diesel::update(
+                let outcome = org.write(|c| -> Result<_, UserError> {
+                    let n = diesel::update(
                         users_t::table
                             .find(user.0)
                             .filter(users_t::active.eq(true))
@@ -104,13 +104,18 @@ pub fn check_second_factor(
                             ),
                     )
                     .set(users_t::totp_last_step.eq(step))
-                    .execute(c)?)
+                    .execute(c)?;
+                    // Not written: the code was used meanwhile, or the account changed
+                    // (that is not a wrong code, and must not count as one).
+                    Ok(if n == 1 {
+                        SecondStep::Accepted(SecondFactor::Totp)
+                    } else if unchanged(c, user, version)? {
+                        SecondStep::Refused
+                    } else {
+                        SecondStep::Stale
+                    })
                 })?;
-                return Ok(if updated == 1 {
-                    SecondStep::Accepted(SecondFactor::Totp)
-                } else {
-                    SecondStep::Refused
-                });
+                return Ok(outcome);
             }
         }
     }

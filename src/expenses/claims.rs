@@ -331,6 +331,16 @@ fn could_have_decided(
     Ok(false)
 }
 
+/// Who gave a claim's first approval (the latest move to awaiting finance), from its
+/// history: they cannot give the second.
+pub fn first_approver(events: &[EventRow]) -> Option<UserId> {
+    events
+        .iter()
+        .rev()
+        .find(|e| e.to_status == Status::AwaitingFinance.code())
+        .map(|e| UserId(e.actor_id))
+}
+
 /// What to say when the claim changed under `actor`: that they had already done this
 /// (their own step is the latest, e.g. a double click), or that someone else acted.
 fn conflict(org: &Org, actor: UserId, claim_id: i64, t: Transition) -> ClaimError {
@@ -356,7 +366,8 @@ fn conflict(org: &Org, actor: UserId, claim_id: i64, t: Transition) -> ClaimErro
 }
 
 /// Moves the claim through the state machine as `actor`. `seen_version` is the version
-/// the actor's page showed: if the claim changed since, nothing happens (`Conflict`).
+/// the actor's page showed: if the claim changed since, nothing happens (`Conflict`, or
+/// `AlreadyDone` when the change was this same step by the same person).
 /// Without one (a form that does not carry it) the claim is taken as it is now; the
 /// guarded update below still lets only one of two people acting at once win.
 pub fn transition(
@@ -622,39 +633,43 @@ pub fn waiting_for(
     // Taken only now: holding a connection while `acting_for` takes another let a
     // full queue of approvers each hold one and wait for a second (pool exhausted).
     let mut conn = org.conn()?;
+    let mut load = |q: claims::BoxedQuery<'_, diesel::sqlite::Sqlite>| {
+        with_lines_filter(q.filter(claims::id.gt(after)), filter)
+            .filter(claims::owner_id.ne(approver.0))
+            .order(claims::id.asc())
+            .limit(limit)
+            .select(ClaimSummary::as_select())
+            .load(&mut conn)
+    };
     if !managers.is_empty() && wants(Status::Submitted) {
         let reports = users::table
             .filter(users::manager_id.eq_any(managers))
             .select(users::id);
-        let q = claims::table
-            .filter(claims::owner_id.eq_any(reports))
-            .filter(claims::owner_id.ne(approver.0))
-            .filter(claims::id.gt(after))
-            // `+status`: look the team's claims up by owner (bounded by the team),
-            // not every submitted claim in the organisation by status.
-            .filter(sql::<Bool>("+claims.status = ").bind::<Text, _>(Status::Submitted.code()))
-            .into_boxed();
-        out.extend(
-            with_lines_filter(q, filter)
-                .order(claims::id.asc())
-                .limit(limit)
-                .select(ClaimSummary::as_select())
-                .load(&mut conn)?,
-        );
+        out.extend(load(
+            claims::table
+                .filter(claims::owner_id.eq_any(reports))
+                // `+status`: look the team's claims up by owner (bounded by the team),
+                // not every submitted claim in the organisation by status.
+                .filter(sql::<Bool>("+claims.status = ").bind::<Text, _>(Status::Submitted.code()))
+                .into_boxed(),
+        )?);
     }
     if roles.contains(Role::Finance) && wants(Status::AwaitingFinance) {
-        let q = claims::table
-            .filter(claims::status.eq(Status::AwaitingFinance.code()))
-            .filter(claims::owner_id.ne(approver.0))
-            .filter(claims::id.gt(after))
-            .into_boxed();
-        out.extend(
-            with_lines_filter(q, filter)
-                .order(claims::id.asc())
-                .limit(limit)
-                .select(ClaimSummary::as_select())
-                .load(&mut conn)?,
-        );
+        // Not the claims whose first approval was this person's: the second must be
+        // someone else's, so they are not waiting for them.
+        let not_theirs = sql::<Bool>(
+            "(SELECT e.actor_id FROM claim_events e WHERE e.claim_id = claims.id \
+             AND e.to_status = ",
+        )
+        .bind::<Text, _>(Status::AwaitingFinance.code())
+        .sql(" ORDER BY e.id DESC LIMIT 1) IS NOT ")
+        .bind::<diesel::sql_types::BigInt, _>(approver.0);
+        out.extend(load(
+            claims::table
+                .filter(claims::status.eq(Status::AwaitingFinance.code()))
+                .filter(not_theirs)
+                .into_boxed(),
+        )?);
     }
     // The two queues as one, oldest first (a claim is in at most one of them).
     out.sort_by_key(|c| c.id);

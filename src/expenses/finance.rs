@@ -100,7 +100,7 @@ pub struct BatchOutcome {
 /// Marks each `(claim_id, seen_version)` paid as `actor`. Every claim is its own
 /// transition (with history and audit), so one claim is never half-applied; claims
 /// that cannot be paid are skipped with a reason and the others still go through.
-/// A claim listed twice is handled once. A failure to write stops the batch: the
+/// A claim listed twice is handled once. A server failure stops the batch: the
 /// claims paid so far are reported as paid, the rest as not saved.
 pub fn mark_paid(
     org: &Org,
@@ -153,7 +153,8 @@ pub fn mark_paid(
     Ok(out)
 }
 
-/// Stops a batch at a failure to write, which is logged (it names no person).
+/// Stops a batch at a failure (a write refused, a read or a seal that failed), which is
+/// logged (it names no person).
 fn stop(failed: &mut bool, e: ClaimError) -> SkipReason {
     log::error!("paying a batch stopped: {e}");
     *failed = true;

@@ -81,13 +81,6 @@ impl FieldErrors {
 /// The category whose lines are miles at the organisation's mileage rates.
 pub const MILEAGE: &str = "mileage";
 
-/// The date it is now somewhere on earth (UTC+14 is the furthest ahead): a line
-/// dated today where its spender is is never refused as "in the future", wherever
-/// they are and whatever UTC says.
-fn latest_today(now: OffsetDateTime) -> Date {
-    (now.to_offset(time::UtcOffset::UTC) + time::Duration::hours(14)).date()
-}
-
 fn parse_date(raw: &str, today: Date, max_age_days: i64) -> Result<Date, String> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     let date = Date::parse(raw.trim(), &format)
@@ -208,7 +201,8 @@ pub fn validate_for(
     }
     claims::if_restricted(org, owner)?;
     let policy = policy::load(org)?;
-    let today = latest_today(OffsetDateTime::now_utc());
+    // Expense dates are UK dates, like every other day this product counts.
+    let today = crate::privacy::deadlines::uk_today(OffsetDateTime::now_utc());
     let mut errors = FieldErrors::default();
     let date = parse_date(&input.date, today, policy.max_line_age_days)
         .map_err(|e| errors.add("date", e))
@@ -218,14 +212,15 @@ pub fn validate_for(
     if category.is_none() {
         errors.add("category", "choose a category from the list");
     }
-    let merchant = clean_text(&input.merchant, TITLE_MAX, "merchant", true)
+    let is_mileage = category.is_some_and(|c| c.code == MILEAGE);
+    // Miles in one's own car have no merchant to name.
+    let merchant = clean_text(&input.merchant, TITLE_MAX, "merchant", !is_mileage)
         .map_err(|e| errors.add("merchant", e))
         .ok();
     let description = clean_text(&input.description, TEXT_MAX, "description", false)
         .map_err(|e| errors.add("description", e))
         .ok();
     let base = claim.currency();
-    let is_mileage = category.is_some_and(|c| c.code == MILEAGE);
     let priced = if is_mileage {
         mileage_amount(org, owner, input, date, editing, &policy, base, &mut errors)?
     } else {
@@ -497,7 +492,8 @@ pub fn lines(org: &Org, claim_id: i64) -> Result<Vec<LineRow>, ClaimError> {
     let mut conn = org.conn()?;
     Ok(claim_lines::table
         .filter(claim_lines::claim_id.eq(claim_id))
-        .order(claim_lines::id)
+        // As a receipt wallet is read: by the day spent, then as entered.
+        .order((claim_lines::spent_on, claim_lines::id))
         .select(LineRow::as_select())
         .load(&mut conn)?)
 }
@@ -548,9 +544,10 @@ mod tests {
     use time::macros::datetime;
 
     #[test]
-    fn a_date_that_is_today_somewhere_is_not_in_the_future() {
-        // 23:30 UTC on 9 July is already 10 July in London (BST) and in Auckland.
-        let today = latest_today(datetime!(2026-07-09 23:30 UTC));
+    fn expense_dates_are_uk_dates() {
+        use crate::privacy::deadlines::uk_today;
+        // 23:30 UTC on 9 July is already 10 July in London (BST)...
+        let today = uk_today(datetime!(2026-07-09 23:30 UTC));
         assert!(parse_date("2026-07-10", today, 90).is_ok());
         assert_eq!(
             parse_date("2026-07-11", today, 90),
@@ -558,5 +555,11 @@ mod tests {
         );
         assert!(parse_date("2026-04-11", today, 90).is_ok(), "90 days back");
         assert!(parse_date("2026-04-10", today, 90).is_err(), "91 days back");
+        // ...and at 10:00 UTC it is still 10 July there, not the 11th.
+        let today = uk_today(datetime!(2026-07-10 10:00 UTC));
+        assert!(parse_date("2026-07-11", today, 90).is_err());
+        // In winter the UK is on UTC.
+        let today = uk_today(datetime!(2026-01-09 23:30 UTC));
+        assert!(parse_date("2026-01-10", today, 90).is_err());
     }
 }

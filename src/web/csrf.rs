@@ -20,7 +20,7 @@ use std::sync::LazyLock;
 
 pub const FIELD: &str = "csrf_token";
 const BUSY_MESSAGE: &str =
-    "You are already sending two files. Wait until they have been saved, then send this one again.";
+    "You are already sending two files. Wait until they have arrived, then send this one again.";
 /// Turns for reading multipart bodies: each may hold a 10 MB receipt in memory.
 static UPLOADS: LazyLock<Turns> =
     LazyLock::new(|| Turns::new(uploads::AT_ONCE, uploads::PER_PERSON));

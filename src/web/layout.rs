@@ -56,6 +56,11 @@ pub fn role_name(code: &str) -> &str {
     }
 }
 
+/// "1 claim", "3 claims".
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// A list of role codes ("employee,dpo" or "employee, dpo") in words, comma-separated.
 pub fn role_names(list: &str) -> String {
     list.split(',')

@@ -246,10 +246,10 @@ pub async fn mfa_confirm(
             let page = enrol_page(&user, &secret, Vec::new(), 0, error);
             html(StatusCode::UNPROCESSABLE_ENTITY, &page)
         }
-        Err(AccountError::SessionEnded) => {
-            session.purge();
-            Ok(see_other("/login"))
-        }
+        // Confirmed meanwhile (a double click): the first post signed this browser in
+        // again with the codes; clearing the cookie here could undo that. If this
+        // session really ended, the next page sends it to sign in anyway.
+        Err(AccountError::SessionEnded) => Ok(see_other("/account/mfa")),
         Err(e) => Err(AppError::internal(e)),
     }
 }

@@ -327,6 +327,7 @@ pub async fn show(
     user: CurrentUser,
     session: Session,
     path: web::Path<i64>,
+    req: actix_web::HttpRequest,
 ) -> Result<HttpResponse, AppError> {
     let id = UserId(path.into_inner());
     let mut page = user_page(&user, id, None).await?;
@@ -336,7 +337,10 @@ pub async fn show(
             .await??;
     }
     page.notice = session::take_notice(&session);
-    page.reset_link = take_link(&session, id);
+    // The whole address, as the admin's own browser reached this site, ready to send.
+    let site = req.connection_info();
+    page.reset_link =
+        take_link(&session, id).map(|path| format!("{}://{}{path}", site.scheme(), site.host()));
     html(StatusCode::OK, &page)
 }
 

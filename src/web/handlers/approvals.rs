@@ -18,7 +18,7 @@ use crate::expenses::status::Status;
 use crate::ids::UserId;
 use crate::tenancy::Org;
 use crate::web::access::CurrentUser;
-use crate::web::layout::{Chrome, html, see_other};
+use crate::web::layout::{Chrome, count, html, see_other};
 use crate::web::{AppError, session};
 
 pub struct DelegationItem {
@@ -110,7 +110,10 @@ fn queue(
     let claims = items_with_owners(org, &rows)?;
     // Names and titles of other people: one audited view of the queue (a count only).
     if !claims.is_empty() {
-        let detail = format!("approvals queue ({} claims)", claims.len());
+        let detail = format!(
+            "approvals queue ({})",
+            count(claims.len(), "claim", "claims")
+        );
         audit::record(org, Some(uid), None, Action::ViewedPerson, &detail)?;
     }
     Ok(Queue {

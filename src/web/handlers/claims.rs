@@ -162,9 +162,17 @@ fn is_return(from: &str, to: &str) -> bool {
         && (from == Status::Submitted.code() || from == Status::AwaitingFinance.code())
 }
 
+/// A moment in UK time, as the people deciding claims read their clocks ("GMT" or
+/// "BST" said, so nobody has to guess).
 fn when(at: i64) -> String {
+    use crate::privacy::deadlines::uk_offset;
     time::OffsetDateTime::from_unix_timestamp(at)
-        .map(|t| format!("{} {:02}:{:02} UTC", t.date(), t.hour(), t.minute()))
+        .map(|t| {
+            let offset = uk_offset(t);
+            let zone = if offset.is_utc() { "GMT" } else { "BST" };
+            let t = t.to_offset(offset);
+            format!("{} {:02}:{:02} {zone}", t.date(), t.hour(), t.minute())
+        })
         .unwrap_or_default()
 }
 
@@ -225,6 +233,7 @@ pub(super) fn load_page(
     let mut history = Vec::new();
     let mut last_return_or_reject = None;
     let events = claims::history(org, id)?;
+    let gave_first_approval = claims::first_approver(&events) == Some(user.id());
     let last = events.len().saturating_sub(1);
     for (i, e) in events.into_iter().enumerate() {
         let comment = match &e.comment {
@@ -289,10 +298,12 @@ pub(super) fn load_page(
         history,
         can_edit: part == Actor::Owner && status.editable() && !restricted,
         can_decide: !restricted
-            && matches!(
-                (part, status),
-                (Actor::Approver, Status::Submitted) | (Actor::Finance, Status::AwaitingFinance)
-            ),
+            && match (part, status) {
+                (Actor::Approver, Status::Submitted) => true,
+                // The second approval is someone else's than the first.
+                (Actor::Finance, Status::AwaitingFinance) => !gave_first_approval,
+                _ => false,
+            },
         can_pay: part == Actor::Finance && status == Status::Approved && !restricted,
         restricted,
         owner_erased,
@@ -555,4 +566,16 @@ pub async fn mark_paid(
     f: web::Form<Decision>,
 ) -> Result<HttpResponse, AppError> {
     decide(u, s, id.into_inner(), f.into_inner(), Transition::MarkPaid).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::when;
+
+    #[test]
+    fn moments_are_shown_in_uk_time_with_the_zone() {
+        // 2026-07-09 23:30 UTC is 00:30 BST on the 10th; 2026-01-09 23:30 UTC is GMT.
+        assert_eq!(when(1_783_639_800), "2026-07-10 00:30 BST");
+        assert_eq!(when(1_768_001_400), "2026-01-09 23:30 GMT");
+    }
 }

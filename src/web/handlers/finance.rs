@@ -21,7 +21,7 @@ use crate::expenses::status::Status;
 use crate::ids::UserId;
 use crate::tenancy::Org;
 use crate::web::access::CurrentUser;
-use crate::web::layout::{Chrome, html, see_other, sentence};
+use crate::web::layout::{Chrome, count, html, see_other, sentence};
 use crate::web::{AppError, session};
 
 /// At most this many skipped claims are named in the notice; the rest are counted.
@@ -112,7 +112,7 @@ async fn page(
             .collect::<Result<Vec<_>, _>>()?;
         // Names and titles of other people: one audited view of the queue (a count only).
         if !items.is_empty() {
-            let detail = format!("payment queue ({} claims)", items.len());
+            let detail = format!("payment queue ({})", count(items.len(), "claim", "claims"));
             audit::record(&org, Some(uid), None, Action::ViewedPerson, &detail)?;
         }
         Ok((items, last, finance::held_back(&org)?))
@@ -159,12 +159,8 @@ fn parse_pick(value: &str) -> Option<(i64, i64)> {
     Some((id.trim().parse().ok()?, version.trim().parse().ok()?))
 }
 
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
 fn outcome_notice(out: &BatchOutcome) -> String {
-    let mut text = format!("{} marked paid.", plural(out.paid.len(), "claim", "claims"));
+    let mut text = format!("{} marked paid.", count(out.paid.len(), "claim", "claims"));
     if !out.skipped.is_empty() {
         let named: Vec<String> = out
             .skipped
@@ -174,7 +170,7 @@ fn outcome_notice(out: &BatchOutcome) -> String {
             .collect();
         text.push_str(&format!(
             " {} not paid ({})",
-            plural(out.skipped.len(), "claim was", "claims were"),
+            count(out.skipped.len(), "claim was", "claims were"),
             named.join("; ")
         ));
         if out.skipped.len() > SKIPS_SHOWN {

@@ -273,12 +273,14 @@ pub async fn dashboard(user: CurrentUser, session: Session) -> Result<HttpRespon
     let page = HomePage {
         chrome: Some(user.chrome()),
         name: user.chrome().user_name,
-        roles: user
-            .roles()
-            .iter()
-            .map(|r| r.as_str())
-            .collect::<Vec<_>>()
-            .join(", "),
+        roles: crate::web::layout::role_names(
+            &user
+                .roles()
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
         notice: session::take_notice(&session),
         mfa_enabled: user.user().mfa_enabled,
         tiles,
