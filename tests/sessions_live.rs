@@ -115,3 +115,43 @@ async fn an_update_in_flight_does_not_bring_back_a_deleted_session() {
         .unwrap();
     assert_eq!(signed_in_rows, 0);
 }
+
+/// Reading a page does not write the session: a changed session is written to the
+/// store and sent back as a cookie, which for a page view would be a database write
+/// per request. Only a page that takes its one-time notice changes it.
+#[actix_web::test]
+async fn viewing_pages_leaves_the_session_unwritten() {
+    let acme = acme_with_people();
+    let app = atest::init_service(build_app(acme.env.state.clone())).await;
+    let mut boss = Client::new(&app);
+    boss.sign_in("acme", "boss@acme.example", PASSWORD).await;
+    // (Not /account/mfa before enrolling: it keeps the secret it offers in the session.)
+    for path in ["/", "/claims", "/claims?status=nonsense", "/approvals"] {
+        let page = boss.get(path).await;
+        assert!(
+            page.status.is_success() || page.status == StatusCode::BAD_REQUEST,
+            "{path}"
+        );
+        assert!(
+            page.set_cookies().is_empty(),
+            "{path}: {:?}",
+            page.set_cookies()
+        );
+    }
+    // A notice left by a POST is shown once: that view takes it (a write), the next not.
+    boss.get("/claims").await;
+    let url = boss
+        .post("/claims", &[("title", "Trip"), ("form_key", "t")])
+        .await
+        .location()
+        .unwrap()
+        .to_owned();
+    boss.post(&format!("{url}/discard"), &[("confirm", "yes")])
+        .await;
+    let shown = boss.get("/claims").await;
+    assert!(shown.body.contains("The draft was discarded."));
+    assert!(!shown.set_cookies().is_empty(), "the notice was taken");
+    let again = boss.get("/claims").await;
+    assert!(!again.body.contains("The draft was discarded."));
+    assert!(again.set_cookies().is_empty());
+}

@@ -645,12 +645,12 @@ pub fn waiting_for(
         let reports = users::table
             .filter(users::manager_id.eq_any(managers))
             .select(users::id);
+        // Read through the status index in id order, stopping at a page: "submitted"
+        // is a passing state, so it holds the claims in flight, not the team's history.
         out.extend(load(
             claims::table
                 .filter(claims::owner_id.eq_any(reports))
-                // `+status`: look the team's claims up by owner (bounded by the team),
-                // not every submitted claim in the organisation by status.
-                .filter(sql::<Bool>("+claims.status = ").bind::<Text, _>(Status::Submitted.code()))
+                .filter(claims::status.eq(Status::Submitted.code()))
                 .into_boxed(),
         )?);
     }

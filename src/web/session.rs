@@ -105,5 +105,15 @@ pub fn set_notice(session: &Session, text: &str) {
 }
 
 pub fn take_notice(session: &Session) -> Option<String> {
-    session.remove_as::<String>(NOTICE).and_then(Result::ok)
+    take(session, NOTICE)
+}
+
+/// Takes a value out of the session, once. Only a session holding it is touched:
+/// actix-session counts any `remove` as a change, and a changed session is written to
+/// the store, which would be a write per page view.
+pub fn take<T: serde::de::DeserializeOwned>(session: &Session, key: &str) -> Option<T> {
+    if !session.contains_key(key) {
+        return None;
+    }
+    session.remove_as::<T>(key).and_then(Result::ok)
 }

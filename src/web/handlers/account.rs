@@ -201,10 +201,8 @@ fn enrol_page(
 }
 
 pub async fn mfa_page(user: CurrentUser, session: Session) -> Result<HttpResponse, AppError> {
-    let recovery_codes: Vec<String> = session
-        .remove_as::<Vec<String>>(session::RECOVERY_CODES)
-        .and_then(Result::ok)
-        .unwrap_or_default();
+    let recovery_codes: Vec<String> =
+        session::take(&session, session::RECOVERY_CODES).unwrap_or_default();
     let secret = match user.user().mfa_enabled {
         true => String::new(),
         false => enrolment(&user, &session).await?.secret,
