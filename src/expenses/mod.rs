@@ -8,6 +8,7 @@ pub mod drafts;
 pub mod finance;
 pub mod line_edit;
 pub mod lines;
+pub mod lists;
 pub mod mileage;
 pub mod money;
 pub mod policy;

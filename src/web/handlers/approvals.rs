@@ -175,26 +175,15 @@ async fn page(
     })
 }
 
-/// The page start of the queue: the first `after` in the query; a mangled one is the
-/// first page.
-fn after_in(raw: &str) -> Option<i64> {
-    let pairs = serde_urlencoded::from_str::<Vec<(String, String)>>(raw).ok()?;
-    pairs
-        .into_iter()
-        .find(|(k, _)| k == "after")?
-        .1
-        .parse()
-        .ok()
-}
-
 /// GET /approvals: the queue, filtered; bad filter values are a 400 with messages.
 pub async fn approvals(
     user: CurrentUser,
     session: Session,
     req: actix_web::HttpRequest,
 ) -> Result<HttpResponse, AppError> {
-    let raw = req.query_string();
-    let (q, after) = (ListParams::parse(raw), after_in(raw));
+    let q = ListParams::parse(req.query_string());
+    // A mangled page start is the first page.
+    let after = q.after.parse().ok();
     let mut p = page(&user, q, after, DelegationInput::default(), Vec::new()).await?;
     p.notice = session::take_notice(&session);
     let status = if p.filter_errors.is_empty() {

@@ -327,6 +327,26 @@ pub(super) fn load_page(
     }))
 }
 
+/// The status for a refused change to a claim: 409 when the page was out of date
+/// (someone or something changed the claim), 422 when the change itself was refused.
+pub(super) fn refusal_status(e: &ClaimError) -> StatusCode {
+    match e {
+        ClaimError::Stale | ClaimError::Conflict => StatusCode::CONFLICT,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    }
+}
+
+/// The claim as it is now, with the reason the change was refused.
+pub(super) async fn refused(
+    user: &CurrentUser,
+    id: i64,
+    e: &ClaimError,
+) -> Result<HttpResponse, AppError> {
+    let mut page = page_for(user, id).await?;
+    page.error = Some(sentence(&e.to_string()));
+    html(refusal_status(e), &page)
+}
+
 pub(super) async fn page_for(user: &CurrentUser, id: i64) -> Result<ClaimPage, AppError> {
     let (org, u) = (user.org().clone(), user.clone());
     let page = web::block(move || -> Result<_, AppError> {
@@ -472,11 +492,7 @@ async fn decide(
             | ClaimError::Invalid(_)
             | ClaimError::Restricted),
         ) => {
-            let status = if matches!(e, ClaimError::Conflict) {
-                StatusCode::CONFLICT
-            } else {
-                StatusCode::UNPROCESSABLE_ENTITY
-            };
+            let status = refusal_status(&e);
             let mut page = match page_for(&user, id).await {
                 Ok(page) => page,
                 // Someone else returned it to its owner: it is no longer theirs to see.

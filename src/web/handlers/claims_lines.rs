@@ -8,7 +8,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::claims::{form_key, line_form, page_for};
+use super::claims::{form_key, line_form, refusal_status, refused};
 use crate::expenses::claims::{
     self, AddLine, ClaimError, ClaimFields, FieldErrors, LineInput, LineRow,
 };
@@ -165,15 +165,10 @@ pub async fn edit(
             html(StatusCode::UNPROCESSABLE_ENTITY, &page)
         }
         Err(e @ (ClaimError::Stale | ClaimError::Invalid(_))) => {
-            let status = if matches!(e, ClaimError::Stale) {
-                StatusCode::CONFLICT
-            } else {
-                StatusCode::UNPROCESSABLE_ENTITY
-            };
             // The line as it is now, so the person sees what changed.
             let mut page = line_page(&user, id, line, None).await?;
             page.error = Some(sentence(&e.to_string()));
-            html(status, &page)
+            html(refusal_status(&e), &page)
         }
         Err(e) => Err(e.into()),
     }
@@ -207,16 +202,7 @@ pub async fn remove(
             session::set_notice(&session, "The line was removed.");
             Ok(see_other(&format!("/claims/{id}")))
         }
-        Err(e @ (ClaimError::Stale | ClaimError::Invalid(_))) => {
-            let status = if matches!(e, ClaimError::Stale) {
-                StatusCode::CONFLICT
-            } else {
-                StatusCode::UNPROCESSABLE_ENTITY
-            };
-            let mut page = page_for(&user, id).await?;
-            page.error = Some(sentence(&e.to_string()));
-            html(status, &page)
-        }
+        Err(e @ (ClaimError::Stale | ClaimError::Invalid(_))) => refused(&user, id, &e).await,
         Err(e) => Err(e.into()),
     }
 }

@@ -6,13 +6,13 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::claims::{ClaimItem, form_key, item, page_for};
+use super::claims::{ClaimItem, form_key, item, page_for, refused};
 use crate::expenses::claims::{self, Category, ClaimError};
 use crate::expenses::drafts;
 use crate::expenses::status::Status;
 use crate::web::AppError;
 use crate::web::access::CurrentUser;
-use crate::web::layout::{Chrome, html, see_other, sentence};
+use crate::web::layout::{Chrome, html, see_other};
 use crate::web::session;
 use actix_session::Session;
 
@@ -54,6 +54,8 @@ pub struct ListParams {
     pub from: String,
     pub to: String,
     pub before: String,
+    /// The approvals queue's page start (that list runs oldest first).
+    pub after: String,
 }
 
 impl From<ListQuery> for ListParams {
@@ -80,6 +82,7 @@ impl ListParams {
             from: get("from"),
             to: get("to"),
             before: get("before"),
+            after: get("after"),
         }
     }
 
@@ -314,14 +317,7 @@ pub async fn discard(
         // Discarded already (a second click), or never theirs: nothing to show.
         Err(ClaimError::NotFound) => Ok(see_other("/claims")),
         Err(e @ (ClaimError::Stale | ClaimError::Invalid(_) | ClaimError::Restricted)) => {
-            let status = if matches!(e, ClaimError::Stale) {
-                StatusCode::CONFLICT
-            } else {
-                StatusCode::UNPROCESSABLE_ENTITY
-            };
-            let mut page = page_for(&user, id).await?;
-            page.error = Some(sentence(&e.to_string()));
-            html(status, &page)
+            refused(&user, id, &e).await
         }
         Err(e) => Err(e.into()),
     }
