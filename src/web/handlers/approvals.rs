@@ -8,8 +8,8 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::claims::{ClaimItem, items_with_owners};
 use super::claims_list::ListParams;
+use super::claims_list::{ClaimItem, items_with_owners};
 use crate::audit::{self, Action};
 use crate::auth::{Role, users};
 use crate::expenses::claims::{self, FieldErrors};

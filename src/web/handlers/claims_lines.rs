@@ -8,7 +8,8 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::claims::{form_key, line_form, refusal_status, refused};
+use super::claim_page::{form_key, refusal_status, refused};
+use super::claims::line_form;
 use crate::expenses::claims::{
     self, AddLine, ClaimError, ClaimFields, FieldErrors, LineInput, LineRow,
 };

@@ -6,10 +6,14 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::claims::{ClaimItem, form_key, item, page_for, refused};
-use crate::expenses::claims::{self, Category, ClaimError};
+use super::claim_page::{form_key, page_for, refused};
+use crate::auth::users;
+use crate::expenses::claims::{self, Category, ClaimError, ClaimFields, ClaimSummary};
 use crate::expenses::drafts;
+use crate::expenses::money::format_minor;
 use crate::expenses::status::Status;
+use crate::ids::UserId;
+use crate::tenancy::Org;
 use crate::web::AppError;
 use crate::web::access::CurrentUser;
 use crate::web::layout::{Chrome, html, see_other};
@@ -17,6 +21,47 @@ use crate::web::session;
 use actix_session::Session;
 
 const PAGE: i64 = 50;
+
+pub struct ClaimItem {
+    pub id: i64,
+    pub title: String,
+    pub owner: String,
+    pub status: &'static str,
+    pub total: String,
+}
+
+/// A list row: the title opened, the total in the claim's currency.
+pub(super) fn item(org: &Org, c: &ClaimSummary) -> Result<ClaimItem, AppError> {
+    let mut total = format_minor(c.total_minor, c.currency());
+    total.push(' ');
+    total.push_str(&c.currency);
+    Ok(ClaimItem {
+        id: c.id,
+        title: claims::title(org, c)?.into_display(),
+        owner: String::new(),
+        status: c.status().label(),
+        total,
+    })
+}
+
+/// Items naming their owners, whose names are read and opened once per page in one
+/// query rather than once per row (an approver's queue is mostly a few people's claims).
+pub(super) fn items_with_owners(
+    org: &Org,
+    rows: &[ClaimSummary],
+) -> Result<Vec<ClaimItem>, AppError> {
+    let names = users::names(org, rows.iter().map(|c| UserId(c.owner_id)))?;
+    rows.iter()
+        .map(|c| {
+            let mut it = item(org, c)?;
+            it.owner = match names.get(&UserId(c.owner_id)) {
+                Some(name) => name.to_string(),
+                None => "unknown".into(),
+            };
+            Ok(it)
+        })
+        .collect()
+}
 
 #[derive(Template)]
 #[template(path = "claims.html")]

@@ -5,6 +5,7 @@ pub mod account;
 pub mod admin;
 pub mod approvals;
 pub mod audit;
+pub mod claim_page;
 pub mod claims;
 pub mod claims_lines;
 pub mod claims_list;
