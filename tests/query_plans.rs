@@ -1,14 +1,22 @@
 //! The queries behind every claims page are read from indexes, never a scan of the
 //! claims or a sort per request: checked on the migrated schema with SQLite's own
 //! `EXPLAIN QUERY PLAN`, so a migration that drops or reorders an index fails here.
+//! Queries diesel builds are captured as the code runs them (diesel's
+//! instrumentation), so a change to the query itself fails here too.
 
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
+use std::cell::RefCell;
+
+use diesel::connection::{Instrumentation, InstrumentationEvent, set_default_instrumentation};
 use diesel::prelude::*;
 use diesel::sql_types::Text;
-use expenseplus::expenses::reports;
+use expenseplus::auth::Roles;
+use expenseplus::expenses::claims::{self, ListFilter};
+use expenseplus::expenses::status::Status;
+use expenseplus::expenses::{finance, reports};
 
 #[derive(QueryableByName)]
 struct Step {
@@ -16,8 +24,40 @@ struct Step {
     detail: String,
 }
 
-fn plan(sql: &str) -> String {
-    let acme = common::acme_with_people();
+thread_local! {
+    /// The SQL of every query this thread ran since `queries_of` began.
+    static SEEN: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+fn capture() -> Option<Box<dyn Instrumentation>> {
+    Some(Box::new(|event: InstrumentationEvent<'_>| {
+        if let InstrumentationEvent::StartQuery { query, .. } = event {
+            // "SQL -- binds: [...]": the plan is made for the placeholders.
+            let text = query.to_string();
+            let sql = text.split(" -- binds: ").next().unwrap_or_default();
+            SEEN.with(|s| s.borrow_mut().push(sql.to_owned()));
+        }
+    }))
+}
+
+/// Acme with its people, every connection to it reporting its queries.
+fn acme() -> common::Acme {
+    set_default_instrumentation(capture).unwrap();
+    common::acme_with_people()
+}
+
+/// The SQL of the queries `f` ran that read `table`.
+fn queries_of(table: &str, f: impl FnOnce()) -> Vec<String> {
+    SEEN.with(|s| s.borrow_mut().clear());
+    f();
+    let seen = SEEN.with(|s| s.take());
+    let from = format!("FROM `{table}`");
+    let picked: Vec<String> = seen.into_iter().filter(|q| q.contains(&from)).collect();
+    assert!(!picked.is_empty(), "no query read {table}");
+    picked
+}
+
+fn plan_in(acme: &common::Acme, sql: &str) -> String {
     let org = acme.env.org("acme");
     let steps: Vec<Step> = diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
         .load(&mut org.conn().unwrap())
@@ -29,15 +69,67 @@ fn plan(sql: &str) -> String {
         .join("; ")
 }
 
+fn plan(sql: &str) -> String {
+    plan_in(&common::acme_with_people(), sql)
+}
+
+/// The plan of the one query `f` ran on `table`.
+fn plan_of(acme: &common::Acme, table: &str, f: impl FnOnce()) -> String {
+    let queries = queries_of(table, f);
+    assert_eq!(queries.len(), 1, "{queries:#?}");
+    plan_in(acme, &queries[0])
+}
+
 #[test]
 fn a_persons_claims_list_is_read_from_one_covering_index() {
-    // The columns of `ClaimSummary`, as `list_own` selects them.
-    let p = plan(
-        "SELECT id, owner_id, title, status, currency, total_minor FROM claims \
-         WHERE owner_id = 7 AND id < 9000 ORDER BY id DESC LIMIT 50",
-    );
+    let acme = acme();
+    let org = acme.env.org("acme");
+    let p = plan_of(&acme, "claims", || {
+        claims::list_own(&org, acme.emp, &ListFilter::default(), Some(9000), 50).unwrap();
+    });
     assert!(p.contains("USING COVERING INDEX claims_owner_list"), "{p}");
     assert!(!p.contains("TEMP B-TREE"), "{p}");
+}
+
+#[test]
+fn a_filtered_claims_list_probes_lines_by_claim_and_needs_no_sort() {
+    let acme = acme();
+    let org = acme.env.org("acme");
+    let date = time::macros::date!(2026 - 01 - 01);
+    let filters = [
+        ListFilter {
+            status: Some(Status::Submitted),
+            ..ListFilter::default()
+        },
+        ListFilter {
+            category: Some("travel".into()),
+            ..ListFilter::default()
+        },
+        ListFilter {
+            status: Some(Status::Paid),
+            category: Some("meals".into()),
+            from: Some(date),
+            to: Some(date),
+        },
+        ListFilter {
+            from: Some(date),
+            ..ListFilter::default()
+        },
+    ];
+    for filter in filters {
+        let p = plan_of(&acme, "claims", || {
+            claims::list_own(&org, acme.emp, &filter, None, 50).unwrap();
+        });
+        assert!(p.contains("SEARCH claims USING"), "{filter:?}: {p}");
+        assert!(p.contains("(owner_id=?"), "{filter:?}: {p}");
+        assert!(!p.contains("TEMP B-TREE"), "{filter:?}: {p}");
+        if filter.category.is_some() || filter.from.is_some() {
+            assert!(
+                p.contains("SEARCH l USING COVERING INDEX claim_lines_report (claim_id=?"),
+                "{filter:?}: {p}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -99,15 +191,44 @@ fn team_spend_is_read_from_indexes_alone() {
 
 #[test]
 fn a_managers_queue_is_read_in_order_from_the_status_index() {
-    // As `waiting_for` selects a manager's queue: the claims in flight ("submitted" is a
-    // passing state) in id order, stopping at a page, each owner checked against the
-    // team; never every claim the team ever made, nor a sort.
-    let p = plan(
-        "SELECT id, owner_id, title, status, currency, total_minor FROM claims \
-         WHERE owner_id IN (SELECT id FROM users WHERE manager_id IN (3)) \
-         AND owner_id != 3 AND id > 0 AND status = 'submitted' \
-         ORDER BY id LIMIT 51",
-    );
+    // A manager's queue: the claims in flight ("submitted" is a passing state) in id
+    // order, stopping at a page, each owner checked against the team; never every
+    // claim the team ever made, nor a sort.
+    let acme = acme();
+    let org = acme.env.org("acme");
+    let roles = Roles::parse_list("manager,employee").unwrap();
+    let p = plan_of(&acme, "claims", || {
+        claims::waiting_for(&org, acme.boss, roles, &ListFilter::default(), None, 51).unwrap();
+    });
     assert!(p.contains("INDEX claims_status (status=? AND id>?)"), "{p}");
     assert!(!p.contains("TEMP B-TREE"), "{p}");
+}
+
+#[test]
+fn finances_queues_are_read_in_order_from_the_status_indexes() {
+    let acme = acme();
+    let org = acme.env.org("acme");
+    // The second approvals waiting for finance.
+    let roles = Roles::parse_list("finance").unwrap();
+    let p = plan_of(&acme, "claims", || {
+        claims::waiting_for(&org, acme.fin, roles, &ListFilter::default(), None, 51).unwrap();
+    });
+    assert!(p.contains("INDEX claims_status (status=? AND id>?)"), "{p}");
+    assert!(!p.contains("TEMP B-TREE"), "{p}");
+    // The claims to pay, first page and a later one.
+    for after in [None, Some((1_700_000_000, 7))] {
+        let p = plan_of(&acme, "claims", || {
+            finance::to_pay(&org, after, 50).unwrap();
+        });
+        let range = match after {
+            None => "claims_status_decided (status=?)",
+            // A later page starts at its place in the index, not at the first claim.
+            Some(_) => "claims_status_decided (status=? AND decided_at>?)",
+        };
+        assert!(
+            p.contains(&format!("SEARCH claims USING INDEX {range}")),
+            "{p}"
+        );
+        assert!(!p.contains("TEMP B-TREE"), "{p}");
+    }
 }

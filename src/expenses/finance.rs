@@ -44,10 +44,11 @@ pub fn to_pay(
         .filter(claims_t::status.eq(Status::Approved.code()))
         .into_boxed();
     if let Some((at, id)) = after {
+        // The `>=` alone bounds the index range; the rest picks up within equal times.
         q = q.filter(
             claims_t::decided_at
-                .gt(at)
-                .or(claims_t::decided_at.eq(at).and(claims_t::id.gt(id))),
+                .ge(at)
+                .and(claims_t::decided_at.gt(at).or(claims_t::id.gt(id))),
         );
     }
     Ok(q.order((claims_t::decided_at.asc(), claims_t::id.asc()))
