@@ -399,13 +399,21 @@ pub fn insert(
 ) -> Result<(), ClaimError> {
     org.write(|c| -> Result<_, ClaimError> {
         if let Some(key) = &line.form_key {
-            let dup: i64 = claim_lines::table
-                .filter(claim_lines::claim_id.eq(line.claim_id))
+            // Keys are unique in the organisation: the same form again is a repeat;
+            // a key already used on another claim is a form sent to the wrong claim.
+            let used_on: Option<i64> = claim_lines::table
                 .filter(claim_lines::form_key.eq(key))
-                .count()
-                .get_result(c)?;
-            if dup > 0 {
-                return Ok(());
+                .select(claim_lines::claim_id)
+                .first(c)
+                .optional()?;
+            match used_on {
+                Some(claim) if claim == line.claim_id => return Ok(()),
+                Some(_) => {
+                    return Err(ClaimError::Invalid(
+                        "this form was already used for another claim; open the claim and add the line again".into(),
+                    ));
+                }
+                None => {}
             }
         }
         let count: i64 = claim_lines::table

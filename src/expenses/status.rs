@@ -34,9 +34,9 @@ pub enum Actor {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TransitionError {
-    #[error("a {from} claim cannot be {verb}")]
+    #[error("{} cannot be {verb}", .from.a_claim())]
     NotAllowed { from: Status, verb: &'static str },
-    #[error("you cannot approve or reject your own claim")]
+    #[error("you cannot approve, reject or pay your own claim")]
     OwnClaim,
     #[error("a reason is required")]
     ReasonRequired,
@@ -83,6 +83,20 @@ impl Status {
             Status::Approved => "approved",
             Status::Paid => "paid",
             Status::Rejected => "rejected",
+        }
+    }
+}
+
+impl Status {
+    /// "a draft", "an approved claim": the status as the subject of a sentence.
+    pub fn a_claim(self) -> &'static str {
+        match self {
+            Status::Draft => "a draft",
+            Status::Submitted => "a submitted claim",
+            Status::AwaitingFinance => "a claim awaiting finance approval",
+            Status::Approved => "an approved claim",
+            Status::Paid => "a paid claim",
+            Status::Rejected => "a rejected claim",
         }
     }
 }
