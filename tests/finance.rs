@@ -421,7 +421,10 @@ async fn the_csv_export_is_pseudonymous_per_line_and_audited() {
             "vat",
             "gross",
             "currency",
-            "claim_id"
+            "claim_id",
+            "exchange_rate",
+            "gross_in_base",
+            "base_currency"
         ]
     );
     let reference = format!("E{:06}", p.emp.0);
@@ -435,6 +438,9 @@ async fn the_csv_export_is_pseudonymous_per_line_and_audited() {
             gross.to_owned(),
             "GBP".to_owned(),
             id.to_string(),
+            "1".to_owned(),
+            gross.to_owned(),
+            "GBP".to_owned(),
         ]
     };
     assert_eq!(

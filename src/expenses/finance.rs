@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use time::Date;
 
 use super::claims::{self, ClaimError, ClaimFields, ClaimRow};
-use super::money::{Currency, format_minor};
+use super::money::{Currency, format_minor, format_rate};
 use super::status::{Status, Transition, TransitionError};
 use crate::audit::{self, Action};
 use crate::auth::Roles;
@@ -18,7 +18,9 @@ use crate::ids::UserId;
 use crate::tenancy::Org;
 
 /// The CSV header, in column order.
-pub const CSV_HEADER: [&str; 8] = [
+/// The first eight are the line as on its receipt; the last three say what it came to
+/// in the claim's (base) currency, the amount actually paid.
+pub const CSV_HEADER: [&str; 11] = [
     "date",
     "employee_reference",
     "category",
@@ -27,6 +29,9 @@ pub const CSV_HEADER: [&str; 8] = [
     "gross",
     "currency",
     "claim_id",
+    "exchange_rate",
+    "gross_in_base",
+    "base_currency",
 ];
 
 /// Where a page of the payment queue starts: after this (decision time, claim id).
@@ -209,7 +214,16 @@ fn export_statuses(statuses: &[Status]) -> Result<Vec<&'static str>, ClaimError>
     Ok(codes)
 }
 
-type ExportLine = (String, String, i64, Option<i64>, String, i64, i64);
+type ExportLine = (
+    String,
+    String,
+    i64,
+    Option<i64>,
+    String,
+    i64,
+    i64,
+    (i64, i64, String),
+);
 
 /// The CSV for accounting: one row per line of the claims in `statuses` (approved
 /// and/or paid), lines dated within `from..=to` (either end open). Amounts are in the
@@ -261,6 +275,11 @@ pub fn export_csv(
             claim_lines::currency,
             claims_t::id,
             claims_t::owner_id,
+            (
+                claim_lines::rate_e12,
+                claim_lines::base_minor,
+                claims_t::currency,
+            ),
         ))
         .load(&mut conn)?;
     drop(conn);
@@ -269,8 +288,10 @@ pub fn export_csv(
     let csv_err =
         |e: csv::Error| ClaimError::Invalid(format!("the export could not be written: {e}"));
     w.write_record(CSV_HEADER).map_err(csv_err)?;
-    for (date, category, gross, vat, currency, claim_id, owner_id) in &rows {
+    for (date, category, gross, vat, currency, claim_id, owner_id, base) in &rows {
         let cur = Currency::parse(currency).unwrap_or(Currency::GBP);
+        let (rate, base_gross, base_code) = base;
+        let base_cur = Currency::parse(base_code).unwrap_or(Currency::GBP);
         let vat = vat.unwrap_or(0);
         // Every cell goes through `cell`, numbers included: a future negative amount
         // or a free-text category must not turn into a formula either.
@@ -283,6 +304,9 @@ pub fn export_csv(
             cell(&plain_amount(*gross, cur)),
             cell(cur.code()),
             cell(&claim_id.to_string()),
+            cell(&format_rate(*rate)),
+            cell(&plain_amount(*base_gross, base_cur)),
+            cell(base_cur.code()),
         ];
         w.write_record(&record).map_err(csv_err)?;
     }

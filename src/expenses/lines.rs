@@ -318,7 +318,7 @@ fn priced_amount(input: &LineInput, base: Currency, errors: &mut FieldErrors) ->
         "" => Some(None),
         v => currency
             .and_then(|c| {
-                money::parse_amount(v, c)
+                money::parse_vat(v, c)
                     .map_err(|e| errors.add("vat", e.to_string()))
                     .ok()
             })

@@ -124,6 +124,14 @@ pub fn parse_amount(raw: &str, currency: Currency) -> Result<i64, MoneyError> {
     Ok(minor)
 }
 
+/// VAT as typed: an amount like [`parse_amount`], or zero (a zero-rated receipt).
+pub fn parse_vat(raw: &str, currency: Currency) -> Result<i64, MoneyError> {
+    match parse_amount(raw, currency) {
+        Err(MoneyError::NotPositive) if !raw.trim().starts_with('-') => Ok(0),
+        other => other,
+    }
+}
+
 /// `1234.5` with GBP -> "1,234.50"; negative amounts keep their sign.
 pub fn format_minor(minor: i64, currency: Currency) -> String {
     let scale = currency.scale();
@@ -235,6 +243,11 @@ mod tests {
         use MoneyError::*;
         assert_eq!(parse_amount("", Currency::GBP), Err(Empty));
         assert_eq!(parse_amount("0", Currency::GBP), Err(NotPositive));
+        assert_eq!(parse_vat("0.00", Currency::GBP), Ok(0));
+        assert_eq!(parse_vat("-0", Currency::GBP), Err(NotPositive));
+        assert_eq!(parse_vat("-1", Currency::GBP), Err(NotPositive));
+        assert_eq!(parse_vat("1.50", Currency::GBP), Ok(150));
+        assert_eq!(parse_vat("0.001", Currency::GBP).ok(), None);
         assert_eq!(parse_amount("0.00", Currency::GBP), Err(NotPositive));
         assert_eq!(parse_amount("-5", Currency::GBP), Err(NotPositive));
         assert!(matches!(

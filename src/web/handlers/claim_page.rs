@@ -10,7 +10,7 @@ use crate::audit::{self, Action};
 use crate::auth::users;
 use crate::crypto::random_array;
 use crate::expenses::claims::{self, ClaimError, ClaimFields, FieldErrors, LineInput};
-use crate::expenses::money::{Currency, format_minor};
+use crate::expenses::money::{Currency, format_minor, format_rate};
 use crate::expenses::policy;
 use crate::expenses::receipts;
 use crate::expenses::status::{Actor, Status};
@@ -35,6 +35,8 @@ pub struct LineItem {
     pub vat: String,
     /// "120.0 miles at 45p" for mileage lines.
     pub mileage: String,
+    /// "at 0.85" for a line in another currency than the claim's: how `base` was reached.
+    pub rate: String,
     /// The line's receipt id, for its download link.
     pub receipt: Option<i64>,
     pub flags: Vec<String>,
@@ -177,9 +179,22 @@ pub(super) fn load_page(
                 l.currency
             ),
             base: format_minor(l.base_minor, currency),
+            rate: if line_currency == currency {
+                String::new()
+            } else {
+                format!("at {}", format_rate(l.rate_e12))
+            },
+            // In the line's currency; said when that is not the claim's.
             vat: l
                 .vat_minor
-                .map(|v| format_minor(v, line_currency))
+                .map(|v| {
+                    let vat = format_minor(v, line_currency);
+                    if line_currency == currency {
+                        vat
+                    } else {
+                        format!("{vat} {}", l.currency)
+                    }
+                })
                 .unwrap_or_default(),
             receipt,
             flags: claims::flags(&l, cat, receipt.is_some(), &policy, currency, as_of),
