@@ -7,6 +7,7 @@ pub mod delegation;
 pub mod drafts;
 pub mod finance;
 pub mod line_edit;
+pub mod line_check;
 pub mod lines;
 pub mod lists;
 pub mod mileage;
