@@ -299,12 +299,15 @@ async fn miles_of_the_last_tax_year_do_not_count_toward_the_new_one() {
     let url = new_claim(&mut emp, "Around the year end").await;
     add_line(&mut emp, &url, Line::miles(&apr5, "10000"), None).await;
     add_line(&mut emp, &url, Line::miles(&apr6, "100"), None).await;
-    // Control: a line in the old tax year, entered later, finds its band used up.
+    // Control: a line of the old tax year, entered later, comes first in that year
+    // (the draft is priced in date order), so the 5 April line crosses the band.
     add_line(&mut emp, &url, Line::miles(&apr4, "10"), None).await;
     let page = emp.get(&url).await;
     let row = line_row(&page.body, &apr5);
     assert!(
-        row.contains("4,500.00 GBP<br><span class=\"hint\">10000.0 miles at 45p</span>"),
+        row.contains(
+            "4,498.00 GBP<br><span class=\"hint\">9990.0 miles at 45p + 10.0 miles at 25p</span>"
+        ),
         "{row}"
     );
     let row = line_row(&page.body, &apr6);
@@ -314,8 +317,8 @@ async fn miles_of_the_last_tax_year_do_not_count_toward_the_new_one() {
     );
     let row = line_row(&page.body, &apr4);
     assert!(
-        row.contains("2.50 GBP<br><span class=\"hint\">10.0 miles at 25p</span>"),
-        "the old year's band is used up: {row}"
+        row.contains("4.50 GBP<br><span class=\"hint\">10.0 miles at 45p</span>"),
+        "the old year's first line is in the band: {row}"
     );
     assert_eq!(total_of(&page.body), "4,547.50 GBP");
 }

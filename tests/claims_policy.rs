@@ -402,16 +402,18 @@ fn mileage_counts_the_tax_year_and_splits_at_ten_thousand_miles() {
     )
     .unwrap();
     assert!(matches!(out, AddLine::Added));
-    let l = claims::lines(&org, id).unwrap()[1].clone();
-    assert_eq!(l.amount_minor, 40 * 45);
+    let lines = claims::lines(&org, id).unwrap();
+    assert_eq!(lines[1].amount_minor, 40 * 45);
+    // The band it gave back goes to the line after it: 10 miles at 45p + 0.5 at 25p.
+    assert_eq!(lines[2].amount_minor, 463);
     assert_eq!(
         claims::get(&org, id).unwrap().total_minor,
-        9950 * 45 + 1800 + 263
+        9950 * 45 + 1800 + 463
     );
 }
 
-/// A line entered late for an earlier day cannot take first-rate miles that lines
-/// of later days were already paid at: the year's 45p miles never pass the band.
+/// A line entered late for an earlier day comes first in the year: the draft's lines
+/// are priced in date order, and the year's 45p miles never pass the band.
 #[test]
 fn a_line_entered_late_for_an_earlier_day_never_stretches_the_band() {
     use expenseplus::expenses::mileage::tax_year_start;
@@ -428,9 +430,14 @@ fn a_line_entered_late_for_an_earlier_day_never_stretches_the_band() {
     let lines = claims::lines(&org, id).unwrap();
     let first: i64 = lines.iter().map(|l| l.mileage_first_tenths.unwrap()).sum();
     assert_eq!(first, 100_000, "10,000 miles at 45p in all, no more");
-    // The line entered second (listed first when dated earlier) is all at 25p.
-    let late_entry = lines.iter().max_by_key(|l| l.id).unwrap();
-    assert_eq!(late_entry.amount_minor, 100 * 25);
+    // Listed (and priced) in date order: the first line is in the band, the second
+    // crosses it. On the tax year's first day both are today's, in the order entered.
+    let amounts: Vec<i64> = lines.iter().map(|l| l.amount_minor).collect();
+    if earlier == 1 {
+        assert_eq!(amounts, vec![100 * 45, 9900 * 45 + 100 * 25]);
+    } else {
+        assert_eq!(amounts, vec![10_000 * 45, 100 * 25]);
+    }
 }
 
 #[test]

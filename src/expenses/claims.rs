@@ -457,6 +457,11 @@ pub fn transition(
         if n != 1 {
             return Err(ClaimError::Conflict);
         }
+        if matches!(to, Status::Rejected | Status::Draft) {
+            // A rejected claim's miles stop counting, and a returned claim's lines are
+            // a draft's again: the owner's draft mileage is priced again.
+            super::mileage::reprice_drafts_in(c, UserId(claim.owner_id))?;
+        }
         diesel::insert_into(claim_events::table)
             .values((
                 claim_events::claim_id.eq(claim_id),

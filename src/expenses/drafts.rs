@@ -13,8 +13,21 @@ use crate::ids::UserId;
 use crate::tenancy::Org;
 
 /// Deletes these claims and everything hanging off them (receipts, lines, history).
-/// The databases zero what they delete (`secure_delete`).
+/// The databases zero what they delete (`secure_delete`). Miles on the deleted lines
+/// no longer count: their owners' draft mileage is priced again.
 pub fn delete_rows(c: &mut SqliteConnection, ids: &[i64]) -> QueryResult<()> {
+    let mut owners = Vec::new();
+    for chunk in ids.chunks(500) {
+        owners.extend(
+            claims_t::table
+                .filter(claims_t::id.eq_any(chunk))
+                .select(claims_t::owner_id)
+                .distinct()
+                .load::<i64>(c)?,
+        );
+    }
+    owners.sort_unstable();
+    owners.dedup();
     for chunk in ids.chunks(500) {
         diesel::delete(receipts::table.filter(receipts::claim_id.eq_any(chunk))).execute(c)?;
         diesel::delete(claim_events::table.filter(claim_events::claim_id.eq_any(chunk)))
@@ -22,6 +35,9 @@ pub fn delete_rows(c: &mut SqliteConnection, ids: &[i64]) -> QueryResult<()> {
         diesel::delete(claim_lines::table.filter(claim_lines::claim_id.eq_any(chunk)))
             .execute(c)?;
         diesel::delete(claims_t::table.filter(claims_t::id.eq_any(chunk))).execute(c)?;
+    }
+    for owner in owners {
+        super::mileage::reprice_drafts_in(c, UserId(owner))?;
     }
     Ok(())
 }

@@ -102,6 +102,12 @@ pub(super) struct MileageLine {
     band_miles: i64,
 }
 
+impl MileageLine {
+    pub(super) fn owner(&self) -> UserId {
+        UserId(self.owner)
+    }
+}
+
 impl ValidLine {
     /// Amount, base amount and mileage worked out again inside the writing transaction
     /// (which holds the write lock): a mileage line written meanwhile may have moved

@@ -157,6 +157,9 @@ pub fn update(
                 claim_lines::form_key.eq(&valid.form_key),
             ))
             .execute(c)?;
+        if line.miles_tenths.is_some() || m.is_some() {
+            super::mileage::reprice_drafts_in(c, owner)?;
+        }
         if let (Some(r), Some(data)) = (&receipt, &sealed) {
             diesel::delete(receipts_t::table.filter(receipts_t::line_id.eq(line_id))).execute(c)?;
             receipts::insert_row(c, claim_id, Some(line_id), r, data)?;
@@ -234,6 +237,10 @@ pub fn remove(
                 removed_lines::claim_id.eq(claim_id),
             ))
             .execute(c)?;
+        if line.miles_tenths.is_some() {
+            // Its miles no longer count: later drafts may get the first rate back.
+            super::mileage::reprice_drafts_in(c, owner)?;
+        }
         audit::append(
             c,
             Some(owner),

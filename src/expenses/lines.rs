@@ -136,6 +136,10 @@ pub fn insert(
             // An error rolls the transaction back: the line is not kept either.
             return Err(only_drafts());
         }
+        if let Some(m) = mileage {
+            // Drafts dated after this line may now be past the band.
+            super::mileage::reprice_drafts_in(c, m.owner())?;
+        }
         with(c, line_id)?;
         Ok(())
     })

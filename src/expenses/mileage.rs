@@ -111,6 +111,135 @@ pub fn tenths_before_in(
     Ok(sum.unwrap_or(0))
 }
 
+/// One of a person's mileage lines, as repricing sees it.
+struct Driven {
+    line: i64,
+    claim: i64,
+    day: String,
+    tenths: i64,
+    first: i64,
+    amount: i64,
+    /// The claim is a draft: its amounts are still the owner's to see change.
+    open: bool,
+    rates: (Option<i64>, Option<i64>),
+}
+
+/// Prices `owner`'s mileage lines in draft claims again, at the policy's rates, after something
+/// changed the miles that count before them (a line added, edited or removed, a claim
+/// rejected, returned or discarded). Within each tax year, in date order, a draft line
+/// counts the miles of every line before it and the first-rate miles of the decided
+/// (submitted or later) lines after it, whose prices stay as their approvers saw them.
+/// So removing miles gives their first-rate band back to the drafts after them, and
+/// the year's first-rate miles never add up to more than the band. Changed lines move
+/// their claims' totals and versions. Run inside the writing transaction.
+pub fn reprice_drafts_in(c: &mut SqliteConnection, owner: UserId) -> QueryResult<()> {
+    let rates = super::policy::load_with(c)?.mileage;
+    let rows: Vec<(
+        i64,
+        i64,
+        String,
+        Option<i64>,
+        Option<i64>,
+        i64,
+        String,
+        (Option<i64>, Option<i64>),
+    )> = claim_lines::table
+        .inner_join(claims::table)
+        .filter(claims::owner_id.eq(owner.0))
+        .filter(claims::status.ne(Status::Rejected.code()))
+        .filter(claim_lines::miles_tenths.is_not_null())
+        .order((claim_lines::spent_on.asc(), claim_lines::id.asc()))
+        .select((
+            claim_lines::id,
+            claim_lines::claim_id,
+            claim_lines::spent_on,
+            claim_lines::miles_tenths,
+            claim_lines::mileage_first_tenths,
+            claim_lines::amount_minor,
+            claims::status,
+            (
+                claim_lines::mileage_first_rate,
+                claim_lines::mileage_after_rate,
+            ),
+        ))
+        .load(c)?;
+    let lines: Vec<Driven> = rows
+        .into_iter()
+        .map(
+            |(line, claim, day, tenths, first, amount, status, rates)| Driven {
+                line,
+                claim,
+                open: status == Status::Draft.code(),
+                tenths: tenths.unwrap_or(0),
+                first: first.unwrap_or(0),
+                day,
+                amount,
+                rates,
+            },
+        )
+        .collect();
+    if !lines.iter().any(|l| l.open) {
+        return Ok(());
+    }
+    let year_of = |day: &str| {
+        Date::parse(day, &time::format_description::well_known::Iso8601::DATE)
+            .map(tax_year_start)
+            .ok()
+    };
+    let mut changed_claims: Vec<(i64, i64)> = Vec::new();
+    let mut start = 0;
+    while start < lines.len() {
+        let year = year_of(&lines[start].day);
+        let end = lines[start..]
+            .iter()
+            .position(|l| year_of(&l.day) != year)
+            .map_or(lines.len(), |n| start + n);
+        let year_lines = &lines[start..end];
+        // First-rate miles of the decided lines after each position.
+        let mut decided_after = vec![0; year_lines.len() + 1];
+        for i in (0..year_lines.len()).rev() {
+            let l = &year_lines[i];
+            decided_after[i] = decided_after[i + 1] + if l.open { 0 } else { l.first };
+        }
+        let mut before = 0;
+        for (i, l) in year_lines.iter().enumerate() {
+            if l.open {
+                let already = before + decided_after[i + 1];
+                let (first, _) = split(rates, already, l.tenths);
+                let amount = amount_pence(rates, already, l.tenths);
+                let new_rates = (Some(rates.first_rate_pence), Some(rates.after_rate_pence));
+                if (first, amount, new_rates) != (l.first, l.amount, l.rates) {
+                    diesel::update(claim_lines::table.find(l.line))
+                        .set((
+                            claim_lines::amount_minor.eq(amount),
+                            claim_lines::base_minor.eq(amount),
+                            claim_lines::mileage_first_tenths.eq(first),
+                            claim_lines::mileage_first_rate.eq(new_rates.0),
+                            claim_lines::mileage_after_rate.eq(new_rates.1),
+                        ))
+                        .execute(c)?;
+                    changed_claims.push((l.claim, amount - l.amount));
+                }
+            }
+            before += l.tenths;
+        }
+        start = end;
+    }
+    let mut deltas = std::collections::BTreeMap::new();
+    for (claim, delta) in changed_claims {
+        *deltas.entry(claim).or_insert(0) += delta;
+    }
+    for (claim, delta) in deltas {
+        diesel::update(claims::table.find(claim))
+            .set((
+                claims::total_minor.eq(claims::total_minor + delta),
+                claims::version.eq(claims::version + 1),
+            ))
+            .execute(c)?;
+    }
+    Ok(())
+}
+
 /// Parses miles as typed ("12" or "12.5") into tenths of a mile.
 pub fn parse_miles(raw: &str) -> Option<i64> {
     let s = raw.trim();

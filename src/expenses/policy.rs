@@ -13,7 +13,7 @@ use super::mileage::MileageRates;
 use super::money::{self, Currency, MoneyError};
 use crate::audit::{self, Action};
 use crate::db::DbError;
-use crate::db::schema::org::{categories, claims as claims_t, settings};
+use crate::db::schema::org::{categories, claim_lines, claims as claims_t, settings};
 use crate::ids::UserId;
 use crate::tenancy::Org;
 
@@ -323,6 +323,19 @@ pub fn save(
         }
         if changed.is_empty() {
             return Ok(false);
+        }
+        if old.mileage != new.mileage {
+            // Drafts are not yet anyone's decision: their mileage follows the new rates.
+            let owners: Vec<i64> = claims_t::table
+                .inner_join(claim_lines::table)
+                .filter(claims_t::status.eq(super::status::Status::Draft.code()))
+                .filter(claim_lines::miles_tenths.is_not_null())
+                .select(claims_t::owner_id)
+                .distinct()
+                .load(c)?;
+            for owner in owners {
+                super::mileage::reprice_drafts_in(c, UserId(owner))?;
+            }
         }
         audit::append(
             c,
