@@ -111,6 +111,18 @@ pub fn tenths_before_in(
     Ok(sum.unwrap_or(0))
 }
 
+/// Line, claim, day, miles, first-rate miles, amount, claim status, rates.
+type DrivenRow = (
+    i64,
+    i64,
+    String,
+    Option<i64>,
+    Option<i64>,
+    i64,
+    String,
+    (Option<i64>, Option<i64>),
+);
+
 /// One of a person's mileage lines, as repricing sees it.
 struct Driven {
     line: i64,
@@ -134,16 +146,7 @@ struct Driven {
 /// their claims' totals and versions. Run inside the writing transaction.
 pub fn reprice_drafts_in(c: &mut SqliteConnection, owner: UserId) -> QueryResult<()> {
     let rates = super::policy::load_with(c)?.mileage;
-    let rows: Vec<(
-        i64,
-        i64,
-        String,
-        Option<i64>,
-        Option<i64>,
-        i64,
-        String,
-        (Option<i64>, Option<i64>),
-    )> = claim_lines::table
+    let rows: Vec<DrivenRow> = claim_lines::table
         .inner_join(claims::table)
         .filter(claims::owner_id.eq(owner.0))
         .filter(claims::status.ne(Status::Rejected.code()))
