@@ -10,6 +10,7 @@ use std::io::Cursor;
 use actix_web::http::{StatusCode, header};
 use actix_web::test as atest;
 use common::{Client, PASSWORD, assert_absent};
+use expenseplus::expenses::claims;
 use expenseplus::web::build_app;
 
 fn today() -> String {
@@ -233,5 +234,50 @@ async fn nobody_signed_out_can_make_the_server_hold_a_large_upload() {
     let page = visitor
         .post_multipart("/login", &[], Some(("receipt", "x.jpg", &one_mb)))
         .await;
-    assert_eq!(page.status, StatusCode::PAYLOAD_TOO_LARGE);
+    // Refused unread: no form before signing in is multipart.
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    // So is a small body that never ends its last part (which once kept the request,
+    // and its connection, waiting until the read time ran out).
+    let page = within_a_minute(visitor.send(truncated("/login", visitor.csrf.clone()))).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+}
+
+/// A multipart POST, complete by its length, whose last part has no closing boundary.
+fn truncated(path: &str, csrf: Option<String>) -> atest::TestRequest {
+    let body = format!(
+        "--BB\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n{}\r\n",
+        csrf.unwrap_or_default()
+    );
+    atest::TestRequest::post()
+        .uri(path)
+        .insert_header((header::CONTENT_TYPE, "multipart/form-data; boundary=BB"))
+        .set_payload(body)
+}
+
+/// Fails the test, rather than hanging it, if the answer does not come.
+async fn within_a_minute<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(std::time::Duration::from_secs(60), f)
+        .await
+        .expect("an answer, not a request held open")
+}
+
+#[actix_web::test]
+async fn a_signed_in_body_that_never_ends_its_last_part_is_answered_at_once() {
+    let acme = common::acme_with_people();
+    let org = acme.env.org("acme");
+    let id = claims::create(&org, acme.emp, "Trip", "t").unwrap();
+    let app = atest::init_service(build_app(acme.env.state.clone())).await;
+    let mut emp = Client::new(&app);
+    emp.sign_in("acme", "emp@acme.example", PASSWORD).await;
+    emp.get(&format!("/claims/{id}")).await;
+    let page =
+        within_a_minute(emp.send(truncated(&format!("/claims/{id}/lines"), emp.csrf.clone())))
+            .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
+    assert!(
+        page.body.contains("The form could not be read."),
+        "{}",
+        page.body
+    );
+    assert!(claims::lines(&org, id).unwrap().is_empty());
 }

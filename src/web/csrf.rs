@@ -19,11 +19,15 @@ use super::{forms, session};
 use std::sync::LazyLock;
 
 pub const FIELD: &str = "csrf_token";
-const BUSY_MESSAGE: &str =
-    "You are already sending two files. Wait until they have arrived, then send this one again.";
 /// Turns for reading multipart bodies: each may hold a 10 MB receipt in memory.
-static UPLOADS: LazyLock<Turns> =
-    LazyLock::new(|| Turns::new(uploads::AT_ONCE, uploads::PER_PERSON));
+static UPLOADS: LazyLock<Turns> = LazyLock::new(|| {
+    Turns::new(
+        uploads::AT_ONCE,
+        uploads::PER_PERSON,
+        uploads::PER_ORG,
+        uploads::WAIT_TIME,
+    )
+});
 
 enum Body {
     Form,
@@ -106,27 +110,23 @@ pub async fn protect(
             token
         }
         Body::Multipart => {
-            // Only signed-in people send files: anyone else's multipart body is held to
-            // the small form limit, so nobody can make the server hold megabytes without
-            // signing in; and only a few uploads are read at once.
-            let uploader = session::identity(&session).map(|i| (i.org, i.user));
-            let (file_limit, body_limit) = if uploader.is_some() {
-                (forms::FILE_LIMIT, forms::BODY_LIMIT)
-            } else {
-                (FORM_LIMIT, FORM_LIMIT)
+            // Only signed-in people send files (no form before signing in is
+            // multipart): anyone else's is refused unread, so nobody can make the
+            // server hold a body or a connection without signing in. Only a few
+            // uploads are read at once.
+            let Some(who) = session::identity(&session).map(|i| (i.org, i.user)) else {
+                return Ok(refuse(req, "multipart body before signing in"));
             };
-            let _turn = match uploader {
-                Some(who) => match UPLOADS.take(who).await {
-                    Ok(turn) => Some(turn),
-                    Err(uploads::Busy) => {
-                        let busy = AppError::Busy(BUSY_MESSAGE).error_response_page();
-                        return Ok(req.into_response(busy));
-                    }
-                },
-                None => None,
+            let _turn = match UPLOADS.take(who).await {
+                Ok(turn) => turn,
+                Err(busy) => {
+                    let busy = AppError::Busy(busy.message()).error_response_page();
+                    return Ok(req.into_response(busy));
+                }
             };
             let payload = req.take_payload();
-            let read = forms::read_multipart(req.headers(), payload, file_limit, body_limit);
+            let read =
+                forms::read_multipart(req.headers(), payload, forms::FILE_LIMIT, forms::BODY_LIMIT);
             let Ok(read) = tokio::time::timeout(uploads::READ_TIME, read).await else {
                 return Ok(req.into_response(AppError::TooSlow.error_response_page()));
             };

@@ -1,7 +1,8 @@
 //! Turns for reading uploads. Each multipart body being read may hold a 10 MB receipt
-//! in memory, so only a few are read at once, each person may hold only two of those
-//! turns (one person sending slowly cannot hold them all), and a body must arrive
-//! within [`READ_TIME`] (a stalled one cannot hold a turn for ever).
+//! in memory, so only a few are read at once; each person may hold only two of those
+//! turns and each organisation half of them (one person or one tenant sending slowly
+//! cannot hold them all); a body must arrive within [`READ_TIME`] (a stalled one cannot
+//! hold a turn for ever), and nobody waits for a turn longer than [`WAIT_TIME`].
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -13,16 +14,39 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 pub const AT_ONCE: usize = 8;
 /// Uploads one person may be sending at once.
 pub const PER_PERSON: usize = 2;
+/// Uploads one organisation's people may be sending at once.
+pub const PER_ORG: usize = AT_ONCE / 2;
 /// The longest a multipart body may take to arrive: 32 MB at about 1 Mbit/s.
 pub const READ_TIME: Duration = Duration::from_secs(300);
+/// The longest an upload waits for a turn before it is turned away.
+pub const WAIT_TIME: Duration = Duration::from_secs(20);
 
 /// Who is uploading: (organisation, user), as the session names them.
 pub type Uploader = (i64, i64);
 
 pub struct Turns {
     all: Semaphore,
-    by_person: Mutex<HashMap<Uploader, usize>>,
+    held: Mutex<Held>,
     per_person: usize,
+    per_org: usize,
+    wait: Duration,
+}
+
+/// Turns held or waited for, by person and by organisation.
+#[derive(Default)]
+struct Held {
+    by_person: HashMap<Uploader, usize>,
+    by_org: HashMap<i64, usize>,
+}
+
+/// One fewer for `key`, forgetting it at none.
+fn less<K: std::hash::Hash + Eq>(map: &mut HashMap<K, usize>, key: K) {
+    if let Some(n) = map.get_mut(&key) {
+        *n -= 1;
+        if *n == 0 {
+            map.remove(&key);
+        }
+    }
 }
 
 /// One upload's turn; given back when dropped.
@@ -32,37 +56,67 @@ pub struct Turn<'a> {
     _permit: SemaphorePermit<'a>,
 }
 
-/// The person already has [`PER_PERSON`] uploads under way.
+/// Why an upload was turned away.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Busy;
+pub enum Busy {
+    /// The person already has [`PER_PERSON`] uploads under way.
+    Person,
+    /// Their organisation already has [`PER_ORG`] uploads under way.
+    Organisation,
+    /// No turn came free within [`WAIT_TIME`].
+    Server,
+}
+
+impl Busy {
+    pub fn message(&self) -> &'static str {
+        match self {
+            Busy::Person => {
+                "You are already sending two files. Wait until they have arrived, then send this one again."
+            }
+            Busy::Organisation => {
+                "Many people in your organisation are sending files right now. Try again in a minute."
+            }
+            Busy::Server => "The server is receiving many files right now. Try again in a minute.",
+        }
+    }
+}
 
 impl Turns {
-    pub fn new(at_once: usize, per_person: usize) -> Turns {
+    pub fn new(at_once: usize, per_person: usize, per_org: usize, wait: Duration) -> Turns {
         Turns {
             all: Semaphore::new(at_once),
-            by_person: Mutex::new(HashMap::new()),
+            held: Mutex::new(Held::default()),
             per_person,
+            per_org,
+            wait,
         }
     }
 
-    /// Waits for a turn, or refuses at once if this person already holds their share.
+    /// Waits for a turn (at most the wait time), or refuses at once if this person or
+    /// their organisation already holds its share.
     pub async fn take(&self, who: Uploader) -> Result<Turn<'_>, Busy> {
         {
-            let mut map = self.by_person.lock().unwrap_or_else(|e| e.into_inner());
-            let held = map.entry(who).or_insert(0);
-            if *held >= self.per_person {
-                return Err(Busy);
+            let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+            if held.by_person.get(&who).copied().unwrap_or(0) >= self.per_person {
+                return Err(Busy::Person);
             }
-            *held += 1;
+            if held.by_org.get(&who.0).copied().unwrap_or(0) >= self.per_org {
+                return Err(Busy::Organisation);
+            }
+            *held.by_person.entry(who).or_insert(0) += 1;
+            *held.by_org.entry(who.0).or_insert(0) += 1;
         }
-        // Counted before waiting, so a person's queued uploads count too; the guard
-        // gives the count back if this future is dropped while waiting.
+        // Counted before waiting, so queued uploads count too; the guard gives the
+        // count back if this future is dropped or gives up while waiting.
         let mut pending = Pending {
             turns: self,
             who,
             armed: true,
         };
-        let permit = self.all.acquire().await.map_err(|_| Busy)?;
+        let permit = match tokio::time::timeout(self.wait, self.all.acquire()).await {
+            Ok(Ok(permit)) => permit,
+            _ => return Err(Busy::Server),
+        };
         pending.armed = false;
         Ok(Turn {
             turns: self,
@@ -72,19 +126,21 @@ impl Turns {
     }
 
     fn give_back(&self, who: Uploader) {
-        let mut map = self.by_person.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(held) = map.get_mut(&who) {
-            *held -= 1;
-            if *held == 0 {
-                map.remove(&who);
-            }
-        }
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        less(&mut held.by_person, who);
+        less(&mut held.by_org, who.0);
     }
 
     /// Uploads this person holds or waits for (for tests).
     pub fn held_by(&self, who: Uploader) -> usize {
-        let map = self.by_person.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(&who).copied().unwrap_or(0)
+        let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        held.by_person.get(&who).copied().unwrap_or(0)
+    }
+
+    /// Uploads this organisation's people hold or wait for (for tests).
+    pub fn held_by_org(&self, org: i64) -> usize {
+        let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        held.by_org.get(&org).copied().unwrap_or(0)
     }
 }
 
@@ -117,13 +173,13 @@ mod tests {
 
     #[actix_web::test]
     async fn a_person_holds_at_most_their_share_and_gets_it_back() {
-        let turns = Turns::new(8, 2);
+        let turns = Turns::new(8, 2, 4, WAIT_TIME);
         let (ann, bob) = ((1, 1), (1, 2));
         let a1 = turns.take(ann).await.unwrap();
         let a2 = turns.take(ann).await.unwrap();
         assert_eq!(
             turns.take(ann).await.err(),
-            Some(Busy),
+            Some(Busy::Person),
             "a third is refused"
         );
         // The same user id in another organisation is someone else.
@@ -139,7 +195,7 @@ mod tests {
 
     #[actix_web::test]
     async fn a_wait_given_up_gives_the_share_back() {
-        let turns = Turns::new(1, 2);
+        let turns = Turns::new(1, 2, 4, WAIT_TIME);
         let first = turns.take((1, 1)).await.unwrap();
         {
             // A second upload waits for the only turn; the client goes away meanwhile.
@@ -155,5 +211,38 @@ mod tests {
         );
         drop(first);
         assert!(turns.take((1, 1)).await.is_ok());
+    }
+
+    #[actix_web::test]
+    async fn an_organisation_holds_at_most_its_share() {
+        let turns = Turns::new(8, 2, 4, WAIT_TIME);
+        let acme: Vec<_> = futures_util::future::join_all((1..=4).map(|u| turns.take((1, u))))
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(turns.held_by_org(1), 4);
+        assert_eq!(
+            turns.take((1, 5)).await.err(),
+            Some(Busy::Organisation),
+            "a fifth person of the same organisation is refused"
+        );
+        // Another organisation still gets its turns.
+        let other = turns.take((2, 1)).await.unwrap();
+        drop(acme);
+        assert_eq!(turns.held_by_org(1), 0);
+        assert!(turns.take((1, 5)).await.is_ok());
+        drop(other);
+    }
+
+    #[actix_web::test]
+    async fn a_wait_for_a_turn_ends() {
+        // The only turn is held; the wait gives up (paused clock: no real waiting).
+        tokio::time::pause();
+        let turns = Turns::new(1, 2, 4, Duration::from_secs(20));
+        let held = turns.take((1, 1)).await.unwrap();
+        assert_eq!(turns.take((2, 1)).await.err(), Some(Busy::Server));
+        assert_eq!(turns.held_by((2, 1)), 0, "the given-up wait is not counted");
+        drop(held);
     }
 }

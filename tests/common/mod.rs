@@ -248,7 +248,7 @@ where
         }
     }
 
-    async fn send(&mut self, req: atest::TestRequest) -> Page {
+    pub async fn send(&mut self, req: atest::TestRequest) -> Page {
         let req = match &self.cookie {
             Some(c) => req.insert_header((header::COOKIE, c.clone())),
             None => req,
