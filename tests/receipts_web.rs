@@ -281,3 +281,84 @@ async fn a_signed_in_body_that_never_ends_its_last_part_is_answered_at_once() {
     );
     assert!(claims::lines(&org, id).unwrap().is_empty());
 }
+
+/// A multipart POST of these parts, each `(name, file name, bytes)`, with the token.
+fn parts(path: &str, csrf: &str, list: &[(&str, Option<&str>, &[u8])]) -> atest::TestRequest {
+    let mut body =
+        format!("--BB\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n{csrf}\r\n")
+            .into_bytes();
+    for (name, file, bytes) in list {
+        let file = file
+            .map(|f| format!("; filename=\"{f}\""))
+            .unwrap_or_default();
+        body.extend_from_slice(
+            format!("--BB\r\nContent-Disposition: form-data; name=\"{name}\"{file}\r\n\r\n")
+                .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(b"--BB--\r\n");
+    atest::TestRequest::post()
+        .uri(path)
+        .insert_header((header::CONTENT_TYPE, "multipart/form-data; boundary=BB"))
+        .set_payload(body)
+}
+
+#[actix_web::test]
+async fn a_receipt_sent_as_text_or_twice_is_not_silently_dropped() {
+    let acme = common::acme_with_people();
+    let org = acme.env.org("acme");
+    let id = claims::create(&org, acme.emp, "Trip", "t").unwrap();
+    let app = atest::init_service(build_app(acme.env.state.clone())).await;
+    let mut emp = Client::new(&app);
+    emp.sign_in("acme", "emp@acme.example", PASSWORD).await;
+    let url = format!("/claims/{id}");
+    emp.get(&url).await;
+    let date = today();
+    let text: Vec<(&str, Option<&str>, &[u8])> = line_fields(&date, "k1")
+        .into_iter()
+        .map(|(k, v)| (k, None, v.as_bytes()))
+        .collect();
+    let jpeg = jpeg_with_exif_and_payload();
+    let csrf = emp.csrf.clone().unwrap();
+
+    // The receipt as a text field (curl's `-F receipt=<file`): said on its field.
+    let mut as_text = text.clone();
+    as_text.push(("receipt", None, &jpeg));
+    let page = emp
+        .send(parts(&format!("{url}/lines"), &csrf, &as_text))
+        .await;
+    assert_eq!(
+        page.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains(
+            "<p class=\"field-error\" id=\"receipt-error\">Attach the receipt as a file.</p>"
+        ),
+        "{}",
+        page.body
+    );
+    assert!(claims::lines(&org, id).unwrap().is_empty());
+
+    // Two files where the form has one: the form is refused whole.
+    let mut twice = text.clone();
+    twice.push(("receipt", Some("a.jpg"), &jpeg));
+    twice.push(("other", Some("b.jpg"), &jpeg));
+    let page = emp
+        .send(parts(&format!("{url}/lines"), &csrf, &twice))
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
+    assert!(page.body.contains("The form could not be read."));
+    assert!(claims::lines(&org, id).unwrap().is_empty());
+
+    // One file, as a browser sends it: the line and its receipt.
+    let mut once = text;
+    once.push(("receipt", Some("a.jpg"), &jpeg));
+    let page = emp.send(parts(&format!("{url}/lines"), &csrf, &once)).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert_eq!(claims::lines(&org, id).unwrap().len(), 1);
+}

@@ -82,11 +82,7 @@ pub fn update(
         return Err(only_drafts());
     }
     let valid = lines::validate_for(org, owner, claim_id, input, Some(line_id))?;
-    let receipt = match upload {
-        Upload::None => Ok(None),
-        Upload::TooLarge => Err(receipts::too_large_message()),
-        Upload::File(bytes) => receipts::clean(&bytes).map(Some),
-    };
+    let receipt = upload.cleaned();
     let (valid, receipt) = match (valid, receipt) {
         (Ok(v), Ok(r)) => (v, r),
         (v, r) => {

@@ -130,13 +130,71 @@ pub fn clean(bytes: &[u8]) -> Result<CleanReceipt, String> {
     Ok(CleanReceipt { kind, bytes })
 }
 
+/// PDF names for things a receipt has no use for and a reader may run: scripts,
+/// programs to launch, files carried inside, embedded media.
+const PDF_ACTIVE: [&[u8]; 6] = [
+    b"JavaScript",
+    b"JS",
+    b"Launch",
+    b"EmbeddedFile",
+    b"EmbeddedFiles",
+    b"RichMedia",
+];
+
+/// A PDF as a reader finds one: its end (`startxref`, then `%%EOF`) where readers look,
+/// so a page that merely starts with `%PDF-` is refused; and no active content
+/// named in it (names compressed inside object streams are out of this check's sight:
+/// it keeps casual script carriers out, the download-only serving does the rest).
 fn check_pdf(bytes: &[u8]) -> Result<(), String> {
     let tail = &bytes[bytes.len().saturating_sub(PDF_EOF_WINDOW)..];
-    if tail.windows(5).any(|w| w == b"%%EOF") {
-        Ok(())
-    } else {
-        Err("the PDF is incomplete or damaged: save or export it again and attach that".into())
+    let has = |what: &[u8]| tail.windows(what.len()).any(|w| w == what);
+    if !has(b"%%EOF") || !has(b"startxref") {
+        return Err(
+            "the PDF is incomplete or damaged: save or export it again and attach that".into(),
+        );
     }
+    if pdf_names(bytes).any(|name| PDF_ACTIVE.contains(&name.as_slice())) {
+        return Err(
+            "the PDF contains scripts or attached files, which a receipt does not need: \
+             print it to a new PDF and attach that"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// The names (`/Name`) in a PDF's bytes, `#xx` escapes decoded.
+fn pdf_names(bytes: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
+    let ends = |b: u8| b.is_ascii_whitespace() || b"()<>[]{}/%".contains(&b);
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        let start = at + bytes.get(at..)?.iter().position(|&b| b == b'/')? + 1;
+        let len = bytes[start..]
+            .iter()
+            .position(|&b| ends(b))
+            .unwrap_or(bytes.len() - start);
+        at = start + len;
+        let raw = &bytes[start..at];
+        let mut name = Vec::with_capacity(raw.len());
+        let mut i = 0;
+        while i < raw.len() {
+            let hex = raw
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
+            match (raw[i], hex) {
+                (b'#', Some(b)) => {
+                    name.push(b);
+                    i += 3;
+                }
+                (b, _) => {
+                    name.push(b);
+                    i += 1;
+                }
+            }
+        }
+        Some(name)
+    })
 }
 
 fn too_many_pixels() -> String {
@@ -236,7 +294,23 @@ pub enum Upload {
     None,
     /// The file was over the size limit and was not kept.
     TooLarge,
+    /// Something was sent as the receipt, but as text rather than as a file (a
+    /// script's form): nothing of it is kept.
+    NotAFile,
     File(Vec<u8>),
+}
+
+impl Upload {
+    /// The receipt checked and cleaned, none, or what is wrong with it (for the
+    /// form's receipt field).
+    pub fn cleaned(self) -> Result<Option<CleanReceipt>, String> {
+        match self {
+            Upload::None => Ok(None),
+            Upload::TooLarge => Err(too_large_message()),
+            Upload::NotAFile => Err("attach the receipt as a file".into()),
+            Upload::File(bytes) => clean(&bytes).map(Some),
+        }
+    }
 }
 
 /// What is stored about a receipt, without its (sealed) file.
@@ -298,11 +372,7 @@ pub fn add_line_with_receipt(
     upload: Upload,
 ) -> Result<AddLine, ClaimError> {
     let line = lines::validate(org, owner, claim_id, input)?;
-    let receipt = match upload {
-        Upload::None => Ok(None),
-        Upload::TooLarge => Err(too_large_message()),
-        Upload::File(bytes) => clean(&bytes).map(Some),
-    };
+    let receipt = upload.cleaned();
     let (line, receipt) = match (line, receipt) {
         (Ok(line), Ok(receipt)) => (line, receipt),
         (line, receipt) => {
@@ -448,13 +518,41 @@ mod tests {
         assert_eq!(sniff(b""), None);
     }
 
+    const PDF: &[u8] = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n\
+        xref\n0 1\n0000000000 65535 f \ntrailer\n<< /Root 1 0 R >>\nstartxref\n9\n%%EOF\n";
+
     #[test]
-    fn pdf_needs_its_end_marker() {
-        assert!(clean(b"%PDF-1.4\n1 0 obj\n%%EOF\n").is_ok());
+    fn pdf_needs_its_end_where_readers_look() {
+        assert!(clean(PDF).is_ok());
         assert!(clean(b"%PDF-1.4\n1 0 obj\n").is_err());
-        let mut far = b"%PDF-1.4\n%%EOF".to_vec();
+        // A web page with a PDF's first and last line is not a PDF.
+        let page = b"%PDF-1.4\n<html><script>alert(document.domain)</script></html>\n%%EOF\n";
+        let err = clean(page).err().unwrap();
+        assert!(err.contains("incomplete or damaged"), "{err}");
+        let mut far = PDF.to_vec();
         far.extend(std::iter::repeat_n(b' ', 2000));
         assert!(clean(&far).is_err());
+    }
+
+    #[test]
+    fn pdfs_with_scripts_or_attached_files_are_refused() {
+        let with = |extra: &str| {
+            let text = String::from_utf8_lossy(PDF)
+                .replace("/Pages 2 0 R", &format!("/Pages 2 0 R {extra}"));
+            clean(text.as_bytes())
+        };
+        for active in [
+            "/OpenAction << /S /JavaScript /JS (app.alert(1)) >>",
+            "/OpenAction<</S/Launch/F(cmd.exe)>>",
+            "/Names << /EmbeddedFiles 3 0 R >>",
+            // The same name spelt with escapes.
+            "/AA << /O << /S /J#61vaScript >> >>",
+        ] {
+            let err = with(active).err().unwrap_or_default();
+            assert!(err.contains("scripts or attached files"), "{active}: {err}");
+        }
+        // Ordinary names, and a name that merely starts like one, pass.
+        assert!(with("/OpenAction [3 0 R /Fit] /PageMode /UseNone /JSON 1").is_ok());
     }
 
     #[test]

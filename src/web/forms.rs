@@ -77,8 +77,8 @@ pub enum ReadError {
 }
 
 /// Reads every part of a multipart body as it streams in, holding at most
-/// [`TEXT_FIELD_LIMIT`] per text part and `file_limit` per file part (a part sent
-/// with a file name), and refusing the body once more than `body_limit` bytes of it
+/// [`TEXT_FIELD_LIMIT`] per text part and `file_limit` for its one file part (a part
+/// sent with a file name; a second is malformed), and refusing the body once more than `body_limit` bytes of it
 /// (boundaries and headers included) have come. Invalid UTF-8 in a text field becomes
 /// replacement characters (the domain then validates the text as usual).
 pub async fn read_multipart<S>(
@@ -122,6 +122,10 @@ where
             .content_disposition()
             .and_then(|d| d.get_filename())
             .is_some();
+        // Our forms have one file field: a second file would only hold memory.
+        if is_file && !form.files.is_empty() {
+            return Err(ReadError::Malformed);
+        }
         let limit = if is_file {
             file_limit
         } else {

@@ -41,6 +41,7 @@ pub(super) fn line_form(mut form: forms::MultipartForm) -> (LineInput, Upload) {
     let upload = match form.take_file("receipt") {
         Some(file) if file.too_large => Upload::TooLarge,
         Some(file) => Upload::File(file.bytes),
+        None if !form.text("receipt").is_empty() => Upload::NotAFile,
         None => Upload::None,
     };
     (input, upload)
