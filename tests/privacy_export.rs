@@ -366,3 +366,39 @@ async fn the_dpo_rectifies_name_and_email_with_checks_and_no_values_in_the_audit
     assert_eq!(entries[0].detail, "name,email");
     common::assert_absent(&p.env.data_dir(), "Eve Fixed");
 }
+
+/// A download the client gives up on part-way.
+struct GoneAfter(usize);
+
+impl std::io::Write for GoneAfter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.0 < data.len() {
+            return Err(std::io::ErrorKind::BrokenPipe.into());
+        }
+        self.0 -= data.len();
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn an_export_is_written_as_it_goes_and_stops_when_the_client_does() {
+    let acme = acme_with_people();
+    let org = acme.env.org("acme");
+    let (_, first) = claim(&org, acme.emp, &EVE, "e1", 1);
+    let (_, second) = claim(&org, acme.emp, &EVE, "e2", 2);
+    let ready = expenseplus::privacy::export::prepare(&org, acme.emp).unwrap();
+    // Written whole, it holds both receipts as they were sent.
+    let whole = ready.write_zip(&org, Vec::new()).unwrap();
+    let receipts: Vec<Vec<u8>> = unzip(&whole)
+        .into_iter()
+        .filter(|(n, _)| n.starts_with("receipts/"))
+        .map(|(_, b)| b)
+        .collect();
+    assert_eq!(receipts, vec![first, second]);
+    // A client gone part-way ends the writing with an error, not a panic or a hang.
+    assert!(ready.write_zip(&org, GoneAfter(whole.len() / 2)).is_err());
+}

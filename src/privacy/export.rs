@@ -10,15 +10,12 @@
 //! did to someone else show only that it was "another person", without its detail.
 
 use std::collections::HashMap;
-use std::io::Write;
 
-use askama::Template;
 use diesel::prelude::*;
 use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::retention::{self, Periods};
 use super::{PrivacyError, restriction};
 use crate::audit::AuditRow;
 use crate::auth::users::{self, UserRow};
@@ -30,6 +27,8 @@ use crate::expenses::receipts;
 use crate::expenses::status::Status;
 use crate::ids::UserId;
 use crate::tenancy::Org;
+
+pub use super::export_zip::{Prepared, prepare, subject_zip};
 
 /// The `schema` value of `data.json`; bumped when a field changes meaning.
 pub const SCHEMA_ID: &str = "expenseplus-subject-export/1";
@@ -211,6 +210,7 @@ fn claim_of(
     subject: &UserRow,
     roles: &HashMap<i64, Roles>,
     files: &mut Files,
+    key_alive: bool,
 ) -> Result<Claim, PrivacyError> {
     let currency = c.currency();
     let mut lines = Vec::new();
@@ -235,11 +235,12 @@ fn claim_of(
     }
     let mut receipts_out = Vec::new();
     for meta in receipts::for_claim(org, c.id)? {
-        let (_, bytes) = receipts::get(org, meta.id)?;
         let ext = meta.kind().map_or("bin", |k| k.extension());
-        let file = bytes.map(|b| {
+        // Sealed under the person's key: readable while it lives, and only opened
+        // when the ZIP is written.
+        let file = key_alive.then(|| {
             let name = format!("receipts/claim-{}-receipt-{}.{ext}", c.id, meta.id);
-            files.push((name.clone(), b));
+            files.push((name.clone(), meta.id));
             name
         });
         receipts_out.push(Receipt {
@@ -283,8 +284,8 @@ fn claim_of(
     })
 }
 
-/// Files of the export beside the data: (path inside the ZIP, bytes).
-pub type Files = Vec<(String, Vec<u8>)>;
+/// Receipt files of the export beside the data: (path inside the ZIP, receipt id).
+pub type Files = Vec<(String, i64)>;
 
 /// Everything the export holds: the data and the receipt files.
 pub fn collect(org: &Org, subject: UserId) -> Result<(SubjectData, Files), PrivacyError> {
@@ -321,8 +322,9 @@ pub fn collect(org: &Org, subject: UserId) -> Result<(SubjectData, Files), Priva
 
     let mut files = Vec::new();
     let mut claims_out = Vec::new();
+    let key_alive = org.keys.is_alive(row.person_key())?;
     for c in &own_claims {
-        claims_out.push(claim_of(org, c, &row, &roles, &mut files)?);
+        claims_out.push(claim_of(org, c, &row, &roles, &mut files, key_alive)?);
     }
     let mut actions = Vec::new();
     for e in others {
@@ -452,57 +454,4 @@ fn open_opt<C: crate::crypto::PersonalColumn>(
         Some(s) => Some(org.keys.open(s)?.to_string()),
         None => None,
     })
-}
-
-#[derive(Template)]
-#[template(path = "report.html")]
-struct Report<'a> {
-    d: &'a SubjectData,
-    periods: Periods,
-    schema_doc: &'a str,
-}
-
-fn zip_err(e: impl std::fmt::Display) -> PrivacyError {
-    PrivacyError::Export(e.to_string())
-}
-
-/// The person's ZIP: `README.txt`, `data.json`, `report.html` and `receipts/`.
-pub fn subject_zip(org: &Org, subject: UserId) -> Result<Vec<u8>, PrivacyError> {
-    let (data, files) = collect(org, subject)?;
-    let periods = retention::periods(org)?;
-    let json = serde_json::to_vec_pretty(&data).map_err(zip_err)?;
-    let report = Report {
-        d: &data,
-        periods,
-        schema_doc: SCHEMA_DOC,
-    }
-    .render()
-    .map_err(zip_err)?;
-    let readme = format!(
-        "Personal data held about you by {} in ExpensePlus.\n\n\
-         report.html  the same data, readable in any browser (no internet needed), with\n\
-         \x20            what the data is used for, who receives it, how long it is kept\n\
-         \x20            and your rights\n\
-         data.json    the data in a machine-readable form (schema below)\n\
-         receipts/    the receipt files you uploaded\n\n{SCHEMA_DOC}",
-        data.organisation
-    );
-    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated);
-    for (name, bytes) in [
-        ("README.txt", readme.as_bytes()),
-        ("data.json", &json[..]),
-        ("report.html", report.as_bytes()),
-    ] {
-        zip.start_file(name, options).map_err(zip_err)?;
-        zip.write_all(bytes).map_err(zip_err)?;
-    }
-    for (name, bytes) in &files {
-        // Receipts are compressed already (JPEG, PNG, PDF): stored as they are.
-        let stored = options.compression_method(zip::CompressionMethod::Stored);
-        zip.start_file(name.as_str(), stored).map_err(zip_err)?;
-        zip.write_all(bytes).map_err(zip_err)?;
-    }
-    Ok(zip.finish().map_err(zip_err)?.into_inner())
 }

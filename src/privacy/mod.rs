@@ -8,6 +8,7 @@ pub mod breaches;
 pub mod deadlines;
 pub mod erasure;
 pub mod export;
+mod export_zip;
 pub mod records;
 pub mod rectify;
 pub mod requests;

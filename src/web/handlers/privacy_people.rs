@@ -8,7 +8,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
-use super::me::zip_response;
+use super::me::zip_download;
 use crate::audit::{self, Action};
 use crate::auth::users;
 use crate::ids::UserId;
@@ -207,8 +207,8 @@ pub async fn show(
 pub async fn export(user: CurrentUser, path: web::Path<i64>) -> Result<HttpResponse, AppError> {
     let id = UserId(path.into_inner());
     let (org, actor) = (user.org().clone(), user.id());
-    let bytes = web::block(move || -> Result<Vec<u8>, AppError> {
-        let zip = export::subject_zip(&org, id).map_err(fault)?;
+    let ready = web::block(move || -> Result<export::Prepared, AppError> {
+        let ready = export::prepare(&org, id).map_err(fault)?;
         audit::record(
             &org,
             Some(actor),
@@ -216,10 +216,14 @@ pub async fn export(user: CurrentUser, path: web::Path<i64>) -> Result<HttpRespo
             Action::ViewedPerson,
             "data export",
         )?;
-        Ok(zip)
+        Ok(ready)
     })
     .await??;
-    Ok(zip_response(bytes, &format!("person-{id}-data.zip")))
+    Ok(zip_download(
+        user.org().clone(),
+        ready,
+        &format!("person-{id}-data.zip"),
+    ))
 }
 
 /// The page again with a refusal (422).

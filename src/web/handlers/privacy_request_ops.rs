@@ -6,7 +6,7 @@
 use actix_session::Session;
 use actix_web::{HttpResponse, web};
 
-use super::me::zip_response;
+use super::me::zip_download;
 use super::privacy::{Fields, dpo, field, refused_page, today};
 use super::privacy_people::{fault, refusal};
 use crate::audit::{self, Action};
@@ -25,7 +25,7 @@ pub async fn export(user: CurrentUser, path: web::Path<i64>) -> Result<HttpRespo
     let id = path.into_inner();
     dpo(&user)?;
     let (org, actor) = (user.org().clone(), user.id());
-    let zip = web::block(move || -> Result<Option<Vec<u8>>, AppError> {
+    let ready = web::block(move || -> Result<Option<export::Prepared>, AppError> {
         let r = requests::get(&org, id)?;
         if !matches!(
             r.status(),
@@ -34,7 +34,7 @@ pub async fn export(user: CurrentUser, path: web::Path<i64>) -> Result<HttpRespo
             return Ok(None);
         }
         let subject = r.subject();
-        let zip = export::subject_zip(&org, subject).map_err(fault)?;
+        let ready = export::prepare(&org, subject).map_err(fault)?;
         let detail = format!("data export for request {id}");
         audit::record(
             &org,
@@ -43,11 +43,15 @@ pub async fn export(user: CurrentUser, path: web::Path<i64>) -> Result<HttpRespo
             Action::ViewedPerson,
             &detail,
         )?;
-        Ok(Some(zip))
+        Ok(Some(ready))
     })
     .await??;
-    match zip {
-        Some(bytes) => Ok(zip_response(bytes, &format!("request-{id}-data.zip"))),
+    match ready {
+        Some(ready) => Ok(zip_download(
+            user.org().clone(),
+            ready,
+            &format!("request-{id}-data.zip"),
+        )),
         None => refused_page(&user, id, NOT_VERIFIED.into()).await,
     }
 }
