@@ -30,7 +30,7 @@ async fn every_kind_of_bad_input_gets_a_field_message_and_writes_nothing() {
     for (title, msg) in [
         (long.as_str(), "at most 200 characters"),
         ("Trip\u{1b}[31m red", "cannot contain control characters"),
-        ("   ", "enter the claim title"),
+        ("   ", "Enter the claim title."),
     ] {
         let page = emp
             .post("/claims", &[("title", title), ("form_key", "t")])

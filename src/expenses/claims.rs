@@ -24,6 +24,8 @@ use crate::tenancy::Org;
 
 pub const TITLE_MAX: usize = 200;
 pub const TEXT_MAX: usize = 1000;
+
+pub(super) use super::text::clean_text;
 /// Lines dated further back than this are refused (the default of the organisation's
 /// policy, `super::policy`).
 pub const MAX_LINE_AGE_DAYS: i64 = super::policy::DEFAULT_MAX_LINE_AGE_DAYS;
@@ -38,6 +40,10 @@ pub enum ClaimError {
     Forbidden,
     #[error("{0}")]
     Invalid(String),
+    /// One field of the form as typed is refused (its name, and why), so the page can
+    /// say so on that field.
+    #[error("{1}")]
+    Field(&'static str, String),
     #[error("someone else changed this claim a moment ago; look at it again before deciding")]
     Conflict,
     /// The same step again by the same person (a double click, a form sent twice): the
@@ -58,6 +64,17 @@ pub enum ClaimError {
     Db(#[from] DbError),
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+}
+
+impl ClaimError {
+    /// The form field this refusal is about, if it is about one.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            ClaimError::Field(field, _) => Some(field),
+            ClaimError::Transition(TransitionError::ReasonRequired) => Some("comment"),
+            _ => None,
+        }
+    }
 }
 
 impl From<diesel::result::Error> for ClaimError {
@@ -166,41 +183,11 @@ pub fn categories(org: &Org) -> Result<Vec<Category>, ClaimError> {
         .load(&mut conn)?)
 }
 
-pub(super) fn clean_text(
-    raw: &str,
-    max: usize,
-    what: &str,
-    required: bool,
-) -> Result<String, String> {
-    // Control characters (other than line breaks) are refused: they are never what a
-    // person meant to type, and some turn harmless text into something else elsewhere.
-    // So are the bidirectional overrides and isolates, which make text read on screen
-    // other than it is stored (a merchant "moc.lanigiro" shown as "original.com").
-    let bidi = |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
-    if raw
-        .chars()
-        .any(|c| (c.is_control() && c != '\n' && c != '\r') || bidi(c))
-    {
-        return Err(format!("the {what} cannot contain control characters"));
-    }
-    let text = raw
-        .replace("\r\n", "\n")
-        .replace('\r', "\n")
-        .trim()
-        .to_owned();
-    if required && text.is_empty() {
-        return Err(format!("enter the {what}"));
-    }
-    if text.chars().count() > max {
-        return Err(format!("the {what} can be at most {max} characters"));
-    }
-    Ok(text)
-}
-
 /// Creates a draft claim. The same `form_key` twice gives the same claim; an empty
 /// key guards nothing (every such post is a new claim).
 pub fn create(org: &Org, owner: UserId, title: &str, form_key: &str) -> Result<i64, ClaimError> {
-    let title = clean_text(title, TITLE_MAX, "claim title", true).map_err(ClaimError::Invalid)?;
+    let title = clean_text(title, TITLE_MAX, "claim title", true)
+        .map_err(|e| ClaimError::Field("title", e))?;
     let owner_row = users::get(org, owner)?.ok_or(ClaimError::Forbidden)?;
     if_restricted(org, owner)?;
     let form_key = Some(form_key.trim()).filter(|k| !k.is_empty());
@@ -400,7 +387,8 @@ pub fn transition(
         ));
     }
     if_restricted(org, UserId(claim.owner_id))?;
-    let comment = clean_text(comment, TEXT_MAX, "comment", false).map_err(ClaimError::Invalid)?;
+    let comment = clean_text(comment, TEXT_MAX, "comment", false)
+        .map_err(|e| ClaimError::Field("comment", e))?;
     // Two approvals mean two people: whoever approved first cannot give the second.
     if t == Transition::Approve
         && claim.status() == Status::AwaitingFinance

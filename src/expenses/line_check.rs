@@ -331,6 +331,28 @@ fn mileage_amount(
     if !input.vat.trim().is_empty() {
         errors.add("vat", "mileage lines have no VAT");
     }
+    // Mileage is paid in the claim's currency at the organisation's rates: a currency
+    // or rate typed would be ignored, so it is refused rather than silently dropped.
+    // The form fills in the claim's currency, and a form without one is taken as it.
+    let currency = input.currency.trim();
+    if !currency.is_empty() && Currency::parse(currency).ok() != Some(base) {
+        errors.add(
+            "currency",
+            format!(
+                "mileage is paid in {b} at the organisation's rates: leave the currency as {b}",
+                b = base.code()
+            ),
+        );
+    }
+    if !input.rate.trim().is_empty() {
+        errors.add(
+            "rate",
+            format!(
+                "mileage is paid in {} at the organisation's rates: leave the exchange rate empty",
+                base.code()
+            ),
+        );
+    }
     let Some(tenths) = mileage::parse_miles(&input.miles) else {
         errors.add(
             "miles",
@@ -338,6 +360,13 @@ fn mileage_amount(
         );
         return Ok(None);
     };
+    if tenths > mileage::MAX_MILES_PER_LINE * 10 {
+        errors.add(
+            "miles",
+            "one line can claim at most 10,000 miles; check the figure, or split a longer trip over its days",
+        );
+        return Ok(None);
+    }
     let Some(date) = date else {
         return Ok(None);
     };

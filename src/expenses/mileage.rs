@@ -243,6 +243,10 @@ pub fn reprice_drafts_in(c: &mut SqliteConnection, owner: UserId) -> QueryResult
     Ok(())
 }
 
+/// The most miles one line may claim: more than anyone drives for work in a few days,
+/// so a larger figure is a slip (a reading of the odometer, a zero too many).
+pub const MAX_MILES_PER_LINE: i64 = 10_000;
+
 /// Parses miles as typed ("12" or "12.5") into tenths of a mile.
 pub fn parse_miles(raw: &str) -> Option<i64> {
     let s = raw.trim();

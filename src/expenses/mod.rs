@@ -16,3 +16,4 @@ pub mod policy;
 pub mod receipts;
 pub mod reports;
 pub mod status;
+mod text;

@@ -26,6 +26,8 @@ pub enum MoneyError {
     NotANumber,
     #[error("the amount must be more than zero")]
     NotPositive,
+    #[error("VAT cannot be negative: enter 0 for a zero-rated receipt")]
+    NegativeVat,
     #[error("{code} amounts have at most {decimals} decimal places")]
     TooPrecise { code: &'static str, decimals: u32 },
     #[error("the amount is too large for one line")]
@@ -126,8 +128,16 @@ pub fn parse_amount(raw: &str, currency: Currency) -> Result<i64, MoneyError> {
 
 /// VAT as typed: an amount like [`parse_amount`], or zero (a zero-rated receipt).
 pub fn parse_vat(raw: &str, currency: Currency) -> Result<i64, MoneyError> {
+    // A minus sign before a number is said as such, not as "more than zero" (zero is
+    // allowed); before anything else, what is wrong with the rest is said.
+    if let Some(rest) = raw.trim().strip_prefix('-') {
+        return Err(match parse_amount(rest, currency) {
+            Ok(_) | Err(MoneyError::NotPositive) => MoneyError::NegativeVat,
+            Err(e) => e,
+        });
+    }
     match parse_amount(raw, currency) {
-        Err(MoneyError::NotPositive) if !raw.trim().starts_with('-') => Ok(0),
+        Err(MoneyError::NotPositive) => Ok(0),
         other => other,
     }
 }
@@ -244,8 +254,10 @@ mod tests {
         assert_eq!(parse_amount("", Currency::GBP), Err(Empty));
         assert_eq!(parse_amount("0", Currency::GBP), Err(NotPositive));
         assert_eq!(parse_vat("0.00", Currency::GBP), Ok(0));
-        assert_eq!(parse_vat("-0", Currency::GBP), Err(NotPositive));
-        assert_eq!(parse_vat("-1", Currency::GBP), Err(NotPositive));
+        assert_eq!(parse_vat("-0", Currency::GBP), Err(NegativeVat));
+        assert_eq!(parse_vat("-1", Currency::GBP), Err(NegativeVat));
+        assert_eq!(parse_vat(" -1.50 ", Currency::GBP), Err(NegativeVat));
+        assert_eq!(parse_vat("-abc", Currency::GBP), Err(NotANumber));
         assert_eq!(parse_vat("1.50", Currency::GBP), Ok(150));
         assert_eq!(parse_vat("0.001", Currency::GBP).ok(), None);
         assert_eq!(parse_amount("0.00", Currency::GBP), Err(NotPositive));

@@ -107,6 +107,7 @@ impl From<crate::expenses::claims::ClaimError> for AppError {
             // Handlers that can show the form again catch these before they get here.
             ClaimError::Restricted
             | ClaimError::Invalid(_)
+            | ClaimError::Field(..)
             | ClaimError::Transition(_)
             | ClaimError::Conflict
             | ClaimError::AlreadyDone(_)

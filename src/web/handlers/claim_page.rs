@@ -97,6 +97,8 @@ pub(super) struct ClaimPage {
     /// What the approver typed, shown again when their decision was refused.
     pub(super) approve_comment: String,
     pub(super) reject_comment: String,
+    /// The approve form's comment message when an approval was refused for it.
+    pub(super) approve_error: String,
     /// The reason field's message when a reject or return was refused for it.
     pub(super) reject_error: String,
     pub(super) notice: Option<String>,
@@ -291,6 +293,7 @@ pub(super) fn load_page(
         form_key: form_key(),
         approve_comment: String::new(),
         reject_comment: String::new(),
+        approve_error: String::new(),
         reject_error: String::new(),
         notice: None,
         error: None,

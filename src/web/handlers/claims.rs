@@ -137,6 +137,7 @@ async fn decide(
             e @ (ClaimError::Conflict
             | ClaimError::Transition(_)
             | ClaimError::Invalid(_)
+            | ClaimError::Field(..)
             | ClaimError::Restricted),
         ) => {
             let status = refusal_status(&e);
@@ -152,19 +153,34 @@ async fn decide(
                 }
                 Err(other) => return Err(other),
             };
-            if matches!(e, ClaimError::Transition(TransitionError::ReasonRequired)) {
-                // Said on the reason field; the banner says what was not done.
-                page.reject_error = sentence(&e.to_string());
-                page.error = Some(
-                    if t == Transition::Reject {
-                        "The claim was not rejected: give a reason below."
+            // A refused comment is said on the field it was typed in (the approve
+            // form's comment, or the reason of reject and return); the banner says
+            // what was not done. Submitting and paying have no comment field.
+            let not_done = match t {
+                Transition::Approve => Some("The claim was not approved"),
+                Transition::Reject => Some("The claim was not rejected"),
+                Transition::ReturnForChanges => Some("The claim was not returned"),
+                Transition::Submit | Transition::MarkPaid => None,
+            };
+            match (e.field(), not_done) {
+                (Some("comment"), Some(not_done)) => {
+                    let message = sentence(&e.to_string());
+                    page.error = Some(
+                        if matches!(e, ClaimError::Transition(TransitionError::ReasonRequired)) {
+                            format!("{not_done}: give a reason below.")
+                        } else if t == Transition::Approve {
+                            format!("{not_done}: see the message on the comment below.")
+                        } else {
+                            format!("{not_done}: see the message on the reason below.")
+                        },
+                    );
+                    if t == Transition::Approve {
+                        page.approve_error = message;
                     } else {
-                        "The claim was not returned: give a reason below."
+                        page.reject_error = message;
                     }
-                    .into(),
-                );
-            } else {
-                page.error = Some(sentence(&e.to_string()));
+                }
+                _ => page.error = Some(sentence(&e.to_string())),
             }
             match t {
                 Transition::Approve => page.approve_comment = form_comment,

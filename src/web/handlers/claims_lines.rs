@@ -35,6 +35,8 @@ struct LinePage {
     /// The line's receipt id, if it has one.
     receipt: Option<i64>,
     editable: bool,
+    /// The claim changed after the form was opened: the form shows what was typed.
+    changed: bool,
     errors: Vec<(&'static str, String)>,
     error: Option<String>,
 }
@@ -118,6 +120,7 @@ async fn line_page(
         input: typed.unwrap_or(stored),
         receipt,
         editable: claim.status().editable(),
+        changed: false,
         errors: Vec::new(),
         error,
     })
@@ -138,7 +141,15 @@ pub async fn edit(
     form: forms::MultipartForm,
 ) -> Result<HttpResponse, AppError> {
     let (id, line) = (path.id, path.line);
-    let version = form.text("version").trim().parse::<i64>().unwrap_or(-1);
+    // The page's form always carries its version. Without one the edit is taken as
+    // made on an out-of-date page (refused as changed, what was typed kept); one that is
+    // not a number was not sent by the page, and saying "changed" would mislead.
+    let version = match form.text("version").trim() {
+        "" => -1,
+        v => v
+            .parse::<i64>()
+            .map_err(|_| AppError::BadRequest("The form could not be read.".into()))?,
+    };
     let (input, upload) = line_form(form);
     let sent_file = !matches!(upload, crate::expenses::receipts::Upload::None);
     let (org, uid, typed) = (user.org().clone(), user.id(), input.clone());
@@ -165,8 +176,16 @@ pub async fn edit(
             );
             html(StatusCode::UNPROCESSABLE_ENTITY, &page)
         }
-        Err(e @ (ClaimError::Stale | ClaimError::Invalid(_))) => {
-            // The line as it is now, so the person sees what changed.
+        // Changed meanwhile: what they typed is kept, on a form of the claim as it is
+        // now, with a link to the line as stored; saving again is their decision.
+        Err(e @ ClaimError::Stale) => {
+            let mut page = line_page(&user, id, line, Some(input)).await?;
+            page.error = Some(sentence(&e.to_string()));
+            page.changed = true;
+            html(refusal_status(&e), &page)
+        }
+        Err(e @ ClaimError::Invalid(_)) => {
+            // No longer a draft, or this form was used already: the line as it is now.
             let mut page = line_page(&user, id, line, None).await?;
             page.error = Some(sentence(&e.to_string()));
             html(refusal_status(&e), &page)

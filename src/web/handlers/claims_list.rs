@@ -16,7 +16,7 @@ use crate::ids::UserId;
 use crate::tenancy::Org;
 use crate::web::AppError;
 use crate::web::access::CurrentUser;
-use crate::web::layout::{Chrome, html, see_other};
+use crate::web::layout::{Chrome, html, see_other, sentence};
 use crate::web::session;
 use actix_session::Session;
 
@@ -78,7 +78,9 @@ struct ListPage {
     /// The "Older claims" link, carrying every filter.
     older: Option<String>,
     form_key: String,
+    /// The new claim's title as typed, and its message when it was refused.
     title: String,
+    title_error: String,
     error: Option<String>,
     /// What the last action did (a draft discarded).
     notice: Option<String>,
@@ -226,7 +228,6 @@ async fn list_page(
     user: &CurrentUser,
     q: impl Into<ListParams>,
     title: String,
-    error: Option<String>,
 ) -> Result<ListPage, AppError> {
     let q: ListParams = q.into();
     let (org, id, params) = (user.org().clone(), user.id(), q.clone());
@@ -271,7 +272,8 @@ async fn list_page(
         older,
         form_key: form_key(),
         title,
-        error,
+        title_error: String::new(),
+        error: None,
         notice: None,
     })
 }
@@ -282,13 +284,7 @@ pub async fn list(
     session: Session,
     req: actix_web::HttpRequest,
 ) -> Result<HttpResponse, AppError> {
-    let mut page = list_page(
-        &user,
-        ListParams::parse(req.query_string()),
-        String::new(),
-        None,
-    )
-    .await?;
+    let mut page = list_page(&user, ListParams::parse(req.query_string()), String::new()).await?;
     page.notice = session::take_notice(&session);
     let status = if page.filter_errors.is_empty() {
         StatusCode::OK
@@ -316,17 +312,19 @@ pub async fn create(
     let title = form.title.clone();
     match web::block(move || claims::create(&org, id, &form.title, &form.form_key)).await? {
         Ok(claim) => Ok(see_other(&format!("/claims/{claim}"))),
-        Err(ClaimError::Invalid(msg)) => {
-            let page = list_page(
-                &user,
-                ListQuery {
-                    status: None,
-                    before: None,
-                },
-                title,
-                Some(msg),
-            )
-            .await?;
+        Err(e @ (ClaimError::Field(..) | ClaimError::Invalid(_))) => {
+            let no_filter = ListQuery {
+                status: None,
+                before: None,
+            };
+            let mut page = list_page(&user, no_filter, title).await?;
+            // The title's own message goes on its field; anything else in the banner.
+            if e.field() == Some("title") {
+                page.title_error = sentence(&e.to_string());
+                page.error = Some("The claim was not created: see the message below.".into());
+            } else {
+                page.error = Some(sentence(&e.to_string()));
+            }
             html(StatusCode::UNPROCESSABLE_ENTITY, &page)
         }
         Err(e) => Err(e.into()),

@@ -1,0 +1,146 @@
+//! Free text as people type it (titles, merchants, descriptions, comments): checked
+//! before it is sealed, so what is stored reads on every page as it was meant.
+
+/// Format characters that make text read other than it is stored, or hide inside it:
+/// bidirectional marks, zero-width spaces and word joiners, the byte order mark, line
+/// and paragraph separators, the deprecated shaping controls. ZWJ and ZWNJ (U+200D,
+/// U+200C) are not among them: Persian, Indic scripts and emoji need them.
+fn disguising(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}'
+            | '\u{200B}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{2028}'
+            | '\u{2029}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{206A}'..='\u{206F}'
+            | '\u{FEFF}'
+    )
+}
+
+/// Whether a character shows as nothing: white space, and the format and filler
+/// characters (default ignorable in Unicode) that print no glyph of their own.
+fn blank(c: char) -> bool {
+    c.is_whitespace()
+        || disguising(c)
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{17B4}'
+                | '\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
+                | '\u{200C}'
+                | '\u{200D}'
+                | '\u{2800}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FFA0}'
+                | '\u{1D173}'..='\u{1D17A}'
+                | '\u{E0000}'..='\u{E0FFF}'
+        )
+}
+
+/// The text as it will be stored (line breaks unified, trimmed), or why it is refused,
+/// naming the field as `what`; `required` refuses text with nothing visible in it.
+pub(crate) fn clean_text(
+    raw: &str,
+    max: usize,
+    what: &str,
+    required: bool,
+) -> Result<String, String> {
+    // Control characters (other than line breaks) are refused: they are never what a
+    // person meant to type, and some turn harmless text into something else elsewhere.
+    // So are the bidirectional overrides and isolates, which make text read on screen
+    // other than it is stored (a merchant "moc.lanigiro" shown as "original.com").
+    let bidi = |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+    if raw
+        .chars()
+        .any(|c| (c.is_control() && c != '\n' && c != '\r') || bidi(c))
+    {
+        return Err(format!("the {what} cannot contain control characters"));
+    }
+    let text = raw
+        .replace("\r\n", "\n")
+        .replace('\r', "\n")
+        .trim()
+        .to_owned();
+    // A zero-width space alone looks empty on every page: it is no title or merchant.
+    let visible = text.chars().any(|c| !blank(c));
+    if required && !visible {
+        return Err(format!("enter the {what}"));
+    }
+    if text.chars().any(disguising) {
+        return Err(format!(
+            "the {what} cannot contain invisible formatting characters, which often come with pasted text: type it in again"
+        ));
+    }
+    if !visible {
+        // Only joiners or fillers: nothing anyone could read was typed.
+        return Ok(String::new());
+    }
+    if text.chars().count() > max {
+        return Err(format!("the {what} can be at most {max} characters"));
+    }
+    Ok(text)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::clean_text;
+
+    #[test]
+    fn text_that_shows_as_nothing_is_not_text() {
+        for blank in [
+            "\u{200B}",
+            "\u{FEFF}",
+            " \u{200D} ",
+            "\u{3164}",
+            "\u{2060}\u{200C}",
+        ] {
+            assert_eq!(
+                clean_text(blank, 200, "merchant", true),
+                Err("enter the merchant".to_owned()),
+                "{blank:?}"
+            );
+        }
+        // Not required: joiners alone are nothing, and stored as nothing.
+        assert_eq!(
+            clean_text("\u{200D}", 200, "description", false),
+            Ok(String::new())
+        );
+    }
+
+    #[test]
+    fn characters_that_disguise_text_are_refused() {
+        for c in [
+            '\u{200B}', '\u{200E}', '\u{200F}', '\u{061C}', '\u{2028}', '\u{2029}', '\u{FEFF}',
+            '\u{2060}', '\u{2064}', '\u{206A}', '\u{206F}',
+        ] {
+            let err = clean_text(&format!("Cafe{c}One"), 200, "merchant", true).unwrap_err();
+            assert!(
+                err.starts_with("the merchant cannot contain"),
+                "{c:?}: {err}"
+            );
+        }
+        // Scripts that need the joiners keep them.
+        assert_eq!(
+            clean_text(
+                "\u{0645}\u{06CC}\u{200C}\u{062E}\u{0648}\u{0627}\u{0645}",
+                200,
+                "merchant",
+                true
+            ),
+            Ok("\u{0645}\u{06CC}\u{200C}\u{062E}\u{0648}\u{0627}\u{0645}".to_owned())
+        );
+        assert_eq!(
+            clean_text("Team \u{1F469}\u{200D}\u{1F4BB}", 200, "merchant", true),
+            Ok("Team \u{1F469}\u{200D}\u{1F4BB}".to_owned())
+        );
+    }
+}
