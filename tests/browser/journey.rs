@@ -273,9 +273,11 @@ async fn finance_pays_and_exports(rig: &Rig, id: i64) -> Result<()> {
     let rows: Vec<&str> = csv.lines().collect();
     let employee = EMPLOYEE_ID.get().context("seeded")?;
     let expected = [
-        "date,employee_reference,category,net,vat,gross,currency,claim_id".to_owned(),
+        "date,employee_reference,category,net,vat,gross,currency,claim_id,\
+         exchange_rate,gross_in_base,base_currency"
+            .to_owned(),
         format!(
-            "{},E{employee:06},equipment,35.42,7.08,42.50,GBP,{id}",
+            "{},E{employee:06},equipment,35.42,7.08,42.50,GBP,{id},1,42.50,GBP",
             today()
         ),
     ];
