@@ -169,7 +169,10 @@ async fn a_delegate_decides_for_the_manager_in_range_but_never_their_own_claim()
         .post(&format!("{dana_url}/approve"), &[("version", &version)])
         .await;
     assert_eq!(own.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(own.body.contains("cannot approve, reject or pay your own claim"));
+    assert!(
+        own.body
+            .contains("cannot approve, reject or pay your own claim")
+    );
 
     let page = dana_c.get(&eve_url).await;
     assert!(page.body.contains("Your decision"));
