@@ -226,7 +226,7 @@ async fn a_rate_that_makes_a_line_absurd_or_worthless_is_refused_on_the_rate() {
         .await;
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(page.body.contains(
-        "<p class=\"field-error\" id=\"merchant-error\">The merchant cannot contain control characters."
+        "<p class=\"field-error\" id=\"merchant-error\">The merchant cannot contain characters that turn the text around (right-to-left overrides)."
     ));
     assert!(claims::lines(&org, id).unwrap().is_empty());
 }

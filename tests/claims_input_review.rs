@@ -118,7 +118,7 @@ async fn a_refused_comment_is_said_on_its_own_field() {
         ),
         (
             "Fine \u{202E}kcab",
-            "The comment cannot contain control characters.",
+            "The comment cannot contain characters that turn the text around (right-to-left overrides).",
         ),
         (
             "Fine\u{200B}",

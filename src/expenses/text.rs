@@ -60,9 +60,14 @@ pub(crate) fn clean_text(
     let bidi = |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
     if raw
         .chars()
-        .any(|c| (c.is_control() && c != '\n' && c != '\r') || bidi(c))
+        .any(|c| c.is_control() && c != '\n' && c != '\r')
     {
         return Err(format!("the {what} cannot contain control characters"));
+    }
+    if raw.chars().any(bidi) {
+        return Err(format!(
+            "the {what} cannot contain characters that turn the text around (right-to-left overrides)"
+        ));
     }
     let text = raw
         .replace("\r\n", "\n")
