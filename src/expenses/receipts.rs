@@ -106,6 +106,12 @@ pub fn too_large_message() -> String {
 
 /// Checks an upload and gives what to store, or a message for the person uploading.
 pub fn clean(bytes: &[u8]) -> Result<CleanReceipt, String> {
+    clean_for(bytes, None)
+}
+
+/// As [`clean`], for `who` (organisation id, user id): one person decodes one image
+/// at a time, so however fast they send, their images take at most one core.
+pub fn clean_for(bytes: &[u8], who: Option<Decoder>) -> Result<CleanReceipt, String> {
     if bytes.len() > MAX_BYTES {
         return Err(too_large_message());
     }
@@ -116,7 +122,7 @@ pub fn clean(bytes: &[u8]) -> Result<CleanReceipt, String> {
     })?;
     let bytes = match kind {
         Kind::Jpeg | Kind::Png => {
-            let _turn = DecodeTurn::take();
+            let _turn = DecodeTurn::take(who);
             reencode(bytes, kind)?
         }
         Kind::Pdf => {
@@ -207,29 +213,57 @@ fn too_many_pixels() -> String {
 /// Decodes at once, each up to [`MAX_DECODE_BYTES`] (twice that while turning a
 /// photo upright): with one per core, uploads cannot together exhaust memory.
 const DECODES_AT_ONCE: usize = 2;
-static DECODES: (Mutex<usize>, Condvar) = (Mutex::new(0), Condvar::new());
+
+/// Who is decoding: (organisation id, user id).
+pub type Decoder = (i64, i64);
+
+/// Decodes under way, and whose.
+struct Decoding {
+    count: usize,
+    people: Vec<Decoder>,
+}
+
+impl Decoding {
+    /// A decode may start when a turn is free and `who` has none under way.
+    fn may_start(&self, who: Option<Decoder>) -> bool {
+        self.count < DECODES_AT_ONCE && who.is_none_or(|w| !self.people.contains(&w))
+    }
+}
+
+static DECODES: (Mutex<Decoding>, Condvar) = (
+    Mutex::new(Decoding {
+        count: 0,
+        people: Vec::new(),
+    }),
+    Condvar::new(),
+);
 
 /// One of the [`DECODES_AT_ONCE`] turns, held while an image is decoded.
-struct DecodeTurn;
+struct DecodeTurn(Option<Decoder>);
 
 impl DecodeTurn {
-    fn take() -> DecodeTurn {
-        let (count, freed) = &DECODES;
-        let mut n = count.lock().unwrap_or_else(|p| p.into_inner());
-        while *n >= DECODES_AT_ONCE {
-            n = freed.wait(n).unwrap_or_else(|p| p.into_inner());
+    fn take(who: Option<Decoder>) -> DecodeTurn {
+        let (state, freed) = &DECODES;
+        let mut d = state.lock().unwrap_or_else(|p| p.into_inner());
+        while !d.may_start(who) {
+            d = freed.wait(d).unwrap_or_else(|p| p.into_inner());
         }
-        *n += 1;
-        DecodeTurn
+        d.count += 1;
+        d.people.extend(who);
+        DecodeTurn(who)
     }
 }
 
 impl Drop for DecodeTurn {
     fn drop(&mut self) {
-        let (count, freed) = &DECODES;
-        let mut n = count.lock().unwrap_or_else(|p| p.into_inner());
-        *n -= 1;
-        freed.notify_one();
+        let (state, freed) = &DECODES;
+        let mut d = state.lock().unwrap_or_else(|p| p.into_inner());
+        d.count -= 1;
+        if let Some(i) = self.0.and_then(|w| d.people.iter().position(|p| *p == w)) {
+            d.people.swap_remove(i);
+        }
+        // Waiters wait for different things (any turn, or their own to end): all look.
+        freed.notify_all();
     }
 }
 
@@ -303,12 +337,12 @@ pub enum Upload {
 impl Upload {
     /// The receipt checked and cleaned, none, or what is wrong with it (for the
     /// form's receipt field).
-    pub fn cleaned(self) -> Result<Option<CleanReceipt>, String> {
+    pub fn cleaned(self, org: &Org, owner: UserId) -> Result<Option<CleanReceipt>, String> {
         match self {
             Upload::None => Ok(None),
             Upload::TooLarge => Err(too_large_message()),
             Upload::NotAFile => Err("attach the receipt as a file".into()),
-            Upload::File(bytes) => clean(&bytes).map(Some),
+            Upload::File(bytes) => clean_for(&bytes, Some((org.id.0, owner.0))).map(Some),
         }
     }
 }
@@ -372,7 +406,7 @@ pub fn add_line_with_receipt(
     upload: Upload,
 ) -> Result<AddLine, ClaimError> {
     let line = lines::validate(org, owner, claim_id, input)?;
-    let receipt = upload.cleaned();
+    let receipt = upload.cleaned(org, owner);
     let (line, receipt) = match (line, receipt) {
         (Ok(line), Ok(receipt)) => (line, receipt),
         (line, receipt) => {
@@ -507,6 +541,21 @@ pub fn for_claim(org: &Org, claim_id: i64) -> Result<Vec<ReceiptMeta>, ClaimErro
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_person_decodes_one_image_at_a_time() {
+        let (ann, bob) = ((1, 1), (1, 2));
+        let mut d = Decoding {
+            count: 1,
+            people: vec![ann],
+        };
+        assert!(!d.may_start(Some(ann)), "Ann's second waits for her first");
+        assert!(d.may_start(Some(bob)));
+        assert!(d.may_start(Some((2, 1))), "user 1 of another organisation");
+        assert!(d.may_start(None));
+        d.count = DECODES_AT_ONCE;
+        assert!(!d.may_start(Some(bob)), "no turn free");
+    }
 
     #[test]
     fn sniffs_by_content_only() {
