@@ -402,3 +402,55 @@ fn an_export_is_written_as_it_goes_and_stops_when_the_client_does() {
     // A client gone part-way ends the writing with an error, not a panic or a hang.
     assert!(ready.write_zip(&org, GoneAfter(whole.len() / 2)).is_err());
 }
+
+#[test]
+fn a_receipt_removed_while_an_export_is_written_is_left_out_even_if_its_id_is_reused() {
+    let acme = acme_with_people();
+    let org = acme.env.org("acme");
+    let (_, kept) = claim(&org, acme.emp, &EVE, "e1", 1);
+    // Eve's newest receipt, on a draft she can still change.
+    let draft = claims::create(&org, acme.emp, "Draft", "draft").unwrap();
+    let input = |key: &str| LineInput {
+        date: (OffsetDateTime::now_utc().date() - Duration::days(2)).to_string(),
+        category: "meals".into(),
+        merchant: "Cafe".into(),
+        amount: "4.00".into(),
+        currency: "GBP".into(),
+        form_key: key.into(),
+        ..Default::default()
+    };
+    let added = receipts::add_line_with_receipt(
+        &org,
+        acme.emp,
+        draft,
+        &input("eve-late"),
+        Upload::File(png(5)),
+    );
+    assert!(matches!(added.unwrap(), AddLine::Added));
+    let removed = receipts::for_claim(&org, draft).unwrap()[0].id;
+    let ready = expenseplus::privacy::export::prepare(&org, acme.emp).unwrap();
+
+    // While the export waits to be written, she removes that line, and a colleague's
+    // receipt is given the id it had (SQLite reuses the highest id).
+    let line = claims::lines(&org, draft).unwrap()[0].id;
+    let v = claims::get(&org, draft).unwrap().version;
+    expenseplus::expenses::line_edit::remove(&org, acme.emp, draft, line, v).unwrap();
+    let theirs = claims::create(&org, acme.boss, "Bea's", "bea").unwrap();
+    let added = receipts::add_line_with_receipt(
+        &org,
+        acme.boss,
+        theirs,
+        &input("bea"),
+        Upload::File(png(9)),
+    );
+    assert!(matches!(added.unwrap(), AddLine::Added));
+    assert_eq!(receipts::for_claim(&org, theirs).unwrap()[0].id, removed);
+
+    let zip = ready.write_zip(&org, Vec::new()).unwrap();
+    let files: Vec<Vec<u8>> = unzip(&zip)
+        .into_iter()
+        .filter(|(n, _)| n.starts_with("receipts/"))
+        .map(|(_, b)| b)
+        .collect();
+    assert_eq!(files, vec![kept], "only Eve's receipt, never Bea's");
+}

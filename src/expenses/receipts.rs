@@ -500,6 +500,35 @@ pub fn get(org: &Org, receipt_id: i64) -> Result<(ReceiptMeta, Option<Vec<u8>>),
     Ok((meta, bytes))
 }
 
+/// A receipt's file for `owner`'s data export: only while it is on a claim of theirs
+/// and sealed under their key (`key`); `None` otherwise, or if it was erased or
+/// removed. Ids of deleted rows can be given again, so an id noted before the export
+/// was written is checked here, not trusted.
+pub fn file_for_owner(
+    org: &Org,
+    receipt_id: i64,
+    owner: UserId,
+    key: PersonKeyId,
+) -> Result<Option<Vec<u8>>, ClaimError> {
+    let mut conn = org.conn()?;
+    let data: Option<Sealed<ReceiptFile>> = receipts::table
+        .inner_join(claims_t::table)
+        .filter(receipts::id.eq(receipt_id))
+        .filter(claims_t::owner_id.eq(owner.0))
+        .select(receipts::data)
+        .first(&mut conn)
+        .optional()?;
+    drop(conn);
+    let Some(data) = data else {
+        return Ok(None);
+    };
+    let sealed_under = crate::crypto::envelope::key_id(data.ciphertext()).ok();
+    if sealed_under != u64::try_from(key.0).ok() {
+        return Ok(None);
+    }
+    Ok(org.keys.open_bytes(&data)?)
+}
+
 /// A receipt of claim `claim_id` for `viewer`, who must have a part in that claim;
 /// otherwise, or if the receipt belongs to another claim, `NotFound` (as for a claim).
 /// Nothing is decrypted before the check. Also gives the claim's owner.

@@ -27,6 +27,8 @@ fn zip_err(e: impl std::fmt::Display) -> PrivacyError {
 
 /// An export ready to be written: its texts made, its receipts still sealed.
 pub struct Prepared {
+    subject: UserId,
+    key: crate::ids::PersonKeyId,
     readme: String,
     json: Vec<u8>,
     report: String,
@@ -55,7 +57,12 @@ pub fn prepare(org: &Org, subject: UserId) -> Result<Prepared, PrivacyError> {
          receipts/    the receipt files you uploaded\n\n{SCHEMA_DOC}",
         data.organisation
     );
+    let key = crate::auth::users::get(org, subject)?
+        .ok_or(PrivacyError::NotFound)?
+        .person_key();
     Ok(Prepared {
+        subject,
+        key,
         readme,
         json,
         report,
@@ -83,8 +90,11 @@ impl Prepared {
         // Receipts are compressed already (JPEG, PNG, PDF): stored as they are.
         let stored = options.compression_method(zip::CompressionMethod::Stored);
         for (name, receipt) in &self.files {
-            // Erased meanwhile (the key is gone): listed in the data, not in the ZIP.
-            let Some(bytes) = receipts::get(org, *receipt)?.1 else {
+            // Removed or erased meanwhile: listed in the data, not in the ZIP. The id is
+            // checked against the person again (a removed receipt's id may be someone
+            // else's by now).
+            let file = receipts::file_for_owner(org, *receipt, self.subject, self.key)?;
+            let Some(bytes) = file else {
                 continue;
             };
             zip.start_file(name.as_str(), stored).map_err(zip_err)?;
