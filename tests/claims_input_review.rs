@@ -212,7 +212,7 @@ async fn a_refused_title_is_said_on_the_title_field() {
             "The claim title cannot contain control characters.",
         ),
         (
-            "Trip\u{200F} to Leeds",
+            "Trip\u{2060} to Leeds",
             "The claim title cannot contain invisible formatting characters, which often come with pasted text: type it in again.",
         ),
     ] {
@@ -353,12 +353,12 @@ async fn invisible_text_is_not_text() {
         ),
         (
             "merchant",
-            "Rail\u{200E}",
+            "Rail\u{FFF9}",
             format!("The merchant {disguise}"),
         ),
         (
             "merchant",
-            "Rail\u{061C}One",
+            "Rail\u{180E}One",
             format!("The merchant {disguise}"),
         ),
         (

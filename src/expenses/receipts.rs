@@ -137,15 +137,9 @@ pub fn clean_for(bytes: &[u8], who: Option<Decoder>) -> Result<CleanReceipt, Str
 }
 
 /// PDF names for things a receipt has no use for and a reader may run: scripts,
-/// programs to launch, files carried inside, embedded media.
-const PDF_ACTIVE: [&[u8]; 6] = [
-    b"JavaScript",
-    b"JS",
-    b"Launch",
-    b"EmbeddedFile",
-    b"EmbeddedFiles",
-    b"RichMedia",
-];
+/// programs to launch, embedded media. Attached files are allowed: e-invoices
+/// (ZUGFeRD, Factur-X) carry their XML that way, and a reader does not run them.
+const PDF_ACTIVE: [&[u8]; 4] = [b"JavaScript", b"JS", b"Launch", b"RichMedia"];
 
 /// A PDF as a reader finds one: its end (`startxref`, then `%%EOF`) where readers look,
 /// so a page that merely starts with `%PDF-` is refused; and no active content
@@ -161,7 +155,7 @@ fn check_pdf(bytes: &[u8]) -> Result<(), String> {
     }
     if pdf_names(bytes).any(|name| PDF_ACTIVE.contains(&name.as_slice())) {
         return Err(
-            "the PDF contains scripts or attached files, which a receipt does not need: \
+            "the PDF contains scripts or launch actions, which a receipt does not need: \
              print it to a new PDF and attach that"
                 .into(),
         );
@@ -169,12 +163,37 @@ fn check_pdf(bytes: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-/// The names (`/Name`) in a PDF's bytes, `#xx` escapes decoded.
+/// Where `what` next occurs in `bytes` from `from`.
+fn find(bytes: &[u8], what: &[u8], from: usize) -> Option<usize> {
+    bytes
+        .get(from..)?
+        .windows(what.len())
+        .position(|w| w == what)
+        .map(|i| from + i)
+}
+
+/// The names (`/Name`) in a PDF's objects, `#xx` escapes decoded. Stream contents
+/// (compressed data, images) are skipped: their bytes spell names only by chance.
 fn pdf_names(bytes: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
-    let ends = |b: u8| b.is_ascii_whitespace() || b"()<>[]{}/%".contains(&b);
+    // White space in PDF includes NUL.
+    let ends = |b: u8| b.is_ascii_whitespace() || b == 0 || b"()<>[]{}/%".contains(&b);
     let mut at = 0;
+    let mut next_stream = find(bytes, b"stream", 0);
     std::iter::from_fn(move || {
-        let start = at + bytes.get(at..)?.iter().position(|&b| b == b'/')? + 1;
+        let mut slash = at + bytes.get(at..)?.iter().position(|&b| b == b'/')?;
+        // A stream starts before this name: go past its end, then look again.
+        while let Some(s) = next_stream.filter(|&s| s < slash) {
+            let is_start = s == 0 || bytes[s - 1] != b'd'; // not "endstream"
+            let body = s + b"stream".len();
+            at = if is_start {
+                find(bytes, b"endstream", body).map_or(bytes.len(), |e| e + b"endstream".len())
+            } else {
+                body
+            };
+            next_stream = find(bytes, b"stream", at);
+            slash = at + bytes.get(at..)?.iter().position(|&b| b == b'/')?;
+        }
+        let start = slash + 1;
         let len = bytes[start..]
             .iter()
             .position(|&b| ends(b))
@@ -613,7 +632,7 @@ mod tests {
     }
 
     #[test]
-    fn pdfs_with_scripts_or_attached_files_are_refused() {
+    fn pdfs_with_scripts_or_launch_actions_are_refused() {
         let with = |extra: &str| {
             let text = String::from_utf8_lossy(PDF)
                 .replace("/Pages 2 0 R", &format!("/Pages 2 0 R {extra}"));
@@ -622,15 +641,26 @@ mod tests {
         for active in [
             "/OpenAction << /S /JavaScript /JS (app.alert(1)) >>",
             "/OpenAction<</S/Launch/F(cmd.exe)>>",
-            "/Names << /EmbeddedFiles 3 0 R >>",
-            // The same name spelt with escapes.
+            // The same name spelt with escapes, or ended by a NUL.
             "/AA << /O << /S /J#61vaScript >> >>",
+            "/AA<</O<</S/JavaScript\0>>>>",
         ] {
             let err = with(active).err().unwrap_or_default();
-            assert!(err.contains("scripts or attached files"), "{active}: {err}");
+            assert!(err.contains("scripts"), "{active}: {err}");
         }
-        // Ordinary names, and a name that merely starts like one, pass.
+        // Ordinary names, a name that merely starts like one, attached files (an
+        // e-invoice's XML), and stream data that spells a name by chance all pass.
         assert!(with("/OpenAction [3 0 R /Fit] /PageMode /UseNone /JSON 1").is_ok());
+        assert!(with("/Names << /EmbeddedFiles 3 0 R >>").is_ok());
+        assert!(
+            with(">> endobj 4 0 obj << /Length 9 >>\nstream\nx/JS /Launch\nendstream\nendobj 5 0 obj <<")
+                .is_ok()
+        );
+        // ...but not a script after a stream.
+        let after = with(
+            ">> endobj 4 0 obj << /Length 1 >>\nstream\nx\nendstream\nendobj 5 0 obj << /S /JavaScript",
+        );
+        assert!(after.is_err());
     }
 
     #[test]

@@ -1,22 +1,26 @@
 //! Free text as people type it (titles, merchants, descriptions, comments): checked
 //! before it is sealed, so what is stored reads on every page as it was meant.
 
-/// Format characters that make text read other than it is stored, or hide inside it:
-/// bidirectional marks, zero-width spaces and word joiners, the byte order mark, line
-/// and paragraph separators, the deprecated shaping controls. ZWJ and ZWNJ (U+200D,
-/// U+200C) are not among them: Persian, Indic scripts and emoji need them.
+/// Format characters that hide inside text or make it read other than it is stored:
+/// zero-width spaces and word joiners, the byte order mark (other than leading), line
+/// and paragraph separators, the deprecated shaping controls, fillers that look like
+/// spaces, interlinear annotations. Not among them: ZWJ and ZWNJ (U+200D, U+200C),
+/// which Persian, Indic scripts and emoji need, and the direction marks (LRM, RLM,
+/// ALM), which right-to-left keyboards and mail programs put in ordinary text and
+/// which cannot turn letters around (the overrides, refused separately, can).
 fn disguising(c: char) -> bool {
     matches!(
         c,
-        '\u{061C}'
+        '\u{180E}'
             | '\u{200B}'
-            | '\u{200E}'
-            | '\u{200F}'
             | '\u{2028}'
             | '\u{2029}'
             | '\u{2060}'..='\u{2064}'
             | '\u{206A}'..='\u{206F}'
+            | '\u{3164}'
             | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF9}'..='\u{FFFB}'
     )
 }
 
@@ -36,10 +40,11 @@ fn blank(c: char) -> bool {
                 | '\u{180B}'..='\u{180F}'
                 | '\u{200C}'
                 | '\u{200D}'
+                | '\u{061C}'
+                | '\u{200E}'
+                | '\u{200F}'
                 | '\u{2800}'
-                | '\u{3164}'
                 | '\u{FE00}'..='\u{FE0F}'
-                | '\u{FFA0}'
                 | '\u{1D173}'..='\u{1D17A}'
                 | '\u{E0000}'..='\u{E0FFF}'
         )
@@ -53,6 +58,8 @@ pub(crate) fn clean_text(
     what: &str,
     required: bool,
 ) -> Result<String, String> {
+    // Text pasted from a file may start with a byte order mark: not part of the text.
+    let raw = raw.strip_prefix('\u{FEFF}').unwrap_or(raw);
     // Control characters (other than line breaks) are refused: they are never what a
     // person meant to type, and some turn harmless text into something else elsewhere.
     // So are the bidirectional overrides and isolates, which make text read on screen
@@ -124,8 +131,8 @@ mod tests {
     #[test]
     fn characters_that_disguise_text_are_refused() {
         for c in [
-            '\u{200B}', '\u{200E}', '\u{200F}', '\u{061C}', '\u{2028}', '\u{2029}', '\u{FEFF}',
-            '\u{2060}', '\u{2064}', '\u{206A}', '\u{206F}',
+            '\u{200B}', '\u{2028}', '\u{2029}', '\u{FEFF}', '\u{2060}', '\u{2064}', '\u{206A}',
+            '\u{206F}', '\u{180E}', '\u{3164}', '\u{FFA0}', '\u{FFF9}', '\u{FFFB}',
         ] {
             let err = clean_text(&format!("Cafe{c}One"), 200, "merchant", true).unwrap_err();
             assert!(
@@ -133,6 +140,21 @@ mod tests {
                 "{c:?}: {err}"
             );
         }
+        // Direction marks typed with right-to-left text stay, as does a pasted text's
+        // leading byte order mark, dropped.
+        assert_eq!(
+            clean_text(
+                "\u{05E7}\u{05E4}\u{05D4}\u{200F} Cafe",
+                200,
+                "merchant",
+                true
+            ),
+            Ok("\u{05E7}\u{05E4}\u{05D4}\u{200F} Cafe".to_owned())
+        );
+        assert_eq!(
+            clean_text("\u{FEFF}Cafe One", 200, "merchant", true),
+            Ok("Cafe One".to_owned())
+        );
         // Scripts that need the joiners keep them.
         assert_eq!(
             clean_text(
