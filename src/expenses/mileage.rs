@@ -104,7 +104,7 @@ pub fn tenths_before_in(
                 .bind::<BigInt, _>(except.unwrap_or(i64::MAX))
                 .sql(
                     ") THEN claim_lines.miles_tenths \
-                     ELSE COALESCE(claim_lines.mileage_first_tenths, 0) END)",
+                     ELSE COALESCE(claim_lines.mileage_first_tenths, claim_lines.miles_tenths) END)",
                 ),
         )
         .first(conn)?;
@@ -174,7 +174,9 @@ pub fn reprice_drafts_in(c: &mut SqliteConnection, owner: UserId) -> QueryResult
                 claim,
                 open: status == Status::Draft.code(),
                 tenths: tenths.unwrap_or(0),
-                first: first.unwrap_or(0),
+                // A line priced before the split was kept: counted whole, so the band is
+                // never stretched.
+                first: first.or(tenths).unwrap_or(0),
                 day,
                 amount,
                 rates,

@@ -333,7 +333,10 @@ pub fn save(
                 .select(claims_t::owner_id)
                 .distinct()
                 .load(c)?;
-            for owner in owners {
+            // Restricted people's data may not be changed (GDPR Art. 18): their drafts
+            // keep the old rates until the restriction is lifted and they change them.
+            let restricted = crate::privacy::restriction::restricted_ids(c)?;
+            for owner in owners.into_iter().filter(|o| !restricted.contains(o)) {
                 super::mileage::reprice_drafts_in(c, UserId(owner))?;
             }
         }

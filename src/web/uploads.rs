@@ -1,6 +1,6 @@
 //! Turns for reading uploads. Each multipart body being read may hold a 10 MB receipt
 //! in memory, so only a few are read at once; each person may hold only two of those
-//! turns and each organisation half of them (one person or one tenant sending slowly
+//! turns and each organisation all but two (one person or one tenant sending slowly
 //! cannot hold them all); a body must arrive within [`READ_TIME`] (a stalled one cannot
 //! hold a turn for ever), and nobody waits for a turn longer than [`WAIT_TIME`].
 
@@ -14,8 +14,9 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 pub const AT_ONCE: usize = 8;
 /// Uploads one person may be sending at once.
 pub const PER_PERSON: usize = 2;
-/// Uploads one organisation's people may be sending at once.
-pub const PER_ORG: usize = AT_ONCE / 2;
+/// Uploads one organisation's people may be sending at once: all but two turns, so a
+/// one-organisation server uses nearly all of them and another tenant always finds two.
+pub const PER_ORG: usize = AT_ONCE - 2;
 /// The longest a multipart body may take to arrive: 32 MB at about 1 Mbit/s.
 pub const READ_TIME: Duration = Duration::from_secs(300);
 /// The longest an upload waits for a turn before it is turned away.
