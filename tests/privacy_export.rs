@@ -454,3 +454,60 @@ fn a_receipt_removed_while_an_export_is_written_is_left_out_even_if_its_id_is_re
         .collect();
     assert_eq!(files, vec![kept], "only Eve's receipt, never Bea's");
 }
+
+#[actix_web::test]
+async fn one_person_downloads_one_export_at_a_time() {
+    let acme = acme_with_people();
+    let org = acme.env.org("acme");
+    // About 1 MB of receipts: more than the pieces that may wait unread, so the first
+    // export is still being written while its download is not read.
+    let id = claims::create(&org, acme.emp, "Big", "big").unwrap();
+    let tail = b"\nstartxref\n9\n%%EOF\n";
+    let mut pdf = b"%PDF-1.4\n".to_vec();
+    pdf.resize(1024 * 1024 - tail.len(), b' ');
+    pdf.extend_from_slice(tail);
+    let input = LineInput {
+        date: (OffsetDateTime::now_utc().date() - Duration::days(2)).to_string(),
+        category: "meals".into(),
+        merchant: "Cafe".into(),
+        amount: "4.00".into(),
+        currency: "GBP".into(),
+        form_key: "big-line".into(),
+        ..Default::default()
+    };
+    let added = receipts::add_line_with_receipt(&org, acme.emp, id, &input, Upload::File(pdf));
+    assert!(matches!(added.unwrap(), AddLine::Added));
+
+    let app = atest::init_service(build_app(acme.env.state.clone())).await;
+    let mut eve = Client::new(&app);
+    eve.sign_in("acme", "emp@acme.example", PASSWORD).await;
+    let cookie = eve.cookie.clone().unwrap();
+    let first = atest::call_service(
+        &app,
+        atest::TestRequest::get()
+            .uri("/me/data")
+            .insert_header((header::COOKIE, cookie))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(first.status(), StatusCode::OK);
+    // Not read yet: a second export is refused with a plain message.
+    let second = eve.get("/me/data").await;
+    assert_eq!(second.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        second
+            .body
+            .contains("Your last export is still downloading."),
+        "{}",
+        second.body
+    );
+    // The first arrives whole.
+    let bytes = atest::read_body(first).await;
+    assert_eq!(
+        unzip(&bytes)
+            .iter()
+            .filter(|(n, _)| n.starts_with("receipts/"))
+            .count(),
+        1
+    );
+}

@@ -18,6 +18,7 @@ use crate::web::access::CurrentUser;
 
 /// GET /me/data: `my-data.zip` as an attachment, never cached.
 pub async fn data(user: CurrentUser) -> Result<HttpResponse, AppError> {
+    let turn = ExportTurn::take(&user)?;
     let (org, me) = (user.org().clone(), user.id());
     let ready = web::block(move || -> Result<Prepared, AppError> {
         let ready = export::prepare(&org, me).map_err(fault)?;
@@ -31,26 +32,93 @@ pub async fn data(user: CurrentUser) -> Result<HttpResponse, AppError> {
         Ok(ready)
     })
     .await??;
-    Ok(zip_download(user.org().clone(), ready, "my-data.zip"))
+    Ok(zip_download(turn, user.org().clone(), ready, "my-data.zip"))
 }
 
 /// How much of a ZIP is sent at a time, and how many such pieces may wait to be sent.
 const PIECE: usize = 64 * 1024;
 const PIECES_WAITING: usize = 4;
+/// A client that takes no piece for this long has gone: the export stops.
+const STALLED: std::time::Duration = std::time::Duration::from_secs(60);
+/// Exports written at once, in all; each person has one at a time.
+const EXPORTS_AT_ONCE: usize = 4;
+
+/// Exports being written: (organisation id, user id) of whoever asked.
+static EXPORTS: std::sync::Mutex<Vec<(i64, i64)>> = std::sync::Mutex::new(Vec::new());
+
+/// One export's turn, taken before the export is prepared (so a refusal comes before
+/// anything is gathered or audited) and given back when its writing ends.
+pub struct ExportTurn((i64, i64));
+
+impl ExportTurn {
+    pub fn take(user: &CurrentUser) -> Result<ExportTurn, AppError> {
+        let who = (user.org().id.0, user.id().0);
+        let mut on = EXPORTS.lock().unwrap_or_else(|e| e.into_inner());
+        if on.contains(&who) {
+            return Err(AppError::Busy(
+                "Your last export is still downloading. Wait until it has finished, then try again.",
+            ));
+        }
+        if on.len() >= EXPORTS_AT_ONCE {
+            return Err(AppError::Busy(
+                "Many exports are downloading right now. Try again in a minute.",
+            ));
+        }
+        on.push(who);
+        Ok(ExportTurn(who))
+    }
+}
+
+impl Drop for ExportTurn {
+    fn drop(&mut self) {
+        let mut on = EXPORTS.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = on.iter().position(|w| *w == self.0) {
+            on.swap_remove(i);
+        }
+    }
+}
 
 /// The body side of a download written on a blocking thread: pieces go to the
 /// response as they are made, and the writer waits while the client is behind.
 struct ToBody {
+    /// Given back before `tx` closes the download (fields drop in this order), so a
+    /// client that has read the whole ZIP may ask for the next at once.
+    _turn: ExportTurn,
     tx: mpsc::Sender<Result<Bytes, io::Error>>,
     piece: Vec<u8>,
+    runtime: tokio::runtime::Handle,
+    /// Set once the whole ZIP went: otherwise dropping this (an error, a panic) tells
+    /// the response, which then ends short instead of looking complete.
+    done: bool,
 }
 
 impl ToBody {
     fn send(&mut self) -> io::Result<()> {
         let piece = Bytes::from(std::mem::take(&mut self.piece));
-        self.tx
-            .blocking_send(Ok(piece))
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the download was abandoned"))
+        let sent = self
+            .runtime
+            .block_on(tokio::time::timeout(STALLED, self.tx.send(Ok(piece))));
+        match sent {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "the download was abandoned",
+            )),
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client took nothing for a minute",
+            )),
+        }
+    }
+}
+
+impl Drop for ToBody {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = self
+                .tx
+                .try_send(Err(io::Error::other("the export stopped")));
+        }
     }
 }
 
@@ -77,20 +145,27 @@ impl Write for ToBody {
 /// ZIP is written while it is sent: the server holds one receipt at a time, not the
 /// whole archive. A failure part-way (logged) cuts the download short, so the
 /// browser reports it failed rather than saving a damaged file as complete.
-pub fn zip_download(org: Arc<Org>, ready: Prepared, name: &str) -> HttpResponse {
+pub fn zip_download(turn: ExportTurn, org: Arc<Org>, ready: Prepared, name: &str) -> HttpResponse {
     let (tx, mut rx) = mpsc::channel(PIECES_WAITING);
+    let runtime = tokio::runtime::Handle::current();
     actix_web::rt::task::spawn_blocking(move || {
         let body = ToBody {
-            tx: tx.clone(),
+            _turn: turn,
+            tx,
             piece: Vec::with_capacity(PIECE),
+            runtime,
+            done: false,
         };
         let written = ready
             .write_zip(&org, body)
             .map_err(|e| e.to_string())
-            .and_then(|mut body| body.flush().map_err(|e| e.to_string()));
+            .and_then(|mut body| {
+                body.flush().map_err(|e| e.to_string())?;
+                body.done = true;
+                Ok(())
+            });
         if let Err(e) = written {
             log::warn!("a data export in {} stopped: {e}", org.slug);
-            let _ = tx.blocking_send(Err(io::Error::other("the export stopped")));
         }
     });
     let pieces = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
