@@ -13,6 +13,7 @@ pub mod lists;
 pub mod mileage;
 pub mod money;
 pub mod policy;
+mod receipt_check;
 pub mod receipts;
 pub mod reports;
 pub mod status;
