@@ -3,8 +3,6 @@
 //! amounts and currencies, exchange rates, VAT and mileage. Merchant and description
 //! come out sealed under the claim owner's key. Re-exported from [`super::lines`].
 
-use diesel::prelude::*;
-use diesel::sqlite::SqliteConnection;
 use time::{Date, OffsetDateTime};
 
 use super::claims::{self, ClaimError, ClaimFields, TEXT_MAX, TITLE_MAX, clean_text};
@@ -99,7 +97,6 @@ pub(super) struct MileageLine {
     pub(super) first_rate: i64,
     pub(super) after_rate: i64,
     owner: i64,
-    band_miles: i64,
 }
 
 impl MileageLine {
@@ -109,28 +106,6 @@ impl MileageLine {
 }
 
 impl ValidLine {
-    /// Amount, base amount and mileage worked out again inside the writing transaction
-    /// (which holds the write lock): a mileage line written meanwhile may have moved
-    /// the person past the band. Other lines are as checked.
-    pub(super) fn priced_in(
-        &self,
-        c: &mut SqliteConnection,
-        except: Option<i64>,
-    ) -> QueryResult<(i64, i64, Option<MileageLine>)> {
-        let Some(m) = self.mileage else {
-            return Ok((self.amount, self.base_minor, None));
-        };
-        let rates = mileage::MileageRates {
-            first_rate_pence: m.first_rate,
-            after_rate_pence: m.after_rate,
-            threshold_miles: m.band_miles,
-        };
-        let already = mileage::tenths_before_in(c, UserId(m.owner), self.date, except)?;
-        let amount = mileage::amount_pence(rates, already, m.tenths);
-        let (first_tenths, _) = mileage::split(rates, already, m.tenths);
-        Ok((amount, amount, Some(MileageLine { first_tenths, ..m })))
-    }
-
     /// The key of the claim's owner, under which everything of the line is sealed.
     pub fn owner_key(&self) -> PersonKeyId {
         self.owner_key
@@ -389,7 +364,6 @@ fn mileage_amount(
             first_rate: rates.first_rate_pence,
             after_rate: rates.after_rate_pence,
             owner: owner.0,
-            band_miles: rates.threshold_miles,
         }),
     )))
 }

@@ -112,7 +112,8 @@ pub fn update(
                 "this form was used already; open the line again to change it".into(),
             ));
         }
-        let (amount, base_minor, m) = valid.priced_in(c, Some(line_id))?;
+        // Mileage as checked is provisional: priced again below, once written.
+        let (amount, base_minor, m) = (valid.amount, valid.base_minor, valid.mileage);
         // Removed in another tab meanwhile: the page is out of date, not a failure.
         let old_base: i64 = claim_lines::table
             .find(line_id)

@@ -95,7 +95,9 @@ pub fn insert(
             .select(diesel::dsl::max(removed_lines::line_id))
             .first(c)?;
         let next_id = max_line.max(max_removed).unwrap_or(0) + 1;
-        let (amount, base_minor, mileage) = line.priced_in(c, None)?;
+        // A mileage line's price as checked is provisional: once it is written, the
+        // owner's draft mileage is priced again below, inside this transaction.
+        let (amount, base_minor, mileage) = (line.amount, line.base_minor, line.mileage);
         let line_id = diesel::insert_into(claim_lines::table)
             .values((
                 claim_lines::claim_id.eq(line.claim_id),

@@ -1,4 +1,5 @@
-//! Turns for reading uploads. Each multipart body being read may hold a 10 MB receipt
+//! Turns for reading uploads (and, with their own shares, for writing data exports:
+//! `handlers::me`). Each multipart body being read may hold a 10 MB receipt
 //! in memory, so only a few are read at once; each person may hold only two of those
 //! turns and each organisation all but two (one person or one tenant sending slowly
 //! cannot hold them all); a body must arrive within [`READ_TIME`] (a stalled one cannot

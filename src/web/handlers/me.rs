@@ -15,10 +15,11 @@ use crate::privacy::export::{self, Prepared};
 use crate::tenancy::Org;
 use crate::web::AppError;
 use crate::web::access::CurrentUser;
+use crate::web::uploads::{Busy, Turn, Turns};
 
 /// GET /me/data: `my-data.zip` as an attachment, never cached.
 pub async fn data(user: CurrentUser) -> Result<HttpResponse, AppError> {
-    let turn = ExportTurn::take(&user)?;
+    let turn = export_turn(&user).await?;
     let (org, me) = (user.org().clone(), user.id());
     let ready = web::block(move || -> Result<Prepared, AppError> {
         let ready = export::prepare(&org, me).map_err(fault)?;
@@ -40,42 +41,38 @@ const PIECE: usize = 64 * 1024;
 const PIECES_WAITING: usize = 4;
 /// A client that takes no piece for this long has gone: the export stops.
 const STALLED: std::time::Duration = std::time::Duration::from_secs(60);
-/// Exports written at once, in all; each person has one at a time.
+/// Exports written at once, in all; each person has one at a time, and none waits.
 const EXPORTS_AT_ONCE: usize = 4;
 
-/// Exports being written: (organisation id, user id) of whoever asked.
-static EXPORTS: std::sync::Mutex<Vec<(i64, i64)>> = std::sync::Mutex::new(Vec::new());
+/// Turns for writing exports: the upload turns' mechanism, with a share of one per
+/// person and no waiting (a refusal comes at once).
+static EXPORTS: std::sync::LazyLock<Turns> = std::sync::LazyLock::new(|| {
+    Turns::new(
+        EXPORTS_AT_ONCE,
+        1,
+        EXPORTS_AT_ONCE,
+        std::time::Duration::ZERO,
+    )
+});
 
 /// One export's turn, taken before the export is prepared (so a refusal comes before
 /// anything is gathered or audited) and given back when its writing ends.
-pub struct ExportTurn((i64, i64));
+pub type ExportTurn = Turn<'static>;
 
-impl ExportTurn {
-    pub fn take(user: &CurrentUser) -> Result<ExportTurn, AppError> {
-        let who = (user.org().id.0, user.id().0);
-        let mut on = EXPORTS.lock().unwrap_or_else(|e| e.into_inner());
-        if on.contains(&who) {
-            return Err(AppError::Busy(
-                "Your last export is still downloading. Wait until it has finished, then try again.",
-            ));
-        }
-        if on.len() >= EXPORTS_AT_ONCE {
-            return Err(AppError::Busy(
-                "Many exports are downloading right now. Try again in a minute.",
-            ));
-        }
-        on.push(who);
-        Ok(ExportTurn(who))
-    }
-}
-
-impl Drop for ExportTurn {
-    fn drop(&mut self) {
-        let mut on = EXPORTS.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(i) = on.iter().position(|w| *w == self.0) {
-            on.swap_remove(i);
-        }
-    }
+pub async fn export_turn(user: &CurrentUser) -> Result<ExportTurn, AppError> {
+    EXPORTS
+        .take((user.org().id.0, user.id().0))
+        .await
+        .map_err(|busy| {
+            AppError::Busy(match busy {
+                Busy::Person => {
+                    "Your last export is still downloading. Wait until it has finished, then try again."
+                }
+                Busy::Organisation | Busy::Server => {
+                    "Many exports are downloading right now. Try again in a minute."
+                }
+            })
+        })
 }
 
 /// The body side of a download written on a blocking thread: pieces go to the

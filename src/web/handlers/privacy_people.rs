@@ -8,7 +8,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
-use super::me::{ExportTurn, zip_download};
+use super::me::{export_turn, zip_download};
 use crate::audit::{self, Action};
 use crate::auth::users;
 use crate::ids::UserId;
@@ -206,7 +206,7 @@ pub async fn show(
 /// GET /privacy/people/{id}/export: the person's ZIP, audited as a view of their data.
 pub async fn export(user: CurrentUser, path: web::Path<i64>) -> Result<HttpResponse, AppError> {
     let id = UserId(path.into_inner());
-    let turn = ExportTurn::take(&user)?;
+    let turn = export_turn(&user).await?;
     let (org, actor) = (user.org().clone(), user.id());
     let ready = web::block(move || -> Result<export::Prepared, AppError> {
         let ready = export::prepare(&org, id).map_err(fault)?;

@@ -6,7 +6,7 @@
 use actix_session::Session;
 use actix_web::{HttpResponse, web};
 
-use super::me::{ExportTurn, zip_download};
+use super::me::{export_turn, zip_download};
 use super::privacy::{Fields, dpo, field, refused_page, today};
 use super::privacy_people::{fault, refusal};
 use crate::audit::{self, Action};
@@ -24,7 +24,7 @@ const NOT_VERIFIED: &str = "Verify the subject's identity first: their data is o
 pub async fn export(user: CurrentUser, path: web::Path<i64>) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
     dpo(&user)?;
-    let turn = ExportTurn::take(&user)?;
+    let turn = export_turn(&user).await?;
     let (org, actor) = (user.org().clone(), user.id());
     let ready = web::block(move || -> Result<Option<export::Prepared>, AppError> {
         let r = requests::get(&org, id)?;
