@@ -9,25 +9,16 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, header};
 use actix_web::middleware::Next;
-use actix_web::web::{Bytes, BytesMut};
+use actix_web::web::{Bytes, BytesMut, Data};
 use futures_util::StreamExt;
 
 use super::AppError;
 use super::app::FORM_LIMIT;
-use super::uploads::{self, Turns};
+use super::state::AppState;
+use super::uploads;
 use super::{forms, session};
-use std::sync::LazyLock;
 
 pub const FIELD: &str = "csrf_token";
-/// Turns for reading multipart bodies: each may hold a 10 MB receipt in memory.
-static UPLOADS: LazyLock<Turns> = LazyLock::new(|| {
-    Turns::new(
-        uploads::AT_ONCE,
-        uploads::PER_PERSON,
-        uploads::PER_ORG,
-        uploads::WAIT_TIME,
-    )
-});
 
 enum Body {
     Form,
@@ -117,7 +108,11 @@ pub async fn protect(
             let Some(who) = session::identity(&session).map(|i| (i.org, i.user)) else {
                 return Ok(refuse(req, "multipart body before signing in"));
             };
-            let _turn = match UPLOADS.take(who).await {
+            let Some(state) = req.app_data::<Data<AppState>>().cloned() else {
+                let e = AppError::internal("application state missing");
+                return Ok(req.into_response(e.error_response_page()));
+            };
+            let _turn = match state.uploads.take(who).await {
                 Ok(turn) => turn,
                 Err(busy) => {
                     let busy = AppError::Busy(busy.message()).error_response_page();

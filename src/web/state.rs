@@ -1,5 +1,6 @@
 //! What every request can reach: the organisations, sign-in throttling, the limit on
-//! concurrent password hashing, the first-run setup token, and the web settings.
+//! concurrent password hashing, the first-run setup token, the turns for uploads and
+//! exports, and the web settings.
 
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
@@ -7,6 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
+use super::uploads::Turns;
 use crate::auth::throttle::Throttle;
 use crate::tenancy::Tenants;
 
@@ -42,6 +44,10 @@ pub struct AppState {
     /// Where backups are written (set by `serve`), e.g. for erasure to rewrite the
     /// key stores in them with `backup::forget_person_key`.
     pub backup_dir: OnceLock<PathBuf>,
+    /// Turns for reading multipart bodies (each may hold a 10 MB receipt in memory).
+    pub uploads: Turns,
+    /// Turns for writing data exports (each holds a blocking thread while it downloads).
+    pub exports: Turns,
 }
 
 impl AppState {
@@ -60,6 +66,8 @@ impl AppState {
             session_key,
             setup_token: Mutex::new(None),
             backup_dir: OnceLock::new(),
+            uploads: Turns::for_uploads(),
+            exports: Turns::for_exports(),
         }
     }
 }

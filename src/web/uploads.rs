@@ -6,10 +6,10 @@
 //! hold a turn for ever), and nobody waits for a turn longer than [`WAIT_TIME`].
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Uploads read at once, in all.
 pub const AT_ONCE: usize = 8;
@@ -23,11 +23,19 @@ pub const READ_TIME: Duration = Duration::from_secs(300);
 /// The longest an upload waits for a turn before it is turned away.
 pub const WAIT_TIME: Duration = Duration::from_secs(20);
 
+/// Data exports written at once, in all; each person has one at a time, and none waits.
+pub const EXPORTS_AT_ONCE: usize = 4;
+
 /// Who is uploading: (organisation, user), as the session names them.
 pub type Uploader = (i64, i64);
 
-pub struct Turns {
-    all: Semaphore,
+/// Kept in the app's state (one set per app, not per process), and shared with the
+/// turns it hands out, which may outlive the request (an export's writer holds one).
+#[derive(Clone)]
+pub struct Turns(Arc<Shares>);
+
+struct Shares {
+    all: Arc<Semaphore>,
     held: Mutex<Held>,
     per_person: usize,
     per_org: usize,
@@ -52,10 +60,10 @@ fn less<K: std::hash::Hash + Eq>(map: &mut HashMap<K, usize>, key: K) {
 }
 
 /// One upload's turn; given back when dropped.
-pub struct Turn<'a> {
-    turns: &'a Turns,
+pub struct Turn {
+    shares: Arc<Shares>,
     who: Uploader,
-    _permit: SemaphorePermit<'a>,
+    _permit: OwnedSemaphorePermit,
 }
 
 /// Why an upload was turned away.
@@ -85,24 +93,36 @@ impl Busy {
 
 impl Turns {
     pub fn new(at_once: usize, per_person: usize, per_org: usize, wait: Duration) -> Turns {
-        Turns {
-            all: Semaphore::new(at_once),
+        Turns(Arc::new(Shares {
+            all: Arc::new(Semaphore::new(at_once)),
             held: Mutex::new(Held::default()),
             per_person,
             per_org,
             wait,
-        }
+        }))
+    }
+
+    /// The upload turns: [`AT_ONCE`] in all, [`PER_PERSON`], [`PER_ORG`], [`WAIT_TIME`].
+    pub fn for_uploads() -> Turns {
+        Turns::new(AT_ONCE, PER_PERSON, PER_ORG, WAIT_TIME)
+    }
+
+    /// The turns for writing data exports: [`EXPORTS_AT_ONCE`] in all, one per person,
+    /// and a refusal at once rather than a wait.
+    pub fn for_exports() -> Turns {
+        Turns::new(EXPORTS_AT_ONCE, 1, EXPORTS_AT_ONCE, Duration::ZERO)
     }
 
     /// Waits for a turn (at most the wait time), or refuses at once if this person or
     /// their organisation already holds its share.
-    pub async fn take(&self, who: Uploader) -> Result<Turn<'_>, Busy> {
+    pub async fn take(&self, who: Uploader) -> Result<Turn, Busy> {
+        let shares = &self.0;
         {
-            let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-            if held.by_person.get(&who).copied().unwrap_or(0) >= self.per_person {
+            let mut held = shares.held.lock().unwrap_or_else(|e| e.into_inner());
+            if held.by_person.get(&who).copied().unwrap_or(0) >= shares.per_person {
                 return Err(Busy::Person);
             }
-            if held.by_org.get(&who.0).copied().unwrap_or(0) >= self.per_org {
+            if held.by_org.get(&who.0).copied().unwrap_or(0) >= shares.per_org {
                 return Err(Busy::Organisation);
             }
             *held.by_person.entry(who).or_insert(0) += 1;
@@ -111,43 +131,46 @@ impl Turns {
         // Counted before waiting, so queued uploads count too; the guard gives the
         // count back if this future is dropped or gives up while waiting.
         let mut pending = Pending {
-            turns: self,
+            shares,
             who,
             armed: true,
         };
-        let permit = match tokio::time::timeout(self.wait, self.all.acquire()).await {
+        let acquire = Arc::clone(&shares.all).acquire_owned();
+        let permit = match tokio::time::timeout(shares.wait, acquire).await {
             Ok(Ok(permit)) => permit,
             _ => return Err(Busy::Server),
         };
         pending.armed = false;
         Ok(Turn {
-            turns: self,
+            shares: Arc::clone(shares),
             who,
             _permit: permit,
         })
     }
 
-    fn give_back(&self, who: Uploader) {
-        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        less(&mut held.by_person, who);
-        less(&mut held.by_org, who.0);
-    }
-
     /// Uploads this person holds or waits for (for tests).
     pub fn held_by(&self, who: Uploader) -> usize {
-        let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let held = self.0.held.lock().unwrap_or_else(|e| e.into_inner());
         held.by_person.get(&who).copied().unwrap_or(0)
     }
 
     /// Uploads this organisation's people hold or wait for (for tests).
     pub fn held_by_org(&self, org: i64) -> usize {
-        let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let held = self.0.held.lock().unwrap_or_else(|e| e.into_inner());
         held.by_org.get(&org).copied().unwrap_or(0)
     }
 }
 
+impl Shares {
+    fn give_back(&self, who: Uploader) {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        less(&mut held.by_person, who);
+        less(&mut held.by_org, who.0);
+    }
+}
+
 struct Pending<'a> {
-    turns: &'a Turns,
+    shares: &'a Shares,
     who: Uploader,
     armed: bool,
 }
@@ -155,14 +178,14 @@ struct Pending<'a> {
 impl Drop for Pending<'_> {
     fn drop(&mut self) {
         if self.armed {
-            self.turns.give_back(self.who);
+            self.shares.give_back(self.who);
         }
     }
 }
 
-impl Drop for Turn<'_> {
+impl Drop for Turn {
     fn drop(&mut self) {
-        self.turns.give_back(self.who);
+        self.shares.give_back(self.who);
     }
 }
 

@@ -15,11 +15,12 @@ use crate::privacy::export::{self, Prepared};
 use crate::tenancy::Org;
 use crate::web::AppError;
 use crate::web::access::CurrentUser;
-use crate::web::uploads::{Busy, Turn, Turns};
+use crate::web::state::AppState;
+use crate::web::uploads::{Busy, Turn};
 
 /// GET /me/data: `my-data.zip` as an attachment, never cached.
-pub async fn data(user: CurrentUser) -> Result<HttpResponse, AppError> {
-    let turn = export_turn(&user).await?;
+pub async fn data(state: web::Data<AppState>, user: CurrentUser) -> Result<HttpResponse, AppError> {
+    let turn = export_turn(&state, &user).await?;
     let (org, me) = (user.org().clone(), user.id());
     let ready = web::block(move || -> Result<Prepared, AppError> {
         let ready = export::prepare(&org, me).map_err(fault)?;
@@ -41,26 +42,14 @@ const PIECE: usize = 64 * 1024;
 const PIECES_WAITING: usize = 4;
 /// A client that takes no piece for this long has gone: the export stops.
 const STALLED: std::time::Duration = std::time::Duration::from_secs(60);
-/// Exports written at once, in all; each person has one at a time, and none waits.
-const EXPORTS_AT_ONCE: usize = 4;
-
-/// Turns for writing exports: the upload turns' mechanism, with a share of one per
-/// person and no waiting (a refusal comes at once).
-static EXPORTS: std::sync::LazyLock<Turns> = std::sync::LazyLock::new(|| {
-    Turns::new(
-        EXPORTS_AT_ONCE,
-        1,
-        EXPORTS_AT_ONCE,
-        std::time::Duration::ZERO,
-    )
-});
 
 /// One export's turn, taken before the export is prepared (so a refusal comes before
 /// anything is gathered or audited) and given back when its writing ends.
-pub type ExportTurn = Turn<'static>;
+pub type ExportTurn = Turn;
 
-pub async fn export_turn(user: &CurrentUser) -> Result<ExportTurn, AppError> {
-    EXPORTS
+pub async fn export_turn(state: &AppState, user: &CurrentUser) -> Result<ExportTurn, AppError> {
+    state
+        .exports
         .take((user.org().id.0, user.id().0))
         .await
         .map_err(|busy| {

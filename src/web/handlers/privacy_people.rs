@@ -204,9 +204,13 @@ pub async fn show(
 }
 
 /// GET /privacy/people/{id}/export: the person's ZIP, audited as a view of their data.
-pub async fn export(user: CurrentUser, path: web::Path<i64>) -> Result<HttpResponse, AppError> {
+pub async fn export(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
     let id = UserId(path.into_inner());
-    let turn = export_turn(&user).await?;
+    let turn = export_turn(&state, &user).await?;
     let (org, actor) = (user.org().clone(), user.id());
     let ready = web::block(move || -> Result<export::Prepared, AppError> {
         let ready = export::prepare(&org, id).map_err(fault)?;

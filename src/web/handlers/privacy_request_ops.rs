@@ -21,10 +21,14 @@ const NOT_VERIFIED: &str = "Verify the subject's identity first: their data is o
      or erased for a request whose identity check is done and that is still open.";
 
 /// GET /privacy/requests/{id}/export: the subject's ZIP, audited as a view of their data.
-pub async fn export(user: CurrentUser, path: web::Path<i64>) -> Result<HttpResponse, AppError> {
+pub async fn export(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
     dpo(&user)?;
-    let turn = export_turn(&user).await?;
+    let turn = export_turn(&state, &user).await?;
     let (org, actor) = (user.org().clone(), user.id());
     let ready = web::block(move || -> Result<Option<export::Prepared>, AppError> {
         let r = requests::get(&org, id)?;
