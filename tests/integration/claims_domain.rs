@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use common::{TestEnv, assert_absent};
 use expenseplus::auth::Roles;

@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};

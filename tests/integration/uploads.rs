@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use actix_http::error::PayloadError;
 use actix_web::http::{StatusCode, header};
