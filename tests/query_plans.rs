@@ -16,7 +16,7 @@ use diesel::sql_types::Text;
 use expenseplus::auth::Roles;
 use expenseplus::expenses::claims::{self, ListFilter};
 use expenseplus::expenses::status::Status;
-use expenseplus::expenses::{finance, reports};
+use expenseplus::expenses::{finance, receipt_allowance, reports};
 
 #[derive(QueryableByName)]
 struct Step {
@@ -231,4 +231,23 @@ fn finances_queues_are_read_in_order_from_the_status_indexes() {
         );
         assert!(!p.contains("TEMP B-TREE"), "{p}");
     }
+}
+
+#[test]
+fn the_daily_receipt_allowance_reads_one_persons_claims_and_their_receipts_by_index() {
+    let acme = acme();
+    let org = acme.env.org("acme");
+    SEEN.with(|s| s.borrow_mut().clear());
+    receipt_allowance::stored_since(&org, acme.emp, 0).unwrap();
+    let mut queries = SEEN.with(|s| s.take());
+    queries.retain(|q| q.contains("`receipts`"));
+    assert_eq!(queries.len(), 1, "{queries:#?}");
+    let p = plan_in(&acme, &queries[0]);
+    assert!(p.contains("SEARCH claims USING"), "{p}");
+    assert!(p.contains("(owner_id=?"), "{p}");
+    assert!(
+        p.contains("SEARCH receipts USING INDEX receipts_claim (claim_id=?)"),
+        "{p}"
+    );
+    assert!(!p.contains("SCAN"), "{p}");
 }

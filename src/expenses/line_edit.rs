@@ -82,7 +82,7 @@ pub fn update(
         return Err(only_drafts());
     }
     let valid = lines::validate_for(org, owner, claim_id, input, Some(line_id))?;
-    let receipt = upload.cleaned(org, owner);
+    let receipt = upload.checked(org, owner)?;
     let (valid, receipt) = match (valid, receipt) {
         (Ok(v), Ok(r)) => (v, r),
         (v, r) => {

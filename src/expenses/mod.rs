@@ -13,6 +13,7 @@ pub mod lists;
 pub mod mileage;
 pub mod money;
 pub mod policy;
+pub mod receipt_allowance;
 mod receipt_check;
 pub mod receipts;
 pub mod reports;

@@ -11,14 +11,14 @@ use diesel::sqlite::SqliteConnection;
 
 use super::claims::{self, AddLine, ClaimError, LineInput};
 use super::lines;
+use super::receipt_allowance;
 use super::receipt_check::{DecodeTurn, check_pdf, reencode};
 pub use super::receipt_check::{Decoder, MAX_PIXELS};
 use crate::auth::Roles;
-use crate::auth::users;
 use crate::crypto::Sealed;
 use crate::crypto::columns::ReceiptFile;
 use crate::db::now_unix;
-use crate::db::schema::org::{claim_lines, claims as claims_t, receipts};
+use crate::db::schema::org::{claims as claims_t, receipts};
 use crate::ids::{PersonKeyId, UserId};
 use crate::tenancy::Org;
 
@@ -135,13 +135,29 @@ pub enum Upload {
 impl Upload {
     /// The receipt checked and cleaned, none, or what is wrong with it (for the
     /// form's receipt field).
-    pub fn cleaned(self, org: &Org, owner: UserId) -> Result<Option<CleanReceipt>, String> {
+    fn cleaned(self, org: &Org, owner: UserId) -> Result<Option<CleanReceipt>, String> {
         match self {
             Upload::None => Ok(None),
             Upload::TooLarge => Err(too_large_message()),
             Upload::NotAFile => Err("attach the receipt as a file".into()),
             Upload::File(bytes) => clean_for(&bytes, Some((org.id.0, owner.0))).map(Some),
         }
+    }
+
+    /// As [`Upload::cleaned`], once the owner's daily allowance allows another file
+    /// (checked before the file is decoded). The outer error is a fault; the inner one
+    /// the message for the receipt field.
+    pub fn checked(
+        self,
+        org: &Org,
+        owner: UserId,
+    ) -> Result<Result<Option<CleanReceipt>, String>, ClaimError> {
+        if let Upload::File(_) = self
+            && let Some(refused) = receipt_allowance::refusal(org, owner)?
+        {
+            return Ok(Err(refused));
+        }
+        Ok(self.cleaned(org, owner))
     }
 }
 
@@ -204,7 +220,7 @@ pub fn add_line_with_receipt(
     upload: Upload,
 ) -> Result<AddLine, ClaimError> {
     let line = lines::validate(org, owner, claim_id, input)?;
-    let receipt = upload.cleaned(org, owner);
+    let receipt = upload.checked(org, owner)?;
     let (line, receipt) = match (line, receipt) {
         (Ok(line), Ok(receipt)) => (line, receipt),
         (line, receipt) => {
@@ -226,63 +242,6 @@ pub fn add_line_with_receipt(
         Ok(())
     })?;
     Ok(AddLine::Added)
-}
-
-/// Attaches a receipt to the owner's draft claim, to one of its lines (which has none
-/// yet) or to the claim as a whole. Gives the receipt's id.
-pub fn attach(
-    org: &Org,
-    owner: UserId,
-    claim_id: i64,
-    line_id: Option<i64>,
-    bytes: &[u8],
-) -> Result<i64, ClaimError> {
-    let claim = claims::get(org, claim_id)?;
-    if claim.owner_id != owner.0 {
-        return Err(ClaimError::NotFound);
-    }
-    claims::if_restricted(org, owner)?;
-    let receipt = clean(bytes).map_err(ClaimError::Invalid)?;
-    let owner_row = users::get(org, owner)?.ok_or(ClaimError::Forbidden)?;
-    let data = seal(org, owner_row.person_key(), &receipt)?;
-    org.write(|c| {
-        if let Some(line) = line_id {
-            let of_claim: i64 = claim_lines::table
-                .filter(claim_lines::id.eq(line))
-                .filter(claim_lines::claim_id.eq(claim_id))
-                .count()
-                .get_result(c)?;
-            if of_claim == 0 {
-                return Err(ClaimError::NotFound);
-            }
-            let has: i64 = receipts::table
-                .filter(receipts::line_id.eq(line))
-                .count()
-                .get_result(c)?;
-            if has > 0 {
-                return Err(ClaimError::Invalid(
-                    "this line has a receipt already".into(),
-                ));
-            }
-        }
-        // Inside the transaction: a claim submitted meanwhile is not changed.
-        let n = diesel::update(
-            claims_t::table
-                .find(claim_id)
-                .filter(claims_t::status.eq(super::status::Status::Draft.code())),
-        )
-        .set((
-            claims_t::version.eq(claims_t::version + 1),
-            claims_t::updated_at.eq(now_unix()),
-        ))
-        .execute(c)?;
-        if n != 1 {
-            return Err(ClaimError::Invalid(
-                "only a draft claim can be changed".into(),
-            ));
-        }
-        Ok(insert_row(c, claim_id, line_id, &receipt, &data)?)
-    })
 }
 
 /// A receipt and its file: `None` if its owner was erased (their key is gone).

@@ -44,6 +44,7 @@ mod privacy_export;
 mod privacy_guards;
 mod privacy_request_ops;
 mod privacy_requests;
+mod receipt_allowance;
 mod receipts_web;
 mod retention;
 mod server;
