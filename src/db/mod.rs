@@ -97,8 +97,8 @@ fn apply_pragmas(conn: &mut SqliteConnection) -> diesel::QueryResult<()> {
     // server answered as saved survives power loss, not only a process crash. Measured
     // here at ~4,800 commits/s, far above what people typing into forms produce.
     // NORMAL (~64,000/s) could lose the last commits on power loss: not for claims
-    // and audit entries. tests/integration/crash.rs kills the server mid-write to check the
-    // answer-after-commit half of this promise.
+    // and audit entries. tests/integration/crash.rs kills the server mid-write to check
+    // the answer-after-commit half of this promise.
     // secure_delete: content deleted or overwritten is zeroed in the file, not left in
     // free space, so what an erasure clears is gone from the database itself.
     conn.batch_execute(
