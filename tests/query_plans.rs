@@ -246,7 +246,9 @@ fn the_daily_receipt_allowance_reads_one_persons_claims_and_their_receipts_by_in
     assert!(p.contains("SEARCH claims USING"), "{p}");
     assert!(p.contains("(owner_id=?"), "{p}");
     assert!(
-        p.contains("SEARCH receipts USING COVERING INDEX receipts_claim_day (claim_id=? AND created_at>?)"),
+        p.contains(
+            "SEARCH receipts USING COVERING INDEX receipts_claim_day (claim_id=? AND created_at>?)"
+        ),
         "{p}"
     );
     assert!(!p.contains("SCAN"), "{p}");

@@ -367,3 +367,13 @@ where
         self.get("/").await;
     }
 }
+
+/// A small real PNG (8 x 8), for a receipt whose content does not matter.
+pub fn png() -> Vec<u8> {
+    let img = image::RgbImage::from_fn(8, 8, |x, y| image::Rgb([x as u8 * 30, y as u8 * 30, 9]));
+    let mut out = Vec::new();
+    image::DynamicImage::ImageRgb8(img)
+        .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+        .expect("a PNG is written");
+    out
+}

@@ -6,8 +6,6 @@
 
 use crate::common;
 
-use std::io::Cursor;
-
 use actix_web::http::StatusCode;
 use actix_web::test as atest;
 use common::{Client, PASSWORD, field_value};
@@ -16,15 +14,6 @@ use expenseplus::web::build_app;
 
 fn today() -> String {
     time::OffsetDateTime::now_utc().date().to_string()
-}
-
-fn png() -> Vec<u8> {
-    let img = image::RgbImage::from_fn(8, 8, |x, y| image::Rgb([x as u8 * 30, y as u8 * 30, 9]));
-    let mut out = Vec::new();
-    image::DynamicImage::ImageRgb8(img)
-        .write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png)
-        .unwrap();
-    out
 }
 
 /// The edit links of a claim page, as line ids.
@@ -70,7 +59,7 @@ async fn the_owner_edits_and_removes_lines_with_versions_and_double_posts_handle
         .to_owned();
     let claim_id: i64 = url.trim_start_matches("/claims/").parse().unwrap();
     let date = today();
-    let receipt = png();
+    let receipt = common::png();
     let added = emp
         .post_multipart(
             &format!("{url}/lines"),
@@ -361,7 +350,7 @@ async fn the_owner_discards_a_draft_and_only_a_draft() {
             .unwrap()
             .to_owned();
         let date = today();
-        let receipt = png();
+        let receipt = common::png();
         emp.post_multipart(
             &format!("{url}/lines"),
             &fields(&date, "Cafe", "9.00", &format!("{title}-l")),

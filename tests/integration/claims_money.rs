@@ -7,7 +7,6 @@
 
 use crate::common;
 
-use std::io::Cursor;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use actix_web::body::MessageBody;
@@ -30,15 +29,6 @@ fn uk_today() -> Date {
 
 fn day(ago: i64) -> String {
     (uk_today() - Duration::days(ago)).to_string()
-}
-
-fn png() -> Vec<u8> {
-    let img = image::RgbImage::from_fn(8, 8, |x, y| image::Rgb([x as u8 * 30, y as u8 * 30, 9]));
-    let mut out = Vec::new();
-    image::DynamicImage::ImageRgb8(img)
-        .write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png)
-        .unwrap();
-    out
 }
 
 static KEYS: AtomicUsize = AtomicUsize::new(0);
@@ -332,7 +322,7 @@ async fn receipt_and_limit_flags_follow_the_line() {
     let mut emp = Client::new(&app);
     emp.sign_in("acme", "emp@acme.example", PASSWORD).await;
     let today = day(0);
-    let receipt = png();
+    let receipt = common::png();
     // Meals: a receipt is needed above 25.00, and the limit is 50.00.
     let url = new_claim(&mut emp, "Meals").await;
     add_line(
@@ -519,7 +509,7 @@ where
 {
     let today = day(0);
     let url = new_claim(emp, "Paris").await;
-    let receipt = png();
+    let receipt = common::png();
     let eur = Line {
         date: &today,
         category: "travel",
@@ -727,7 +717,7 @@ async fn each_organisation_offers_the_categories_and_keeps_its_own_limits() {
     );
 
     let today = day(0);
-    let receipt = png();
+    let receipt = common::png();
     for (c, url) in [(&mut a_emp, &a_url), (&mut g_emp, &g_url)] {
         add_line(
             c,

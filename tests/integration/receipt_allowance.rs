@@ -6,8 +6,7 @@
 
 use crate::common;
 
-use std::io::Cursor;
-
+use super::receipts_web::line_fields;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::StatusCode;
@@ -21,29 +20,8 @@ use expenseplus::web::build_app;
 
 const REFUSED: &str = "You have stored 500 MB of receipts in the last 24 hours";
 
-fn jpeg() -> Vec<u8> {
-    let img = image::RgbImage::from_fn(32, 24, |x, y| image::Rgb([x as u8 * 8, y as u8 * 9, 60]));
-    let mut out = Vec::new();
-    image::DynamicImage::ImageRgb8(img)
-        .write_to(&mut Cursor::new(&mut out), image::ImageFormat::Jpeg)
-        .unwrap();
-    out
-}
-
 fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
-}
-
-fn line<'a>(date: &'a str, key: &'a str) -> Vec<(&'a str, &'a str)> {
-    vec![
-        ("date", date),
-        ("category", "accommodation"),
-        ("merchant", "Harbour Hotel"),
-        ("description", "One night"),
-        ("amount", "80.00"),
-        ("currency", "GBP"),
-        ("form_key", key),
-    ]
 }
 
 /// A receipt row of `size` bytes stored at `at` on claim `claim` (its file is a
@@ -93,8 +71,8 @@ async fn a_person_past_the_days_allowance_is_told_on_the_receipt_field_and_keeps
     let page = emp
         .post_multipart(
             &format!("{url}/lines"),
-            &line(&date, "l1"),
-            Some(("receipt", "a.jpg", &jpeg())),
+            &line_fields(&date, "l1"),
+            Some(("receipt", "a.png", &common::png())),
         )
         .await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
@@ -105,8 +83,8 @@ async fn a_person_past_the_days_allowance_is_told_on_the_receipt_field_and_keeps
     let page = emp
         .post_multipart(
             &format!("{url}/lines"),
-            &line(&date, "l2"),
-            Some(("receipt", "b.jpg", &jpeg())),
+            &line_fields(&date, "l2"),
+            Some(("receipt", "b.png", &common::png())),
         )
         .await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
@@ -119,8 +97,8 @@ async fn a_person_past_the_days_allowance_is_told_on_the_receipt_field_and_keeps
     let page = emp
         .post_multipart(
             &format!("{url}/lines"),
-            &line(&date, "l3"),
-            Some(("receipt", "c.jpg", &jpeg())),
+            &line_fields(&date, "l3"),
+            Some(("receipt", "c.png", &common::png())),
         )
         .await;
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -140,7 +118,7 @@ async fn a_person_past_the_days_allowance_is_told_on_the_receipt_field_and_keeps
 
     // The same line without the file is taken, as the message says.
     let page = emp
-        .post_multipart(&format!("{url}/lines"), &line(&date, "l4"), None)
+        .post_multipart(&format!("{url}/lines"), &line_fields(&date, "l4"), None)
         .await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
 
@@ -153,10 +131,10 @@ async fn a_person_past_the_days_allowance_is_told_on_the_receipt_field_and_keeps
     let form = emp.get(&edit).await;
     let version = common::field_value(&form.body, "version").unwrap();
     let key = common::field_value(&form.body, "form_key").unwrap();
-    let mut fields = line(&date, &key);
+    let mut fields = line_fields(&date, &key);
     fields.push(("version", &version));
     let page = emp
-        .post_multipart(&edit, &fields, Some(("receipt", "e.jpg", &jpeg())))
+        .post_multipart(&edit, &fields, Some(("receipt", "e.png", &common::png())))
         .await;
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(page.body.contains(REFUSED), "{}", page.body);
@@ -166,8 +144,8 @@ async fn a_person_past_the_days_allowance_is_told_on_the_receipt_field_and_keeps
     let page = boss
         .post_multipart(
             &format!("{boss_url}/lines"),
-            &line(&date, "b1"),
-            Some(("receipt", "d.jpg", &jpeg())),
+            &line_fields(&date, "b1"),
+            Some(("receipt", "d.png", &common::png())),
         )
         .await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);

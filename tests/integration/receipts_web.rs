@@ -36,7 +36,7 @@ fn jpeg_with_exif_and_payload() -> Vec<u8> {
     out
 }
 
-fn line_fields<'a>(date: &'a str, key: &'a str) -> Vec<(&'a str, &'a str)> {
+pub(crate) fn line_fields<'a>(date: &'a str, key: &'a str) -> Vec<(&'a str, &'a str)> {
     vec![
         ("date", date),
         ("category", "accommodation"),
