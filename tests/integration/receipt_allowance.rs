@@ -66,6 +66,25 @@ async fn a_person_past_the_days_allowance_is_told_on_the_receipt_field_and_keeps
     let date = time::OffsetDateTime::now_utc().date().to_string();
     let (mut emp, url, claim) = draft(&app, "emp@acme.example").await;
 
+    // A good file with a refused field: the browser forgets the file, so the notice
+    // asks for it again.
+    let mut bad_amount = line_fields(&date, "l0");
+    bad_amount[4] = ("amount", "-5");
+    let page = emp
+        .post_multipart(
+            &format!("{url}/lines"),
+            &bad_amount,
+            Some(("receipt", "a.png", &common::png())),
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        page.body
+            .contains("see the messages below, and choose the receipt again."),
+        "{}",
+        page.body
+    );
+
     // A full allowance stored 25 hours ago no longer counts.
     stored(&org, claim, DAILY_BYTES, now() - 25 * 60 * 60);
     let page = emp
@@ -103,6 +122,13 @@ async fn a_person_past_the_days_allowance_is_told_on_the_receipt_field_and_keeps
         .await;
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(page.body.contains(REFUSED), "{}", page.body);
+    // Choosing the file again would not help: the notice does not ask for it.
+    assert!(
+        page.body
+            .contains("The line was not added: see the messages below.</p>"),
+        "{}",
+        page.body
+    );
     assert!(
         page.body
             .contains(r#"<p class="field-error" id="receipt-error">You have stored"#),
@@ -138,6 +164,10 @@ async fn a_person_past_the_days_allowance_is_told_on_the_receipt_field_and_keeps
         .await;
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(page.body.contains(REFUSED), "{}", page.body);
+    assert!(
+        page.body
+            .contains("The line was not saved: see the messages below.</p>")
+    );
 
     // A colleague's allowance is their own.
     let (mut boss, boss_url, _) = draft(&app, "boss@acme.example").await;

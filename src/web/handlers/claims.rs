@@ -65,9 +65,12 @@ pub async fn add_line(
         Ok(AddLine::Invalid(errors)) => {
             let mut page = page_for(&user, id).await?;
             page.input = input;
+            // A file that passed its checks is not kept by the browser, so it must be
+            // chosen again; a refused file has what to do in its own message.
+            let choose_again = sent_file && errors.get("receipt").is_none();
             page.errors = errors.0;
             page.error = Some(
-                if sent_file {
+                if choose_again {
                     "The line was not added: see the messages below, and choose the receipt again."
                 } else {
                     "The line was not added: see the messages below."

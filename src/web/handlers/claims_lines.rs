@@ -165,9 +165,12 @@ pub async fn edit(
             // Keep the version the person started from: a change made meanwhile is
             // still noticed when they post again.
             page.version = version;
+            // A file that passed its checks is not kept by the browser, so it must be
+            // chosen again; a refused file has what to do in its own message.
+            let choose_again = sent_file && errors.get("receipt").is_none();
             page.errors = errors.0;
             page.error = Some(
-                if sent_file {
+                if choose_again {
                     "The line was not saved: see the messages below, and choose the receipt again."
                 } else {
                     "The line was not saved: see the messages below."
