@@ -31,7 +31,6 @@ pub type Uploader = (i64, i64);
 
 /// Kept in the app's state (one set per app, not per process), and shared with the
 /// turns it hands out, which may outlive the request (an export's writer holds one).
-#[derive(Clone)]
 pub struct Turns(Arc<Shares>);
 
 struct Shares {

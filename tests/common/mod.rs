@@ -343,6 +343,21 @@ where
         .await
     }
 
+    /// Starts a claim through the pages, with a form key of its own; gives its URL.
+    pub async fn start_claim(&mut self, title: &str) -> String {
+        static KEYS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let key = format!(
+            "claim-{}",
+            KEYS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        self.get("/claims").await;
+        let made = self
+            .post("/claims", &[("title", title), ("form_key", &key)])
+            .await;
+        assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
+        made.location().expect("the new claim's URL").to_owned()
+    }
+
     /// Signs in with a password (no MFA) and asserts it worked.
     pub async fn sign_in(&mut self, org: &str, email: &str, password: &str) {
         self.get("/login").await;

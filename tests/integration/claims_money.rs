@@ -74,20 +74,6 @@ impl<'a> Line<'a> {
     }
 }
 
-/// Starts a claim through the pages; returns its URL.
-async fn new_claim<S, B>(c: &mut Client<'_, S>, title: &str) -> String
-where
-    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
-    B: MessageBody,
-{
-    c.get("/claims").await;
-    let made = c
-        .post("/claims", &[("title", title), ("form_key", &key())])
-        .await;
-    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
-    made.location().unwrap().to_owned()
-}
-
 /// Posts a line on the claim page's form (with a receipt if given).
 async fn post_line<S, B>(
     c: &mut Client<'_, S>,
@@ -224,7 +210,7 @@ async fn miles_on_an_earlier_claim_count_toward_the_band_of_a_new_one() {
     let today = day(0);
 
     // Claim A: 9,950 miles, all at 45p, approved by the manager and then finance.
-    let a = new_claim(&mut emp, "Driving, part one").await;
+    let a = emp.start_claim("Driving, part one").await;
     add_line(&mut emp, &a, Line::miles(&today, "9950"), None).await;
     let page = emp.get(&a).await;
     assert!(
@@ -243,7 +229,7 @@ async fn miles_on_an_earlier_claim_count_toward_the_band_of_a_new_one() {
     assert_eq!(status_of(&emp.get(&a).await.body), "approved");
 
     // Claim B: 100 miles, of which 50 are left at 45p and 50 go at 25p.
-    let b = new_claim(&mut emp, "Driving, part two").await;
+    let b = emp.start_claim("Driving, part two").await;
     add_line(&mut emp, &b, Line::miles(&today, "100"), None).await;
     let page = emp.get(&b).await;
     let row = line_row(&page.body, "Mileage");
@@ -286,7 +272,7 @@ async fn miles_of_the_last_tax_year_do_not_count_toward_the_new_one() {
 
     let mut emp = Client::new(&app);
     emp.sign_in("acme", "emp@acme.example", PASSWORD).await;
-    let url = new_claim(&mut emp, "Around the year end").await;
+    let url = emp.start_claim("Around the year end").await;
     add_line(&mut emp, &url, Line::miles(&apr5, "10000"), None).await;
     add_line(&mut emp, &url, Line::miles(&apr6, "100"), None).await;
     // Control: a line of the old tax year, entered later, comes first in that year
@@ -324,7 +310,7 @@ async fn receipt_and_limit_flags_follow_the_line() {
     let today = day(0);
     let receipt = common::png();
     // Meals: a receipt is needed above 25.00, and the limit is 50.00.
-    let url = new_claim(&mut emp, "Meals").await;
+    let url = emp.start_claim("Meals").await;
     add_line(
         &mut emp,
         &url,
@@ -408,7 +394,7 @@ async fn a_line_older_than_the_policy_allows_is_flagged_to_the_approver() {
 
     let mut emp = Client::new(&app);
     emp.sign_in("acme", "emp@acme.example", PASSWORD).await;
-    let url = new_claim(&mut emp, "Late receipts").await;
+    let url = emp.start_claim("Late receipts").await;
     let (old, new) = (day(100), day(0));
     add_line(
         &mut emp,
@@ -461,7 +447,7 @@ async fn a_total_at_the_threshold_needs_no_finance_approval_and_a_penny_more_doe
     // The default threshold is 1,000.00; training has no limit.
     let mut urls = Vec::new();
     for amount in ["1000.00", "1000.01"] {
-        let url = new_claim(&mut emp, &format!("Course {amount}")).await;
+        let url = emp.start_claim(&format!("Course {amount}")).await;
         add_line(
             &mut emp,
             &url,
@@ -508,7 +494,7 @@ where
     B: MessageBody,
 {
     let today = day(0);
-    let url = new_claim(emp, "Paris").await;
+    let url = emp.start_claim("Paris").await;
     let receipt = common::png();
     let eur = Line {
         date: &today,
@@ -675,8 +661,8 @@ async fn each_organisation_offers_the_categories_and_keeps_its_own_limits() {
     g_emp
         .sign_in("globex", "emp@globex.example", PASSWORD)
         .await;
-    let a_url = new_claim(&mut a_emp, "Dinner").await;
-    let g_url = new_claim(&mut g_emp, "Dinner").await;
+    let a_url = a_emp.start_claim("Dinner").await;
+    let g_url = g_emp.start_claim("Dinner").await;
     for (who, c, url) in [("acme", &mut a_emp, &a_url), ("globex", &mut g_emp, &g_url)] {
         let options = category_options(&c.get(url).await.body);
         for (code, label) in CATEGORIES {
@@ -1003,7 +989,7 @@ async fn bad_vat_is_refused_on_its_field_with_the_input_kept_and_nothing_written
     let app = atest::init_service(build_app(acme.env.state.clone())).await;
     let mut emp = Client::new(&app);
     emp.sign_in("acme", "emp@acme.example", PASSWORD).await;
-    let url = new_claim(&mut emp, "Receipts").await;
+    let url = emp.start_claim("Receipts").await;
     let id: i64 = url.trim_start_matches("/claims/").parse().unwrap();
     let today = day(0);
     let line = |amount, vat, miles, category| Line {

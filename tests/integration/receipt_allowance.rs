@@ -46,13 +46,7 @@ where
 {
     let mut c = Client::new(app);
     c.sign_in("acme", email, PASSWORD).await;
-    c.get("/claims").await;
-    let url = c
-        .post("/claims", &[("title", "Trip"), ("form_key", email)])
-        .await
-        .location()
-        .unwrap()
-        .to_owned();
+    let url = c.start_claim("Trip").await;
     let id = url.rsplit('/').next().unwrap().parse().unwrap();
     c.get(&url).await;
     (c, url, id)

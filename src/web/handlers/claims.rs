@@ -7,7 +7,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use super::claim_page::{page_for, refusal_status};
-use crate::expenses::claims::{self, AddLine, ClaimError, LineInput};
+use crate::expenses::claims::{self, AddLine, ClaimError, FieldErrors, LineInput};
 use crate::expenses::receipts::{self, Upload};
 use crate::expenses::status::{Transition, TransitionError};
 use crate::web::access::CurrentUser;
@@ -22,6 +22,19 @@ pub async fn show(
     let mut page = page_for(&user, id.into_inner()).await?;
     page.notice = session::take_notice(&session);
     html(StatusCode::OK, &page)
+}
+
+/// The notice over a refused line form ("The line was not added: ..."). A file that
+/// passed its checks is not kept by the browser, so it must be chosen again; a refused
+/// file has what to do in its own message.
+pub(super) fn refused_line_notice(done: &str, sent_file: bool, errors: &FieldErrors) -> String {
+    let choose_again = sent_file && errors.get("receipt").is_none();
+    let again = if choose_again {
+        ", and choose the receipt again"
+    } else {
+        ""
+    };
+    format!("The line was not {done}: see the messages below{again}.")
 }
 
 /// A line form as typed, and its receipt file.
@@ -65,18 +78,8 @@ pub async fn add_line(
         Ok(AddLine::Invalid(errors)) => {
             let mut page = page_for(&user, id).await?;
             page.input = input;
-            // A file that passed its checks is not kept by the browser, so it must be
-            // chosen again; a refused file has what to do in its own message.
-            let choose_again = sent_file && errors.get("receipt").is_none();
+            page.error = Some(refused_line_notice("added", sent_file, &errors));
             page.errors = errors.0;
-            page.error = Some(
-                if choose_again {
-                    "The line was not added: see the messages below, and choose the receipt again."
-                } else {
-                    "The line was not added: see the messages below."
-                }
-                .into(),
-            );
             html(StatusCode::UNPROCESSABLE_ENTITY, &page)
         }
         // Submitted from another tab meanwhile, or restricted: the claim as it is now,

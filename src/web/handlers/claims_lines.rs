@@ -9,7 +9,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::claim_page::{form_key, refusal_status, refused};
-use super::claims::line_form;
+use super::claims::{line_form, refused_line_notice};
 use crate::expenses::claims::{
     self, AddLine, ClaimError, ClaimFields, FieldErrors, LineInput, LineRow,
 };
@@ -165,18 +165,8 @@ pub async fn edit(
             // Keep the version the person started from: a change made meanwhile is
             // still noticed when they post again.
             page.version = version;
-            // A file that passed its checks is not kept by the browser, so it must be
-            // chosen again; a refused file has what to do in its own message.
-            let choose_again = sent_file && errors.get("receipt").is_none();
+            page.error = Some(refused_line_notice("saved", sent_file, &errors));
             page.errors = errors.0;
-            page.error = Some(
-                if choose_again {
-                    "The line was not saved: see the messages below, and choose the receipt again."
-                } else {
-                    "The line was not saved: see the messages below."
-                }
-                .into(),
-            );
             html(StatusCode::UNPROCESSABLE_ENTITY, &page)
         }
         // Changed meanwhile: what they typed is kept, on a form of the claim as it is
