@@ -141,7 +141,7 @@ fn scrub_in(path: &Path, key: PersonKeyId) -> Result<bool, BackupError> {
     for _ in &people {
         indexes.push(random_array::<32>()?);
     }
-    conn.immediate_transaction(|c| -> QueryResult<()> {
+    crate::db::immediate(&mut conn, |c| -> QueryResult<()> {
         for (person, index) in people.iter().zip(&indexes) {
             let why = "in this backup, after the erasure";
             crate::privacy::erasure::scrub(c, None, UserId(*person), index, now, why)?;

@@ -196,7 +196,7 @@ fn swap_in(
         "ATTACH DATABASE {} AS {SOURCE}",
         sql_literal(&staged)
     ))?;
-    let result = conn.immediate_transaction(|c| copy_all(c, id, erased));
+    let result = crate::db::immediate(&mut conn, |c| copy_all(c, id, erased));
     // Closing the connection detaches as well; this just releases the file early.
     let _ = conn.batch_execute(&format!("DETACH DATABASE {SOURCE}"));
     result

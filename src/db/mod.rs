@@ -189,6 +189,35 @@ fn migrate(
 }
 
 /// Current time as seconds since the Unix epoch, the form every timestamp column uses.
+/// Runs `f` in a `BEGIN IMMEDIATE` transaction: committed if it succeeds, rolled back
+/// if not, as diesel's `immediate_transaction` does, but keeping `f`'s own error. After
+/// some failures (a full disk, an I/O error) SQLite has already rolled the transaction
+/// back itself, so ROLLBACK fails with "no transaction is active", and diesel returns
+/// that in place of the error that says what happened (the full disk a page must
+/// name). diesel then marks the connection broken, and the pool drops it.
+pub fn immediate<T, E>(
+    c: &mut SqliteConnection,
+    f: impl FnOnce(&mut SqliteConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?;
+    match f(c) {
+        Ok(value) => {
+            AnsiTransactionManager::commit_transaction(c)?;
+            Ok(value)
+        }
+        Err(e) => {
+            if let Err(rollback) = AnsiTransactionManager::rollback_transaction(c) {
+                log::warn!("rollback after a failed write: {rollback}");
+            }
+            Err(e)
+        }
+    }
+}
+
 pub fn now_unix() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }

@@ -70,7 +70,7 @@ impl Org {
         let _held = HeldTurn::claim(self.id)?;
         let _turn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let mut conn = self.conn()?;
-        conn.immediate_transaction(f)
+        crate::db::immediate(&mut conn, f)
     }
 }
 
