@@ -118,6 +118,24 @@ async fn each_dashboard_shows_the_base_currency_and_never_sums_two() {
     assert!(home.contains("<td class=\"num\">70.00</td>"), "{home}");
     assert!(!home.contains("193.45"), "{home}");
     assert!(!home.contains("GBP"), "{home}");
+    // Whose spending it is, is personal data: the view is in the audit log.
+    let org = p.env.org("acme");
+    let views = expenseplus::audit::page(
+        &org,
+        &expenseplus::audit::Filter {
+            action: Some(expenseplus::audit::Action::ViewedPerson),
+            ..Default::default()
+        },
+        None,
+        10,
+    )
+    .unwrap();
+    assert!(
+        views
+            .iter()
+            .any(|e| e.actor_id == Some(p.boss.0) && e.detail == "team spend chart"),
+        "{views:?}"
+    );
 
     let mut fin = Client::new(&app);
     fin.sign_in("acme", "fin@acme.example", PASSWORD).await;

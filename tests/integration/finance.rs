@@ -175,6 +175,19 @@ async fn finance_pays_two_claims_in_one_post_and_history_shows_paid() {
     // A value that is not `<id>:<version>` is a plain 400.
     let bad = fin.post("/finance/pay", &[("pay", "x")]).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    // More than the page offers (a script): refused whole, said so, nothing paid.
+    let mut picks: Vec<String> = (1_000..1_100).map(|id| format!("{id}:1")).collect();
+    picks.push(pick(&page.body, c));
+    let many: Vec<(&str, &str)> = picks.iter().map(|v| ("pay", v.as_str())).collect();
+    let refused = fin.post("/finance/pay", &many).await;
+    assert_eq!(refused.location(), Some("/finance"));
+    assert!(
+        fin.get("/finance")
+            .await
+            .body
+            .contains("At most 100 claims can be paid at once, one page; none were paid.")
+    );
+    assert_eq!(claims::get(&org, c).unwrap().status(), Status::Approved);
 }
 
 #[actix_web::test]

@@ -199,6 +199,15 @@ pub async fn pay(
         session::set_notice(&session, "No claims were selected, so none were paid.");
         return Ok(see_other("/finance"));
     }
+    // The page offers one page of claims. A longer batch came from elsewhere, and
+    // each claim is a write of its own: it would hold the organisation's writers.
+    if batch.len() > QUEUE_PAGE as usize {
+        session::set_notice(
+            &session,
+            &format!("At most {QUEUE_PAGE} claims can be paid at once, one page; none were paid."),
+        );
+        return Ok(see_other("/finance"));
+    }
     let (org, uid, roles) = (user.org().clone(), user.id(), user.roles());
     let out = web::block(move || finance::mark_paid(&org, uid, roles, &batch)).await??;
     session::set_notice(&session, &outcome_notice(&out));

@@ -7,6 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
+use crate::audit::{self, Action};
 use crate::auth::Role;
 use crate::expenses::claims;
 use crate::expenses::money::{Currency, format_minor};
@@ -168,6 +169,17 @@ fn figures(
     let spend = if manager {
         let today = time::OffsetDateTime::now_utc().date();
         let report = reports::team_spend_since(org, uid, today, SPEND_MONTHS)?;
+        // A team of one is one person's spending: each view that shows any is audited,
+        // as the approvals queue is (no figures in the entry).
+        if !report.rows.is_empty() {
+            audit::record(
+                org,
+                Some(uid),
+                None,
+                Action::ViewedPerson,
+                "team spend chart",
+            )?;
+        }
         Some(team_spend(
             org,
             reports::last_months(today, SPEND_MONTHS),
