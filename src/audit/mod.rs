@@ -69,6 +69,9 @@ pub enum Action {
     /// A manager named a delegate for their approvals.
     DelegationAdded,
     DelegationRemoved,
+    /// The owner started a claim, or added a line to their draft (detail: ids only).
+    ClaimCreated,
+    ClaimLineAdded,
     /// The owner changed or removed a line of their draft claim.
     ClaimLineChanged,
     ClaimLineRemoved,
@@ -81,7 +84,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 48] = [
+    pub const ALL: [Action; 50] = [
         Action::SignIn,
         Action::SignInFailed,
         Action::SignInThrottled,
@@ -125,6 +128,8 @@ impl Action {
         Action::ProcessorNoticeAcknowledged,
         Action::DelegationAdded,
         Action::DelegationRemoved,
+        Action::ClaimCreated,
+        Action::ClaimLineAdded,
         Action::ClaimLineChanged,
         Action::ClaimLineRemoved,
         Action::ClaimDiscarded,
@@ -177,6 +182,8 @@ impl Action {
             Action::ProcessorNoticeAcknowledged => "processor_notice_acknowledged",
             Action::DelegationAdded => "delegation_added",
             Action::DelegationRemoved => "delegation_removed",
+            Action::ClaimCreated => "claim_created",
+            Action::ClaimLineAdded => "claim_line_added",
             Action::ClaimLineChanged => "claim_line_changed",
             Action::ClaimLineRemoved => "claim_line_removed",
             Action::ClaimDiscarded => "claim_discarded",

@@ -305,5 +305,19 @@ pub mod org {
         }
     }
 
+    diesel::table! {
+        id_high_water (tbl) {
+            tbl -> Text,
+            last -> BigInt,
+        }
+    }
+
+    diesel::table! {
+        spent_form_keys (form_key) {
+            form_key -> Text,
+            claim_id -> BigInt,
+        }
+    }
+
     diesel::allow_tables_to_appear_in_same_query!(delegations, users);
 }

@@ -11,6 +11,7 @@ pub use super::lines::{
 pub use super::lists::{ListFilter, list_own, waiting_for};
 pub use super::mileage::mileage_text;
 use super::money::Currency;
+use super::row_ids;
 use super::status::{self, Actor, Status, Transition, TransitionError};
 use crate::audit::{self, Action};
 use crate::auth::users::{self, UserError};
@@ -25,7 +26,7 @@ use crate::tenancy::Org;
 pub const TITLE_MAX: usize = 200;
 pub const TEXT_MAX: usize = 1000;
 
-pub(super) use super::text::clean_text;
+pub(super) use super::text::{clean_line, clean_text};
 /// Lines dated further back than this are refused (the default of the organisation's
 /// policy, `super::policy`).
 pub const MAX_LINE_AGE_DAYS: i64 = super::policy::DEFAULT_MAX_LINE_AGE_DAYS;
@@ -55,6 +56,9 @@ pub enum ClaimError {
         "this claim changed after you opened the page (perhaps in another tab), so nothing was changed; look at it again"
     )]
     Stale,
+    /// The line being changed was removed meanwhile (another tab).
+    #[error("this line was removed, perhaps in another tab, so your changes were not saved")]
+    LineGone,
     #[error(transparent)]
     Transition(#[from] TransitionError),
     /// The owner's data is restricted (GDPR Art. 18): nothing may change or use it.
@@ -186,7 +190,7 @@ pub fn categories(org: &Org) -> Result<Vec<Category>, ClaimError> {
 /// Creates a draft claim. The same `form_key` twice gives the same claim; an empty
 /// key guards nothing (every such post is a new claim).
 pub fn create(org: &Org, owner: UserId, title: &str, form_key: &str) -> Result<i64, ClaimError> {
-    let title = clean_text(title, TITLE_MAX, "claim title", true)
+    let title = clean_line(title, TITLE_MAX, "claim title", true)
         .map_err(|e| ClaimError::Field("title", e))?;
     let owner_row = users::get(org, owner)?.ok_or(ClaimError::Forbidden)?;
     if_restricted(org, owner)?;
@@ -210,11 +214,18 @@ pub fn create(org: &Org, owner: UserId, title: &str, form_key: &str) -> Result<i
                     Err(ClaimError::Forbidden)
                 };
             }
+            if row_ids::spent_on(c, key)?.is_some() {
+                return Err(ClaimError::Invalid(
+                    "this form was sent before and the claim it started has been discarded; start a new claim below if you still need one".into(),
+                ));
+            }
         }
         let base = super::policy::load_with(c)?.base_currency;
         let now = now_unix();
-        Ok(diesel::insert_into(claims::table)
+        let id = row_ids::next(c, row_ids::Table::Claims)?;
+        diesel::insert_into(claims::table)
             .values((
+                claims::id.eq(id),
                 claims::owner_id.eq(owner.0),
                 claims::title.eq(&sealed),
                 claims::status.eq(Status::Draft.code()),
@@ -223,8 +234,15 @@ pub fn create(org: &Org, owner: UserId, title: &str, form_key: &str) -> Result<i
                 claims::created_at.eq(now),
                 claims::updated_at.eq(now),
             ))
-            .returning(claims::id)
-            .get_result::<i64>(c)?)
+            .execute(c)?;
+        audit::append(
+            c,
+            Some(owner),
+            Some(owner),
+            Action::ClaimCreated,
+            &format!("claim {id}"),
+        )?;
+        Ok(id)
     })
 }
 
@@ -318,14 +336,15 @@ fn could_have_decided(
     Ok(false)
 }
 
-/// Who gave a claim's first approval (the latest move to awaiting finance), from its
-/// history: they cannot give the second.
-pub fn first_approver(events: &[EventRow]) -> Option<UserId> {
+/// Whether `who` gave the claim's first approval (the latest move to awaiting
+/// finance, from its history), themselves or through a delegate acting for them: the
+/// second approval must rest on someone else's authority.
+pub fn gave_first_approval(events: &[EventRow], who: UserId) -> bool {
     events
         .iter()
         .rev()
         .find(|e| e.to_status == Status::AwaitingFinance.code())
-        .map(|e| UserId(e.actor_id))
+        .is_some_and(|e| e.actor_id == who.0 || e.on_behalf_of == Some(who.0))
 }
 
 /// What to say when the claim changed under `actor`: that they had already done this
@@ -392,7 +411,7 @@ pub fn transition(
     // Two approvals mean two people: whoever approved first cannot give the second.
     if t == Transition::Approve
         && claim.status() == Status::AwaitingFinance
-        && first_approver(&history(org, claim_id)?) == Some(actor)
+        && gave_first_approval(&history(org, claim_id)?, actor)
     {
         return Err(ClaimError::Invalid(
             "the second approval must come from someone other than the first approver".into(),

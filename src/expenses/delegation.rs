@@ -158,16 +158,17 @@ pub fn add(
         if let Some(id) = same {
             return Ok(id);
         }
-        let id: i64 = diesel::insert_into(delegations::table)
+        let id = super::row_ids::next(c, super::row_ids::Table::Delegations)?;
+        diesel::insert_into(delegations::table)
             .values((
+                delegations::id.eq(id),
                 delegations::delegator_id.eq(delegator.0),
                 delegations::delegate_id.eq(delegate.0),
                 delegations::starts_on.eq(&from),
                 delegations::ends_on.eq(&to),
                 delegations::created_at.eq(now_unix()),
             ))
-            .returning(delegations::id)
-            .get_result(c)?;
+            .execute(c)?;
         audit::append(
             c,
             Some(delegator),

@@ -29,6 +29,23 @@ pub fn delete_rows(c: &mut SqliteConnection, ids: &[i64]) -> QueryResult<()> {
     owners.sort_unstable();
     owners.dedup();
     for chunk in ids.chunks(500) {
+        // Forms that made these claims and lines, posted again, stay repeats.
+        let mut keys: Vec<(String, i64)> = claims_t::table
+            .filter(claims_t::id.eq_any(chunk))
+            .filter(claims_t::form_key.is_not_null())
+            .select((claims_t::form_key.assume_not_null(), claims_t::id))
+            .load(c)?;
+        keys.extend(
+            claim_lines::table
+                .filter(claim_lines::claim_id.eq_any(chunk))
+                .filter(claim_lines::form_key.is_not_null())
+                .select((
+                    claim_lines::form_key.assume_not_null(),
+                    claim_lines::claim_id,
+                ))
+                .load::<(String, i64)>(c)?,
+        );
+        super::row_ids::spend(c, keys.iter().map(|(k, id)| (k.as_str(), *id)))?;
         diesel::delete(receipts::table.filter(receipts::claim_id.eq_any(chunk))).execute(c)?;
         diesel::delete(claim_events::table.filter(claim_events::claim_id.eq_any(chunk)))
             .execute(c)?;

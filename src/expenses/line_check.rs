@@ -5,7 +5,7 @@
 
 use time::{Date, OffsetDateTime};
 
-use super::claims::{self, ClaimError, ClaimFields, TEXT_MAX, TITLE_MAX, clean_text};
+use super::claims::{self, ClaimError, ClaimFields, TEXT_MAX, TITLE_MAX, clean_line, clean_text};
 use super::mileage;
 use super::money::{self, Currency, MoneyError};
 use super::policy::{self, ExpensePolicy};
@@ -73,6 +73,7 @@ fn parse_date(raw: &str, today: Date, max_age_days: i64) -> Result<Date, String>
 /// the claim's owner, ready for [`super::lines::insert`].
 pub struct ValidLine {
     pub(super) claim_id: i64,
+    pub(super) owner: UserId,
     pub(super) owner_key: PersonKeyId,
     pub(super) date: Date,
     pub(super) category: String,
@@ -165,7 +166,7 @@ pub fn validate_for(
     }
     let is_mileage = category.is_some_and(|c| c.code == MILEAGE);
     // Miles in one's own car have no merchant to name.
-    let merchant = clean_text(&input.merchant, TITLE_MAX, "merchant", !is_mileage)
+    let merchant = clean_line(&input.merchant, TITLE_MAX, "merchant", !is_mileage)
         .map_err(|e| errors.add("merchant", e))
         .ok();
     let description = clean_text(&input.description, TEXT_MAX, "description", false)
@@ -228,6 +229,7 @@ pub fn validate_for(
     let key = owner_row.person_key();
     Ok(Ok(ValidLine {
         claim_id,
+        owner,
         owner_key: key,
         date,
         category: category.code.clone(),

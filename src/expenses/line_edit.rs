@@ -9,6 +9,7 @@ use diesel::prelude::*;
 use super::claims::{self, AddLine, ClaimError, ClaimFields, ClaimRow, LineInput, LineRow};
 use super::lines;
 use super::receipts::{self, ReceiptMeta, Upload};
+use super::row_ids;
 use super::status::Status;
 use crate::audit::{self, Action};
 use crate::db::now_unix;
@@ -54,6 +55,17 @@ pub fn for_edit(
     Ok((claim, line, receipt))
 }
 
+/// Whether the claim had this line and it was removed.
+fn was_removed(org: &Org, claim_id: i64, line_id: i64) -> Result<bool, ClaimError> {
+    let mut conn = org.conn()?;
+    let gone: i64 = removed_lines::table
+        .filter(removed_lines::line_id.eq(line_id))
+        .filter(removed_lines::claim_id.eq(claim_id))
+        .count()
+        .get_result(&mut conn)?;
+    Ok(gone > 0)
+}
+
 fn only_drafts() -> ClaimError {
     ClaimError::Invalid("only a draft claim can be changed".into())
 }
@@ -70,7 +82,13 @@ pub fn update(
     upload: Upload,
 ) -> Result<AddLine, ClaimError> {
     let (claim, line) = owned_line(org, owner, claim_id, line_id)?;
-    let line = line.ok_or(ClaimError::NotFound)?;
+    let Some(line) = line else {
+        return Err(if was_removed(org, claim_id, line_id)? {
+            ClaimError::LineGone
+        } else {
+            ClaimError::NotFound
+        });
+    };
     // This very form was saved already (a double post): nothing more to do.
     if !input.form_key.is_empty() && line.form_key.as_deref() == Some(input.form_key.as_str()) {
         return Ok(AddLine::Added);
@@ -120,7 +138,7 @@ pub fn update(
             .select(claim_lines::base_minor)
             .first(c)
             .optional()?
-            .ok_or(ClaimError::Stale)?;
+            .ok_or(ClaimError::LineGone)?;
         let n = diesel::update(
             claims_t::table
                 .find(claim_id)
@@ -135,6 +153,10 @@ pub fn update(
         .execute(c)?;
         if n != 1 {
             return Err(ClaimError::Stale);
+        }
+        // The key that made the line (or its last edit) stays a repeat once replaced.
+        if let Some(old) = line.form_key.as_deref() {
+            row_ids::spend(c, [(old, claim_id)])?;
         }
         diesel::update(claim_lines::table.find(line_id))
             .set((
@@ -191,13 +213,7 @@ pub fn remove(
 ) -> Result<(), ClaimError> {
     let (claim, line) = owned_line(org, owner, claim_id, line_id)?;
     let Some(line) = line else {
-        let mut conn = org.conn()?;
-        let gone: i64 = removed_lines::table
-            .filter(removed_lines::line_id.eq(line_id))
-            .filter(removed_lines::claim_id.eq(claim_id))
-            .count()
-            .get_result(&mut conn)?;
-        return if gone > 0 {
+        return if was_removed(org, claim_id, line_id)? {
             Ok(())
         } else {
             Err(ClaimError::NotFound)
@@ -228,6 +244,9 @@ pub fn remove(
         }
         diesel::delete(receipts_t::table.filter(receipts_t::line_id.eq(line_id))).execute(c)?;
         diesel::delete(claim_lines::table.find(line_id)).execute(c)?;
+        if let Some(key) = line.form_key.as_deref() {
+            row_ids::spend(c, [(key, claim_id)])?;
+        }
         diesel::insert_into(removed_lines::table)
             .values((
                 removed_lines::line_id.eq(line_id),

@@ -10,11 +10,13 @@ use time::Date;
 use super::claims::{Category, ClaimError};
 use super::money::{self, Currency};
 use super::policy::ExpensePolicy;
+use super::row_ids;
 use super::status::Status;
+use crate::audit::{self, Action};
 use crate::crypto::Sealed;
 use crate::crypto::columns::{LineDescription, LineMerchant};
 use crate::db::now_unix;
-use crate::db::schema::org::{claim_lines, claims as claims_t, removed_lines};
+use crate::db::schema::org::{claim_lines, claims as claims_t};
 use crate::ids::UserId;
 use crate::tenancy::Org;
 
@@ -45,6 +47,7 @@ pub struct LineRow {
     pub mileage_after_rate: Option<i64>,
 }
 
+#[derive(Debug)]
 pub enum AddLine {
     Added,
     Invalid(FieldErrors),
@@ -76,6 +79,16 @@ pub fn insert(
                 }
                 None => {}
             }
+            // The line this form made was removed or edited since: still a repeat.
+            match row_ids::spent_on(c, key)? {
+                Some(claim) if claim == line.claim_id => return Ok(()),
+                Some(_) => {
+                    return Err(ClaimError::Invalid(
+                        "this form was already used for another claim; open the claim and add the line again".into(),
+                    ));
+                }
+                None => {}
+            }
         }
         let count: i64 = claim_lines::table
             .filter(claim_lines::claim_id.eq(line.claim_id))
@@ -86,15 +99,9 @@ pub fn insert(
                 "a claim holds at most {MAX_LINES_PER_CLAIM} lines; start another claim for the rest"
             )));
         }
-        // Ids of removed lines are never given again (SQLite would reuse the highest),
-        // so a removal posted twice can never hit a newer line.
-        let max_line: Option<i64> = claim_lines::table
-            .select(diesel::dsl::max(claim_lines::id))
-            .first(c)?;
-        let max_removed: Option<i64> = removed_lines::table
-            .select(diesel::dsl::max(removed_lines::line_id))
-            .first(c)?;
-        let next_id = max_line.max(max_removed).unwrap_or(0) + 1;
+        // Ids of removed lines are never given again, so a removal posted twice can
+        // never hit a newer line.
+        let next_id = row_ids::next(c, row_ids::Table::Lines)?;
         // A mileage line's price as checked is provisional: once it is written, the
         // owner's draft mileage is priced again below, inside this transaction.
         let (amount, base_minor, mileage) = (line.amount, line.base_minor, line.mileage);
@@ -143,6 +150,13 @@ pub fn insert(
             super::mileage::reprice_drafts_in(c, m.owner())?;
         }
         with(c, line_id)?;
+        audit::append(
+            c,
+            Some(line.owner),
+            Some(line.owner),
+            Action::ClaimLineAdded,
+            &format!("claim {} line {line_id}", line.claim_id),
+        )?;
         Ok(())
     })
 }

@@ -142,15 +142,16 @@ pub fn waiting_for(
         )?);
     }
     if roles.contains(Role::Finance) && wants(Status::AwaitingFinance) {
-        // Not the claims whose first approval was this person's: the second must be
-        // someone else's, so they are not waiting for them.
-        let not_theirs = sql::<Bool>(
-            "(SELECT e.actor_id FROM claim_events e WHERE e.claim_id = claims.id \
-             AND e.to_status = ",
-        )
-        .bind::<Text, _>(Status::AwaitingFinance.code())
-        .sql(" ORDER BY e.id DESC LIMIT 1) IS NOT ")
-        .bind::<diesel::sql_types::BigInt, _>(approver.0);
+        // Not the claims whose first approval was this person's, given by them or by
+        // their delegate for them: the second must be someone else's, so they are not
+        // waiting for them.
+        let not_theirs = sql::<Bool>("(SELECT (e.actor_id IS ")
+            .bind::<diesel::sql_types::BigInt, _>(approver.0)
+            .sql(" OR e.on_behalf_of IS ")
+            .bind::<diesel::sql_types::BigInt, _>(approver.0)
+            .sql(" ) FROM claim_events e WHERE e.claim_id = claims.id AND e.to_status = ")
+            .bind::<Text, _>(Status::AwaitingFinance.code())
+            .sql(" ORDER BY e.id DESC LIMIT 1) IS NOT 1");
         out.extend(load(
             claims::table
                 .filter(claims::status.eq(Status::AwaitingFinance.code()))

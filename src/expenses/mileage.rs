@@ -7,6 +7,7 @@ use diesel::sqlite::SqliteConnection;
 use time::{Date, Month};
 
 use super::claims::ClaimError;
+use super::money::Currency;
 use super::status::Status;
 use crate::db::schema::org::{claim_lines, claims};
 use crate::ids::UserId;
@@ -111,7 +112,7 @@ pub fn tenths_before_in(
     Ok(sum.unwrap_or(0))
 }
 
-/// Line, claim, day, miles, first-rate miles, amount, claim status, rates.
+/// Line, claim, day, miles, first-rate miles, amount, claim status, rates, currency.
 type DrivenRow = (
     i64,
     i64,
@@ -121,6 +122,7 @@ type DrivenRow = (
     i64,
     String,
     (Option<i64>, Option<i64>),
+    String,
 );
 
 /// One of a person's mileage lines, as repricing sees it.
@@ -134,6 +136,8 @@ struct Driven {
     /// The claim is a draft: its amounts are still the owner's to see change.
     open: bool,
     rates: (Option<i64>, Option<i64>),
+    /// The most one line may claim in its currency.
+    cap: i64,
 }
 
 /// Prices `owner`'s mileage lines in draft claims again, at the policy's rates, after something
@@ -164,12 +168,13 @@ pub fn reprice_drafts_in(c: &mut SqliteConnection, owner: UserId) -> QueryResult
                 claim_lines::mileage_first_rate,
                 claim_lines::mileage_after_rate,
             ),
+            claim_lines::currency,
         ))
         .load(c)?;
     let lines: Vec<Driven> = rows
         .into_iter()
         .map(
-            |(line, claim, day, tenths, first, amount, status, rates)| Driven {
+            |(line, claim, day, tenths, first, amount, status, rates, currency)| Driven {
                 line,
                 claim,
                 open: status == Status::Draft.code(),
@@ -180,6 +185,9 @@ pub fn reprice_drafts_in(c: &mut SqliteConnection, owner: UserId) -> QueryResult
                 day,
                 amount,
                 rates,
+                cap: Currency::parse(&currency)
+                    .unwrap_or(Currency::GBP)
+                    .max_line_minor(),
             },
         )
         .collect();
@@ -211,7 +219,10 @@ pub fn reprice_drafts_in(c: &mut SqliteConnection, owner: UserId) -> QueryResult
             if l.open {
                 let already = before + decided_after[i + 1];
                 let (first, _) = split(rates, already, l.tenths);
-                let amount = amount_pence(rates, already, l.tenths);
+                // Held to what a line may claim when entered: at least one minor unit
+                // (a tenth of a mile past the band at a tiny rate rounds to nothing),
+                // at most the per-line cap (rates are per mile of the base currency).
+                let amount = amount_pence(rates, already, l.tenths).clamp(1, l.cap);
                 let new_rates = (Some(rates.first_rate_pence), Some(rates.after_rate_pence));
                 if (first, amount, new_rates) != (l.first, l.amount, l.rates) {
                     diesel::update(claim_lines::table.find(l.line))

@@ -17,5 +17,6 @@ pub mod receipt_allowance;
 mod receipt_check;
 pub mod receipts;
 pub mod reports;
+pub mod row_ids;
 pub mod status;
 mod text;

@@ -52,7 +52,8 @@ impl Default for ExpensePolicy {
     }
 }
 
-/// The policy in force. A stored value that no longer parses counts as unset.
+/// The policy in force. A stored value that no longer parses, or lies outside what the
+/// policy form accepts (a hand-edited row), counts as unset.
 pub fn load(org: &Org) -> Result<ExpensePolicy, DbError> {
     let mut conn = org.conn()?;
     Ok(load_with(&mut conn)?)
@@ -68,18 +69,26 @@ pub fn load_with(conn: &mut SqliteConnection) -> QueryResult<ExpensePolicy> {
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
     };
-    let num = |name: &str| get(name).and_then(|v| v.parse::<i64>().ok());
+    let num = |name: &str, lo: i64, hi: i64| {
+        get(name)
+            .and_then(|v| v.parse::<i64>().ok())
+            .filter(|v| (lo..=hi).contains(v))
+    };
     let d = ExpensePolicy::default();
     Ok(ExpensePolicy {
         base_currency: get(BASE_CURRENCY)
             .and_then(|c| Currency::parse(c).ok())
             .unwrap_or(d.base_currency),
-        max_line_age_days: num(MAX_LINE_AGE).unwrap_or(d.max_line_age_days),
-        second_approval_above_minor: num(SECOND_APPROVAL).unwrap_or(d.second_approval_above_minor),
+        max_line_age_days: num(MAX_LINE_AGE, 1, MAX_AGE_LIMIT_DAYS).unwrap_or(d.max_line_age_days),
+        second_approval_above_minor: num(SECOND_APPROVAL, 0, i64::MAX)
+            .unwrap_or(d.second_approval_above_minor),
         mileage: MileageRates {
-            first_rate_pence: num(MILEAGE_FIRST).unwrap_or(d.mileage.first_rate_pence),
-            after_rate_pence: num(MILEAGE_AFTER).unwrap_or(d.mileage.after_rate_pence),
-            threshold_miles: num(MILEAGE_BAND).unwrap_or(d.mileage.threshold_miles),
+            first_rate_pence: num(MILEAGE_FIRST, 1, MAX_RATE_MINOR)
+                .unwrap_or(d.mileage.first_rate_pence),
+            after_rate_pence: num(MILEAGE_AFTER, 1, MAX_RATE_MINOR)
+                .unwrap_or(d.mileage.after_rate_pence),
+            threshold_miles: num(MILEAGE_BAND, 0, MAX_BAND_MILES)
+                .unwrap_or(d.mileage.threshold_miles),
         },
     })
 }

@@ -196,8 +196,10 @@ pub(super) fn insert_row(
     receipt: &CleanReceipt,
     data: &Sealed<ReceiptFile>,
 ) -> QueryResult<i64> {
+    let id = super::row_ids::next(c, super::row_ids::Table::Receipts)?;
     diesel::insert_into(receipts::table)
         .values((
+            receipts::id.eq(id),
             receipts::claim_id.eq(claim_id),
             receipts::line_id.eq(line_id),
             receipts::content_type.eq(receipt.kind.content_type()),
@@ -205,8 +207,8 @@ pub(super) fn insert_row(
             receipts::data.eq(data),
             receipts::created_at.eq(now_unix()),
         ))
-        .returning(receipts::id)
-        .get_result(c)
+        .execute(c)?;
+    Ok(id)
 }
 
 /// Adds a line to the owner's draft claim together with its receipt, if any: the

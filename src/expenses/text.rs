@@ -98,13 +98,86 @@ pub(crate) fn clean_text(
     if text.chars().count() > max {
         return Err(format!("the {what} can be at most {max} characters"));
     }
+    if stacked_marks(&text) > MAX_STACKED_MARKS {
+        return Err(format!(
+            "the {what} has too many accents on one letter; type it in again"
+        ));
+    }
     Ok(text)
+}
+
+/// As [`clean_text`], for text shown on one line (titles, merchants): a line break,
+/// which their form fields cannot type, is refused rather than kept.
+pub(crate) fn clean_line(
+    raw: &str,
+    max: usize,
+    what: &str,
+    required: bool,
+) -> Result<String, String> {
+    let text = clean_text(raw, max, what, required)?;
+    if text.contains('\n') {
+        return Err(format!("the {what} must be on one line"));
+    }
+    Ok(text)
+}
+
+/// Vietnamese typed decomposed needs two marks on a letter; dozens ("Zalgo" text)
+/// spill over the rows above and below on every page that lists the text.
+const MAX_STACKED_MARKS: usize = 4;
+
+/// The most combining diacritical marks in a row (the blocks such text is built from).
+fn stacked_marks(text: &str) -> usize {
+    let mark = |c: char| {
+        matches!(
+            c,
+            '\u{0300}'..='\u{036F}'
+                | '\u{1AB0}'..='\u{1AFF}'
+                | '\u{1DC0}'..='\u{1DFF}'
+                | '\u{20D0}'..='\u{20FF}'
+                | '\u{FE20}'..='\u{FE2F}'
+        )
+    };
+    let (mut run, mut most) = (0, 0);
+    for c in text.chars() {
+        run = if mark(c) { run + 1 } else { 0 };
+        most = most.max(run);
+    }
+    most
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::clean_text;
+    use super::{clean_line, clean_text};
+
+    #[test]
+    fn one_line_text_refuses_line_breaks() {
+        assert_eq!(
+            clean_line("Cafe\r\nOne", 200, "merchant", true),
+            Err("the merchant must be on one line".to_owned())
+        );
+        // Trailing breaks are trimmed away, not refused.
+        assert_eq!(
+            clean_line("Cafe One\n", 200, "merchant", true),
+            Ok("Cafe One".to_owned())
+        );
+        assert_eq!(
+            clean_text("Line one\nLine two", 200, "description", false),
+            Ok("Line one\nLine two".to_owned())
+        );
+    }
+
+    #[test]
+    fn letters_buried_in_marks_are_refused() {
+        // Vietnamese typed decomposed: two marks on one letter.
+        let viet = "Pho\u{031B}\u{0309} Ha\u{0300} No\u{0323}\u{0302}i";
+        assert_eq!(clean_text(viet, 200, "merchant", true), Ok(viet.to_owned()));
+        let zalgo = format!("Cafe{}", "\u{0301}\u{0316}\u{0334}".repeat(10));
+        assert_eq!(
+            clean_text(&zalgo, 200, "merchant", true),
+            Err("the merchant has too many accents on one letter; type it in again".to_owned())
+        );
+    }
 
     #[test]
     fn text_that_shows_as_nothing_is_not_text() {

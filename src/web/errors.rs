@@ -111,7 +111,8 @@ impl From<crate::expenses::claims::ClaimError> for AppError {
             | ClaimError::Transition(_)
             | ClaimError::Conflict
             | ClaimError::AlreadyDone(_)
-            | ClaimError::Stale => {
+            | ClaimError::Stale
+            | ClaimError::LineGone => {
                 AppError::BadRequest(crate::web::layout::sentence(&e.to_string()))
             }
             ClaimError::Db(e) => e.into(),

@@ -493,6 +493,104 @@ fn a_finance_delegate_cannot_give_both_approvals() {
     );
 }
 
+/// A manager who also holds finance, whose delegate gave a claim its first approval
+/// for them, cannot give the second: both would rest on their authority. Their finance
+/// queue does not offer it, and their claim page has no approve button for it.
+#[test]
+fn the_second_approval_cannot_come_from_the_manager_a_delegate_acted_for() {
+    use expenseplus::auth::Roles;
+    use expenseplus::expenses::claims::{AddLine, LineInput};
+    use expenseplus::expenses::delegation::{self, DelegationInput};
+    use expenseplus::expenses::status::Transition;
+
+    let acme = common::acme_with_people();
+    let env = &acme.env;
+    let org = env.org("acme");
+    let roles = |s: &str| Roles::parse_list(s).unwrap();
+    let mf = env.create_user(&org, "mf@acme.example", "Max Both", "manager,finance", None);
+    let rep = env.create_user(&org, "rep@acme.example", "Rae Report", "employee", Some(mf));
+    let made = delegation::add(
+        &org,
+        mf,
+        roles("manager,finance"),
+        &DelegationInput {
+            delegate: acme.other.0.to_string(),
+            from: day(0),
+            to: day(0),
+        },
+    )
+    .unwrap();
+    assert!(made.is_ok());
+
+    let id = claims::create(&org, rep, "Conference", "f").unwrap();
+    let line = LineInput {
+        date: day(0),
+        category: "training".into(),
+        merchant: "Conference Ltd".into(),
+        amount: "1500.00".into(),
+        currency: "GBP".into(),
+        form_key: "l".into(),
+        ..Default::default()
+    };
+    assert!(matches!(
+        claims::add_line(&org, rep, id, &line).unwrap(),
+        AddLine::Added
+    ));
+    let act = |who, r: &str, t| {
+        let v = claims::get(&org, id).unwrap().version;
+        claims::transition(&org, who, roles(r), id, Some(v), t, "")
+    };
+    act(rep, "employee", Transition::Submit).unwrap();
+    // Otto approves for Max: over the threshold, so finance is next.
+    assert_eq!(
+        act(acme.other, "manager,employee", Transition::Approve).unwrap(),
+        Status::AwaitingFinance
+    );
+    assert_eq!(
+        claims::history(&org, id)
+            .unwrap()
+            .last()
+            .unwrap()
+            .on_behalf_of,
+        Some(mf.0)
+    );
+
+    let queue = |who| {
+        claims::waiting_for(
+            &org,
+            who,
+            roles("manager,finance"),
+            &Default::default(),
+            None,
+            10,
+        )
+        .unwrap()
+        .iter()
+        .map(|c| c.id)
+        .collect::<Vec<_>>()
+    };
+    assert!(queue(mf).is_empty(), "not waiting for Max");
+    let refused = act(mf, "manager,finance", Transition::Approve);
+    assert!(
+        matches!(&refused, Err(claims::ClaimError::Invalid(m)) if m.contains("someone other than the first approver")),
+        "{refused:?}"
+    );
+    assert!(claims::gave_first_approval(
+        &claims::history(&org, id).unwrap(),
+        mf
+    ));
+    // Otto, as the one who acted, could not either; Finn, who had no part, can.
+    assert!(claims::gave_first_approval(
+        &claims::history(&org, id).unwrap(),
+        acme.other
+    ));
+    assert_eq!(queue(acme.fin), vec![id]);
+    assert_eq!(
+        act(acme.fin, "finance", Transition::Approve).unwrap(),
+        Status::Approved
+    );
+}
+
 /// An approver's queue takes one database connection at a time. It used to hold one
 /// while looking up delegations with a second, so under load a full pool of approvers
 /// each held one and waited for another until the pool timed out (a 503 page).

@@ -546,3 +546,26 @@ async fn the_base_currency_changes_only_when_no_claim_is_open() {
     assert_eq!(policy::load(&org).unwrap().base_currency.code(), "USD");
     assert_eq!(claims::get(&org, empty).unwrap().currency().code(), "USD");
 }
+
+/// A policy row edited by hand (or restored from somewhere odd) with values the form
+/// would refuse: each counts as unset, so nothing downstream sees a negative age or a
+/// band that overflows when counted in tenths of a mile.
+#[test]
+fn stored_policy_values_out_of_range_count_as_unset() {
+    use diesel::prelude::*;
+    use expenseplus::expenses::policy::{self, ExpensePolicy};
+
+    let acme = common::acme_with_people();
+    let org = acme.env.org("acme");
+    diesel::sql_query(
+        "REPLACE INTO settings (name, value) VALUES \
+         ('expense.max_line_age_days', '-5'), \
+         ('expense.second_approval_above_minor', '-1'), \
+         ('expense.mileage_first_rate', '0'), \
+         ('expense.mileage_after_rate', '99999999'), \
+         ('expense.mileage_band_miles', '1000000000000000000')",
+    )
+    .execute(&mut org.conn().unwrap())
+    .unwrap();
+    assert_eq!(policy::load(&org).unwrap(), ExpensePolicy::default());
+}

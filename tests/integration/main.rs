@@ -26,6 +26,7 @@ mod claims_lines;
 mod claims_list;
 mod claims_money;
 mod claims_policy;
+mod claims_repeats;
 mod claims_web;
 mod cli;
 mod cli_guards;

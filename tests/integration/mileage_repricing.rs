@@ -181,3 +181,50 @@ fn new_mileage_rates_reprice_drafts_only() {
     assert_eq!(priced(&org, submitted), (vec![4_500], 4_500));
     assert_eq!(priced(&org, held), (vec![4_500], 4_500));
 }
+
+/// New rates can price a draft's mileage where no line could be entered: to nothing
+/// (a tenth of a mile past the band at a penny a mile) or past what one line may claim
+/// (ten thousand miles at the highest rate, in yen). Repricing holds it to the same
+/// bounds as entry: one minor unit, and the per-line cap.
+#[test]
+fn repricing_keeps_amounts_within_what_a_line_may_claim() {
+    use expenseplus::expenses::money::Currency;
+    use expenseplus::expenses::policy;
+
+    let acme = common::acme_with_people();
+    let org = acme.env.org("acme");
+    allow_old_lines(&org);
+    let cats = Default::default();
+    let mut p = policy::load(&org).unwrap();
+    p.mileage.threshold_miles = 0;
+    policy::save(&org, acme.admin, &p, &cats).unwrap();
+    let tiny = claims::create(&org, acme.emp, "Tiny", "kt").unwrap();
+    miles(&org, acme.emp, tiny, &day(1), "0.1");
+    assert_eq!(priced(&org, tiny), (vec![3], 3), "a tenth at 25p, rounded");
+    p.mileage.after_rate_pence = 1;
+    policy::save(&org, acme.admin, &p, &cats).unwrap();
+    assert_eq!(priced(&org, tiny), (vec![1], 1), "never nothing");
+
+    // In yen (no claim of the boss's open, so the base may change for the test).
+    let other = common::acme_with_people();
+    let org = other.env.org("acme");
+    allow_old_lines(&org);
+    let mut p = policy::load(&org).unwrap();
+    p.base_currency = Currency::parse("JPY").unwrap();
+    policy::save(&org, other.admin, &p, &cats).unwrap();
+    let long = claims::create(&org, other.emp, "Long", "kl").unwrap();
+    let input = LineInput {
+        date: day(1),
+        category: "mileage".into(),
+        description: "Grand tour".into(),
+        miles: "10000".into(),
+        currency: "JPY".into(),
+        ..LineInput::default()
+    };
+    let added = claims::add_line(&org, other.emp, long, &input).unwrap();
+    assert!(matches!(added, AddLine::Added), "{added:?}");
+    p.mileage.first_rate_pence = 10_000;
+    policy::save(&org, other.admin, &p, &cats).unwrap();
+    let cap = Currency::parse("JPY").unwrap().max_line_minor();
+    assert_eq!(priced(&org, long), (vec![cap], cap));
+}

@@ -205,7 +205,7 @@ pub(super) fn load_page(
     let mut history = Vec::new();
     let mut last_return_or_reject = None;
     let events = claims::history(org, id)?;
-    let gave_first_approval = claims::first_approver(&events) == Some(user.id());
+    let gave_first_approval = claims::gave_first_approval(&events, user.id());
     let last = events.len().saturating_sub(1);
     for (i, e) in events.into_iter().enumerate() {
         let comment = match &e.comment {
@@ -304,7 +304,7 @@ pub(super) fn load_page(
 /// (someone or something changed the claim), 422 when the change itself was refused.
 pub(super) fn refusal_status(e: &ClaimError) -> StatusCode {
     match e {
-        ClaimError::Stale | ClaimError::Conflict => StatusCode::CONFLICT,
+        ClaimError::Stale | ClaimError::Conflict | ClaimError::LineGone => StatusCode::CONFLICT,
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }

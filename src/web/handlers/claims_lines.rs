@@ -8,7 +8,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::claim_page::{form_key, refusal_status, refused};
+use super::claim_page::{form_key, page_for, refusal_status, refused};
 use super::claims::{line_form, refused_line_notice};
 use crate::expenses::claims::{
     self, AddLine, ClaimError, ClaimFields, FieldErrors, LineInput, LineRow,
@@ -175,6 +175,23 @@ pub async fn edit(
             let mut page = line_page(&user, id, line, Some(input)).await?;
             page.error = Some(sentence(&e.to_string()));
             page.changed = true;
+            html(refusal_status(&e), &page)
+        }
+        // The line itself was removed (another tab): what they typed waits in the
+        // claim's new-line form (under that form's own key).
+        Err(e @ ClaimError::LineGone) => {
+            let mut page = page_for(&user, id).await?;
+            page.input = input;
+            page.error = Some(format!(
+                "{} What you typed is in the new line form below: add it if you still need it.",
+                sentence(&e.to_string())
+            ));
+            html(refusal_status(&e), &page)
+        }
+        // Restricted meanwhile: the form as typed, with the reason.
+        Err(e @ ClaimError::Restricted) => {
+            let mut page = line_page(&user, id, line, Some(input)).await?;
+            page.error = Some(sentence(&e.to_string()));
             html(refusal_status(&e), &page)
         }
         Err(e @ ClaimError::Invalid(_)) => {

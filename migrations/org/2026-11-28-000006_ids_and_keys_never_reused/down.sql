@@ -1,0 +1,2 @@
+DROP TABLE spent_form_keys;
+DROP TABLE id_high_water;
