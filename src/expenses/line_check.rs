@@ -82,6 +82,8 @@ pub struct ValidLine {
     pub(super) amount: i64,
     pub(super) currency: Currency,
     pub(super) rate: i64,
+    /// The claim's currency the line was priced in.
+    pub(super) base: Currency,
     pub(super) base_minor: i64,
     pub(super) vat: Option<i64>,
     pub(super) mileage: Option<MileageLine>,
@@ -238,6 +240,7 @@ pub fn validate_for(
         amount,
         currency,
         rate,
+        base,
         base_minor,
         vat,
         mileage,

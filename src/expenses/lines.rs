@@ -129,11 +129,14 @@ pub fn insert(
             ))
             .returning(claim_lines::id)
             .get_result::<i64>(c)?;
-        // The status check inside the transaction: a claim submitted meanwhile is not changed.
+        // The status check inside the transaction: a claim submitted meanwhile is not
+        // changed. Nor is one whose currency moved since the line was priced in it (an
+        // empty draft follows a change of the organisation's base).
         let n = diesel::update(
             claims_t::table
                 .find(line.claim_id)
-                .filter(claims_t::status.eq(Status::Draft.code())),
+                .filter(claims_t::status.eq(Status::Draft.code()))
+                .filter(claims_t::currency.eq(line.base.code())),
         )
         .set((
             claims_t::total_minor.eq(claims_t::total_minor + base_minor),
@@ -143,7 +146,16 @@ pub fn insert(
         .execute(c)?;
         if n != 1 {
             // An error rolls the transaction back: the line is not kept either.
-            return Err(only_drafts());
+            let still_draft: i64 = claims_t::table
+                .find(line.claim_id)
+                .filter(claims_t::status.eq(Status::Draft.code()))
+                .count()
+                .get_result(c)?;
+            return Err(if still_draft == 1 {
+                ClaimError::Stale
+            } else {
+                only_drafts()
+            });
         }
         if let Some(m) = mileage {
             // Drafts dated after this line may now be past the band.

@@ -569,3 +569,36 @@ fn stored_policy_values_out_of_range_count_as_unset() {
     .unwrap();
     assert_eq!(policy::load(&org).unwrap(), ExpensePolicy::default());
 }
+
+/// A line checked against the claim's currency, and the organisation's base changed
+/// before it is written (the empty draft moves to the new base): the line is not
+/// written priced in the old currency; the owner is told the claim changed.
+#[test]
+fn a_line_priced_before_the_base_changed_is_not_written() {
+    use expenseplus::expenses::claims::ClaimError;
+    use expenseplus::expenses::lines;
+    use expenseplus::expenses::money::Currency;
+
+    let acme = common::acme_with_people();
+    let org = acme.env.org("acme");
+    let id = claims::create(&org, acme.emp, "Trip", "k").unwrap();
+    let input = LineInput {
+        date: day(0),
+        category: "meals".into(),
+        merchant: "Cafe".into(),
+        amount: "12.00".into(),
+        currency: "GBP".into(),
+        form_key: "l".into(),
+        ..Default::default()
+    };
+    let checked = lines::validate(&org, acme.emp, id, &input).unwrap().unwrap();
+    let mut p = policy::load(&org).unwrap();
+    p.base_currency = Currency::parse("EUR").unwrap();
+    policy::save(&org, acme.admin, &p, &Default::default()).unwrap();
+    assert_eq!(claims::get(&org, id).unwrap().currency, "EUR");
+
+    let written = lines::insert(&org, &checked, |_, _| Ok(()));
+    assert!(matches!(written, Err(ClaimError::Stale)), "{written:?}");
+    assert!(claims::lines(&org, id).unwrap().is_empty());
+    assert_eq!(claims::get(&org, id).unwrap().total_minor, 0);
+}

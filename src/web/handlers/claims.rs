@@ -82,13 +82,14 @@ pub async fn add_line(
             page.errors = errors.0;
             html(StatusCode::UNPROCESSABLE_ENTITY, &page)
         }
-        // Submitted from another tab meanwhile, or restricted: the claim as it is now,
-        // with what was typed kept in case it can still be used.
-        Err(e @ (ClaimError::Invalid(_) | ClaimError::Restricted)) => {
+        // Submitted from another tab meanwhile, restricted, or repriced under a new
+        // base currency: the claim as it is now, with what was typed kept in case it
+        // can still be used.
+        Err(e @ (ClaimError::Invalid(_) | ClaimError::Restricted | ClaimError::Stale)) => {
             let mut page = page_for(&user, id).await?;
             page.input = input;
             page.error = Some(sentence(&e.to_string()));
-            html(StatusCode::UNPROCESSABLE_ENTITY, &page)
+            html(refusal_status(&e), &page)
         }
         Err(e) => Err(e.into()),
     }
