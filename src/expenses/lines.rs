@@ -173,6 +173,37 @@ pub fn insert(
     })
 }
 
+/// Whether this form already added its line to the owner's claim: the same post again
+/// (its first answer lost). Asked before the line is checked, so a repeat is never
+/// refused for a limit the first post itself reached (a day's receipts, a claim's
+/// lines) nor decodes its file again. [`insert`] still decides inside its transaction.
+pub fn already_added(
+    org: &Org,
+    owner: UserId,
+    claim_id: i64,
+    form_key: &str,
+) -> Result<bool, ClaimError> {
+    let key = form_key.trim();
+    if key.is_empty() {
+        return Ok(false);
+    }
+    let mut c = org.conn()?;
+    let live: Option<i64> = claim_lines::table
+        .filter(claim_lines::form_key.eq(key))
+        .select(claim_lines::claim_id)
+        .first(&mut c)
+        .optional()?;
+    let used_on = match live {
+        Some(claim) => Some(claim),
+        None => row_ids::spent_on(&mut c, key)?,
+    };
+    drop(c);
+    if used_on != Some(claim_id) {
+        return Ok(false);
+    }
+    Ok(super::claims::get(org, claim_id)?.owner_id == owner.0)
+}
+
 /// Adds a line to the owner's draft claim, or says what is wrong with each field.
 pub fn add_line(
     org: &Org,
@@ -180,6 +211,9 @@ pub fn add_line(
     claim_id: i64,
     input: &LineInput,
 ) -> Result<AddLine, ClaimError> {
+    if already_added(org, owner, claim_id, &input.form_key)? {
+        return Ok(AddLine::Added);
+    }
     match validate(org, owner, claim_id, input)? {
         Ok(line) => {
             insert(org, &line, |_, _| Ok(()))?;

@@ -221,6 +221,9 @@ pub fn add_line_with_receipt(
     input: &LineInput,
     upload: Upload,
 ) -> Result<AddLine, ClaimError> {
+    if lines::already_added(org, owner, claim_id, &input.form_key)? {
+        return Ok(AddLine::Added);
+    }
     let line = lines::validate(org, owner, claim_id, input)?;
     let receipt = upload.checked(org, owner)?;
     let (line, receipt) = match (line, receipt) {

@@ -591,7 +591,9 @@ fn a_line_priced_before_the_base_changed_is_not_written() {
         form_key: "l".into(),
         ..Default::default()
     };
-    let checked = lines::validate(&org, acme.emp, id, &input).unwrap().unwrap();
+    let checked = lines::validate(&org, acme.emp, id, &input)
+        .unwrap()
+        .unwrap();
     let mut p = policy::load(&org).unwrap();
     p.base_currency = Currency::parse("EUR").unwrap();
     policy::save(&org, acme.admin, &p, &Default::default()).unwrap();

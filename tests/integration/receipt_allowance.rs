@@ -136,6 +136,19 @@ async fn a_person_past_the_days_allowance_is_told_on_the_receipt_field_and_keeps
     let lines = emp.get(&url).await.body.matches("Harbour Hotel").count();
     assert_eq!(lines, 2, "the refused line was not added");
 
+    // The form whose file took the day past the allowance, posted again (its answer
+    // lost): a repeat, done, not refused for the allowance it used up itself.
+    let page = emp
+        .post_multipart(
+            &format!("{url}/lines"),
+            &line_fields(&date, "l2"),
+            Some(("receipt", "b.png", &common::png())),
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let lines = emp.get(&url).await.body.matches("Harbour Hotel").count();
+    assert_eq!(lines, 2, "and not added twice");
+
     // The same line without the file is taken, as the message says.
     let page = emp
         .post_multipart(&format!("{url}/lines"), &line_fields(&date, "l4"), None)
