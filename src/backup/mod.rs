@@ -4,12 +4,15 @@
 //! Restore verifies first, then swaps the rows in inside one transaction. Nothing here
 //! knows about HTTP.
 
+mod kept;
 pub mod keys;
 pub mod manifest;
 pub mod restore;
 pub mod rotation;
 pub mod take;
 pub mod verify;
+
+pub use kept::Kept;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

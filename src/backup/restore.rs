@@ -34,6 +34,8 @@ pub struct RestoreReport {
     pub rows: i64,
     /// Sessions of the organisation that were ended (everyone signs in again).
     pub sessions_ended: usize,
+    /// What was kept from the live data: the privacy registers, the audit entries.
+    pub kept: super::Kept,
 }
 
 #[derive(QueryableByName)]
@@ -130,8 +132,16 @@ fn stage_and_swap(
     let staged = db::open(staging, spec, false)?;
     let erased = erased_since(org, &staged)?;
     drop(staged);
-    let (tables, rows) = swap_in(&live_dir.join(ORG_FILE), staging, id, &erased)?;
+    let (tables, rows, kept) = swap_in(&live_dir.join(ORG_FILE), staging, id, &erased)?;
     let sessions_ended = end_sessions(registry, org)?;
+    // The log holds page images of the data replaced, comments sealed under live keys
+    // among them: emptied as after an erasure.
+    if !matches!(org.checkpoint_truncate(), Ok(true)) {
+        log::warn!(
+            "after restoring {}: the write-ahead log was not emptied; the daily retention run will",
+            org.slug
+        );
+    }
     log::info!(
         "restored organisation {} from backup {id}: {tables} tables, {rows} rows",
         org.slug
@@ -141,6 +151,7 @@ fn stage_and_swap(
         tables,
         rows,
         sessions_ended,
+        kept,
     })
 }
 
@@ -180,7 +191,7 @@ fn swap_in(
     staging: &Path,
     id: &str,
     erased: &[(UserId, [u8; 32])],
-) -> Result<(usize, i64), BackupError> {
+) -> Result<(usize, i64, super::Kept), BackupError> {
     let url = live.display().to_string();
     let mut conn = SqliteConnection::establish(&url).map_err(|e| db::DbError::Open {
         path: url.clone(),
@@ -189,7 +200,8 @@ fn swap_in(
     // A dedicated connection, not a pooled one: it carries the ATTACH and is closed
     // after. The long busy timeout lets in-flight writes finish first.
     conn.batch_execute(
-        "PRAGMA busy_timeout = 30000; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;",
+        "PRAGMA busy_timeout = 30000; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; \
+         PRAGMA secure_delete = ON;",
     )?;
     let staged = staging.display().to_string();
     conn.batch_execute(&format!(
@@ -206,7 +218,7 @@ fn copy_all(
     conn: &mut SqliteConnection,
     id: &str,
     erased: &[(UserId, [u8; 32])],
-) -> Result<(usize, i64), BackupError> {
+) -> Result<(usize, i64, super::Kept), BackupError> {
     let tables: Vec<Named> = diesel::sql_query(
         "SELECT name FROM main.sqlite_master WHERE type = 'table' \
          AND name NOT LIKE 'sqlite_%' AND name != '__diesel_schema_migrations' ORDER BY name",
@@ -224,6 +236,8 @@ fn copy_all(
     for t in &triggers {
         conn.batch_execute(&format!("DROP TRIGGER main.{}", sql_ident(&t.name)))?;
     }
+    let mut kept = super::Kept::default();
+    super::kept::stash(conn, SOURCE, &mut kept);
     let mut rows = 0i64;
     for t in &tables {
         let cols: Vec<Named> = diesel::sql_query(format!(
@@ -260,6 +274,7 @@ fn copy_all(
             ))?;
         }
     }
+    super::kept::put_back(conn, &mut kept)?;
     for t in &triggers {
         conn.batch_execute(&t.sql)?;
     }
@@ -273,9 +288,12 @@ fn copy_all(
         None,
         None,
         Action::BackupRestored,
-        &format!("backup {id}"),
+        &format!(
+            "backup {id}; kept since it: {} privacy register rows, {} audit entries",
+            kept.register_rows, kept.audit_entries
+        ),
     )?;
-    Ok((tables.len(), rows))
+    Ok((tables.len(), rows, kept))
 }
 
 /// Where a restore stages its copy (for tests that look for leftovers).

@@ -121,6 +121,24 @@ pub fn run(data_dir: &Path, cmd: BackupCommand) -> Result<(), CliError> {
                 report.sessions_ended
             )?;
             say!("the current key store was kept, so people erased since the backup stay erased")?;
+            let kept = &report.kept;
+            say!(
+                "kept from the live data: {} privacy register row(s) (restrictions, scheduled erasures, requests, breaches) and {} audit entries written since the backup",
+                kept.register_rows,
+                kept.audit_entries
+            )?;
+            if kept.dropped_rows > 0 {
+                say!(
+                    "left out {} register row(s) about people added after the backup (they are not in it)",
+                    kept.dropped_rows
+                )?;
+            }
+            if !kept.not_kept.is_empty() {
+                say!(
+                    "could not keep the live {} (unreadable, or not continuing the backup's audit chain): the backup's stand",
+                    kept.not_kept.join(", ")
+                )?;
+            }
             Ok(())
         }
     }

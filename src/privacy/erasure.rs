@@ -119,9 +119,15 @@ pub fn erase_now(
     })?;
     // Old page images of what was just cleared live on in the write-ahead log until it
     // is checkpointed: fold it into the database (where `secure_delete` has zeroed
-    // them) and empty it. Best effort: readers may hold it for a moment.
-    if let Err(e) = org.checkpoint_truncate() {
-        log::warn!("after an erasure in {}: {e}", org.slug);
+    // them) and empty it. Readers may hold it past the busy timeout: the daily
+    // retention run empties it again.
+    match org.checkpoint_truncate() {
+        Ok(true) => {}
+        Ok(false) => log::warn!(
+            "after an erasure in {}: readers held the write-ahead log, so it was not emptied; the daily retention run will",
+            org.slug
+        ),
+        Err(e) => log::warn!("after an erasure in {}: {e}", org.slug),
     }
     Ok(key)
 }

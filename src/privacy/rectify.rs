@@ -96,5 +96,13 @@ pub fn rectify(
         problems.0.push(("email", UserError::Duplicate.to_string()));
         return Ok(Rectified::Invalid(problems));
     }
+    // The wrong name or email, sealed under the person's live key, stays readable in
+    // the write-ahead log's old page images until it is emptied (else the daily run).
+    if !matches!(org.checkpoint_truncate(), Ok(true)) {
+        log::warn!(
+            "after a rectification in {}: the write-ahead log was not emptied; the daily retention run will",
+            org.slug
+        );
+    }
     Ok(Rectified::Changed(changed))
 }

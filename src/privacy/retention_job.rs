@@ -23,6 +23,14 @@ pub fn daily_run(tenants: &Tenants, backup_root: &Path, today: Date) -> Result<S
                 for key in &report.destroyed_keys {
                     crate::backup::forget_now(Some(backup_root), &org, *key);
                 }
+                // Old page images of anything erased, rectified or deleted since the
+                // last time (an erasure's own emptying can be held up by readers).
+                if !org.checkpoint_truncate().map_err(|e| e.to_string())? {
+                    log::warn!(
+                        "retention of organisation {}: readers held the write-ahead log, so it was not emptied",
+                        record.slug
+                    );
+                }
                 Ok(report)
             });
         match outcome {

@@ -154,7 +154,13 @@ async fn backup_while_writes_run_then_restore_shows_the_same_claims() {
     )
     .unwrap();
     assert_eq!(entries.len(), 1);
-    assert_eq!(entries[0].detail, format!("backup {}", report.id));
+    assert!(
+        entries[0]
+            .detail
+            .starts_with(&format!("backup {}; kept since it: ", report.id)),
+        "{}",
+        entries[0].detail
+    );
     audit::verify(&acme).unwrap();
     // The append-only triggers are back.
     let mut conn = acme.conn().unwrap();
@@ -296,8 +302,9 @@ async fn other_organisations_and_readers_keep_answering_during_a_restore() {
         10,
     )
     .unwrap();
-    // Each restore replaces the log with the backup's, then records itself.
-    assert_eq!(entries.len(), 1);
+    // Each restore keeps the entries written since the backup (the restores before it
+    // among them), then records itself.
+    assert_eq!(entries.len(), 3);
     audit::verify(&acme).unwrap();
 }
 
@@ -547,4 +554,72 @@ fn backup_files_are_private() {
             .mode();
         assert_eq!(mode & 0o777, 0o600, "{file}: {mode:o}");
     }
+}
+
+/// A restore puts the expense data back as it was, but not the duties to the people in
+/// it: a restriction, a scheduled erasure, a request and a breach recorded since the
+/// backup are still there afterwards, and so are the audit entries written since (the
+/// chain still verifies). Ids given out since are not given again. Rows about a person
+/// added after the backup go with that person.
+#[test]
+fn a_restore_keeps_the_privacy_registers_and_the_audit_entries_since_the_backup() {
+    use expenseplus::privacy::{erasure, requests, restriction};
+
+    let a = acme_with_people();
+    let acme = a.env.org("acme");
+    let before = new_claim(&acme, a.emp, "Before backup");
+    // Bea has a claim to keep for the tax period, so her erasure waits for it.
+    new_claim(&acme, a.boss, "Bea's trip");
+    let report = take(&a.env, &acme);
+
+    // Since the backup: Eve restricted, Bea's erasure scheduled, a request by Eve, a
+    // newcomer with a request of their own, a claim started by Otto.
+    restriction::restrict(&acme, a.dpo, a.emp, "accuracy contested").unwrap();
+    let today = time::OffsetDateTime::now_utc().date();
+    let scheduled = erasure::erase(&acme, a.dpo, a.boss, erasure::Mode::AfterRetention, today);
+    assert!(
+        matches!(scheduled, Ok(erasure::Outcome::Scheduled(_))),
+        "{scheduled:?}"
+    );
+    let eve_request = requests::open_own(&acme, a.emp, "access", "", today).unwrap();
+    let newcomer = a
+        .env
+        .create_user(&acme, "new@acme.example", "Nia New", "employee", None);
+    requests::open_own(&acme, newcomer, "erasure", "", today).unwrap();
+    let after = new_claim(&acme, a.other, "After backup");
+    let audited_before = audit::page(&acme, &Filter::default(), None, 500)
+        .unwrap()
+        .len();
+
+    let slug = acme.slug.clone();
+    let restored =
+        backup::restore_tenant(&a.env.state.tenants, &slug, &root(&a.env), &report.id).unwrap();
+    let acme = a.env.org("acme");
+    assert!(restored.kept.not_kept.is_empty(), "{:?}", restored.kept);
+    assert!(restored.kept.dropped_rows >= 1, "the newcomer's request");
+    assert!(restored.kept.audit_entries > 0);
+
+    // The expense data is the backup's...
+    assert!(claims::get(&acme, before).is_ok());
+    assert!(claims::get(&acme, after).is_err());
+    // ...the duties are today's.
+    assert!(
+        restriction::check(&acme, a.emp).unwrap(),
+        "still restricted"
+    );
+    assert!(
+        restriction::flags(&acme, a.boss)
+            .unwrap()
+            .erase_due
+            .is_some()
+    );
+    let register = requests::list(&acme).unwrap();
+    assert!(register.iter().any(|r| r.id == eve_request), "{register:?}");
+    assert_eq!(register.len(), 1, "the newcomer's request went with them");
+    // Every entry written before the restore is still there, and the chain holds.
+    let audited = audit::page(&acme, &Filter::default(), None, 500).unwrap();
+    assert_eq!(audited.len(), audited_before + 1, "plus the restore's own");
+    audit::verify(&acme).unwrap();
+    // The claim started after the backup had an id: the next claim does not reuse it.
+    assert!(new_claim(&acme, a.other, "Next") > after);
 }

@@ -533,3 +533,36 @@ async fn restriction_blocks_changes_payment_and_the_accounting_export_until_lift
     )
     .unwrap();
 }
+
+/// The write-ahead log keeps old page images until it is emptied: after an erasure the
+/// cleared comments and the old email index, after a rectification the wrong name and
+/// email (sealed under the person's live key). Both empty it, and say when they could
+/// not (SQLite answers "busy" in a row, not as an error, which went unseen).
+#[test]
+fn erasure_and_rectification_leave_no_old_pages_in_the_write_ahead_log() {
+    let p = acme_with_people();
+    let org = p.env.org("acme");
+    let wal = p.env.data_dir().join("orgs/acme/org.sqlite-wal");
+    let wal_len = || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    claim(&org, p.emp, p.boss, TITLE, true);
+    assert!(wal_len() > 0, "writes go through the log");
+
+    let fixed = expenseplus::privacy::rectify::rectify(&org, p.dpo, p.emp, "Eve Renamed", EMAIL);
+    assert!(fixed.is_ok());
+    assert_eq!(wal_len(), 0, "emptied after the rectification");
+
+    claim(&org, p.emp, p.boss, "Another trip", true);
+    assert!(wal_len() > 0);
+    let out = erasure::erase(
+        &org,
+        p.dpo,
+        p.emp,
+        erasure::Mode::Now,
+        OffsetDateTime::now_utc().date(),
+    )
+    .unwrap();
+    assert!(matches!(out, erasure::Outcome::Erased(_)));
+    assert_eq!(wal_len(), 0, "emptied after the erasure");
+    // Emptying it succeeds, as SQLite's answer says, when nobody reads meanwhile.
+    assert!(org.checkpoint_truncate().unwrap());
+}
