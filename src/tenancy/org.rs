@@ -3,8 +3,9 @@
 //! still holding one finish normally and the pools close after them.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::num::NonZeroUsize;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use diesel::SqliteConnection;
 use lru::LruCache;
@@ -118,14 +119,49 @@ impl std::fmt::Debug for Org {
 
 pub struct Tenants {
     registry: Registry,
-    open: Mutex<LruCache<OrgId, Arc<Org>>>,
+    open: Mutex<Open>,
+}
+
+/// The organisations open now, and those pushed out of the cache that a request still
+/// holds. A handle caches its people's unwrapped keys: were a second handle opened
+/// while the first is in use, an erasure through the first would clear only its own
+/// cache, and the second would go on opening the erased person's data. So while any
+/// handle of an organisation lives, it is the one handed out.
+struct Open {
+    cache: LruCache<OrgId, Arc<Org>>,
+    evicted: HashMap<OrgId, Weak<Org>>,
+}
+
+impl Open {
+    fn get(&mut self, id: OrgId) -> Option<Arc<Org>> {
+        if let Some(org) = self.cache.get(&id) {
+            return Some(org.clone());
+        }
+        let org = self.evicted.remove(&id)?.upgrade()?;
+        self.insert(org.clone());
+        Some(org)
+    }
+
+    fn insert(&mut self, org: Arc<Org>) {
+        let id = org.id;
+        if let Some((out_id, out)) = self.cache.push(id, org)
+            && out_id != id
+        {
+            // Pushed out while perhaps still in use: found again until it is dropped.
+            self.evicted.retain(|_, held| held.strong_count() > 0);
+            self.evicted.insert(out_id, Arc::downgrade(&out));
+        }
+    }
 }
 
 impl Tenants {
     pub fn new(registry: Registry, capacity: NonZeroUsize) -> Tenants {
         Tenants {
             registry,
-            open: Mutex::new(LruCache::new(capacity)),
+            open: Mutex::new(Open {
+                cache: LruCache::new(capacity),
+                evicted: HashMap::new(),
+            }),
         }
     }
 
@@ -137,7 +173,7 @@ impl Tenants {
     /// can use it without moving to a blocking one.
     pub fn cached(&self, id: OrgId) -> Option<Arc<Org>> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        open.get(&id).cloned()
+        open.get(id)
     }
 
     /// The open organisation with this id, opening it (blocking I/O) on a miss.
@@ -170,16 +206,27 @@ impl Tenants {
             log::error!("organisation {} could not be opened: {e}", record.slug);
         })?);
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(open.get_or_insert(org.id, || org.clone()).clone())
+        // Another request may have opened it meanwhile: theirs is the one.
+        if let Some(theirs) = open.get(org.id) {
+            return Ok(theirs);
+        }
+        open.insert(org.clone());
+        Ok(org)
     }
 
-    /// Forgets an open organisation (e.g. before its files are replaced).
+    /// Forgets an open organisation (e.g. after its data was replaced): the next
+    /// request opens it afresh.
     pub fn evict(&self, id: OrgId) {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        open.pop(&id);
+        open.cache.pop(&id);
+        open.evicted.remove(&id);
     }
 
     pub fn open_count(&self) -> usize {
-        self.open.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .cache
+            .len()
     }
 }

@@ -248,3 +248,44 @@ fn pool_cache_is_bounded() {
     }
     assert_eq!(tenants.open_count(), 2);
 }
+
+/// An organisation pushed out of the cache while a request still holds it is handed
+/// out again, not opened a second time: each handle caches its people's unwrapped keys,
+/// so an erasure through one would leave a second still opening the erased person's
+/// data. Once nobody holds it, it is opened afresh.
+#[test]
+fn an_organisation_still_in_use_is_never_opened_twice() {
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let registry =
+        expenseplus::tenancy::Registry::open(dir.path(), true, expenseplus::tenancy::Usage::Server)
+            .unwrap();
+    for slug in ["aa", "bb"] {
+        registry
+            .create_org(&expenseplus::ids::Slug::parse(slug).unwrap(), slug)
+            .unwrap();
+    }
+    let tenants = expenseplus::tenancy::Tenants::new(registry, std::num::NonZeroUsize::MIN);
+    let open = |slug: &str| {
+        tenants
+            .by_slug(&expenseplus::ids::Slug::parse(slug).unwrap())
+            .unwrap()
+            .unwrap()
+    };
+    let held = open("aa");
+    let other = open("bb");
+    assert_eq!(tenants.open_count(), 1, "aa was pushed out by bb");
+    // A request for aa while the first still holds it: the same handle, same keys.
+    assert!(Arc::ptr_eq(&held, &open("aa")));
+    assert!(Arc::ptr_eq(&held, &tenants.get(held.id).unwrap()));
+    // bb pushed out in turn, and dropped by everyone: opened afresh next time.
+    let bb_id = other.id;
+    drop(other);
+    let again = open("bb");
+    assert_eq!(again.id, bb_id);
+    assert_eq!(
+        Arc::strong_count(&again),
+        2,
+        "the cache's and ours: a new handle"
+    );
+}
