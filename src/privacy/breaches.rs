@@ -298,14 +298,23 @@ pub fn save(
             breaches::people_told_at.eq(c.people_told),
             breaches::updated_at.eq(at),
         );
+        let mut detail = String::new();
         let (id, action) = match id {
             Some(id) => {
-                let n = diesel::update(breaches::table.find(id))
+                let old: Option<Times> = breaches::table
+                    .find(id)
+                    .select((
+                        breaches::detected_at,
+                        breaches::authority_told_at,
+                        breaches::people_told_at,
+                    ))
+                    .first(conn)
+                    .optional()?;
+                let old = old.ok_or(RequestError::NotFound)?;
+                detail = moved_times(old, (c.detected, c.authority_told, c.people_told));
+                diesel::update(breaches::table.find(id))
                     .set(values)
                     .execute(conn)?;
-                if n != 1 {
-                    return Err(RequestError::NotFound);
-                }
                 (id, Action::BreachUpdated)
             }
             None => {
@@ -320,9 +329,39 @@ pub fn save(
                 (id, Action::BreachRecorded)
             }
         };
-        audit::append(conn, Some(actor), None, action, &format!("breach {id}"))?;
+        audit::append(
+            conn,
+            Some(actor),
+            None,
+            action,
+            &format!("breach {id}{detail}"),
+        )?;
         Ok(id)
     })
+}
+
+/// When the breach was detected, the authority told, the people told.
+type Times = (i64, Option<i64>, Option<i64>);
+
+/// The times a rewrite moved, old and new, for the audit entry: the detection time
+/// starts the 72-hour clock and the others stop it, so moving one must leave a trace
+/// (the texts are the DPO's to correct; times are not personal data).
+fn moved_times(old: Times, new: Times) -> String {
+    let show = |t: Option<i64>| match t.and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok()) {
+        Some(t) => format!("{} {:02}:{:02} UTC", t.date(), t.hour(), t.minute()),
+        None => "none".to_owned(),
+    };
+    let mut out = String::new();
+    for (what, was, now) in [
+        ("detected", Some(old.0), Some(new.0)),
+        ("authority told", old.1, new.1),
+        ("people told", old.2, new.2),
+    ] {
+        if was != now {
+            out.push_str(&format!("; {what} {} -> {}", show(was), show(now)));
+        }
+    }
+    out
 }
 
 pub fn list(org: &Org) -> Result<Vec<BreachRow>, RequestError> {

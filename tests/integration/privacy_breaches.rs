@@ -128,6 +128,29 @@ async fn breaches_are_recorded_with_a_72_hour_clock() {
     assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(p.body.contains("before the breach was detected"));
 
+    // Moving the detection time (which starts the 72-hour clock) leaves both times in
+    // the audit log.
+    let later = breach(&hours_ago(5));
+    let saved = dpo.post(&url, &pairs(&later)).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let updates = audit::page(
+        &org,
+        &Filter {
+            action: Some(Action::BreachUpdated),
+            ..Default::default()
+        },
+        None,
+        1,
+    )
+    .unwrap();
+    let detail = &updates[0].detail;
+    assert!(detail.contains("; detected 20"), "{detail}");
+    assert!(detail.contains(" UTC -> 20"), "{detail}");
+    assert!(
+        detail.contains("; authority told 20"),
+        "the told time was cleared: {detail}"
+    );
+
     // Sealed at rest; audited; other roles are kept out; unknown ids are 404.
     common::assert_absent(&acme.env.data_dir(), "Xylophone-77");
     let count = |a| {
@@ -138,7 +161,7 @@ async fn breaches_are_recorded_with_a_72_hour_clock() {
         audit::page(&org, &f, None, 100).unwrap().len()
     };
     assert_eq!(count(Action::BreachRecorded), 2);
-    assert_eq!(count(Action::BreachUpdated), 2);
+    assert_eq!(count(Action::BreachUpdated), 3);
     assert_eq!(
         dpo.get("/privacy/breaches/999").await.status,
         StatusCode::NOT_FOUND
