@@ -195,6 +195,61 @@ impl Action {
     pub fn from_code(code: &str) -> Option<Action> {
         Action::ALL.into_iter().find(|a| a.code() == code)
     }
+
+    /// Whether an entry of this action tells of a person's dealings with the DPO: that
+    /// they exercised a data-protection right (a request of any kind, a download of
+    /// their own data), or that the DPO acted on them (rectification, restriction,
+    /// erasure now or scheduled). The privacy register is the DPO's alone, so the
+    /// audit viewer shows these to anyone else without the person or the detail.
+    /// Retention and the breach register are DPO duties too: their entries name no
+    /// one, but their detail (what retention shredded, which breach changed) is the
+    /// DPO's business, and hiding it costs other viewers nothing.
+    /// `ViewedPerson` is shared with ordinary work (a manager opening a claim) and is
+    /// judged by its detail instead: see [`is_privacy_entry`].
+    pub fn is_privacy(self) -> bool {
+        matches!(
+            self,
+            Action::ExportedOwnData
+                | Action::RectifiedPerson
+                | Action::RestrictedPerson
+                | Action::RestrictionLifted
+                | Action::ErasedPerson
+                | Action::ErasureScheduled
+                | Action::RetentionChanged
+                | Action::RetentionApplied
+                | Action::PrivacyRequestOpened
+                | Action::PrivacyRequestUpdated
+                | Action::PrivacyRequestExtended
+                | Action::PrivacyRequestRefused
+                | Action::PrivacyRequestCompleted
+                | Action::PrivacyRequestNoted
+                | Action::BreachRecorded
+                | Action::BreachUpdated
+                | Action::ProcessorNoticeReceived
+                | Action::ProcessorNoticeAcknowledged
+        )
+    }
+}
+
+/// How the DPO's pages begin the detail of the `ViewedPerson` entries they write about
+/// one person (their privacy page, a data export for them, one of their requests).
+/// Such a view says that the person has dealings with the DPO, so it is a privacy
+/// entry; no other page's detail begins this way.
+const PRIVACY_VIEW_DETAILS: [&str; 3] = ["privacy page", "privacy request ", "data export"];
+
+/// Whether an entry is about a person's dealings with the DPO (see [`Action::is_privacy`]).
+pub fn is_privacy_entry(action: &str, detail: &str) -> bool {
+    match Action::from_code(action) {
+        Some(Action::ViewedPerson) => PRIVACY_VIEW_DETAILS.iter().any(|p| detail.starts_with(p)),
+        Some(a) => a.is_privacy(),
+        None => false,
+    }
+}
+
+impl AuditRow {
+    pub fn is_privacy(&self) -> bool {
+        is_privacy_entry(&self.action, &self.detail)
+    }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -288,6 +343,9 @@ pub struct Filter {
     pub person: Option<UserId>,
     pub from: Option<i64>,
     pub to: Option<i64>,
+    /// Leave out privacy entries (see [`is_privacy_entry`]): for a viewer who is not a
+    /// DPO, so that filtering by a person cannot find theirs.
+    pub without_privacy: bool,
 }
 
 /// Newest first; `before` is the id to page back from.
@@ -317,6 +375,23 @@ pub fn page(
     }
     if let Some(before) = before {
         q = q.filter(audit_log::id.lt(before));
+    }
+    if filter.without_privacy {
+        let codes: Vec<&str> = Action::ALL
+            .into_iter()
+            .filter(|a| a.is_privacy())
+            .map(Action::code)
+            .collect();
+        q = q.filter(audit_log::action.ne_all(codes));
+        for prefix in PRIVACY_VIEW_DETAILS {
+            // The prefixes hold no LIKE wildcards; SQLite's LIKE ignores ASCII case,
+            // which can only leave out more, never less.
+            q = q.filter(
+                audit_log::action
+                    .ne(Action::ViewedPerson.code())
+                    .or(audit_log::detail.not_like(format!("{prefix}%"))),
+            );
+        }
     }
     Ok(q.order(audit_log::id.desc())
         .limit(limit)

@@ -2,10 +2,14 @@
 //! (machine-readable, its schema in `README.txt` and the report), `report.html`
 //! (readable offline, with the Art. 15(1) information) and `receipts/`.
 //!
-//! It holds the person's own data only. Other people appear by their part ("your
+//! It holds the person's own data. Other people appear by their part ("your
 //! manager", "finance"), never by name. A comment someone else wrote on the person's
-//! claim is that author's text, sealed under the author's key: it is left out and
-//! marked as withheld (the DPO can weigh disclosing it, DPA 2018 Sch. 2 para 16).
+//! own claim (an approval note, a reason for rejecting or returning it) is included
+//! with the part its author played in that step: the claim page already shows it to
+//! the owner, with the author's name, and it is information about them and their
+//! claim. What the owner sees nowhere else stays out: the DPO's working notes on their
+//! requests are only counted (the DPO can weigh disclosing them, DPA 2018 Sch. 2
+//! para 16).
 //! Audit entries about the person are included in full; entries of things the person
 //! did to someone else show only that it was "another person", without its detail.
 
@@ -145,7 +149,10 @@ pub struct Event {
     pub by: String,
     pub from: String,
     pub to: String,
+    /// The comment written at this step, by whoever took it (`by`).
     pub comment: Option<String>,
+    /// Always false since comments by others on the person's claims are included; kept
+    /// so that readers of `expenseplus-subject-export/1` keep working.
     pub comment_withheld: bool,
 }
 
@@ -177,6 +184,21 @@ fn stamp(at: i64) -> String {
 
 fn status_text(code: &str) -> String {
     Status::parse(code).map_or_else(|| code.to_owned(), |s| s.to_string())
+}
+
+/// Who took a step of the subject's own claim, by the part they played in that step
+/// (the state machine says who moves a claim out of each status), not by whatever
+/// else they are in the organisation.
+fn step_part(e: &EventRow, subject: &UserRow, roles: &HashMap<i64, Roles>) -> String {
+    if e.actor_id == subject.id {
+        return "you".into();
+    }
+    match Status::parse(&e.from_status) {
+        Some(Status::Submitted) if Some(e.actor_id) == subject.manager_id => "your manager".into(),
+        Some(Status::Submitted) => "an approver".into(),
+        Some(Status::AwaitingFinance | Status::Approved) => "finance".into(),
+        _ => part(Some(e.actor_id), subject, roles),
+    }
 }
 
 /// Who did something to the subject's data, by their part only.
@@ -253,17 +275,17 @@ fn claim_of(
     }
     let mut history = Vec::new();
     for e in claims::history(org, c.id)? {
-        let own = e.actor_id == subject.id;
-        let comment = match (&e.comment, own) {
-            (Some(sealed), true) => Some(org.keys.open(sealed)?.to_string()),
-            _ => None,
+        // Whoever wrote it: the owner sees every comment on their claim on its page.
+        let comment = match &e.comment {
+            Some(sealed) => Some(org.keys.open(sealed)?.to_string()),
+            None => None,
         };
         history.push(Event {
             at: stamp(e.at),
-            by: part(Some(e.actor_id), subject, roles),
+            by: step_part(&e, subject, roles),
             from: status_text(&e.from_status),
             to: status_text(&e.to_status),
-            comment_withheld: e.comment.is_some() && !own,
+            comment_withheld: false,
             comment,
         });
     }

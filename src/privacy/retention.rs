@@ -16,9 +16,10 @@
 //! What a run did goes to the audit log and to the retention log the DPO sees.
 
 use diesel::prelude::*;
-use time::{Date, Month};
+use time::{Date, Month, OffsetDateTime};
 
-use super::{PrivacyError, day_of, erasure, restriction};
+use super::deadlines::uk_today;
+use super::{PrivacyError, erasure, restriction};
 use crate::audit::{self, Action};
 use crate::db::now_unix;
 use crate::db::schema::org::{audit_log, claims, retention_log, settings, users};
@@ -144,6 +145,18 @@ pub fn claim_shred_on(d: Date, years: i32) -> Date {
     april(end.year() + years, 6)
 }
 
+/// The UK calendar day of a Unix time, `None` if out of range. Tax years and retention
+/// periods run on UK dates: a claim changed at 00:30 BST on 6 April (23:30 UTC on the
+/// 5th) belongs to the new tax year, and must not be deleted a year early.
+pub fn uk_day_of(at: i64) -> Option<Date> {
+    OffsetDateTime::from_unix_timestamp(at).ok().map(uk_today)
+}
+
+/// [`claim_shred_on`] for a claim last changed at the Unix time `at`.
+pub fn claim_shred_on_at(at: i64, years: i32) -> Option<Date> {
+    uk_day_of(at).map(|d| claim_shred_on(d, years))
+}
+
 /// `d` plus `months` calendar months, on the month's last day where `d`'s day does
 /// not exist (31 January + 1 month = 28 or 29 February).
 pub fn add_months(d: Date, months: i32) -> Date {
@@ -162,9 +175,7 @@ pub fn claims_shred_on(org: &Org, user: UserId, p: &Periods) -> Result<Option<Da
         .filter(claims::owner_id.eq(user.0))
         .select(diesel::dsl::max(claims::updated_at))
         .first(&mut conn)?;
-    Ok(latest
-        .and_then(day_of)
-        .map(|d| claim_shred_on(d, p.claims_years)))
+    Ok(latest.and_then(|at| claim_shred_on_at(at, p.claims_years)))
 }
 
 /// When the deactivated person was deactivated: their latest deactivation in the
@@ -341,7 +352,7 @@ fn profiles_due(org: &Org, today: Date, p: &Periods) -> Result<Vec<UserId>, Priv
         if skip.contains(&id) {
             continue;
         }
-        let Some(off) = day_of(deactivated_on(&mut conn, id, updated_at)?) else {
+        let Some(off) = uk_day_of(deactivated_on(&mut conn, id, updated_at)?) else {
             continue;
         };
         let profile_due = add_months(off, p.profile_months);
@@ -370,10 +381,10 @@ fn claims_due(org: &Org, today: Date, p: &Periods) -> Result<(Vec<i64>, usize), 
     let mut deletable = Vec::new();
     let mut open = 0;
     for (id, status, updated_at) in rows {
-        let Some(day) = day_of(updated_at) else {
+        let Some(shred_on) = claim_shred_on_at(updated_at, p.claims_years) else {
             continue;
         };
-        if claim_shred_on(day, p.claims_years) > today {
+        if shred_on > today {
             continue;
         }
         if Status::parse(&status).is_some_and(|s| finished.contains(&s)) {
@@ -421,6 +432,31 @@ pub fn recent_log(org: &Org, limit: i64) -> Result<Vec<LogEntry>, PrivacyError> 
 mod tests {
     use super::*;
     use time::macros::date;
+
+    /// The tax year turns at midnight UK time: in BST that is 23:00 UTC on 5 April.
+    #[test]
+    fn the_tax_year_of_a_change_is_judged_on_the_uk_date() {
+        use time::macros::datetime;
+        let at = |t: OffsetDateTime| t.unix_timestamp();
+        // 00:30 BST on 6 April: the new tax year, kept a year longer.
+        let early_on_the_6th = at(datetime!(2026-04-05 23:30 UTC));
+        assert_eq!(uk_day_of(early_on_the_6th), Some(date!(2026 - 04 - 06)));
+        assert_eq!(
+            claim_shred_on_at(early_on_the_6th, 6),
+            Some(date!(2033 - 04 - 06))
+        );
+        // 23:59 BST on 5 April: still the old one.
+        let late_on_the_5th = at(datetime!(2026-04-05 22:59 UTC));
+        assert_eq!(
+            claim_shred_on_at(late_on_the_5th, 6),
+            Some(date!(2032 - 04 - 06))
+        );
+        // In winter UK time is UTC.
+        assert_eq!(
+            uk_day_of(at(datetime!(2026-01-05 23:30 UTC))),
+            Some(date!(2026 - 01 - 05))
+        );
+    }
 
     #[test]
     fn months_clamp_to_the_month_end() {

@@ -305,3 +305,144 @@ fn a_nested_write_is_refused_not_left_waiting() {
     audit::record(&org, None, None, Action::ViewedPerson, "after").unwrap();
     assert_eq!(count(), before + 1);
 }
+
+/// The privacy register is the DPO's alone: an administrator reading the audit log sees
+/// that privacy actions happened, but not who they were about (nor who asked, when the
+/// person asked themselves) nor their detail, and filtering by a person does not find
+/// them. The DPO sees every entry in full, and the chain is untouched.
+#[actix_web::test]
+async fn admins_see_privacy_entries_without_the_person_or_the_detail() {
+    use expenseplus::privacy::requests::{self, Dpo, NewRequest};
+    use expenseplus::privacy::restriction;
+
+    let a = common::acme_with_people();
+    let acme = a.env.org("acme");
+    let today = time::OffsetDateTime::now_utc().date();
+    // Eve asks for erasure herself; the DPO logs an access request for Otto, restricts
+    // Bea, schedules Bea's erasure and opens Eve's privacy page.
+    requests::open_own(&acme, a.emp, "erasure", "", today).unwrap();
+    let dpo = Dpo::check(a.dpo, expenseplus::auth::Roles::parse_list("dpo").unwrap()).unwrap();
+    let new = NewRequest {
+        subject_email: "other@acme.example".into(),
+        kind: "access".into(),
+        received: String::new(),
+    };
+    requests::open(&acme, dpo, &new, today).unwrap();
+    restriction::restrict(&acme, a.dpo, a.boss, "legal hold").unwrap();
+    audit::record(
+        &acme,
+        Some(a.dpo),
+        Some(a.boss),
+        Action::ErasureScheduled,
+        "due 2032-04-06",
+    )
+    .unwrap();
+    audit::record(
+        &acme,
+        Some(a.dpo),
+        Some(a.emp),
+        Action::ViewedPerson,
+        "privacy page",
+    )
+    .unwrap();
+    // Ordinary administration stays as it was.
+    audit::record(
+        &acme,
+        Some(a.admin),
+        Some(a.emp),
+        Action::RolesChanged,
+        "employee",
+    )
+    .unwrap();
+    let app = atest::init_service(build_app(a.env.state.clone())).await;
+    let privacy = [
+        "privacy request opened",
+        "restricted person",
+        "erasure scheduled",
+    ];
+    let named = ["Eve Employee", "Otto Other", "Bea Boss"];
+
+    let mut admin = Client::new(&app);
+    admin.sign_in("acme", "admin@acme.example", PASSWORD).await;
+    let page = admin.get("/audit").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let all = rows(&page.body);
+    let hidden: Vec<&String> = all
+        .iter()
+        .map(|r| &r.1)
+        .filter(|r| {
+            privacy.iter().any(|p| r.contains(p))
+                || (r.contains("viewed person") && r.contains("Dee Protection"))
+        })
+        .collect();
+    // Two requests, the restriction, the scheduled erasure and the DPO's look.
+    assert_eq!(hidden.len(), 5, "{}", page.body);
+    for row in &hidden {
+        assert!(row.contains("<td>a person</td>"), "{row}");
+        assert!(row.contains("withheld"), "{row}");
+        for name in named {
+            assert!(!row.contains(name), "{name} shown to an admin: {row}");
+        }
+        for detail in [": erasure", ": access", "due 2032", "privacy page"] {
+            assert!(!row.contains(detail), "{detail} shown to an admin: {row}");
+        }
+    }
+    // The DPO acting is still named; Eve asking for herself is not.
+    let opened: Vec<&&String> = hidden
+        .iter()
+        .filter(|r| r.contains("privacy request opened"))
+        .collect();
+    assert!(opened.iter().any(|r| r.contains("Dee Protection")));
+    assert!(
+        opened
+            .iter()
+            .any(|r| r.matches("<td>a person</td>").count() == 2)
+    );
+    let changed = all.iter().find(|r| r.1.contains("roles changed")).unwrap();
+    assert!(changed.1.contains("Eve Employee") && changed.1.contains("<td>employee</td>"));
+    // Filtering by a person finds none of their privacy entries, by action either.
+    for person in [a.emp, a.boss, a.other] {
+        for extra in [
+            "",
+            "&action=privacy_request_opened",
+            "&action=restricted_person",
+        ] {
+            let page = admin
+                .get(&format!("/audit?person={}{extra}", person.0))
+                .await;
+            assert_eq!(page.status, StatusCode::OK);
+            for (_, row) in rows(&page.body) {
+                assert!(
+                    !privacy.iter().any(|p| row.contains(p)) && !row.contains("a person"),
+                    "filtering by #{} shows {row}",
+                    person.0
+                );
+            }
+        }
+    }
+    let eve = rows(&admin.get(&format!("/audit?person={}", a.emp.0)).await.body);
+    assert!(eve.iter().any(|r| r.1.contains("roles changed")));
+
+    // The DPO sees it all, by name and with its detail.
+    let mut dee = Client::new(&app);
+    dee.sign_in("acme", "dpo@acme.example", PASSWORD).await;
+    let page = dee.get(&format!("/audit?person={}", a.boss.0)).await;
+    let bea = rows(&page.body);
+    assert!(
+        bea.iter()
+            .any(|r| r.1.contains("restricted person") && r.1.contains("Bea Boss"))
+    );
+    assert!(
+        bea.iter()
+            .any(|r| r.1.contains("erasure scheduled") && r.1.contains("due 2032-04-06"))
+    );
+    let page = dee.get(&format!("/audit?person={}", a.emp.0)).await;
+    assert!(
+        rows(&page.body)
+            .iter()
+            .any(|r| r.1.contains("privacy request opened")
+                && r.1.contains("Eve Employee")
+                && r.1.contains(": erasure"))
+    );
+    audit::verify(&acme).unwrap();
+}

@@ -191,13 +191,12 @@ async fn my_data_holds_everything_of_mine_and_nothing_of_anyone_else() {
         SAM.comment,
         "Bea Boss",
         "boss@acme.example",
-        BOSS_COMMENT,
         "ok Sam",
     ] {
         assert!(!text.contains(theirs), "{theirs} leaked into Eve's export");
     }
     assert!(!entries.iter().any(|(_, b)| *b == sam_receipt));
-    // The manager appears by role; the withheld comment is said to exist.
+    // The manager appears by role, with the reason they gave on Eve's own claim.
     let json: serde_json::Value =
         serde_json::from_slice(&entries.iter().find(|(n, _)| n == "data.json").unwrap().1).unwrap();
     assert_eq!(json["schema"], "expenseplus-subject-export/1");
@@ -205,8 +204,8 @@ async fn my_data_holds_everything_of_mine_and_nothing_of_anyone_else() {
     let history = json["claims"][0]["history"].as_array().unwrap();
     let reject = history.iter().find(|e| e["to"] == "rejected").unwrap();
     assert_eq!(reject["by"], "your manager");
-    assert_eq!(reject["comment_withheld"], true);
-    assert!(reject["comment"].is_null());
+    assert_eq!(reject["comment"], BOSS_COMMENT);
+    assert_eq!(reject["comment_withheld"], false);
     // The report: Art. 15 information, readable offline.
     let report = String::from_utf8(
         entries
@@ -267,6 +266,106 @@ async fn my_data_holds_everything_of_mine_and_nothing_of_anyone_else() {
             "{other} leaked into the manager's export"
         );
     }
+}
+
+/// What the owner reads on their claim's page is in their export too: the comments
+/// others wrote on it (a return reason, an approval note, finance's payment note), by
+/// the part the author played in that step and never by name. The DPO's working notes
+/// on the person's request stay out, only counted.
+#[actix_web::test]
+async fn my_data_has_the_comments_others_wrote_on_my_claims_by_their_part() {
+    use expenseplus::privacy::requests::{self, Dpo};
+
+    const RETURNED: &str = "Return reason Dugong";
+    const APPROVED: &str = "Approval note Kinkajou";
+    const PAID: &str = "Payment note Axolotl";
+    const DPO_NOTE: &str = "DPO working note Capybara";
+    let p = acme_with_people();
+    let org = p.env.org("acme");
+    let (id, _) = claim(&org, p.emp, &EVE, "eve", 3);
+    let step = |who: UserId, r: &str, t: Transition, comment: &str| {
+        let v = claims::get(&org, id).unwrap().version;
+        claims::transition(&org, who, roles(r), id, Some(v), t, comment).unwrap();
+    };
+    step(
+        p.boss,
+        "manager,employee",
+        Transition::ReturnForChanges,
+        RETURNED,
+    );
+    step(p.emp, "employee", Transition::Submit, "");
+    step(p.boss, "manager,employee", Transition::Approve, APPROVED);
+    step(p.fin, "finance", Transition::MarkPaid, PAID);
+    let today = OffsetDateTime::now_utc().date();
+    let request = requests::open_own(&org, p.emp, "access", "", today).unwrap();
+    let dpo = Dpo::check(p.dpo, roles("dpo")).unwrap();
+    requests::add_note(&org, dpo, request, DPO_NOTE).unwrap();
+
+    let app = atest::init_service(build_app(p.env.state.clone())).await;
+    let mut eve = Client::new(&app);
+    eve.sign_in("acme", "emp@acme.example", PASSWORD).await;
+    let got = eve.get("/me/data").await;
+    assert_eq!(got.status, StatusCode::OK);
+    let entries = unzip(&got.bytes);
+    let json: serde_json::Value =
+        serde_json::from_slice(&entries.iter().find(|(n, _)| n == "data.json").unwrap().1).unwrap();
+    let history = json["claims"][0]["history"].as_array().unwrap();
+    let said: Vec<(&str, &str, &str)> = history
+        .iter()
+        .filter(|e| !e["comment"].is_null())
+        .map(|e| {
+            (
+                e["by"].as_str().unwrap(),
+                e["to"].as_str().unwrap(),
+                e["comment"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        said,
+        vec![
+            ("you", "submitted", EVE.comment),
+            ("your manager", "draft", RETURNED),
+            ("your manager", "approved", APPROVED),
+            ("finance", "paid", PAID),
+        ],
+        "{history:#?}"
+    );
+    assert!(history.iter().all(|e| e["comment_withheld"] == false));
+    let report = String::from_utf8(
+        entries
+            .iter()
+            .find(|(n, _)| n == "report.html")
+            .unwrap()
+            .1
+            .clone(),
+    )
+    .unwrap();
+    for comment in [RETURNED, APPROVED, PAID] {
+        assert!(
+            report.contains(comment),
+            "{comment} missing from the report"
+        );
+    }
+    assert!(!report.contains("withheld: it is their personal data"));
+    // The README says what is in and what is not.
+    let readme =
+        String::from_utf8_lossy(&entries.iter().find(|(n, _)| n == "README.txt").unwrap().1)
+            .into_owned();
+    assert!(readme.contains("comments on your claims") && readme.contains("are included"));
+    // Nobody is named, and the DPO's working note is only counted.
+    let text = text_of(&entries);
+    for theirs in [
+        "Bea Boss",
+        "boss@acme.example",
+        "Finn Finance",
+        "fin@acme.example",
+        "Dee Protection",
+        DPO_NOTE,
+    ] {
+        assert!(!text.contains(theirs), "{theirs} leaked into Eve's export");
+    }
+    assert_eq!(json["privacy_requests"][0]["notes_withheld"], 1);
 }
 
 #[actix_web::test]

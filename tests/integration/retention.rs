@@ -145,6 +145,44 @@ async fn claims_go_the_day_after_their_tax_retention_and_never_while_in_progress
     assert!(log.iter().any(|e| e.kind == "audit entries kept"));
 }
 
+/// The tax year turns at midnight UK time. A claim last changed at 00:30 BST on
+/// 6 April (23:30 UTC on the 5th) is in the new tax year: kept a year longer than one
+/// changed at 23:30 BST on 5 April, and its owner's claims are judged the same way.
+#[actix_web::test]
+async fn a_change_just_after_midnight_bst_on_6_april_is_in_the_new_tax_year() {
+    let p = acme_with_people();
+    let org = p.env.org("acme");
+    let late_5th = with_line(&org, p.emp, "late");
+    let early_6th = with_line(&org, p.boss, "early");
+    let set = |claim: i64, at: OffsetDateTime| {
+        let mut conn = org.conn().unwrap();
+        diesel::update(claims_t::table.find(claim))
+            .set(claims_t::updated_at.eq(at.unix_timestamp()))
+            .execute(&mut conn)
+            .unwrap();
+    };
+    // 23:30 BST on 5 April and 00:30 BST on 6 April 2019.
+    set(late_5th, time::macros::datetime!(2019-04-05 22:30 UTC));
+    set(early_6th, time::macros::datetime!(2019-04-05 23:30 UTC));
+    let periods = Periods::default();
+    assert_eq!(
+        retention::claims_shred_on(&org, p.boss, &periods).unwrap(),
+        Some(date!(2026 - 04 - 06))
+    );
+    assert_eq!(
+        retention::claims_shred_on(&org, p.emp, &periods).unwrap(),
+        Some(date!(2025 - 04 - 06))
+    );
+    let r = retention::run(&org, date!(2025 - 04 - 06)).unwrap();
+    assert_eq!(r.claims_deleted, vec![late_5th]);
+    assert!(exists(&org, early_6th));
+    let r = retention::run(&org, date!(2026 - 04 - 05)).unwrap();
+    assert!(r.claims_deleted.is_empty());
+    assert!(exists(&org, early_6th));
+    let r = retention::run(&org, date!(2026 - 04 - 06)).unwrap();
+    assert_eq!(r.claims_deleted, vec![early_6th]);
+}
+
 fn cli(data_dir: &std::path::Path, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_expenseplus"))
         .arg("--data-dir")

@@ -1,6 +1,10 @@
 //! The audit log viewer for the DPO and administrators: newest first, filtered by
 //! action, person and date, 50 entries a page, with the state of the hash chain.
 //! Opening it is itself an audit entry.
+//!
+//! The privacy register is the DPO's alone, so for anyone else (an administrator)
+//! entries of privacy actions (`audit::is_privacy_entry`) name no one and keep their
+//! detail back, and filtering by a person leaves them out.
 
 use std::collections::HashMap;
 
@@ -11,13 +15,17 @@ use time::macros::format_description;
 use time::{Date, OffsetDateTime, Time};
 
 use crate::audit::{self, Action, AuditRow, Filter, VerifyError};
-use crate::auth::users;
+use crate::auth::{Role, users};
 use crate::ids::UserId;
 use crate::web::AppError;
 use crate::web::access::CurrentUser;
 use crate::web::layout::{Chrome, html};
 
 pub const PAGE_SIZE: i64 = 50;
+
+/// Who a privacy entry is about, and its detail, as shown to a viewer who is not a DPO.
+const PRIVACY_SUBJECT: &str = "a person";
+const PRIVACY_DETAIL: &str = "withheld: privacy (the DPO sees this entry in full)";
 
 pub struct Choice {
     pub value: String,
@@ -253,6 +261,13 @@ pub async fn page(user: CurrentUser, req: HttpRequest) -> Result<HttpResponse, A
             None
         }
     };
+    let dpo = user.has(Role::Dpo);
+    let checked = checked.map(|(mut filter, before)| {
+        // Otherwise the entries left after filtering by a person would tell that
+        // they are the subject of the hidden ones.
+        filter.without_privacy = filter.person.is_some() && !dpo;
+        (filter, before)
+    });
     let summary = query.summary(checked.is_some());
     let viewer = user.clone();
     let mut loaded = web::block(move || load(&viewer, checked, &summary)).await??;
@@ -276,13 +291,31 @@ pub async fn page(user: CurrentUser, req: HttpRequest) -> Result<HttpResponse, A
     let entries = loaded
         .rows
         .iter()
-        .map(|r| Entry {
-            id: r.id,
-            time: format_time(r.at),
-            action: r.action.replace('_', " "),
-            actor: name(r.actor_id),
-            subject: name(r.subject_id),
-            detail: r.detail.clone(),
+        .map(|r| {
+            let (actor, subject, detail) = if !dpo && r.is_privacy() {
+                // The actor is named unless it is the person themselves (their own
+                // request or download); the DPO acting stays accountable by name.
+                let someone = |id: Option<i64>| match id {
+                    None => "—".to_owned(),
+                    Some(_) => PRIVACY_SUBJECT.to_owned(),
+                };
+                let actor = if r.actor_id.is_some() && r.actor_id == r.subject_id {
+                    someone(r.actor_id)
+                } else {
+                    name(r.actor_id)
+                };
+                (actor, someone(r.subject_id), PRIVACY_DETAIL.to_owned())
+            } else {
+                (name(r.actor_id), name(r.subject_id), r.detail.clone())
+            };
+            Entry {
+                id: r.id,
+                time: format_time(r.at),
+                action: r.action.replace('_', " "),
+                actor,
+                subject,
+                detail,
+            }
         })
         .collect();
     let actions = Action::ALL
