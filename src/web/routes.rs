@@ -1,10 +1,16 @@
 //! Every route with the roles it admits, in one table. `configure` registers them, each
-//! resource wrapped by `access::enforce`, and the route x role test walks `ROUTES`.
+//! resource wrapped by `access::enforce` (and by the guard named after `wrap`, if any),
+//! and the route x role test walks `ROUTES`.
 
-use actix_web::middleware::from_fn;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{StatusCode, header};
+use actix_web::middleware::{Next, from_fn};
 use actix_web::{Route, web};
 
 use super::access::{self, Access};
+use super::app::loggable_path;
+use super::errors::error_page;
 use super::handlers::{
     account, admin, audit, claims, home, login, privacy, privacy_breaches, privacy_people,
     privacy_request_ops, reset, setup,
@@ -30,7 +36,7 @@ const DPO: Access = Access::roles(&[Dpo]);
 const MANAGER: Access = Access::roles(&[Manager]);
 
 macro_rules! route_table {
-    ($($path:literal => [$($method:ident $access:expr => $handler:path),+ $(,)?],)*) => {
+    ($($path:literal => [$($method:ident $access:expr => $handler:path),+ $(,)?] $(wrap $guard:path)?,)*) => {
         pub const ROUTES: &[RouteSpec] = &[
             $($(RouteSpec { path: $path, method: stringify!($method), access: $access },)+)*
         ];
@@ -40,11 +46,40 @@ macro_rules! route_table {
                 cfg.service(
                     web::resource($path)
                         $(.route(method(stringify!($method)).to($handler)))+
+                        // Inside `enforce`: the guard sees only people the route admits.
+                        $(.wrap(from_fn($guard)))?
                         .wrap(from_fn(access::enforce)),
                 );
             )*
         }
     };
+}
+
+/// Said when another site tried to start a download.
+pub const STARTED_ELSEWHERE: &str = "This download must be started from ExpensePlus itself. A link on another site tried to start it, so nothing was exported. Open ExpensePlus and start the download there.";
+
+/// For GETs that make an export: it is audited as the person's own choice and takes
+/// their export turn, and the session cookie (SameSite=Lax) still comes with a link
+/// followed from another site. So a browser that says another site started the request
+/// (`Sec-Fetch-Site: cross-site`) is refused. Without the header (a script, an older
+/// browser) the request goes on, as it must for clients that never send it.
+pub async fn started_here(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let cross_site = req
+        .headers()
+        .get(header::HeaderName::from_static("sec-fetch-site"))
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"));
+    if cross_site {
+        log::warn!(
+            "refused a download started from another site: {}",
+            loggable_path(req.path())
+        );
+        let page = error_page(StatusCode::FORBIDDEN, Some(STARTED_ELSEWHERE));
+        return Ok(req.into_response(page));
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
 }
 
 fn method(name: &str) -> Route {
@@ -87,17 +122,17 @@ route_table! {
     "/claims/{id}/paid" => [POST FINANCE => claims::mark_paid],
     "/finance" => [GET FINANCE => super::handlers::finance::show],
     "/finance/pay" => [POST FINANCE => super::handlers::finance::pay],
-    "/finance/export.csv" => [GET FINANCE => super::handlers::finance::export],
+    "/finance/export.csv" => [GET FINANCE => super::handlers::finance::export] wrap started_here,
     "/claims/{id}/lines/{line}/edit" => [GET EMPLOYEE => super::handlers::claims_lines::edit_form, POST EMPLOYEE => super::handlers::claims_lines::edit],
     "/claims/{id}/lines/{line}/remove" => [POST EMPLOYEE => super::handlers::claims_lines::remove],
     "/approvals/delegations" => [POST MANAGER => super::handlers::approvals::add_delegation],
     "/approvals/delegations/{id}/remove" => [POST MANAGER => super::handlers::approvals::remove_delegation],
     "/admin/expense-policy" => [GET ADMIN => super::handlers::expense_policy::show, POST ADMIN => super::handlers::expense_policy::save],
     "/reset/{org}/{token}" => [GET Access::Public => reset::form, POST Access::Public => reset::submit],
-    "/me/data" => [GET Access::SignedIn => super::handlers::me::data],
+    "/me/data" => [GET Access::SignedIn => super::handlers::me::data] wrap started_here,
     "/privacy/people" => [GET DPO => privacy_people::list],
     "/privacy/people/{id}" => [GET DPO => privacy_people::show],
-    "/privacy/people/{id}/export" => [GET DPO => privacy_people::export],
+    "/privacy/people/{id}/export" => [GET DPO => privacy_people::export] wrap started_here,
     "/privacy/people/{id}/rectify" => [POST DPO => privacy_people::rectify],
     "/privacy/people/{id}/restrict" => [POST DPO => privacy_people::restrict],
     "/privacy/people/{id}/lift" => [POST DPO => privacy_people::lift],
@@ -112,7 +147,7 @@ route_table! {
     "/privacy/requests/{id}/refuse" => [POST DPO => privacy::refuse],
     "/privacy/requests/{id}/extend" => [POST DPO => privacy::extend],
     "/privacy/requests/{id}/note" => [POST DPO => privacy::note],
-    "/privacy/requests/{id}/export" => [GET DPO => privacy_request_ops::export],
+    "/privacy/requests/{id}/export" => [GET DPO => privacy_request_ops::export] wrap started_here,
     "/privacy/requests/{id}/erase" => [POST DPO => privacy_request_ops::erase],
     "/me/privacy" => [GET Access::SignedIn => privacy::me, POST Access::SignedIn => privacy::me_create],
     "/privacy/breaches" => [GET DPO => privacy_breaches::list, POST DPO => privacy_breaches::create],

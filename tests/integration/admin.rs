@@ -165,15 +165,16 @@ async fn invited_user_sets_a_password_through_the_link_once() {
     assert_eq!(created_entries.len(), 1);
     assert_eq!(created_entries[0].subject_id, Some(nia.0));
 
-    // The link is shown once, as the whole address (this site as the admin reached it),
-    // in a box to copy from rather than a link to click.
+    // The link is shown once, as the whole address (this site as the admin reached it,
+    // always over https, though this test request came in plain), in a box to copy from
+    // rather than a link to click.
     let page = admin.get(&to).await;
     assert_eq!(page.status, StatusCode::OK);
     let link = link_in(&page.body).expect("link shown");
     assert!(link.starts_with("/reset/acme/"));
     assert!(
         page.body
-            .contains(&format!("readonly value=\"http://localhost:8080{link}\"")),
+            .contains(&format!("readonly value=\"https://localhost:8080{link}\"")),
         "{}",
         page.body
     );
@@ -607,4 +608,54 @@ async fn the_last_active_admin_cannot_be_removed() {
     let fin = id_of(&env, "fin@acme.example");
     assert!(account::set_roles(&acme, fin, b, Roles::parse_list("employee").unwrap()).is_err());
     assert!(account::set_active(&acme, fin, b, false).is_err());
+}
+
+#[actix_web::test]
+async fn invite_and_reset_links_are_https_behind_a_plain_http_proxy() {
+    let env = env_with_people();
+    let app = atest::init_service(build_app(env.state.clone())).await;
+    let mut admin = Client::new(&app);
+    admin.sign_in("acme", "admin@acme.example", PASSWORD).await;
+    // As a TLS-terminating proxy passes a page on to `--plain-http`: from this host,
+    // with the public host name and no X-Forwarded-Proto.
+    let via_proxy = |path: &str| {
+        atest::TestRequest::get()
+            .uri(path)
+            .peer_addr("127.0.0.1:50000".parse().unwrap())
+            .insert_header(("host", "expenses.acme.example"))
+    };
+    let shown = |body: &str| {
+        let link = link_in(body).expect("link shown");
+        assert!(
+            body.contains(&format!(
+                "readonly value=\"https://expenses.acme.example{link}\""
+            )),
+            "{body}"
+        );
+        assert!(!body.contains("http://"), "{body}");
+    };
+    // An invitation.
+    admin.get("/admin/users").await;
+    let created = admin
+        .post(
+            "/admin/users",
+            &[
+                ("name", "Nia Newcomer"),
+                ("email", "nia@acme.example"),
+                ("role", "employee"),
+            ],
+        )
+        .await;
+    let to = created.location().unwrap().to_owned();
+    let page = admin.send(via_proxy(&to)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    shown(&page.body);
+    // A reset of an existing person's password.
+    let eve = format!("/admin/users/{}", id_of(&env, "emp@acme.example"));
+    admin.get(&eve).await;
+    let issued = admin.post(&format!("{eve}/reset"), &[]).await;
+    assert_eq!(issued.location(), Some(eve.as_str()));
+    let page = admin.send(via_proxy(&eve)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    shown(&page.body);
 }

@@ -837,7 +837,8 @@ async fn behind_the_proxy_one_client_cannot_lock_out_the_others() {
     let app = atest::init_service(build_app(env.state.clone())).await;
     let attacker = session_of(&app).await;
     let wrong = "wrong password here";
-    let free = expenseplus::auth::throttle::FREE_FAILURES;
+    // An address has its own, higher limit than an account (see `auth::throttle`).
+    let free = expenseplus::auth::throttle::ADDRESS_FREE_FAILURES;
     for i in 0..free {
         let email = format!("nobody{i}@acme.example");
         let req = via_proxy(&attacker, "203.0.113.9", "acme", &email, wrong);
@@ -879,4 +880,169 @@ async fn padding_the_organisation_does_not_make_a_fresh_account_key() {
     let req = login_post(&s, "acme ", "emp@acme.example", PASSWORD);
     let resp = atest::call_service(&app, req.peer_addr(from(99)).to_request()).await;
     assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// A sign-in in a fresh session from the client address `ip`: its status and page.
+async fn sign_in_from<S, B>(
+    app: &S,
+    ip: &str,
+    org: &str,
+    email: &str,
+    password: &str,
+) -> (StatusCode, String)
+where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+    B: actix_web::body::MessageBody,
+{
+    let s = session_of(app).await;
+    let req = login_post(&s, org, email, password)
+        .peer_addr(format!("{ip}:40000").parse().unwrap())
+        .to_request();
+    let resp = atest::call_service(app, req).await;
+    let status = resp.status();
+    let body = atest::read_body(resp).await;
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[actix_web::test]
+async fn signing_in_to_ones_own_account_does_not_reset_the_address_throttle() {
+    let env = env_with_people();
+    let app = atest::init_service(build_app(env.state.clone())).await;
+    let attacker = "203.0.113.7";
+    let wrong = "Summer2024!Summer2024!";
+    let free = expenseplus::auth::throttle::FREE_FAILURES;
+    let address_free = expenseplus::auth::throttle::ADDRESS_FREE_FAILURES;
+    // Password spraying: a few guesses at other people's accounts, here and in other
+    // organisations (never enough on one account to trip its limit), then a sign-in to
+    // one's own account, again and again.
+    let mut guesses = 0;
+    while guesses < address_free {
+        for _ in 0..(free - 1).min(address_free - guesses) {
+            let org = if guesses % 2 == 0 { "acme" } else { "globex" };
+            let email = format!("person{guesses}@{org}.example");
+            let (status, _) = sign_in_from(&app, attacker, org, &email, wrong).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "guess {guesses}");
+            guesses += 1;
+        }
+        if guesses < address_free {
+            let (status, body) =
+                sign_in_from(&app, attacker, "acme", "emp@acme.example", PASSWORD).await;
+            assert_eq!(status, StatusCode::SEE_OTHER, "own sign-in: {body}");
+        }
+    }
+    // The address has used its free failures: the next guess must wait.
+    let (status, body) = sign_in_from(&app, attacker, "acme", "fin@acme.example", wrong).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(body.contains("Too many failed attempts"), "{body}");
+    // A colleague elsewhere is not held up by it.
+    let (status, _) =
+        sign_in_from(&app, "198.51.100.20", "acme", "mgr@acme.example", PASSWORD).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+}
+
+/// Every entry in acme's audit log.
+fn audit_entries(env: &TestEnv) -> usize {
+    let filter = expenseplus::audit::Filter::default();
+    expenseplus::audit::page(&env.org("acme"), &filter, None, 10_000)
+        .unwrap()
+        .len()
+}
+
+#[actix_web::test]
+async fn exports_started_from_another_site_are_refused() {
+    let env = env_with_people();
+    let app = atest::init_service(build_app(env.state.clone())).await;
+    let mut emp = Client::new(&app);
+    emp.sign_in("acme", "emp@acme.example", PASSWORD).await;
+    let mut fin = Client::new(&app);
+    fin.sign_in("acme", "fin@acme.example", PASSWORD).await;
+    let mut dpo = Client::new(&app);
+    dpo.sign_in("acme", "dpo@acme.example", PASSWORD).await;
+    // An access request with the subject's identity verified, ready to export.
+    dpo.get("/privacy/requests").await;
+    let made = dpo
+        .post(
+            "/privacy/requests",
+            &[("subject_email", "emp@acme.example"), ("kind", "access")],
+        )
+        .await;
+    let request = made.location().unwrap().to_owned();
+    dpo.get(&request).await;
+    let verified = dpo
+        .post(&format!("{request}/verify"), &[("method", "badge seen")])
+        .await;
+    assert_eq!(verified.status, StatusCode::SEE_OTHER, "{}", verified.body);
+    let eve = users::find_by_email(&env.org("acme"), "emp@acme.example")
+        .unwrap()
+        .unwrap()
+        .id;
+    let mut exports = [
+        ("/me/data".to_owned(), &mut emp),
+        ("/finance/export.csv".to_owned(), &mut fin),
+        (format!("{request}/export"), &mut dpo),
+    ];
+    let person = format!("/privacy/people/{eve}/export");
+    let get = |path: &str, site: Option<&'static str>| {
+        let req = atest::TestRequest::get().uri(path);
+        match site {
+            Some(s) => req.insert_header(("sec-fetch-site", s)),
+            None => req,
+        }
+    };
+    // A link on another site, followed in the signed-in person's browser.
+    let before = audit_entries(&env);
+    for (path, c) in exports.iter_mut() {
+        let page = c.send(get(path, Some("cross-site"))).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{path}");
+        assert!(
+            page.headers
+                .get("content-type")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"),
+            "{path}"
+        );
+        assert!(
+            page.body
+                .contains("This download must be started from ExpensePlus itself."),
+            "{path}: {}",
+            page.body
+        );
+    }
+    let page = exports[2].1.send(get(&person, Some("cross-site"))).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.body);
+    assert!(
+        page.body
+            .contains("must be started from ExpensePlus itself")
+    );
+    assert_eq!(
+        audit_entries(&env),
+        before,
+        "nothing exported, nothing audited"
+    );
+    // From ExpensePlus itself, or from a client that sends no Fetch Metadata, the
+    // export works: the refused ones used up nobody's export turn.
+    for site in [Some("same-origin"), Some("none"), None] {
+        for (path, c) in exports.iter_mut() {
+            let page = c.send(get(path, site)).await;
+            assert_eq!(
+                page.status,
+                StatusCode::OK,
+                "{path} {site:?}: {}",
+                page.body
+            );
+        }
+        let page = exports[2].1.send(get(&person, site)).await;
+        assert_eq!(
+            page.status,
+            StatusCode::OK,
+            "{person} {site:?}: {}",
+            page.body
+        );
+    }
 }

@@ -337,10 +337,12 @@ pub async fn show(
             .await??;
     }
     page.notice = session::take_notice(&session);
-    // The whole address, as the admin's own browser reached this site, ready to send.
-    let site = req.connection_info();
-    page.reset_link =
-        take_link(&session, id).map(|path| format!("{}://{}{path}", site.scheme(), site.host()));
+    // The whole address, at the host the admin's own browser reached, ready to send.
+    // Always https: the link carries a one-time token, and the scheme this request
+    // came in by says nothing about the person's (behind a TLS-terminating proxy,
+    // `--plain-http` sees `http` unless the proxy says otherwise).
+    let host = req.connection_info().host().to_owned();
+    page.reset_link = take_link(&session, id).map(|path| format!("https://{host}{path}"));
     html(StatusCode::OK, &page)
 }
 
