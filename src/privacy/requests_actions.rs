@@ -7,13 +7,15 @@ use diesel::prelude::*;
 use time::Date;
 
 use super::deadlines::{SAR_DEADLINE_MONTHS, add_months, check_extension};
-use super::requests::{Dpo, RequestError, RequestRow, Status, get, required};
+use super::requests::{Dpo, Kind, RequestError, RequestRow, Status, get, required};
 use crate::audit::{self, Action};
 use crate::crypto::columns::{
     RequestExtensionReason, RequestIdentityMethod, RequestNote, RequestRefusalReason,
 };
 use crate::db::now_unix;
-use crate::db::schema::org::{privacy_request_notes as notes, privacy_requests as reqs};
+use crate::db::schema::org::{
+    privacy_flags, privacy_request_notes as notes, privacy_requests as reqs,
+};
 use crate::ids::UserId;
 use crate::tenancy::Org;
 
@@ -158,11 +160,39 @@ pub fn start(org: &Org, dpo: Dpo, id: i64) -> Result<(), RequestError> {
 /// erased (the export and erase routes call it when they finish the job).
 pub fn mark_completed(org: &Org, dpo: Dpo, id: i64, today: Date) -> Result<(), RequestError> {
     let actor = dpo.id();
-    let from = get(org, id)?.status();
+    let r = get(org, id)?;
+    let from = r.status();
     if !matches!(from, Status::Verified | Status::InProgress) {
         return Err(refused(
             "Only a request whose identity check is done and that is still open can be completed.",
         ));
+    }
+    // An erasure request is answered by an erasure (now, or scheduled for the end of
+    // the retention period), or refused with a reason: "completed" with the data still
+    // there would tell the person something untrue.
+    if r.kind() == Kind::Erasure {
+        let mut conn = org.conn()?;
+        let erased_or_due: i64 = privacy_flags::table
+            .find(r.subject_id)
+            .filter(
+                privacy_flags::erased_at
+                    .is_not_null()
+                    .or(privacy_flags::erase_due.is_not_null()),
+            )
+            .count()
+            .get_result(&mut conn)?;
+        drop(conn);
+        // The key destroyed is erased too, whatever the flags say (an erasure that
+        // stopped after its first step, which comes first).
+        let key_gone = match crate::auth::users::get(org, r.subject())? {
+            Some(person) => !org.keys.is_alive(person.person_key())?,
+            None => true,
+        };
+        if erased_or_due == 0 && !key_gone {
+            return Err(refused(
+                "An erasure request is completed by erasing the person, now or at the end of the retention period, with the erase buttons on this page; or refuse it with a reason.",
+            ));
+        }
     }
     apply(
         org,

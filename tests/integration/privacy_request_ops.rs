@@ -114,6 +114,20 @@ async fn export_and_erasure_of_a_request_need_a_verified_identity() {
         .post(&format!("{erasure}/erase"), &[("mode", "now")])
         .await;
     assert!(no_tick.body.contains("Tick the box"));
+    // "Completed" with nothing erased would tell Eve something untrue: the page offers
+    // no such button for an erasure request, and the route refuses it.
+    let page = dpo.get(&erasure).await;
+    assert!(!page.body.contains("Mark completed"), "{}", page.body);
+    let unerased = dpo.post(&format!("{erasure}/complete"), &[]).await;
+    assert_eq!(unerased.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        unerased
+            .body
+            .contains("An erasure request is completed by erasing the person"),
+        "{}",
+        unerased.body
+    );
+    assert!(!dpo.get(&erasure).await.body.contains(">completed<"));
     // Still nothing erased: Eve signs in.
     let mut eve = Client::new(&app);
     eve.sign_in("acme", "emp@acme.example", PASSWORD).await;
