@@ -19,6 +19,8 @@ pub enum Action {
     SignOut,
     SignOutEverywhere,
     MfaEnrolled,
+    /// An administrator turned off a person's two-step sign-in (a lost device).
+    MfaReset,
     MfaFailed,
     RecoveryCodeUsed,
     PasswordChanged,
@@ -84,13 +86,14 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 50] = [
+    pub const ALL: [Action; 51] = [
         Action::SignIn,
         Action::SignInFailed,
         Action::SignInThrottled,
         Action::SignOut,
         Action::SignOutEverywhere,
         Action::MfaEnrolled,
+        Action::MfaReset,
         Action::MfaFailed,
         Action::RecoveryCodeUsed,
         Action::PasswordChanged,
@@ -145,6 +148,7 @@ impl Action {
             Action::SignOut => "sign_out",
             Action::SignOutEverywhere => "sign_out_everywhere",
             Action::MfaEnrolled => "mfa_enrolled",
+            Action::MfaReset => "mfa_reset",
             Action::MfaFailed => "mfa_failed",
             Action::RecoveryCodeUsed => "recovery_code_used",
             Action::PasswordChanged => "password_changed",

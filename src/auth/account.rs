@@ -67,7 +67,7 @@ impl From<crate::crypto::CryptoError> for AccountError {
     }
 }
 
-fn bump_version(c: &mut SqliteConnection, user: UserId) -> QueryResult<()> {
+pub(super) fn bump_version(c: &mut SqliteConnection, user: UserId) -> QueryResult<()> {
     diesel::update(users_t::table.find(user.0))
         .set((
             users_t::session_version.eq(users_t::session_version + 1),

@@ -1046,3 +1046,68 @@ async fn exports_started_from_another_site_are_refused() {
         );
     }
 }
+
+/// Someone who lost their authenticator and their recovery codes could never sign in
+/// again. An administrator turns off their two-step sign-in (confirmed, audited, never
+/// their own): their sessions end and they sign in with the password alone.
+#[actix_web::test]
+async fn an_admin_turns_off_two_step_sign_in_for_someone_who_lost_their_device() {
+    let acme = common::acme_with_people();
+    let env = &acme.env;
+    let app = atest::init_service(build_app(env.state.clone())).await;
+    let mut emp = Client::new(&app);
+    emp.sign_in("acme", "emp@acme.example", PASSWORD).await;
+    enrol(env, &mut emp, "emp@acme.example").await;
+    assert_eq!(emp.get("/").await.status, StatusCode::OK);
+
+    let mut admin = Client::new(&app);
+    admin.sign_in("acme", "admin@acme.example", PASSWORD).await;
+    let person = format!("/admin/users/{}", acme.emp.0);
+    let page = admin.get(&person).await;
+    assert!(
+        page.body.contains("Turn off two-step sign-in"),
+        "{}",
+        page.body
+    );
+    let url = format!("{person}/mfa-reset");
+    let unticked = admin.post(&url, &[]).await;
+    assert_eq!(unticked.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(unticked.body.contains("Tick the box to confirm"));
+    let done = admin.post(&url, &[("confirm", "yes")]).await;
+    assert_eq!(done.location(), Some(person.as_str()), "{}", done.body);
+    let page = admin.get(&person).await;
+    assert!(page.body.contains("Two-step sign-in was turned off"));
+    assert!(page.body.contains("<dt>Two-step sign-in</dt><dd>off</dd>"));
+    assert!(!page.body.contains("Turn off two-step sign-in"));
+
+    // Her sessions ended; she signs in with her password alone, no code asked.
+    assert_eq!(emp.get("/").await.status, StatusCode::SEE_OTHER);
+    let mut again = Client::new(&app);
+    again.sign_in("acme", "emp@acme.example", PASSWORD).await;
+    assert_eq!(again.get("/").await.status, StatusCode::OK);
+    let org = env.org("acme");
+    let row = users::get(&org, acme.emp).unwrap().unwrap();
+    assert!(!row.mfa_enabled && row.totp_secret.is_none());
+
+    // Audited, by whom and for whom; and never one's own.
+    let resets = expenseplus::audit::page(
+        &org,
+        &expenseplus::audit::Filter {
+            action: Some(expenseplus::audit::Action::MfaReset),
+            ..Default::default()
+        },
+        None,
+        10,
+    )
+    .unwrap();
+    assert_eq!(resets.len(), 1);
+    assert_eq!(resets[0].actor_id, Some(acme.admin.0));
+    assert_eq!(resets[0].subject_id, Some(acme.emp.0));
+    let own = admin
+        .post(
+            &format!("/admin/users/{}/mfa-reset", acme.admin.0),
+            &[("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(own.status, StatusCode::UNPROCESSABLE_ENTITY);
+}

@@ -455,6 +455,25 @@ pub async fn issue_reset(
     .await
 }
 
+/// Turns off the person's two-step sign-in (they lost their device and codes).
+pub async fn reset_mfa(
+    user: CurrentUser,
+    session: Session,
+    path: web::Path<i64>,
+    form: Fields,
+) -> Result<HttpResponse, AppError> {
+    let id = UserId(path.into_inner());
+    if field(&form, "confirm") != "yes" {
+        let why = "Tick the box to confirm: they will sign in with their password alone until they set up two-step sign-in again.";
+        return refuse(&user, id, why.into()).await;
+    }
+    let notice = "Two-step sign-in was turned off and they were signed out everywhere. They sign in with their password, and set it up again where their role requires it.";
+    change(user, session, id, notice, |org, actor, id| {
+        crate::auth::mfa_reset::reset_mfa(org, actor, id).map(|()| None)
+    })
+    .await
+}
+
 fn policy_page(
     user: &CurrentUser,
     notice: Option<String>,
