@@ -93,6 +93,15 @@ pub struct Acme {
     pub mgr: UserId,
 }
 
+/// The organisation's audit entries of one action, newest first.
+pub fn audited(org: &Org, action: expenseplus::audit::Action) -> Vec<expenseplus::audit::AuditRow> {
+    let filter = expenseplus::audit::Filter {
+        action: Some(action),
+        ..Default::default()
+    };
+    expenseplus::audit::page(org, &filter, None, 10_000).expect("the audit log reads")
+}
+
 pub fn acme_with_people() -> Acme {
     let env = TestEnv::new();
     let acme = env.create_org("acme", "Acme Ltd");

@@ -37,12 +37,7 @@ fn line(merchant: &str, key: &str) -> LineInput {
 }
 
 fn audited(org: &Org, action: Action) -> Vec<String> {
-    let filter = audit::Filter {
-        action: Some(action),
-        ..Default::default()
-    };
-    audit::page(org, &filter, None, 50)
-        .unwrap()
+    common::audited(org, action)
         .into_iter()
         .map(|e| e.detail)
         .collect()

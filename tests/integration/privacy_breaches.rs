@@ -133,16 +133,7 @@ async fn breaches_are_recorded_with_a_72_hour_clock() {
     let later = breach(&hours_ago(5));
     let saved = dpo.post(&url, &pairs(&later)).await;
     assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
-    let updates = audit::page(
-        &org,
-        &Filter {
-            action: Some(Action::BreachUpdated),
-            ..Default::default()
-        },
-        None,
-        1,
-    )
-    .unwrap();
+    let updates = common::audited(&org, Action::BreachUpdated);
     let detail = &updates[0].detail;
     assert!(detail.contains("; detected 20"), "{detail}");
     assert!(detail.contains(" UTC -> 20"), "{detail}");
