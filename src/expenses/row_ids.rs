@@ -13,9 +13,7 @@
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 
-use crate::db::schema::org::{
-    claim_lines, claims, delegations, id_high_water, receipts, spent_form_keys,
-};
+use crate::db::schema::org::spent_form_keys;
 
 #[derive(Debug, Clone, Copy)]
 pub enum Table {
@@ -26,44 +24,42 @@ pub enum Table {
 }
 
 impl Table {
-    fn code(self) -> &'static str {
+    /// The statement that takes the next id: one above both the highest id given and
+    /// the highest present (rows can arrive without the counter, e.g. a restore of an
+    /// older backup). One statement, as it runs inside every writer's turn.
+    fn next_sql(self) -> &'static str {
+        macro_rules! next_of {
+            ($table:literal) => {
+                concat!(
+                    "INSERT INTO id_high_water (tbl, last) VALUES ('",
+                    $table,
+                    "', COALESCE((SELECT MAX(id) FROM ",
+                    $table,
+                    "), 0) + 1) ON CONFLICT (tbl) DO UPDATE SET last = MAX(last + 1, excluded.last) \
+                     RETURNING last"
+                )
+            };
+        }
         match self {
-            Table::Claims => "claims",
-            Table::Lines => "claim_lines",
-            Table::Receipts => "receipts",
-            Table::Delegations => "delegations",
+            Table::Claims => next_of!("claims"),
+            Table::Lines => next_of!("claim_lines"),
+            Table::Receipts => next_of!("receipts"),
+            Table::Delegations => next_of!("delegations"),
         }
     }
+}
 
-    fn max_present(self, c: &mut SqliteConnection) -> QueryResult<Option<i64>> {
-        use diesel::dsl::max;
-        match self {
-            Table::Claims => claims::table.select(max(claims::id)).first(c),
-            Table::Lines => claim_lines::table.select(max(claim_lines::id)).first(c),
-            Table::Receipts => receipts::table.select(max(receipts::id)).first(c),
-            Table::Delegations => delegations::table.select(max(delegations::id)).first(c),
-        }
-    }
+#[derive(QueryableByName)]
+struct Last {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    last: i64,
 }
 
 /// The id for a new row of `table`, above every id it has ever held. Call inside the
 /// write transaction that inserts the row.
 pub fn next(c: &mut SqliteConnection, table: Table) -> QueryResult<i64> {
-    let given: Option<i64> = id_high_water::table
-        .find(table.code())
-        .select(id_high_water::last)
-        .first(c)
-        .optional()?;
-    // Rows can also arrive without this counter (a restore of an older backup).
-    let present = table.max_present(c)?;
-    let id = given.max(present).unwrap_or(0) + 1;
-    diesel::replace_into(id_high_water::table)
-        .values((
-            id_high_water::tbl.eq(table.code()),
-            id_high_water::last.eq(id),
-        ))
-        .execute(c)?;
-    Ok(id)
+    let taken: Last = diesel::sql_query(table.next_sql()).get_result(c)?;
+    Ok(taken.last)
 }
 
 /// Keeps form keys whose row is going away or being re-keyed, with their claim.
