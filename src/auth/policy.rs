@@ -55,3 +55,28 @@ pub fn set_mfa_required_roles(conn: &mut SqliteConnection, roles: Roles) -> Quer
         .execute(conn)?;
     Ok(())
 }
+
+/// Saves the roles that must use two-step sign-in, with its audit entry, together; an
+/// unchanged policy writes nothing.
+pub fn save_mfa_required_roles(org: &Org, actor: UserId, roles: Roles) -> Result<(), DbError> {
+    let old = mfa_required_roles(org)?;
+    if old == roles {
+        return Ok(());
+    }
+    let show = |r: Roles| match r.is_empty() {
+        true => "none".to_owned(),
+        false => r.to_string(),
+    };
+    let detail = format!("{} -> {}", show(old), show(roles));
+    org.write(|c| -> Result<_, DbError> {
+        set_mfa_required_roles(c, roles)?;
+        crate::audit::append(
+            c,
+            Some(actor),
+            None,
+            crate::audit::Action::PolicyChanged,
+            &detail,
+        )?;
+        Ok(())
+    })
+}

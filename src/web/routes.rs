@@ -109,7 +109,7 @@ route_table! {
     "/admin/users/{id}/active" => [POST ADMIN => admin::set_active],
     "/admin/users/{id}/reset" => [POST ADMIN => admin::issue_reset],
     "/admin/users/{id}/mfa-reset" => [POST ADMIN => admin::reset_mfa],
-    "/admin/policy" => [GET ADMIN => admin::policy, POST ADMIN => admin::save_policy_form],
+    "/admin/policy" => [GET ADMIN => super::handlers::admin_policy::show, POST ADMIN => super::handlers::admin_policy::save],
     "/claims" => [GET EMPLOYEE => super::handlers::claims_list::list, POST EMPLOYEE => super::handlers::claims_list::create],
     "/claims/{id}" => [GET Access::SignedIn => claims::show],
     "/claims/{id}/lines" => [POST EMPLOYEE => claims::add_line],

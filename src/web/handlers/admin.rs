@@ -10,8 +10,7 @@ use crate::audit::{self, Action};
 use crate::auth::account::{self, AccountError};
 use crate::auth::password::PasswordError;
 use crate::auth::users::{self, NewUser, UserError, UserView};
-use crate::auth::{Role, Roles, policy};
-use crate::db::DbError;
+use crate::auth::{Role, Roles};
 use crate::ids::UserId;
 use crate::tenancy::Org;
 use crate::web::access::CurrentUser;
@@ -33,9 +32,9 @@ struct Row {
     mfa: bool,
 }
 
-struct RoleBox {
-    value: &'static str,
-    checked: bool,
+pub(super) struct RoleBox {
+    pub(super) value: &'static str,
+    pub(super) checked: bool,
 }
 
 struct Choice {
@@ -72,18 +71,8 @@ struct UserPage {
     managers: Vec<Choice>,
 }
 
-#[derive(Template)]
-#[template(path = "admin_policy.html")]
-struct PolicyPage {
-    chrome: Option<Chrome>,
-    csrf: String,
-    notice: Option<String>,
-    error: Option<String>,
-    roles: Vec<RoleBox>,
-}
-
 /// The ticked roles: the known ones, and a message if any value was not a role.
-fn roles_in(fields: &[(String, String)]) -> (Roles, Option<String>) {
+pub(super) fn roles_in(fields: &[(String, String)]) -> (Roles, Option<String>) {
     let mut roles = Roles::NONE;
     let mut error = None;
     for (_, value) in fields.iter().filter(|(k, _)| k == "role") {
@@ -126,7 +115,7 @@ pub(crate) fn fault(e: AccountError) -> AppError {
     refusal(e).map_or_else(|e| e, AppError::internal)
 }
 
-fn role_boxes(roles: Roles) -> Vec<RoleBox> {
+pub(super) fn role_boxes(roles: Roles) -> Vec<RoleBox> {
     Role::ALL
         .into_iter()
         .map(|r| RoleBox {
@@ -472,61 +461,4 @@ pub async fn reset_mfa(
         crate::auth::mfa_reset::reset_mfa(org, actor, id).map(|()| None)
     })
     .await
-}
-
-fn policy_page(
-    user: &CurrentUser,
-    notice: Option<String>,
-    error: Option<String>,
-    roles: Roles,
-) -> PolicyPage {
-    PolicyPage {
-        chrome: Some(user.chrome()),
-        csrf: user.csrf().to_owned(),
-        notice,
-        error,
-        roles: role_boxes(roles),
-    }
-}
-
-pub async fn policy(user: CurrentUser, session: Session) -> Result<HttpResponse, AppError> {
-    let org = user.org().clone();
-    let roles = web::block(move || policy::mfa_required_roles(&org)).await??;
-    let page = policy_page(&user, session::take_notice(&session), None, roles);
-    html(StatusCode::OK, &page)
-}
-
-/// Saves the MFA policy and its audit entry together; an unchanged policy writes nothing.
-fn save_policy(org: &Org, actor: UserId, roles: Roles) -> Result<(), DbError> {
-    let old = policy::mfa_required_roles(org)?;
-    if old == roles {
-        return Ok(());
-    }
-    let show = |r: Roles| match r.is_empty() {
-        true => "none".to_owned(),
-        false => r.to_string(),
-    };
-    let detail = format!("{} -> {}", show(old), show(roles));
-    org.write(|c| -> Result<_, DbError> {
-        policy::set_mfa_required_roles(c, roles)?;
-        audit::append(c, Some(actor), None, Action::PolicyChanged, &detail)?;
-        Ok(())
-    })?;
-    Ok(())
-}
-
-pub async fn save_policy_form(
-    user: CurrentUser,
-    session: Session,
-    form: Fields,
-) -> Result<HttpResponse, AppError> {
-    let (roles, bad_role) = roles_in(&form);
-    if let Some(message) = bad_role {
-        let page = policy_page(&user, None, Some(message), roles);
-        return html(StatusCode::UNPROCESSABLE_ENTITY, &page);
-    }
-    let (org, actor) = (user.org().clone(), user.id());
-    web::block(move || save_policy(&org, actor, roles)).await??;
-    session::set_notice(&session, "The two-step sign-in policy was saved.");
-    Ok(see_other("/admin/policy"))
 }

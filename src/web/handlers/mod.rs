@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod admin_policy;
 pub mod approvals;
 pub mod audit;
 pub mod claim_page;
