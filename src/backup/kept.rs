@@ -15,6 +15,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Binary};
 use diesel::sqlite::SqliteConnection;
 
+use super::restore::Count;
 use super::{sql_ident, sql_literal};
 
 /// The registers whose live rows survive a restore. Parents before children: a note
@@ -55,12 +56,6 @@ pub struct Kept {
     /// Registers (or "audit_log") whose live rows could not be read or did not fit:
     /// the backup's rows stand there.
     pub not_kept: Vec<String>,
-}
-
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
 }
 
 #[derive(QueryableByName)]

@@ -53,9 +53,9 @@ struct Trigger {
 }
 
 #[derive(QueryableByName)]
-struct Count {
+pub(super) struct Count {
     #[diesel(sql_type = BigInt)]
-    n: i64,
+    pub(super) n: i64,
 }
 
 /// Removes a staging database and its journal files.
@@ -136,12 +136,7 @@ fn stage_and_swap(
     let sessions_ended = end_sessions(registry, org)?;
     // The log holds page images of the data replaced, comments sealed under live keys
     // among them: emptied as after an erasure.
-    if !matches!(org.checkpoint_truncate(), Ok(true)) {
-        log::warn!(
-            "after restoring {}: the write-ahead log was not emptied; the daily retention run will",
-            org.slug
-        );
-    }
+    org.empty_wal_after("a restore");
     log::info!(
         "restored organisation {} from backup {id}: {tables} tables, {rows} rows",
         org.slug

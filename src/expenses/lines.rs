@@ -63,24 +63,10 @@ pub fn insert(
 ) -> Result<(), ClaimError> {
     org.write(|c| -> Result<_, ClaimError> {
         if let Some(key) = &line.form_key {
-            // Keys are unique in the organisation: the same form again is a repeat;
-            // a key already used on another claim is a form sent to the wrong claim.
-            let used_on: Option<i64> = claim_lines::table
-                .filter(claim_lines::form_key.eq(key))
-                .select(claim_lines::claim_id)
-                .first(c)
-                .optional()?;
-            match used_on {
-                Some(claim) if claim == line.claim_id => return Ok(()),
-                Some(_) => {
-                    return Err(ClaimError::Invalid(
-                        "this form was already used for another claim; open the claim and add the line again".into(),
-                    ));
-                }
-                None => {}
-            }
-            // The line this form made was removed or edited since: still a repeat.
-            match row_ids::spent_on(c, key)? {
+            // Keys are unique in the organisation: the same form again is a repeat
+            // (also when its line was edited or removed since); a key used on another
+            // claim is a form sent to the wrong claim.
+            match row_ids::line_key_used_on(c, key)? {
                 Some(claim) if claim == line.claim_id => return Ok(()),
                 Some(_) => {
                     return Err(ClaimError::Invalid(
@@ -187,17 +173,9 @@ pub fn already_added(
     if key.is_empty() {
         return Ok(false);
     }
-    let mut c = org.conn()?;
-    let live: Option<i64> = claim_lines::table
-        .filter(claim_lines::form_key.eq(key))
-        .select(claim_lines::claim_id)
-        .first(&mut c)
-        .optional()?;
-    let used_on = match live {
-        Some(claim) => Some(claim),
-        None => row_ids::spent_on(&mut c, key)?,
-    };
-    drop(c);
+    let mut conn = org.conn()?;
+    let used_on = row_ids::line_key_used_on(&mut conn, key)?;
+    drop(conn);
     if used_on != Some(claim_id) {
         return Ok(false);
     }

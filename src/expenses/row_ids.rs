@@ -13,7 +13,7 @@
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 
-use crate::db::schema::org::spent_form_keys;
+use crate::db::schema::org::{claim_lines, spent_form_keys};
 
 #[derive(Debug, Clone, Copy)]
 pub enum Table {
@@ -85,4 +85,18 @@ pub fn spent_on(c: &mut SqliteConnection, key: &str) -> QueryResult<Option<i64>>
         .select(spent_form_keys::claim_id)
         .first(c)
         .optional()
+}
+
+/// The claim a line form key added a line to: on a line now, or spent (the line was
+/// edited or removed since, or its claim discarded).
+pub fn line_key_used_on(c: &mut SqliteConnection, key: &str) -> QueryResult<Option<i64>> {
+    let live: Option<i64> = claim_lines::table
+        .filter(claim_lines::form_key.eq(key))
+        .select(claim_lines::claim_id)
+        .first(c)
+        .optional()?;
+    match live {
+        Some(claim) => Ok(Some(claim)),
+        None => spent_on(c, key),
+    }
 }

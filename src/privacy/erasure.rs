@@ -121,14 +121,7 @@ pub fn erase_now(
     // is checkpointed: fold it into the database (where `secure_delete` has zeroed
     // them) and empty it. Readers may hold it past the busy timeout: the daily
     // retention run empties it again.
-    match org.checkpoint_truncate() {
-        Ok(true) => {}
-        Ok(false) => log::warn!(
-            "after an erasure in {}: readers held the write-ahead log, so it was not emptied; the daily retention run will",
-            org.slug
-        ),
-        Err(e) => log::warn!("after an erasure in {}: {e}", org.slug),
-    }
+    org.empty_wal_after("an erasure");
     Ok(key)
 }
 

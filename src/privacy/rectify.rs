@@ -98,11 +98,6 @@ pub fn rectify(
     }
     // The wrong name or email, sealed under the person's live key, stays readable in
     // the write-ahead log's old page images until it is emptied (else the daily run).
-    if !matches!(org.checkpoint_truncate(), Ok(true)) {
-        log::warn!(
-            "after a rectification in {}: the write-ahead log was not emptied; the daily retention run will",
-            org.slug
-        );
-    }
+    org.empty_wal_after("a rectification");
     Ok(Rectified::Changed(changed))
 }

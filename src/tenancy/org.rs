@@ -61,6 +61,23 @@ impl Org {
         Ok(rows.first().is_some_and(|r| r.busy == 0))
     }
 
+    /// Empties the write-ahead log after `what` (an erasure, a rectification, a restore)
+    /// left old page images of personal data in it. Best effort: when readers hold it,
+    /// or it fails, that is logged, and the daily retention run empties it again.
+    pub fn empty_wal_after(&self, what: &str) {
+        match self.checkpoint_truncate() {
+            Ok(true) => {}
+            Ok(false) => log::warn!(
+                "after {what} in {}: readers held the write-ahead log, so it was not emptied; the daily retention run will",
+                self.slug
+            ),
+            Err(e) => log::warn!(
+                "after {what} in {}: the write-ahead log was not emptied ({e}); the daily retention run will",
+                self.slug
+            ),
+        }
+    }
+
     /// Runs `f` in an IMMEDIATE transaction, one writer of this organisation at a time.
     ///
     /// SQLite admits one writer per database. A writer that finds the write lock taken
