@@ -26,6 +26,9 @@ pub enum Action {
     PasswordChanged,
     /// A wrong current password when changing one's own (detail: the attempt count).
     PasswordChangeFailed,
+    /// A wrong password when proving it again before setting up two-step sign-in
+    /// (detail: the attempt count).
+    PasswordConfirmFailed,
     PasswordResetIssued,
     PasswordReset,
     UserCreated,
@@ -86,7 +89,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 51] = [
+    pub const ALL: [Action; 52] = [
         Action::SignIn,
         Action::SignInFailed,
         Action::SignInThrottled,
@@ -98,6 +101,7 @@ impl Action {
         Action::RecoveryCodeUsed,
         Action::PasswordChanged,
         Action::PasswordChangeFailed,
+        Action::PasswordConfirmFailed,
         Action::PasswordResetIssued,
         Action::PasswordReset,
         Action::UserCreated,
@@ -153,6 +157,7 @@ impl Action {
             Action::RecoveryCodeUsed => "recovery_code_used",
             Action::PasswordChanged => "password_changed",
             Action::PasswordChangeFailed => "password_change_failed",
+            Action::PasswordConfirmFailed => "password_confirm_failed",
             Action::PasswordResetIssued => "password_reset_issued",
             Action::PasswordReset => "password_reset",
             Action::UserCreated => "user_created",

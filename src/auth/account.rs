@@ -286,15 +286,16 @@ pub fn prepare_password(org: &Org, user: UserId, new: &str) -> Result<String, Ac
     Ok(password::hash(new).map_err(UserError::from)?)
 }
 
-/// Changes one's own password; all other sessions end, as do unused reset links.
-/// The current password is checked under `throttle` (a stolen session must not make
-/// a free password oracle) and each wrong one is audited.
-pub fn change_password(
+/// Checks one's own current password under `throttle` (a stolen session must not make
+/// a free password oracle); each wrong one is audited as `failed`, with the attempt count.
+/// Changing the password and proving it again before setting up two-step sign-in share
+/// one budget of attempts.
+pub fn check_own_password(
     org: &Org,
     throttle: &Throttle,
     user: UserId,
     current: &str,
-    new: &str,
+    failed: Action,
 ) -> Result<(), AccountError> {
     let keys = Attempt {
         account: format!("password:{}:{}", org.id.0, user.0),
@@ -305,16 +306,22 @@ pub fn change_password(
     if !password::verify(row.password_hash.as_deref(), current) {
         let count = throttle.fail(&keys);
         let detail = format!("attempt {count}");
-        audit::record(
-            org,
-            Some(user),
-            Some(user),
-            Action::PasswordChangeFailed,
-            &detail,
-        )?;
+        audit::record(org, Some(user), Some(user), failed, &detail)?;
         return Err(AccountError::WrongPassword);
     }
     throttle.succeed(&keys);
+    Ok(())
+}
+
+/// Changes one's own password; all other sessions end, as do unused reset links.
+pub fn change_password(
+    org: &Org,
+    throttle: &Throttle,
+    user: UserId,
+    current: &str,
+    new: &str,
+) -> Result<(), AccountError> {
+    check_own_password(org, throttle, user, current, Action::PasswordChangeFailed)?;
     let hash = prepare_password(org, user, new)?;
     org.write(|c| -> Result<_, AccountError> {
         diesel::update(users_t::table.find(user.0))

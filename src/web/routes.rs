@@ -100,6 +100,7 @@ route_table! {
     "/account/password" => [POST Access::SignedIn => account::change_password],
     "/account/sessions/end" => [POST Access::SignedIn => account::end_sessions],
     "/account/mfa" => [GET Access::Enrolling => account::mfa_page, POST Access::Enrolling => account::mfa_confirm],
+    "/account/mfa/password" => [POST Access::Enrolling => account::prove_password],
     "/audit" => [GET DPO_ADMIN => audit::page],
     "/setup/{token}" => [GET Access::Public => setup::form, POST Access::Public => setup::submit],
     "/admin/users" => [GET ADMIN => admin::list, POST ADMIN => admin::create],

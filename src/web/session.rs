@@ -19,6 +19,12 @@ pub const PENDING_MFA: &str = "mfa_pending";
 pub const PENDING_TOTP: &str = "totp_pending";
 pub const RECOVERY_CODES: &str = "recovery_codes";
 pub const NOTICE: &str = "notice";
+/// When this session last proved the password again (see [`password_recent`]).
+pub const PASSWORD_PROVED: &str = "pw_at";
+/// Setting up two-step sign-in needs the password proved within this long, by signing
+/// in or by typing it again: a stolen session alone must not enrol its thief's device
+/// (which would also end every other session, the owner's included).
+pub const PASSWORD_RECENT_SECS: i64 = 10 * 60;
 /// `seen` is refreshed at most this often, so a busy user causes one session write a minute.
 pub const SEEN_RESOLUTION_SECS: i64 = 60;
 
@@ -89,6 +95,21 @@ pub fn sign_in(session: &Session, org: i64, user: i64, version: i64) {
     let _ = session.insert(ISSUED, now);
     let _ = session.insert(SEEN, now);
     csrf_token(session);
+}
+
+/// Whether the password was proved within [`PASSWORD_RECENT_SECS`]: at sign-in, or
+/// typed again since.
+pub fn password_recent(session: &Session, id: &Identity) -> bool {
+    let proved = session.get::<i64>(PASSWORD_PROVED).ok().flatten();
+    let last = proved.unwrap_or(id.issued).max(id.issued);
+    now_unix() - last < PASSWORD_RECENT_SECS
+}
+
+/// Records that the password was just typed again, under a fresh session id (the
+/// session is worth more now).
+pub fn password_proved(session: &Session) {
+    session.renew();
+    let _ = session.insert(PASSWORD_PROVED, now_unix());
 }
 
 /// Marks the session as active now, writing at most once a minute.

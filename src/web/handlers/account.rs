@@ -36,6 +36,8 @@ struct MfaPage {
     recovery_codes: Vec<String>,
     codes_left: i64,
     must_enrol: bool,
+    /// The password must be typed again before a secret is shown or confirmed.
+    prove_password: bool,
     error: Option<String>,
 }
 
@@ -58,6 +60,11 @@ pub struct PasswordForm {
 #[derive(Deserialize)]
 pub struct CodeForm {
     code: String,
+}
+
+#[derive(Deserialize)]
+pub struct ProveForm {
+    password: String,
 }
 
 fn account_page(
@@ -196,14 +203,35 @@ fn enrol_page(
         recovery_codes,
         codes_left,
         must_enrol: user.must_enrol(),
+        prove_password: false,
         error,
     }
+}
+
+/// Whether this session proved the password recently enough to set up two-step sign-in.
+fn password_recent(session: &Session) -> bool {
+    session::identity(session).is_some_and(|id| session::password_recent(session, &id))
+}
+
+/// The enrolment page asking for the password again, with no secret made yet.
+fn prove_page(
+    user: &CurrentUser,
+    status: StatusCode,
+    error: Option<String>,
+) -> Result<HttpResponse, AppError> {
+    let mut page = enrol_page(user, "", Vec::new(), 0, error);
+    page.prove_password = true;
+    html(status, &page)
 }
 
 pub async fn mfa_page(user: CurrentUser, session: Session) -> Result<HttpResponse, AppError> {
     let recovery_codes: Vec<String> =
         session::take(&session, session::RECOVERY_CODES).unwrap_or_default();
-    let secret = match user.user().mfa_enabled {
+    let enabled = user.user().mfa_enabled;
+    if !enabled && recovery_codes.is_empty() && !password_recent(&session) {
+        return prove_page(&user, StatusCode::OK, None);
+    }
+    let secret = match enabled {
         true => String::new(),
         false => enrolment(&user, &session).await?.secret,
     };
@@ -219,6 +247,10 @@ pub async fn mfa_confirm(
 ) -> Result<HttpResponse, AppError> {
     if user.user().mfa_enabled {
         return Ok(see_other("/account/mfa"));
+    }
+    if !password_recent(&session) {
+        let error = "Please enter your password again before setting up two-step sign-in.";
+        return prove_page(&user, StatusCode::FORBIDDEN, Some(error.into()));
     }
     let held = session
         .get::<String>(session::PENDING_TOTP)
@@ -248,6 +280,44 @@ pub async fn mfa_confirm(
         // again with the codes; clearing the cookie here could undo that. If this
         // session really ended, the next page sends it to sign in anyway.
         Err(AccountError::SessionEnded) => Ok(see_other("/account/mfa")),
+        Err(e) => Err(AppError::internal(e)),
+    }
+}
+
+/// Proves the password again, so that this session may set up two-step sign-in.
+pub async fn prove_password(
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    session: Session,
+    form: web::Form<ProveForm>,
+) -> Result<HttpResponse, AppError> {
+    if user.user().mfa_enabled {
+        return Ok(see_other("/account/mfa"));
+    }
+    let _permit = state.hashing.acquire().await.map_err(AppError::internal)?;
+    let (org, id, st) = (user.org().clone(), user.id(), state.clone());
+    let password = form.into_inner().password;
+    let checked = web::block(move || {
+        let failed = crate::audit::Action::PasswordConfirmFailed;
+        account::check_own_password(&org, &st.throttle, id, &password, failed)
+    })
+    .await?;
+    match checked {
+        Ok(()) => {
+            session::password_proved(&session);
+            Ok(see_other("/account/mfa"))
+        }
+        Err(AccountError::WrongPassword) => {
+            let error = "That password is not right.";
+            prove_page(&user, StatusCode::UNPROCESSABLE_ENTITY, Some(error.into()))
+        }
+        Err(AccountError::Throttled(wait)) => {
+            let secs = wait.as_secs().max(1);
+            let error =
+                format!("Too many wrong passwords. Please wait {secs} seconds and try again.");
+            prove_page(&user, StatusCode::TOO_MANY_REQUESTS, Some(error))
+        }
+        Err(AccountError::User(crate::auth::users::UserError::Db(e))) => Err(e.into()),
         Err(e) => Err(AppError::internal(e)),
     }
 }

@@ -1,0 +1,203 @@
+//! Setting up two-step sign-in needs the password proved recently: a stolen session
+//! alone cannot enrol its thief's device (which would also sign the owner out).
+
+#![allow(clippy::unwrap_used)]
+
+use crate::common::{self, Client, PASSWORD, TestEnv};
+
+use actix_web::http::StatusCode;
+use actix_web::test as atest;
+use diesel::RunQueryDsl;
+use expenseplus::audit::Action;
+use expenseplus::auth::{mfa, users};
+use expenseplus::web::build_app;
+use expenseplus::web::session::PASSWORD_RECENT_SECS;
+
+const SECRET_MARKER: &str = "<code class=\"mono secret\">";
+
+/// The secret an enrolment page shows, without the spaces that group it.
+fn secret_on(body: &str) -> String {
+    let at = body.find(SECRET_MARKER).expect("secret shown") + SECRET_MARKER.len();
+    let end = at + body[at..].find('<').unwrap();
+    body[at..end].replace(' ', "")
+}
+
+/// Makes every signed-in session look as if it signed in `age` seconds ago, instead
+/// of waiting.
+fn age_sign_in(env: &TestEnv, age: i64) {
+    let old = expenseplus::db::now_unix() - age;
+    let mut conn = env.state.tenants.registry().pool().get().unwrap();
+    diesel::sql_query(format!(
+        "UPDATE sessions SET state = json_set(state, '$.iat', '{old}') WHERE user_id IS NOT NULL"
+    ))
+    .execute(&mut conn)
+    .unwrap();
+}
+
+fn enabled(env: &TestEnv, email: &str) -> bool {
+    let acme = env.org("acme");
+    users::find_by_email(&acme, email)
+        .unwrap()
+        .unwrap()
+        .mfa_enabled
+}
+
+fn code_now(secret: &str) -> String {
+    mfa::current_code(secret, expenseplus::db::now_unix() as u64).unwrap()
+}
+
+#[actix_web::test]
+async fn an_old_session_must_type_the_password_again_to_enrol() {
+    let env = common::acme_with_people().env;
+    let app = atest::init_service(build_app(env.state.clone())).await;
+    let mut c = Client::new(&app);
+    c.sign_in("acme", "emp@acme.example", PASSWORD).await;
+    // A fresh sign-in enrols straight away; this session takes a secret now...
+    let fresh = c.get("/account/mfa").await;
+    assert_eq!(fresh.status, StatusCode::OK);
+    let pending = secret_on(&fresh.body);
+
+    // ...and is then left open for longer than the window (a stolen cookie, say).
+    age_sign_in(&env, PASSWORD_RECENT_SECS + 60);
+    let page = c.get("/account/mfa").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Confirm it is you"), "{}", page.body);
+    assert!(
+        !page.body.contains(SECRET_MARKER),
+        "no secret before the password"
+    );
+    assert!(
+        !page.body.contains("data:image/svg+xml"),
+        "no QR code either"
+    );
+    // The secret it already holds cannot be confirmed without the password.
+    let refused = c
+        .post("/account/mfa", &[("code", &code_now(&pending))])
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    assert!(
+        refused.body.contains("enter your password again"),
+        "{}",
+        refused.body
+    );
+    assert!(!enabled(&env, "emp@acme.example"));
+
+    // A wrong password is said plainly and audited.
+    let wrong = c
+        .post(
+            "/account/mfa/password",
+            &[("password", "not my password at all")],
+        )
+        .await;
+    assert_eq!(
+        wrong.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        wrong.body
+    );
+    assert!(
+        wrong.body.contains("That password is not right."),
+        "{}",
+        wrong.body
+    );
+    assert!(!wrong.body.contains(SECRET_MARKER));
+    let acme = env.org("acme");
+    let emp = users::find_by_email(&acme, "emp@acme.example")
+        .unwrap()
+        .unwrap();
+    let failed = common::audited(&acme, Action::PasswordConfirmFailed);
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].subject_id, Some(emp.id));
+
+    // The right one opens enrolment, under a new session id.
+    let right = c
+        .post("/account/mfa/password", &[("password", PASSWORD)])
+        .await;
+    assert_eq!(right.location(), Some("/account/mfa"), "{}", right.body);
+    assert!(
+        right
+            .set_cookies()
+            .iter()
+            .any(|c| c.starts_with("__Host-expenseplus=")),
+        "the session id changes: {:?}",
+        right.set_cookies()
+    );
+    let page = c.get("/account/mfa").await;
+    let secret = secret_on(&page.body);
+    let done = c
+        .post("/account/mfa", &[("code", &code_now(&secret))])
+        .await;
+    assert_eq!(done.location(), Some("/account/mfa"), "{}", done.body);
+    assert!(enabled(&env, "emp@acme.example"));
+}
+
+#[actix_web::test]
+async fn proving_the_password_again_shares_the_throttle_of_password_changes() {
+    let env = common::acme_with_people().env;
+    let app = atest::init_service(build_app(env.state.clone())).await;
+    let mut c = Client::new(&app);
+    c.sign_in("acme", "emp@acme.example", PASSWORD).await;
+    age_sign_in(&env, PASSWORD_RECENT_SECS + 60);
+    c.get("/account").await;
+    let wrong_change = [
+        ("current_password", "not my password at all"),
+        ("new_password", "violet anchor mosaic drizzle"),
+        ("confirm_password", "violet anchor mosaic drizzle"),
+    ];
+    let free = expenseplus::auth::throttle::FREE_FAILURES;
+    for _ in 1..free {
+        let p = c.post("/account/password", &wrong_change).await;
+        assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.body);
+    }
+    c.get("/account/mfa").await;
+    let last_free = c
+        .post("/account/mfa/password", &[("password", "still not it")])
+        .await;
+    assert_eq!(last_free.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // Now even the right password must wait, on either form.
+    let p = c
+        .post("/account/mfa/password", &[("password", PASSWORD)])
+        .await;
+    assert_eq!(p.status, StatusCode::TOO_MANY_REQUESTS, "{}", p.body);
+    assert!(p.body.contains("Too many wrong passwords"), "{}", p.body);
+    assert!(!p.body.contains(SECRET_MARKER));
+    let page = c.get("/account/mfa").await;
+    assert!(page.body.contains("Confirm it is you"), "{}", page.body);
+}
+
+/// Someone whose role requires two-step sign-in reaches the password form too: it is
+/// open to a session that must enrol before anything else.
+#[actix_web::test]
+async fn a_person_who_must_enrol_can_prove_the_password() {
+    let env = common::acme_with_people().env;
+    let acme = env.org("acme");
+    let mut conn = acme.conn().unwrap();
+    expenseplus::auth::policy::set_mfa_required_roles(
+        &mut conn,
+        expenseplus::auth::Roles::parse_list("dpo").unwrap(),
+    )
+    .unwrap();
+    let app = atest::init_service(build_app(env.state.clone())).await;
+    let mut c = Client::new(&app);
+    c.sign_in("acme", "dpo@acme.example", PASSWORD).await;
+    age_sign_in(&env, PASSWORD_RECENT_SECS + 60);
+    assert_eq!(c.get("/audit").await.location(), Some("/account/mfa"));
+    let page = c.get("/account/mfa").await;
+    assert!(page.body.contains("Confirm it is you"), "{}", page.body);
+    assert!(
+        page.body.contains("requires two-step sign-in"),
+        "{}",
+        page.body
+    );
+    let right = c
+        .post("/account/mfa/password", &[("password", PASSWORD)])
+        .await;
+    assert_eq!(right.location(), Some("/account/mfa"), "{}", right.body);
+    let secret = secret_on(&c.get("/account/mfa").await.body);
+    let done = c
+        .post("/account/mfa", &[("code", &code_now(&secret))])
+        .await;
+    assert_eq!(done.location(), Some("/account/mfa"), "{}", done.body);
+    assert!(enabled(&env, "dpo@acme.example"));
+    assert_eq!(c.get("/audit").await.status, StatusCode::OK);
+}
