@@ -8,11 +8,12 @@ use super::login::RECOVERY_INDEX;
 use super::mfa;
 use super::password;
 use super::roles::{Role, Roles};
+use super::session_sealed;
 use super::throttle::{Attempt, Throttle};
 use super::users::{self, UserError};
 use crate::audit::{self, Action};
-use crate::crypto::columns::{PendingTotpSecret, UserTotpSecret};
-use crate::crypto::{CryptoError, Sealed, random_array};
+use crate::crypto::columns::{PendingRecoveryCodes, PendingTotpSecret, UserTotpSecret};
+use crate::crypto::random_array;
 use crate::db::now_unix;
 use crate::db::schema::org::{recovery_codes, reset_tokens, users as users_t};
 use crate::ids::UserId;
@@ -144,29 +145,7 @@ pub struct Enrolment {
 
 /// The secret a pending token holds, if it is this user's and opens.
 fn open_pending(org: &Org, user: UserId, token: &str) -> Result<Option<String>, AccountError> {
-    let Some((owner, sealed)) = token.split_once('.') else {
-        return Ok(None);
-    };
-    let Ok(sealed) = hex::decode(sealed) else {
-        return Ok(None);
-    };
-    if owner.parse::<i64>().ok() != Some(user.0) {
-        return Ok(None);
-    }
-    match org
-        .keys
-        .open(&Sealed::<PendingTotpSecret>::from_stored(sealed))
-    {
-        Ok(secret) => Ok(secret.as_str().map(str::to_owned)),
-        // Not one we made for this person: offer a fresh secret instead.
-        Err(
-            CryptoError::Malformed
-            | CryptoError::Tampered
-            | CryptoError::UnknownVersion(_)
-            | CryptoError::UnknownKey,
-        ) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
+    Ok(session_sealed::open::<PendingTotpSecret>(org, user, token)?)
 }
 
 /// The secret to show at enrolment: the one `held` (kept across reloads) if it is
@@ -187,17 +166,15 @@ pub fn enrolment_secret(
     }
     let row = users::get(org, user)?.ok_or(UserError::NotFound)?;
     let secret = mfa::new_secret()?;
-    let sealed = org
-        .keys
-        .seal::<PendingTotpSecret>(row.person_key(), &secret)?;
-    let token = format!("{}.{}", user.0, hex::encode(sealed.ciphertext()));
+    let token = session_sealed::seal::<PendingTotpSecret>(org, &row, &secret)?;
     Ok(Enrolment { secret, token })
 }
 
 /// What a confirmed enrolment gives the session that made it.
 pub struct Enrolled {
-    /// The recovery codes, to show once.
-    pub codes: Vec<String>,
+    /// The recovery codes, to show once, sealed for the session (open them with
+    /// [`open_recovery_codes`]).
+    pub codes: String,
     /// The new session version: every other session of the person has ended.
     pub version: i64,
 }
@@ -262,10 +239,23 @@ pub fn confirm_enrolment(
         audit::append(c, Some(user), Some(user), Action::MfaEnrolled, "")?;
         Ok(())
     })?;
+    let codes = session_sealed::seal::<PendingRecoveryCodes>(org, &row, &codes.join(" "))?;
     Ok(Enrolled {
         codes,
         version: version + 1,
     })
+}
+
+/// The recovery codes an enrolment sealed for its session, if they are this user's.
+pub fn open_recovery_codes(
+    org: &Org,
+    user: UserId,
+    sealed: &str,
+) -> Result<Vec<String>, AccountError> {
+    let codes = session_sealed::open::<PendingRecoveryCodes>(org, user, sealed)?;
+    Ok(codes
+        .map(|c| c.split(' ').map(str::to_owned).collect())
+        .unwrap_or_default())
 }
 
 fn policy_context<'a>(org: &'a Org, email: &'a str) -> [&'a str; 4] {

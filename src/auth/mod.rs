@@ -8,6 +8,7 @@ pub mod mfa_reset;
 pub mod password;
 pub mod policy;
 pub mod roles;
+pub mod session_sealed;
 pub mod throttle;
 pub mod users;
 

@@ -24,6 +24,11 @@ personal_columns! {
     /// A TOTP secret offered at enrolment, not yet confirmed: it lives in the one
     /// session that asked for it, never in a column; its own label keeps it out of one.
     PendingTotpSecret => "sessions.pending_totp_secret",
+    /// New recovery codes waiting in the enrolling session to be shown once.
+    PendingRecoveryCodes => "sessions.recovery_codes",
+    /// A password reset link waiting in the administrator's session to be shown once,
+    /// sealed under the key of the person it resets.
+    PendingResetLink => "sessions.reset_link",
     ClaimTitle => "claims.title",
     LineMerchant => "claim_lines.merchant",
     LineDescription => "claim_lines.description",

@@ -1,5 +1,7 @@
-//! What the session holds (ids, timestamps, the CSRF token, while enrolling a sealed
-//! TOTP secret; nothing personal in the clear) and the helpers that read and write it.
+//! What the session holds (ids, timestamps, the CSRF token; secrets waiting there for a
+//! moment, such as a TOTP secret being enrolled, new recovery codes or a reset link,
+//! only sealed by `auth::session_sealed`; nothing personal in the clear) and the
+//! helpers that read and write it.
 
 use actix_session::Session;
 use serde::{Deserialize, Serialize};
@@ -17,6 +19,7 @@ pub const SEEN: &str = "seen";
 pub const PENDING_MFA: &str = "mfa_pending";
 /// The TOTP secret this session is enrolling, sealed (see `account::Enrolment`).
 pub const PENDING_TOTP: &str = "totp_pending";
+/// New recovery codes, sealed, until the page that shows them once.
 pub const RECOVERY_CODES: &str = "recovery_codes";
 pub const NOTICE: &str = "notice";
 /// When this session last proved the password again (see [`password_recent`]).

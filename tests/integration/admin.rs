@@ -180,6 +180,10 @@ async fn invited_user_sets_a_password_through_the_link_once() {
     );
     assert!(!page.body.contains("href=\"/reset/"));
     assert!(link_in(&admin.get(&to).await.body).is_none(), "shown twice");
+    // While it waited to be shown, the session store held it sealed: no file under the
+    // data dir (registry.sqlite, its write-ahead log) has the token in the clear.
+    let token = link.rsplit('/').next().unwrap();
+    common::assert_absent(&env.data_dir(), token);
 
     // No password yet: no sign-in.
     let mut nia_c = Client::new(&app);

@@ -201,3 +201,30 @@ async fn a_person_who_must_enrol_can_prove_the_password() {
     assert!(enabled(&env, "dpo@acme.example"));
     assert_eq!(c.get("/audit").await.status, StatusCode::OK);
 }
+
+/// The recovery codes wait in the session, between enrolment and the page that shows
+/// them, sealed: no file under the data dir holds them in the clear.
+#[actix_web::test]
+async fn recovery_codes_wait_in_the_session_sealed() {
+    let env = common::acme_with_people().env;
+    let app = atest::init_service(build_app(env.state.clone())).await;
+    let mut c = Client::new(&app);
+    c.sign_in("acme", "emp@acme.example", PASSWORD).await;
+    let secret = secret_on(&c.get("/account/mfa").await.body);
+    let done = c
+        .post("/account/mfa", &[("code", &code_now(&secret))])
+        .await;
+    assert_eq!(done.location(), Some("/account/mfa"), "{}", done.body);
+    let page = c.get("/account/mfa").await;
+    let codes: Vec<&str> = page
+        .body
+        .split("<li>")
+        .skip(1)
+        .filter_map(|s| s.split("</li>").next())
+        .filter(|s| s.len() == 11 && s.as_bytes()[5] == b'-')
+        .collect();
+    assert_eq!(codes.len(), 10, "{}", page.body);
+    for code in codes {
+        common::assert_absent(&env.data_dir(), code);
+    }
+}

@@ -225,8 +225,15 @@ fn prove_page(
 }
 
 pub async fn mfa_page(user: CurrentUser, session: Session) -> Result<HttpResponse, AppError> {
-    let recovery_codes: Vec<String> =
-        session::take(&session, session::RECOVERY_CODES).unwrap_or_default();
+    let recovery_codes = match session::take::<String>(&session, session::RECOVERY_CODES) {
+        Some(sealed) => {
+            let (org, id) = (user.org().clone(), user.id());
+            web::block(move || account::open_recovery_codes(&org, id, &sealed))
+                .await?
+                .map_err(AppError::internal)?
+        }
+        None => Vec::new(),
+    };
     let enabled = user.user().mfa_enabled;
     if !enabled && recovery_codes.is_empty() && !password_recent(&session) {
         return prove_page(&user, StatusCode::OK, None);

@@ -9,8 +9,10 @@ use askama::Template;
 use crate::audit::{self, Action};
 use crate::auth::account::{self, AccountError};
 use crate::auth::password::PasswordError;
+use crate::auth::session_sealed;
 use crate::auth::users::{self, NewUser, UserError, UserView};
 use crate::auth::{Role, Roles};
+use crate::crypto::columns::PendingResetLink;
 use crate::ids::UserId;
 use crate::tenancy::Org;
 use crate::web::access::CurrentUser;
@@ -219,26 +221,31 @@ pub async fn list(user: CurrentUser, session: Session) -> Result<HttpResponse, A
     html(StatusCode::OK, &page)
 }
 
-fn remember_link(
-    session: &Session,
-    user: &CurrentUser,
-    id: UserId,
-    token: &str,
-) -> Result<(), AppError> {
-    let link = format!("/reset/{}/{token}", user.org().slug);
+/// Keeps a new reset link, sealed under its person's key, for that person's page.
+fn remember_link(session: &Session, id: UserId, sealed: String) -> Result<(), AppError> {
     session
-        .insert(RESET_LINK, (id.0, link))
+        .insert(RESET_LINK, (id.0, sealed))
         .map_err(AppError::internal)
 }
 
-/// The link waiting for this person's page, removed as it is shown.
-fn take_link(session: &Session, id: UserId) -> Option<String> {
-    let (user, link) = session.get::<(i64, String)>(RESET_LINK).ok().flatten()?;
-    if user != id.0 {
-        return None;
+/// The path of the link waiting for this person's page, removed as it is shown.
+async fn take_link(
+    session: &Session,
+    user: &CurrentUser,
+    id: UserId,
+) -> Result<Option<String>, AppError> {
+    let Some((person, sealed)) = session.get::<(i64, String)>(RESET_LINK).ok().flatten() else {
+        return Ok(None);
+    };
+    if person != id.0 {
+        return Ok(None);
     }
     session.remove(RESET_LINK);
-    Some(link)
+    let org = user.org().clone();
+    let token = web::block(move || session_sealed::open::<PendingResetLink>(&org, id, &sealed))
+        .await?
+        .map_err(AppError::internal)?;
+    Ok(token.map(|t| format!("/reset/{}/{t}", user.org().slug)))
 }
 
 pub async fn create(
@@ -268,11 +275,14 @@ pub async fn create(
                     manager,
                     password_hash: None,
                 };
-                account::invite(&org, actor, new)
+                let (id, token) = account::invite(&org, actor, new)?;
+                let person = users::get(&org, id)?.ok_or(UserError::NotFound)?;
+                let sealed = session_sealed::seal::<PendingResetLink>(&org, &person, &token)?;
+                Ok::<_, AccountError>((id, sealed))
             };
             match web::block(new).await? {
-                Ok((id, token)) => {
-                    remember_link(&session, &user, id, &token)?;
+                Ok((id, sealed)) => {
+                    remember_link(&session, id, sealed)?;
                     session::set_notice(
                         &session,
                         "The user was created. Send them the link below so they can set a password.",
@@ -331,7 +341,8 @@ pub async fn show(
     // came in by says nothing about the person's (behind a TLS-terminating proxy,
     // `--plain-http` sees `http` unless the proxy says otherwise).
     let host = req.connection_info().host().to_owned();
-    page.reset_link = take_link(&session, id).map(|path| format!("https://{host}{path}"));
+    let path = take_link(&session, &user, id).await?;
+    page.reset_link = path.map(|path| format!("https://{host}{path}"));
     html(StatusCode::OK, &page)
 }
 
@@ -355,17 +366,19 @@ where
 {
     let (org, actor) = (user.org().clone(), user.id());
     let outcome = web::block(move || -> Result<Option<Option<String>>, AccountError> {
-        if users::get(&org, id)?.is_none() {
+        let Some(person) = users::get(&org, id)? else {
             return Ok(None);
-        }
-        op(&org, actor, id).map(Some)
+        };
+        let token = op(&org, actor, id)?;
+        let sealed = token.map(|t| session_sealed::seal::<PendingResetLink>(&org, &person, &t));
+        Ok(Some(sealed.transpose()?))
     })
     .await?;
     match outcome {
         Ok(None) => Err(AppError::NotFound),
         Ok(Some(token)) => {
-            if let Some(token) = token {
-                remember_link(&session, &user, id, &token)?;
+            if let Some(sealed) = token {
+                remember_link(&session, id, sealed)?;
             }
             session::set_notice(&session, notice);
             Ok(see_other(&format!("/admin/users/{id}")))
