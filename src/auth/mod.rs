@@ -4,6 +4,7 @@
 pub mod account;
 pub mod login;
 pub mod mfa;
+pub mod mfa_enrolment;
 pub mod mfa_reset;
 pub mod password;
 pub mod policy;

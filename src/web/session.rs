@@ -17,7 +17,7 @@ pub const VERSION: &str = "ver";
 pub const ISSUED: &str = "iat";
 pub const SEEN: &str = "seen";
 pub const PENDING_MFA: &str = "mfa_pending";
-/// The TOTP secret this session is enrolling, sealed (see `account::Enrolment`).
+/// The TOTP secret this session is enrolling, sealed (see `mfa_enrolment::Enrolment`).
 pub const PENDING_TOTP: &str = "totp_pending";
 /// New recovery codes, sealed, until the page that shows them once.
 pub const RECOVERY_CODES: &str = "recovery_codes";

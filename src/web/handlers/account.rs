@@ -6,7 +6,8 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::auth::account::{self, AccountError, Enrolment};
+use crate::auth::account::{self, AccountError};
+use crate::auth::mfa_enrolment::{self, Enrolment};
 use crate::auth::{login, mfa, password};
 use crate::web::access::CurrentUser;
 use crate::web::layout::{Chrome, html, see_other};
@@ -170,9 +171,10 @@ async fn enrolment(user: &CurrentUser, session: &Session) -> Result<Enrolment, A
         .map_err(AppError::internal)?;
     let (org, id) = (user.org().clone(), user.id());
     let held_now = held.clone();
-    let enrolment = web::block(move || account::enrolment_secret(&org, id, held_now.as_deref()))
-        .await?
-        .map_err(AppError::internal)?;
+    let enrolment =
+        web::block(move || mfa_enrolment::enrolment_secret(&org, id, held_now.as_deref()))
+            .await?
+            .map_err(AppError::internal)?;
     if held.as_deref() != Some(enrolment.token.as_str()) {
         session
             .insert(session::PENDING_TOTP, &enrolment.token)
@@ -228,7 +230,7 @@ pub async fn mfa_page(user: CurrentUser, session: Session) -> Result<HttpRespons
     let recovery_codes = match session::take::<String>(&session, session::RECOVERY_CODES) {
         Some(sealed) => {
             let (org, id) = (user.org().clone(), user.id());
-            web::block(move || account::open_recovery_codes(&org, id, &sealed))
+            web::block(move || mfa_enrolment::open_recovery_codes(&org, id, &sealed))
                 .await?
                 .map_err(AppError::internal)?
         }
@@ -264,9 +266,10 @@ pub async fn mfa_confirm(
         .map_err(AppError::internal)?;
     let (org, id, version) = (user.org().clone(), user.id(), user.user().session_version);
     let code = form.into_inner().code;
-    let confirmed =
-        web::block(move || account::confirm_enrolment(&org, id, version, held.as_deref(), &code))
-            .await?;
+    let confirmed = web::block(move || {
+        mfa_enrolment::confirm_enrolment(&org, id, version, held.as_deref(), &code)
+    })
+    .await?;
     match confirmed {
         Ok(enrolled) => {
             // Every other session ended with the new version (they were signed in with
