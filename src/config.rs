@@ -127,12 +127,27 @@ pub struct ServeArgs {
     #[arg(long, env = "EXPENSEPLUS_SESSION_HOURS", default_value_t = 12,
           value_parser = clap::value_parser!(u64).range(1..=7 * 24))]
     pub session_hours: u64,
+    /// A proxy in front of the server (an address or a network such as 10.0.0.0/8) whose
+    /// X-Forwarded-For header names the client, for sign-in throttling. Repeat it or
+    /// separate with commas. Loopback is always trusted.
+    #[arg(long = "trusted-proxy", env = "EXPENSEPLUS_TRUSTED_PROXIES", value_delimiter = ',',
+          value_parser = parse_network)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Daily backup of every organisation at this UTC time (HH:MM).
     #[arg(long, env = "EXPENSEPLUS_BACKUP_AT", default_value = "02:00",
           value_parser = crate::jobs::parse_time_of_day)]
     pub backup_at: time::Time,
     #[command(flatten)]
     pub keep: KeepArgs,
+}
+
+/// An address (as a single-address network) or a network in CIDR notation.
+fn parse_network(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map(|net| net.trunc())
+        .map_err(|_| format!("{text:?} is not an address or a network such as 10.0.0.0/8"))
 }
 
 /// How many backups rotation keeps.

@@ -206,6 +206,9 @@ pub fn serve(data_dir: &Path, args: &ServeArgs) -> Result<(), ServeError> {
         WebSettings {
             session_idle: std::time::Duration::from_secs(args.session_idle_minutes * 60),
             session_absolute: std::time::Duration::from_secs(args.session_hours * 3600),
+            trusted_proxies: crate::web::client_address::TrustedProxies(
+                args.trusted_proxies.clone(),
+            ),
         },
     ));
     *state.setup_token.lock().unwrap_or_else(|p| p.into_inner()) = setup_token.clone();

@@ -4,6 +4,7 @@
 pub mod access;
 pub mod app;
 pub mod charts;
+pub mod client_address;
 pub mod csrf;
 pub mod errors;
 pub mod forms;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
+use super::client_address::TrustedProxies;
 use super::uploads::Turns;
 use crate::auth::throttle::Throttle;
 use crate::tenancy::Tenants;
@@ -18,6 +19,8 @@ pub struct WebSettings {
     pub session_idle: Duration,
     /// ...and after this long in any case.
     pub session_absolute: Duration,
+    /// Proxies whose `X-Forwarded-For` names the client (loopback always).
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Default for WebSettings {
@@ -25,6 +28,7 @@ impl Default for WebSettings {
         WebSettings {
             session_idle: Duration::from_secs(30 * 60),
             session_absolute: Duration::from_secs(12 * 60 * 60),
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }

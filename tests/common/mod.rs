@@ -103,7 +103,11 @@ pub fn audited(org: &Org, action: expenseplus::audit::Action) -> Vec<expenseplus
 }
 
 pub fn acme_with_people() -> Acme {
-    let env = TestEnv::new();
+    acme_with_people_in(TestEnv::new())
+}
+
+/// The same people in `env` (made with settings of the test's own).
+pub fn acme_with_people_in(env: TestEnv) -> Acme {
     let acme = env.create_org("acme", "Acme Ltd");
     let boss = env.create_user(
         &acme,

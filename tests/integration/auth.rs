@@ -810,8 +810,18 @@ fn via_proxy(
     email: &str,
     password: &str,
 ) -> actix_http::Request {
+    via_peer(c, "127.0.0.1:50000", forwarded, (org, email, password))
+}
+
+/// A sign-in arriving from `peer` with `X-Forwarded-For: forwarded`.
+fn via_peer(
+    c: &(String, String),
+    peer: &str,
+    forwarded: &str,
+    (org, email, password): (&str, &str, &str),
+) -> actix_http::Request {
     login_post(c, org, email, password)
-        .peer_addr("127.0.0.1:50000".parse().unwrap())
+        .peer_addr(peer.parse().unwrap())
         .insert_header(("x-forwarded-for", forwarded))
         .to_request()
 }
@@ -862,6 +872,52 @@ async fn behind_the_proxy_one_client_cannot_lock_out_the_others() {
     );
     let resp = atest::call_service(&app, req).await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+}
+
+/// Behind a load balancer on another host, named with `serve --trusted-proxy`, clients
+/// are told apart as behind a local proxy; a peer not named is its own client.
+#[actix_web::test]
+async fn behind_a_named_remote_proxy_clients_are_told_apart() {
+    let settings = expenseplus::web::WebSettings {
+        trusted_proxies: expenseplus::web::client_address::TrustedProxies(vec![
+            "10.0.0.0/8".parse().unwrap(),
+        ]),
+        ..Default::default()
+    };
+    let env = common::acme_with_people_in(TestEnv::with_settings(settings)).env;
+    let app = atest::init_service(build_app(env.state.clone())).await;
+    let attacker = session_of(&app).await;
+    let wrong = "wrong password here";
+    let balancer = "10.1.2.3:40000";
+    for i in 0..expenseplus::auth::throttle::ADDRESS_FREE_FAILURES {
+        let email = format!("nobody{i}@acme.example");
+        let req = via_peer(&attacker, balancer, "203.0.113.9", ("acme", &email, wrong));
+        let resp = atest::call_service(&app, req).await;
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    }
+    let req = via_peer(
+        &attacker,
+        balancer,
+        "203.0.113.9",
+        ("acme", "x@acme.example", wrong),
+    );
+    let resp = atest::call_service(&app, req).await;
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    // Someone else behind the same balancer signs in.
+    let honest = session_of(&app).await;
+    let sign_in = ("acme", "emp@acme.example", PASSWORD);
+    let req = via_peer(&honest, balancer, "198.51.100.4", sign_in);
+    assert_eq!(
+        atest::call_service(&app, req).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    // A peer outside the named network cannot pass itself off as that person.
+    let other = session_of(&app).await;
+    let req = via_peer(&other, "192.0.2.50:40000", "203.0.113.9", sign_in);
+    assert_eq!(
+        atest::call_service(&app, req).await.status(),
+        StatusCode::SEE_OTHER
+    );
 }
 
 #[actix_web::test]

@@ -1,10 +1,7 @@
 //! Sign-in (password, then a second factor where enrolled) and sign-out.
 
-use std::net::{IpAddr, SocketAddr};
-
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::http::header::X_FORWARDED_FOR;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
@@ -68,37 +65,6 @@ pub async fn form(session: Session) -> Result<HttpResponse, AppError> {
     html(StatusCode::OK, &page)
 }
 
-/// The client's address, for throttling. Behind `serve --plain-http` the TLS proxy on
-/// this host connects from loopback, so every client would share its address: then the
-/// last `X-Forwarded-For` entry, the one the proxy itself appended, names the client.
-/// Earlier entries come from the client and are not trusted, nor is the header from any
-/// other peer. An entry that is not an address falls back to the peer's.
-fn client_ip(peer: Option<SocketAddr>, forwarded_for: Option<&str>) -> String {
-    let Some(peer) = peer.map(|p| p.ip().to_canonical()) else {
-        return String::new();
-    };
-    let from_proxy = forwarded_for
-        .filter(|_| peer.is_loopback())
-        .and_then(last_forwarded);
-    from_proxy.unwrap_or(peer).to_string()
-}
-
-/// The last entry of an `X-Forwarded-For` value, with or without a port.
-fn last_forwarded(value: &str) -> Option<IpAddr> {
-    let last = value.rsplit(',').next()?.trim();
-    let ip = last
-        .parse::<IpAddr>()
-        .or_else(|_| last.parse::<SocketAddr>().map(|a| a.ip()))
-        .ok()?;
-    Some(ip.to_canonical())
-}
-
-/// The last `X-Forwarded-For` header: a proxy adds its entry to the end.
-fn forwarded_for(req: &HttpRequest) -> Option<&str> {
-    let last = req.headers().get_all(X_FORWARDED_FOR).last()?;
-    last.to_str().ok()
-}
-
 /// Throttle key for an account: a digest, so the map holds no email addresses; keyed
 /// with a secret made at start-up, so nobody who reads the process's memory can test
 /// guessed addresses against it. Both fields are trimmed and lower-cased as the sign-in
@@ -136,7 +102,7 @@ pub async fn submit(
         account: account_key(&form.organisation, &form.email),
         address: Some(format!(
             "ip:{}",
-            client_ip(req.peer_addr(), forwarded_for(&req))
+            state.settings.trusted_proxies.client_of(&req)
         )),
     };
     // Counted now, before the slow check: parallel guesses cannot all get past.
@@ -328,37 +294,6 @@ pub async fn logout(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn addr(s: &str) -> Option<SocketAddr> {
-        s.parse().ok()
-    }
-
-    #[test]
-    fn behind_a_local_proxy_the_last_forwarded_entry_is_the_client() {
-        let proxy = addr("127.0.0.1:50000");
-        let a = client_ip(proxy, Some("203.0.113.9"));
-        let b = client_ip(proxy, Some("198.51.100.4"));
-        assert_eq!(a, "203.0.113.9");
-        assert_eq!(b, "198.51.100.4");
-        // A forged first entry is the client's own text: the key does not change.
-        assert_eq!(client_ip(proxy, Some("10.1.2.3, 203.0.113.9")), a);
-        assert_eq!(client_ip(proxy, Some("bogus,203.0.113.9 ")), a);
-        assert_eq!(
-            client_ip(addr("[::1]:50000"), Some("[2001:db8::7]:443")),
-            "2001:db8::7"
-        );
-        // No header, or one that is not an address: the proxy's own address.
-        assert_eq!(client_ip(proxy, None), "127.0.0.1");
-        assert_eq!(client_ip(proxy, Some("203.0.113.9, unknown")), "127.0.0.1");
-    }
-
-    #[test]
-    fn the_header_is_ignored_from_other_peers() {
-        let direct = addr("192.0.2.7:40000");
-        assert_eq!(client_ip(direct, Some("203.0.113.9")), "192.0.2.7");
-        assert_eq!(client_ip(direct, None), "192.0.2.7");
-        assert_eq!(client_ip(None, Some("203.0.113.9")), "");
-    }
 
     #[test]
     fn padded_organisation_or_email_is_the_same_account() {
