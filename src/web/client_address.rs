@@ -66,6 +66,7 @@ fn forwarded_for(req: &HttpRequest) -> Option<&str> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
