@@ -204,7 +204,7 @@ pub fn forget_destroyed_keys(backup_root: &Path, org: &Org) -> Result<usize, Bac
 
 /// The key ids one backed-up key store holds, read without changing the file.
 fn key_ids(path: &Path) -> Result<Vec<i64>, BackupError> {
-    let url = format!("file:{}?mode=ro", path.display());
+    let url = super::read_only_uri(path);
     let mut conn = SqliteConnection::establish(&url).map_err(|e| crate::db::DbError::Open {
         path: path.display().to_string(),
         reason: e.to_string(),

@@ -19,13 +19,19 @@ pub const FORM_LIMIT: usize = 128 * 1024;
 pub const SESSION_COOKIE: &str = "__Host-expenseplus";
 
 /// The path as the access log shows it: one-time tokens in reset and setup links are
-/// replaced, since anyone reading the log could otherwise use an unspent link.
+/// replaced, since anyone reading the log could otherwise use an unspent link. Any path
+/// under them is masked, not only the routes' own shape: a link pasted with a trailing
+/// slash or in other case is a 404, yet carries a live token all the same.
 pub fn loggable_path(path: &str) -> String {
-    let segments: Vec<&str> = path.split('/').collect();
-    match segments.as_slice() {
-        ["", "reset", _org, _token] => "/reset/{org}/{token}".to_owned(),
-        ["", "setup", _token] => "/setup/{token}".to_owned(),
-        _ => path.to_owned(),
+    let mut segments = path.split('/').skip(1);
+    let first = segments.next().unwrap_or_default();
+    let more = segments.next().is_some();
+    if more && first.eq_ignore_ascii_case("reset") {
+        "/reset/{org}/{token}".to_owned()
+    } else if more && first.eq_ignore_ascii_case("setup") {
+        "/setup/{token}".to_owned()
+    } else {
+        path.to_owned()
     }
 }
 
@@ -91,5 +97,15 @@ mod tests {
         );
         assert_eq!(loggable_path("/setup/0123abcd"), "/setup/{token}");
         assert_eq!(loggable_path("/claims/12"), "/claims/12");
+        // Pasted a little wrong, still a live token: masked as well.
+        for path in [
+            "/reset/acme/0123abcd/",
+            "/reset/0123abcd",
+            "/RESET/acme/0123abcd",
+        ] {
+            assert_eq!(loggable_path(path), "/reset/{org}/{token}", "{path}");
+        }
+        assert_eq!(loggable_path("/setup/0123abcd/x"), "/setup/{token}");
+        assert_eq!(loggable_path("/Setup/0123abcd"), "/setup/{token}");
     }
 }

@@ -444,6 +444,15 @@ async fn viewing_a_user_page_is_audited() {
     let page = c.get(&format!("/admin/users/{eve}")).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("Eve Employee") && page.body.contains("Bea Boss"));
+    // The name is on the page, not in its title (browser history, shared screens).
+    let title = page
+        .body
+        .split("<title>")
+        .nth(1)
+        .unwrap()
+        .split("</title>")
+        .next();
+    assert_eq!(title, Some(format!("User {eve} · ExpensePlus").as_str()));
     // The page lists everyone as choices of manager (one "user list" entry, no
     // subject) and shows Eve (one entry about her).
     let about = |env| {

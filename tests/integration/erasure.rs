@@ -171,7 +171,11 @@ async fn erase_now_shreds_live_and_earlier_copies_keeps_totals_and_ends_sign_in(
     let mut dpo = Client::new(&app);
     dpo.sign_in("acme", "dpo@acme.example", PASSWORD).await;
     let url = format!("/privacy/people/{}", p.emp.0);
-    dpo.get(&url).await;
+    let page = dpo.get(&url).await;
+    // The name is on the page, not in its title (browser history, shared screens).
+    assert!(page.body.contains(NAME), "{}", page.body);
+    let title = format!("<title>Person {} · ExpensePlus</title>", p.emp.0);
+    assert!(page.body.contains(&title), "{}", page.body);
     // Without the confirmation nothing happens.
     let refused = dpo.post(&format!("{url}/erase"), &[("mode", "now")]).await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);

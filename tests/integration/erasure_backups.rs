@@ -39,7 +39,8 @@ async fn the_dpo_erasure_rewrites_every_backup_and_the_daily_run_catches_up() {
     let acme = common::acme_with_people();
     let env = &acme.env;
     let org = env.org("acme");
-    let root = env.dir.path().join("backups");
+    // A backup folder whose name SQLite's URI syntax would read as a query or fragment.
+    let root = env.dir.path().join("back#ups?%");
     env.state.backup_dir.set(root.clone()).unwrap();
     let dir = env.state.tenants.registry().org_dir("acme");
     let first = backup::backup_org(&org, &dir, &root).unwrap();
