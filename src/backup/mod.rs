@@ -7,6 +7,7 @@
 mod kept;
 pub mod keys;
 pub mod manifest;
+pub mod registry_copy;
 pub mod restore;
 pub mod rotation;
 pub mod take;

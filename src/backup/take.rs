@@ -44,7 +44,7 @@ pub(crate) fn schema_version(conn: &mut SqliteConnection) -> Result<String, Back
 }
 
 /// A fresh id from the current UTC time, with `-N` if that second is taken.
-fn new_id(org_dir: &Path, now: time::OffsetDateTime) -> Result<String, BackupError> {
+pub(super) fn new_id(org_dir: &Path, now: time::OffsetDateTime) -> Result<String, BackupError> {
     let base = format!(
         "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
         now.year(),
@@ -65,7 +65,7 @@ fn new_id(org_dir: &Path, now: time::OffsetDateTime) -> Result<String, BackupErr
 }
 
 /// Removes temp directories left by a backup that was interrupted (crash, full disk).
-fn remove_leftovers(org_dir: &Path) {
+pub(super) fn remove_leftovers(org_dir: &Path) {
     let Ok(entries) = std::fs::read_dir(org_dir) else {
         return;
     };
@@ -78,7 +78,7 @@ fn remove_leftovers(org_dir: &Path) {
 
 /// `VACUUM INTO` from `conn` into `dest`, which ends up in rollback-journal mode so
 /// it can be opened read-only on its own.
-fn snapshot(conn: &mut SqliteConnection, dest: &Path) -> Result<(), BackupError> {
+pub(super) fn snapshot(conn: &mut SqliteConnection, dest: &Path) -> Result<(), BackupError> {
     let target = dest.to_str().ok_or_else(|| BackupError::Io {
         what: "cannot use",
         path: dest.display().to_string(),
@@ -265,6 +265,11 @@ pub fn daily_run(tenants: &Tenants, settings: &super::BackupSettings) -> Result<
         if let Some(Err(e)) = forgotten {
             log::error!("removing destroyed keys from the backups of {slug} failed: {e}");
         }
+    }
+    // The organisations' wrapped keys, without which none of the above can be opened.
+    if let Err(e) = super::registry_copy::take(tenants.registry(), root) {
+        log::error!("copying the registry beside the backups failed: {e}");
+        failed.push("the registry".to_owned());
     }
     if failed.is_empty() {
         Ok(format!(

@@ -25,6 +25,26 @@ pub fn human_size(bytes: u64) -> String {
     }
 }
 
+/// Copies the organisations' wrapped keys (without which no backup can be opened)
+/// beside the backups; a failure is reported and counted, like an organisation's.
+fn copy_registry(
+    registry: &Registry,
+    root: &Path,
+    failed: &mut Vec<String>,
+) -> Result<(), CliError> {
+    match backup::registry_copy::take(registry, root) {
+        Ok(path) => {
+            say!("copied the registry (organisation keys, no sessions)")?;
+            say!("  {}", path.display())?;
+        }
+        Err(e) => {
+            eprintln!("Copying the registry failed: {e}.");
+            failed.push("the registry".to_owned());
+        }
+    }
+    Ok(())
+}
+
 fn print_report(r: &BackupReport) -> Result<(), CliError> {
     say!(
         "backed up {} as {} ({}, verified, {:.1}s)",
@@ -58,6 +78,7 @@ pub fn run(data_dir: &Path, cmd: BackupCommand) -> Result<(), CliError> {
                     let report = backup::backup_org(&org, &registry.org_dir(&slug), root)?;
                     print_report(&report)?;
                     slugs.push(slug);
+                    copy_registry(&registry, root, &mut failed)?;
                 }
                 None => {
                     // One organisation open at a time.
@@ -72,6 +93,7 @@ pub fn run(data_dir: &Path, cmd: BackupCommand) -> Result<(), CliError> {
                         }
                         slugs.push(slug);
                     }
+                    copy_registry(tenants.registry(), root, &mut failed)?;
                 }
             }
             if rotate {

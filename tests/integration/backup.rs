@@ -623,3 +623,47 @@ fn a_restore_keeps_the_privacy_registers_and_the_audit_entries_since_the_backup(
     // The claim started after the backup had an id: the next claim does not reuse it.
     assert!(new_claim(&acme, a.other, "Next") > after);
 }
+
+/// The scheduled run copies the registry (the organisations' wrapped keys) beside the
+/// backups, keeping the newest few copies.
+#[test]
+fn the_daily_run_copies_the_registry_and_keeps_the_newest_copies() {
+    let acme = acme_with_people();
+    let root = root(&acme.env);
+    let settings = backup::BackupSettings {
+        root: root.clone(),
+        retention: Retention::default(),
+    };
+    let copies = || {
+        let dir = root.join(backup::registry_copy::DIR);
+        let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path().join(backup::registry_copy::FILE))
+            .collect();
+        found.sort();
+        found
+    };
+    let tenants = &acme.env.state.tenants;
+    backup::take::daily_run(tenants, &settings).unwrap();
+    let first = copies();
+    assert_eq!(first.len(), 1);
+    let orgs = count(&first[0], "SELECT COUNT(*) AS n FROM organisations");
+    assert_eq!(orgs, 1);
+    // Older copies beyond the number kept are removed (ids are one a second: make
+    // them up rather than wait).
+    let dir = root.join(backup::registry_copy::DIR);
+    for day in 1..=backup::registry_copy::KEEP {
+        let old = dir.join(format!("202001{day:02}T000000Z"));
+        std::fs::create_dir(&old).unwrap();
+        std::fs::copy(&first[0], old.join(backup::registry_copy::FILE)).unwrap();
+    }
+    backup::take::daily_run(tenants, &settings).unwrap();
+    let kept = copies();
+    assert_eq!(kept.len(), backup::registry_copy::KEEP);
+    assert!(kept.contains(&first[0]), "the newest are kept");
+    assert!(
+        !kept
+            .iter()
+            .any(|p| p.to_string_lossy().contains("20200101T"))
+    );
+}

@@ -1,0 +1,84 @@
+//! A copy of `registry.sqlite` beside the organisations' backups. It holds each
+//! organisation's key, wrapped under the master key, without which an organisation's
+//! backup cannot be opened: after losing the data disk, `master.key` (kept apart) and
+//! the newest copy here bring every organisation back, including those created since
+//! anyone last copied the registry by hand. Sessions are left out (they would outlive
+//! their sign-out in the copy): the copy holds organisations' names, slugs and wrapped
+//! keys, nothing about people.
+
+use std::path::{Path, PathBuf};
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+
+use super::take::{new_id, remove_leftovers, snapshot};
+use super::{BackupError, TEMP_PREFIX, fsync, io_err, make_private_dir};
+use crate::tenancy::Registry;
+
+/// The folder under the backup root; not a slug (slugs have no `_`), so no
+/// organisation's backups can meet it.
+pub const DIR: &str = "_registry";
+pub const FILE: &str = "registry.sqlite";
+/// Copies kept; older ones are removed as each new one is made.
+pub const KEEP: usize = 14;
+
+/// Copies the registry to `<root>/_registry/<id>/registry.sqlite`, without sessions,
+/// and removes all but the newest [`KEEP`] copies. Returns the file written.
+pub fn take(registry: &Registry, root: &Path) -> Result<PathBuf, BackupError> {
+    let dir = root.join(DIR);
+    make_private_dir(root)?;
+    make_private_dir(&dir)?;
+    remove_leftovers(&dir);
+    let now = time::OffsetDateTime::now_utc();
+    let id = new_id(&dir, now.replace_nanosecond(0).unwrap_or(now))?;
+    let tmp = dir.join(format!("{TEMP_PREFIX}{id}"));
+    make_private_dir(&tmp)?;
+    if let Err(e) = write_into(registry, &tmp.join(FILE)) {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    let done = dir.join(&id);
+    if let Err(e) = std::fs::rename(&tmp, &done) {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(io_err(
+            "could not move the registry copy into place at",
+            &done,
+        )(e));
+    }
+    super::manifest::sync_dir(&dir)?;
+    prune(&dir);
+    Ok(done.join(FILE))
+}
+
+fn write_into(registry: &Registry, dest: &Path) -> Result<(), BackupError> {
+    let mut conn = registry.pool().get().map_err(crate::db::DbError::from)?;
+    snapshot(&mut conn, dest)?;
+    drop(conn);
+    let target = dest.display().to_string();
+    let mut copy = SqliteConnection::establish(&target).map_err(|e| BackupError::Io {
+        what: "could not open the copy",
+        path: target.clone(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    // Zeroed as deleted, then the file rebuilt: no session survives in a free page.
+    copy.batch_execute("PRAGMA secure_delete = ON; DELETE FROM sessions; VACUUM;")?;
+    drop(copy);
+    fsync(dest)
+}
+
+/// Removes the oldest copies beyond [`KEEP`]; ids sort by time.
+fn prune(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut ids: Vec<String> = entries
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.starts_with(TEMP_PREFIX) && super::check_id(name).is_ok())
+        .collect();
+    ids.sort();
+    let extra = ids.len().saturating_sub(KEEP);
+    for id in &ids[..extra] {
+        let _ = std::fs::remove_dir_all(dir.join(id));
+    }
+}
