@@ -15,6 +15,7 @@ pub mod money;
 pub mod policy;
 pub mod receipt_allowance;
 mod receipt_check;
+mod receipt_pdf;
 pub mod receipts;
 pub mod reports;
 pub mod row_ids;

@@ -1,6 +1,6 @@
-//! What a receipt's file must pass: images are decoded within limits (pixels, memory,
-//! one decode per person, two at a time) and encoded afresh; PDFs must end as PDFs do
-//! and name no scripts. Used by [`super::receipts::clean`].
+//! What a receipt's image must pass: it is decoded within limits (pixels, memory, one
+//! decode per person, two at a time) and encoded afresh (PDFs: `receipt_pdf`). Used by
+//! [`super::receipts::clean`].
 
 use std::io::Cursor;
 use std::sync::{Condvar, Mutex};
@@ -20,95 +20,6 @@ const MAX_DECODE_BYTES: u64 = 200 * 1024 * 1024;
 /// No side longer than this is decoded (checked by the decoder on the header).
 const MAX_SIDE: u32 = 40_000;
 const JPEG_QUALITY: u8 = 90;
-/// `%%EOF` must be within this many bytes of the end (readers look there too).
-const PDF_EOF_WINDOW: usize = 1024;
-
-/// PDF names for things a receipt has no use for and a reader may run: scripts,
-/// programs to launch, embedded media. Attached files are allowed: e-invoices
-/// (ZUGFeRD, Factur-X) carry their XML that way, and a reader does not run them.
-const PDF_ACTIVE: [&[u8]; 4] = [b"JavaScript", b"JS", b"Launch", b"RichMedia"];
-
-/// A PDF as a reader finds one: its end (`startxref`, then `%%EOF`) where readers look,
-/// so a page that merely starts with `%PDF-` is refused; and no active content
-/// named in it (names compressed inside object streams are out of this check's sight:
-/// it keeps casual script carriers out, the download-only serving does the rest).
-pub(super) fn check_pdf(bytes: &[u8]) -> Result<(), String> {
-    let tail = &bytes[bytes.len().saturating_sub(PDF_EOF_WINDOW)..];
-    let has = |what: &[u8]| tail.windows(what.len()).any(|w| w == what);
-    if !has(b"%%EOF") || !has(b"startxref") {
-        return Err(
-            "the PDF is incomplete or damaged: save or export it again and attach that".into(),
-        );
-    }
-    if pdf_names(bytes).any(|name| PDF_ACTIVE.contains(&name.as_slice())) {
-        return Err(
-            "the PDF contains scripts or launch actions, which a receipt does not need: \
-             print it to a new PDF and attach that"
-                .into(),
-        );
-    }
-    Ok(())
-}
-
-/// Where `what` next occurs in `bytes` from `from`.
-fn find(bytes: &[u8], what: &[u8], from: usize) -> Option<usize> {
-    bytes
-        .get(from..)?
-        .windows(what.len())
-        .position(|w| w == what)
-        .map(|i| from + i)
-}
-
-/// The names (`/Name`) in a PDF's objects, `#xx` escapes decoded. Stream contents
-/// (compressed data, images) are skipped: their bytes spell names only by chance.
-fn pdf_names(bytes: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
-    // White space in PDF includes NUL.
-    let ends = |b: u8| b.is_ascii_whitespace() || b == 0 || b"()<>[]{}/%".contains(&b);
-    let mut at = 0;
-    let mut next_stream = find(bytes, b"stream", 0);
-    std::iter::from_fn(move || {
-        let mut slash = at + bytes.get(at..)?.iter().position(|&b| b == b'/')?;
-        // A stream starts before this name: go past its end, then look again.
-        while let Some(s) = next_stream.filter(|&s| s < slash) {
-            let is_start = s == 0 || bytes[s - 1] != b'd'; // not "endstream"
-            let body = s + b"stream".len();
-            at = if is_start {
-                find(bytes, b"endstream", body).map_or(bytes.len(), |e| e + b"endstream".len())
-            } else {
-                body
-            };
-            next_stream = find(bytes, b"stream", at);
-            slash = at + bytes.get(at..)?.iter().position(|&b| b == b'/')?;
-        }
-        let start = slash + 1;
-        let len = bytes[start..]
-            .iter()
-            .position(|&b| ends(b))
-            .unwrap_or(bytes.len() - start);
-        at = start + len;
-        let raw = &bytes[start..at];
-        let mut name = Vec::with_capacity(raw.len());
-        let mut i = 0;
-        while i < raw.len() {
-            let hex = raw
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok());
-            match (raw[i], hex) {
-                (b'#', Some(b)) => {
-                    name.push(b);
-                    i += 3;
-                }
-                (b, _) => {
-                    name.push(b);
-                    i += 1;
-                }
-            }
-        }
-        Some(name)
-    })
-}
-
 fn too_many_pixels() -> String {
     format!(
         "the image is too large: at most {} megapixels",

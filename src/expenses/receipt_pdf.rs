@@ -1,0 +1,318 @@
+//! What a PDF receipt must pass: its end where readers look for it, and no active
+//! content (scripts, launch actions, forms that send data away) named in its objects.
+//! The file is read token by token, as a reader does, only to find where its streams
+//! are: stream data (compressed, images) is skipped, since its bytes spell names only by
+//! chance. Everything else counts, names inside strings and comments too: a reader
+//! rebuilding a damaged file may find objects there. Names compressed inside object
+//! streams are out of this check's sight: it keeps casual carriers out, and the
+//! download-only serving (attachment, sandboxing CSP) does the rest.
+
+/// `%%EOF` must be within this many bytes of the end (readers look there too).
+const EOF_WINDOW: usize = 1024;
+
+/// PDF names for things a receipt has no use for and a reader may run or send:
+/// scripts (and XFA forms, which carry them), programs to launch, actions on events
+/// (`AA`), forms that submit or import data, links that open other files, embedded
+/// media. Plain web links (`URI`) stay allowed: invoices carry them, and readers ask
+/// before following one. Attached files are allowed too: e-invoices (ZUGFeRD,
+/// Factur-X) carry their XML that way, and a reader does not run them.
+const ACTIVE: [&[u8]; 10] = [
+    b"JavaScript",
+    b"JS",
+    b"XFA",
+    b"Launch",
+    b"AA",
+    b"SubmitForm",
+    b"ImportData",
+    b"GoToR",
+    b"GoToE",
+    b"RichMedia",
+];
+
+pub(super) fn check_pdf(bytes: &[u8]) -> Result<(), String> {
+    let tail = &bytes[bytes.len().saturating_sub(EOF_WINDOW)..];
+    let has = |what: &[u8]| tail.windows(what.len()).any(|w| w == what);
+    if !has(b"%%EOF") || !has(b"startxref") {
+        return Err(
+            "the PDF is incomplete or damaged: save or export it again and attach that".into(),
+        );
+    }
+    if names(bytes)
+        .iter()
+        .any(|name| ACTIVE.contains(&name.as_slice()))
+    {
+        return Err(
+            "the PDF contains scripts, forms or launch actions, which a receipt does not \
+             need: print it to a new PDF and attach that"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// Where `what` next occurs in `bytes` from `from`.
+fn find(bytes: &[u8], what: &[u8], from: usize) -> Option<usize> {
+    bytes
+        .get(from..)?
+        .windows(what.len())
+        .position(|w| w == what)
+        .map(|i| from + i)
+}
+
+/// White space in PDF includes NUL and form feed.
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'\x0c' | 0)
+}
+
+fn is_delimiter(b: u8) -> bool {
+    is_space(b) || b"()<>[]{}/%".contains(&b)
+}
+
+/// The names (`/Name`) in a PDF outside its streams' data, `#xx` escapes decoded.
+fn names(bytes: &[u8]) -> Vec<Vec<u8>> {
+    let mut found = Vec::new();
+    let mut i = 0;
+    // Whether the last token was a dictionary's end: only there does `stream` begin one.
+    let mut after_dict = false;
+    // The next `endstream` and `endobj`, reused while still ahead: a file of many
+    // keywords that are not streams must not make each one search to the end again.
+    let mut ahead = (Next::new(b"endstream"), Next::new(b"endobj"));
+    while i < bytes.len() {
+        let b = bytes[i];
+        if is_space(b) {
+            i += 1;
+            continue;
+        }
+        let was_after_dict = std::mem::replace(&mut after_dict, false);
+        let region_end = match b {
+            b'%' => Some(
+                bytes[i..]
+                    .iter()
+                    .position(|&c| c == b'\r' || c == b'\n')
+                    .map_or(bytes.len(), |n| i + n),
+            ),
+            b'(' => Some(literal_string_end(bytes, i)),
+            b'<' if bytes.get(i + 1) == Some(&b'<') => {
+                i += 2;
+                None
+            }
+            b'<' => Some(find(bytes, b">", i).map_or(bytes.len(), |e| e + 1)),
+            b'>' if bytes.get(i + 1) == Some(&b'>') => {
+                after_dict = true;
+                i += 2;
+                None
+            }
+            b'/' => {
+                i = read_name(bytes, i, &mut found);
+                None
+            }
+            b's' if was_after_dict && bytes[i..].starts_with(b"stream") => {
+                i = stream_end(bytes, i + b"stream".len(), &mut ahead);
+                None
+            }
+            _ => {
+                i += 1;
+                None
+            }
+        };
+        // A comment or string: not names to a reader of a sound file, but counted.
+        if let Some(end) = region_end {
+            let mut at = i + 1;
+            while let Some(slash) = bytes[at..end].iter().position(|&c| c == b'/') {
+                at = read_name(bytes, at + slash, &mut found).min(end);
+            }
+            i = end;
+        }
+    }
+    found
+}
+
+/// Reads the name whose `/` is at `slash` into `found`; returns where it ends.
+fn read_name(bytes: &[u8], slash: usize, found: &mut Vec<Vec<u8>>) -> usize {
+    let start = slash + 1;
+    let len = bytes[start..]
+        .iter()
+        .position(|&c| is_delimiter(c))
+        .unwrap_or(bytes.len() - start);
+    found.push(decode_name(&bytes[start..start + len]));
+    start + len
+}
+
+/// Just past the `)` closing the literal string opened at `open` (nesting and
+/// backslash escapes as PDF has them), or the end of the file.
+fn literal_string_end(bytes: &[u8], open: usize) -> usize {
+    let mut depth = 0usize;
+    let mut i = open;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 1,
+            b'(' => depth += 1,
+            b')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return i + 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    bytes.len()
+}
+
+/// Where reading goes on after a stream whose keyword ends at `body`: past its
+/// `endstream`. Not skipped at all (read on as objects) when the keyword is not followed
+/// by a line end, when no `endstream` follows, or when the data holds `endobj`: a
+/// reader may end the stream sooner, by its length, and read objects from the rest.
+fn stream_end(bytes: &[u8], body: usize, (endstream, endobj): &mut (Next, Next)) -> usize {
+    if !matches!(bytes.get(body), Some(b'\r' | b'\n')) {
+        return body;
+    }
+    let end = endstream.at_or_after(bytes, body);
+    if end < bytes.len() && endobj.at_or_after(bytes, body) > end {
+        end + b"endstream".len()
+    } else {
+        body
+    }
+}
+
+/// Where a word next occurs, remembered until reading passes it.
+struct Next {
+    word: &'static [u8],
+    at: Option<usize>,
+}
+
+impl Next {
+    fn new(word: &'static [u8]) -> Next {
+        Next { word, at: None }
+    }
+
+    /// Its first place at or after `from` (the file's length if none).
+    fn at_or_after(&mut self, bytes: &[u8], from: usize) -> usize {
+        match self.at {
+            Some(at) if at >= from => at,
+            _ => {
+                let at = find(bytes, self.word, from).unwrap_or(bytes.len());
+                self.at = Some(at);
+                at
+            }
+        }
+    }
+}
+
+fn decode_name(raw: &[u8]) -> Vec<u8> {
+    let mut name = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let hex = raw
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (raw[i], hex) {
+            (b'#', Some(b)) => {
+                name.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                name.push(b);
+                i += 1;
+            }
+        }
+    }
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PDF: &str = "%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n\
+        xref\n0 1\n0000000000 65535 f \ntrailer\n<< /Root 1 0 R >>\nstartxref\n9\n%%EOF\n";
+
+    fn with(extra: &str) -> Result<(), String> {
+        check_pdf(
+            PDF.replace("/Pages 2 0 R", &format!("/Pages 2 0 R {extra}"))
+                .as_bytes(),
+        )
+    }
+
+    const SCRIPT: &str = "/OpenAction << /S /JavaScript /JS (app.alert(1)) >>";
+
+    #[test]
+    fn a_stream_keyword_in_a_comment_or_string_hides_nothing() {
+        assert!(with(SCRIPT).is_err());
+        // Before, any "stream" skipped to the next "endstream" or the end of the file.
+        for cover in [
+            "%stream\n",
+            "(upstream) ",
+            "(a \\) stream\n) ",
+            "/Upstream ",
+        ] {
+            let err = with(&format!("{cover}{SCRIPT}")).err().unwrap_or_default();
+            assert!(err.contains("scripts"), "{cover:?}: {err}");
+        }
+        // The keyword with no dictionary before it begins no stream.
+        assert!(with(&format!("[1 2] stream\n{SCRIPT}\nendstream")).is_err());
+        // A string holding a dictionary end and the keyword is still a string.
+        assert!(with(&format!("(>> stream\n) {SCRIPT} (endstream)")).is_err());
+    }
+
+    #[test]
+    fn a_stream_a_reader_ends_sooner_hides_nothing() {
+        // The data holds whole objects: a reader going by /Length reads them.
+        let hidden = format!(
+            ">> endobj 4 0 obj << /Length 1 >>\nstream\nx endobj 5 0 obj << {SCRIPT} >> endobj\nendstream"
+        );
+        assert!(with(&hidden).is_err());
+        // No endstream at all: read on.
+        assert!(
+            with(&format!(
+                ">> endobj 4 0 obj << /Length 1 >>\nstream\nx {SCRIPT}"
+            ))
+            .is_err()
+        );
+    }
+
+    /// Files of keywords that are not streams, whose checks would each search to the
+    /// end again (hours for 10 MB, were the searches not remembered).
+    #[test]
+    fn many_false_streams_are_read_once() {
+        for (unit, tail) in [
+            // Each "stream" holds an endobj; one endstream at the very end.
+            (">>\nstream\nendobj ", "endstream\n"),
+            // No endobj inside any; endobj and endstream only at the very end.
+            (">>\nstream\nxx ", "endobj endstream\n"),
+        ] {
+            let mut text = PDF.replace("startxref\n9\n%%EOF\n", "");
+            text.push_str(&unit.repeat(10_000_000 / unit.len()));
+            text.push_str(tail);
+            text.push_str("startxref\n9\n%%EOF\n");
+            assert!(check_pdf(text.as_bytes()).is_ok(), "{unit:?}");
+        }
+    }
+
+    #[test]
+    fn forms_events_and_remote_actions_are_refused_too() {
+        for active in [
+            "/AcroForm << /XFA 7 0 R >>",
+            "/AA << /WC 8 0 R >>",
+            "/OpenAction << /S /SubmitForm /F (https://example.com/x) >>",
+            "/OpenAction << /S /ImportData /F (data.fdf) >>",
+            "/OpenAction << /S /GoToR /F (other.pdf) /D [0 /Fit] >>",
+        ] {
+            assert!(with(active).is_err(), "{active}");
+        }
+        // A plain link is fine, and a name spelt in hex is no name.
+        assert!(with("/URI (https://example.com/invoice)").is_ok());
+        assert!(with("<2F4A53> [(a (nested) string)]").is_ok());
+        // Names in comments and strings count: a reader rebuilding a damaged file may
+        // find objects there.
+        for hidden in [
+            "% /JavaScript\n",
+            "(5 0 obj << /S /Launch >> endobj)",
+            "(/JS",
+        ] {
+            assert!(with(hidden).is_err(), "{hidden:?}");
+        }
+    }
+}
