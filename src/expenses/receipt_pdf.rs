@@ -2,8 +2,9 @@
 //! content (scripts, launch actions, forms that send data away) named in its objects.
 //! The file is read token by token, as a reader does, only to find where its streams
 //! are: stream data (compressed, images) is skipped, since its bytes spell names only by
-//! chance. Everything else counts, names inside strings and comments too: a reader
-//! rebuilding a damaged file may find objects there. Names compressed inside object
+//! chance. Everything else counts, and inside strings and comments the names of action
+//! types count too (a reader rebuilding a damaged file may find objects there), though
+//! not short ones, which a link's path may spell. Names compressed inside object
 //! streams are out of this check's sight: it keeps casual carriers out, and the
 //! download-only serving (attachment, sandboxing CSP) does the rest.
 
@@ -37,10 +38,12 @@ pub(super) fn check_pdf(bytes: &[u8]) -> Result<(), String> {
             "the PDF is incomplete or damaged: save or export it again and attach that".into(),
         );
     }
-    if names(bytes)
-        .iter()
-        .any(|name| ACTIVE.contains(&name.as_slice()))
-    {
+    let found = names(bytes);
+    let active = |name: &Vec<u8>| ACTIVE.contains(&name.as_slice());
+    // In strings, only action types, whose names are long: a link to
+    // "https://airline.example/AA/JS/booking" names no action.
+    let action = |name: &&Vec<u8>| name.len() >= 5;
+    if found.objects.iter().any(active) || found.quoted.iter().filter(action).any(active) {
         return Err(
             "the PDF contains scripts, forms or launch actions, which a receipt does not \
              need: print it to a new PDF and attach that"
@@ -69,8 +72,16 @@ fn is_delimiter(b: u8) -> bool {
 }
 
 /// The names (`/Name`) in a PDF outside its streams' data, `#xx` escapes decoded.
-fn names(bytes: &[u8]) -> Vec<Vec<u8>> {
-    let mut found = Vec::new();
+#[derive(Default)]
+struct Names {
+    /// As a reader of a sound file reads them.
+    objects: Vec<Vec<u8>>,
+    /// Spelt inside comments and strings.
+    quoted: Vec<Vec<u8>>,
+}
+
+fn names(bytes: &[u8]) -> Names {
+    let mut found = Names::default();
     let mut i = 0;
     // Whether the last token was a dictionary's end: only there does `stream` begin one.
     let mut after_dict = false;
@@ -103,7 +114,7 @@ fn names(bytes: &[u8]) -> Vec<Vec<u8>> {
                 None
             }
             b'/' => {
-                i = read_name(bytes, i, &mut found);
+                i = read_name(bytes, i, &mut found.objects);
                 None
             }
             b's' if was_after_dict && bytes[i..].starts_with(b"stream") => {
@@ -119,7 +130,7 @@ fn names(bytes: &[u8]) -> Vec<Vec<u8>> {
         if let Some(end) = region_end {
             let mut at = i + 1;
             while let Some(slash) = bytes[at..end].iter().position(|&c| c == b'/') {
-                at = read_name(bytes, at + slash, &mut found).min(end);
+                at = read_name(bytes, at + slash, &mut found.quoted).min(end);
             }
             i = end;
         }
@@ -302,15 +313,17 @@ mod tests {
         ] {
             assert!(with(active).is_err(), "{active}");
         }
-        // A plain link is fine, and a name spelt in hex is no name.
+        // A plain link is fine, even one whose path spells short names, and a name
+        // spelt in hex is no name.
         assert!(with("/URI (https://example.com/invoice)").is_ok());
+        assert!(with("/URI (https://airline.example/AA/JS/booking) % /XFA\n").is_ok());
         assert!(with("<2F4A53> [(a (nested) string)]").is_ok());
-        // Names in comments and strings count: a reader rebuilding a damaged file may
-        // find objects there.
+        // Action types in comments and strings count: a reader rebuilding a damaged
+        // file may find objects there.
         for hidden in [
             "% /JavaScript\n",
             "(5 0 obj << /S /Launch >> endobj)",
-            "(/JS",
+            "(/SubmitForm",
         ] {
             assert!(with(hidden).is_err(), "{hidden:?}");
         }
