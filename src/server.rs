@@ -184,6 +184,21 @@ pub fn serve(data_dir: &Path, args: &ServeArgs) -> Result<(), ServeError> {
     // A key rotation refuses to start once the lock is held; one that ran between the
     // opening and the lock would leave this server with the old key.
     registry.ensure_current()?;
+    // Copies left by a restore killed before this start hold an organisation's data
+    // outside the files erasure scrubs.
+    for record in registry.list()? {
+        let dir = registry.org_dir(&record.slug);
+        let stale = crate::backup::restore::remove_leftover_staging(
+            &dir,
+            crate::backup::restore::STALE_STAGING,
+        );
+        if stale > 0 {
+            log::warn!(
+                "removed {stale} file(s) left by an interrupted restore of {}",
+                record.slug
+            );
+        }
+    }
     let tls = if args.plain_http {
         None
     } else {

@@ -66,17 +66,32 @@ fn remove_db_files(path: &Path) {
 }
 
 /// Removes staging copies left by a restore that was killed (its transaction never
-/// committed, so the live data is whole).
-fn remove_leftover_staging(live_dir: &Path) {
+/// committed, so the live data is whole), if they are at least `age` old: a restore
+/// started meanwhile by another process (a command beside the server) keeps its own.
+/// Returns how many files went.
+pub fn remove_leftover_staging(live_dir: &Path, age: std::time::Duration) -> usize {
     let Ok(entries) = std::fs::read_dir(live_dir) else {
-        return;
+        return 0;
     };
+    let old_enough = |entry: &std::fs::DirEntry| {
+        let modified = entry.metadata().and_then(|m| m.modified());
+        modified.is_ok_and(|t| t.elapsed().is_ok_and(|e| e >= age))
+    };
+    let mut removed = 0;
     for entry in entries.flatten() {
-        if entry.file_name().to_string_lossy().starts_with(".restore-") {
-            let _ = std::fs::remove_file(entry.path());
+        if entry.file_name().to_string_lossy().starts_with(".restore-")
+            && old_enough(&entry)
+            && std::fs::remove_file(entry.path()).is_ok()
+        {
+            removed += 1;
         }
     }
+    removed
 }
+
+/// A restore's staging copy older than this was left by one that was killed: no
+/// restore takes so long.
+pub const STALE_STAGING: std::time::Duration = std::time::Duration::from_secs(60 * 60);
 
 /// Verifies backup `id` of `org`, then replaces the organisation's data with it.
 /// A damaged backup is refused before anything live is touched.
@@ -97,7 +112,8 @@ pub fn restore(
         });
     }
     let live_dir = registry.org_dir(slug);
-    remove_leftover_staging(&live_dir);
+    // Under the backup lock: no other restore of this organisation is running.
+    remove_leftover_staging(&live_dir, std::time::Duration::ZERO);
     let staging = staging_path(&live_dir, id);
     let result = stage_and_swap(registry, org, root, id, &manifest, &live_dir, &staging);
     remove_db_files(&staging);

@@ -256,6 +256,14 @@ pub fn daily_run(tenants: &Tenants, settings: &super::BackupSettings) -> Result<
                 failed.push(slug.clone());
             }
         }
+        // A killed restore's staging copy holds the organisation's data outside the
+        // files erasure scrubs: it goes once it is clearly abandoned.
+        let live_dir = tenants.registry().org_dir(&slug);
+        let stale =
+            super::restore::remove_leftover_staging(&live_dir, super::restore::STALE_STAGING);
+        if stale > 0 {
+            log::warn!("removed {stale} file(s) left by an interrupted restore of {slug}");
+        }
         // Erasures whose immediate rewrite of the backups failed are finished here,
         // whether or not today's backup could be taken.
         let forgotten = crate::ids::Slug::parse(&slug)

@@ -667,3 +667,35 @@ fn the_daily_run_copies_the_registry_and_keeps_the_newest_copies() {
             .any(|p| p.to_string_lossy().contains("20200101T"))
     );
 }
+
+/// A restore killed mid-way leaves its staging copy (the organisation's data, outside
+/// the files erasure scrubs) in the live directory: the daily run removes it once it
+/// is clearly abandoned, and leaves a fresh one to the restore that may own it.
+#[test]
+fn the_daily_run_removes_a_killed_restores_staging_copy() {
+    let acme = acme_with_people();
+    let root = root(&acme.env);
+    let settings = backup::BackupSettings {
+        root,
+        retention: Retention::default(),
+    };
+    let live = acme.env.state.tenants.registry().org_dir("acme");
+    let abandoned = live.join(".restore-20260101T000000Z.sqlite");
+    let running = live.join(".restore-20260102T000000Z.sqlite");
+    for f in [&abandoned, &running] {
+        std::fs::write(f, b"a copy of the organisation's data").unwrap();
+    }
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    std::fs::File::options()
+        .write(true)
+        .open(&abandoned)
+        .unwrap()
+        .set_modified(two_hours_ago)
+        .unwrap();
+    backup::take::daily_run(&acme.env.state.tenants, &settings).unwrap();
+    assert!(!abandoned.exists(), "the abandoned copy is removed");
+    assert!(
+        running.exists(),
+        "a fresh one may belong to a restore still running"
+    );
+}
