@@ -21,6 +21,12 @@ pub enum MasterKeyError {
     Missing(String),
     #[error("the master key file {0} is corrupt: it must hold exactly 32 bytes")]
     Corrupt(String),
+    /// Like ssh with a private key: a key others can read is not used, so the operator
+    /// learns of it rather than running on with it.
+    #[error(
+        "the master key file {path} can be read by other users (mode {mode:o}): run chmod 600 {path}"
+    )]
+    Exposed { path: String, mode: u32 },
     #[error("EXPENSEPLUS_MASTER_KEY must be exactly 64 hexadecimal characters")]
     BadEnv,
     #[error("the master key does not match the organisations in this data directory")]
@@ -52,6 +58,16 @@ fn io_err(path: &Path, action: &'static str, e: std::io::Error) -> MasterKeyErro
 }
 
 fn read_key_file(path: &Path) -> Result<Option<SecretKey>, MasterKeyError> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = fs::metadata(path) {
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(MasterKeyError::Exposed {
+                path: path.display().to_string(),
+                mode,
+            });
+        }
+    }
     match fs::read(path) {
         Ok(bytes) => SecretKey::from_slice(&bytes)
             .map(Some)

@@ -5,6 +5,7 @@
 
 use crate::common;
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
@@ -254,7 +255,25 @@ fn missing_or_corrupt_master_key() {
     assert!(!key.exists());
     assert_eq!(before, snapshot(&data));
 
+    // Put back as a plain copy would (readable by everyone): refused until made private.
     std::fs::write(&key, &good).unwrap();
+    let everyone = std::fs::Permissions::from_mode(0o644);
+    std::fs::set_permissions(&key, everyone).unwrap();
+    let before = snapshot(&data);
+    assert_refused(
+        &run(&data, &["org", "list"], None),
+        "can be read by other users (mode 644): run chmod 600",
+    );
+    assert_refused(
+        &run(
+            &data,
+            &["serve", "--plain-http", "--bind", "127.0.0.1:0"],
+            None,
+        ),
+        "chmod 600",
+    );
+    assert_eq!(before, snapshot(&data));
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     assert!(run(&data, &["org", "list"], None).status.success());
 }
 
