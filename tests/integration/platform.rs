@@ -209,7 +209,10 @@ fn interrupted_rotation_recovers_with_the_pending_key() {
     registry.rotate_master().unwrap();
     // Simulate a crash after the registry commit but before the rename.
     let new = std::fs::read(env.data_dir().join("master.key")).unwrap();
-    std::fs::write(env.data_dir().join("master.key.next"), &new).unwrap();
+    // Written as the rotation writes it: private to the server's user.
+    let next = env.data_dir().join("master.key.next");
+    std::fs::write(&next, &new).unwrap();
+    std::fs::set_permissions(&next, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     std::fs::write(env.data_dir().join("master.key"), &old).unwrap();
 
     let registry = expenseplus::tenancy::Registry::open(
