@@ -1,6 +1,7 @@
 //! CSRF protection for every POST, in one place: the form's `csrf_token` must equal
-//! the session's token (synchroniser token pattern), and a browser-sent `Origin` must
-//! be this site. Url-encoded bodies are read here up to a size cap and handed on
+//! the session's token (synchroniser token pattern), or, for forms shown before signing
+//! in, fit the form cookie (`form_token`); and a browser-sent `Origin` must be this
+//! site. Url-encoded bodies are read here up to a size cap and handed on
 //! unchanged; multipart forms (with uploads) are read here and handed on parsed.
 
 use actix_session::SessionExt;
@@ -16,7 +17,7 @@ use super::AppError;
 use super::app::FORM_LIMIT;
 use super::state::AppState;
 use super::uploads;
-use super::{forms, session};
+use super::{form_token, forms, session};
 
 pub const FIELD: &str = "csrf_token";
 
@@ -142,7 +143,20 @@ pub async fn protect(
             }
         }
     };
-    if !token.is_some_and(|t| session::csrf_matches(&session, &t)) {
+    let token = token.unwrap_or_default();
+    let by_session = session::csrf_matches(&session, &token);
+    // Forms shown before signing in carry a token for the form cookie instead; what
+    // a signed-in session posts stays bound to that session.
+    let by_cookie = || {
+        if session::identity(&session).is_some() {
+            return Some(false);
+        }
+        let state = req.app_data::<Data<AppState>>()?;
+        let nonce = req.cookie(form_token::COOKIE);
+        let nonce = nonce.as_ref().map(|c| c.value());
+        Some(form_token::matches(&state.form_key, nonce, &token))
+    };
+    if !by_session && by_cookie() != Some(true) {
         return Ok(refuse(req, "missing or wrong CSRF token"));
     }
     Ok(next.call(req).await?.map_into_boxed_body())

@@ -7,6 +7,7 @@ pub mod charts;
 pub mod client_address;
 pub mod csrf;
 pub mod errors;
+pub mod form_token;
 pub mod forms;
 pub mod handlers;
 pub mod headers;

@@ -43,6 +43,8 @@ pub struct AppState {
     /// Signs and encrypts session cookies; derived from the master key, so it
     /// survives restarts without another secret file.
     pub session_key: [u8; 64],
+    /// Signs the CSRF tokens of forms shown before signing in (`form_token`).
+    pub form_key: [u8; 32],
     /// The one-time first-run setup token, while no organisation exists.
     pub setup_token: Mutex<Option<String>>,
     /// Where backups are written (set by `serve`), e.g. for erasure to rewrite the
@@ -61,6 +63,7 @@ impl AppState {
         let mut session_key = [0u8; 64];
         session_key[..32].copy_from_slice(&a);
         session_key[32..].copy_from_slice(&b);
+        let form_key = tenants.registry().derive_key(b"form token key 1");
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         AppState {
             tenants,
@@ -68,6 +71,7 @@ impl AppState {
             throttle: Throttle::default(),
             hashing: Semaphore::new(cores),
             session_key,
+            form_key,
             setup_token: Mutex::new(None),
             backup_dir: OnceLock::new(),
             uploads: Turns::for_uploads(),

@@ -226,7 +226,7 @@ impl Page {
     }
 }
 
-/// A browser-like client for `actix_web::test`: keeps the session cookie and the last
+/// A browser-like client for `actix_web::test`: keeps its cookies and the last
 /// CSRF token a page showed, and sends that token with every POST.
 pub struct Client<'a, S> {
     pub app: &'a S,
@@ -271,15 +271,27 @@ where
         let headers = resp.headers().clone();
         let bytes = atest::read_body(resp).await;
         let body = String::from_utf8_lossy(&bytes).into_owned();
+        // A small cookie jar, kept as the Cookie header it sends (tests may set that).
+        let mut jar: Vec<(String, String)> = self
+            .cookie
+            .iter()
+            .flat_map(|h| h.split("; "))
+            .filter_map(|p| p.split_once('='))
+            .map(|(n, v)| (n.to_owned(), v.to_owned()))
+            .collect();
         for c in headers.get_all(header::SET_COOKIE) {
             let c = c.to_str().unwrap_or_default();
-            let pair = c.split(';').next().unwrap_or_default().to_owned();
-            if pair.ends_with('=') {
-                self.cookie = None;
-            } else {
-                self.cookie = Some(pair);
+            let pair = c.split(';').next().unwrap_or_default();
+            let Some((name, value)) = pair.split_once('=') else {
+                continue;
+            };
+            jar.retain(|(n, _)| n != name);
+            if !value.is_empty() {
+                jar.push((name.to_owned(), value.to_owned()));
             }
         }
+        let header: Vec<String> = jar.iter().map(|(n, v)| format!("{n}={v}")).collect();
+        self.cookie = (!header.is_empty()).then(|| header.join("; "));
         if let Some(t) = csrf_in(&body) {
             self.csrf = Some(t);
         }

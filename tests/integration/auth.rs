@@ -92,12 +92,28 @@ async fn session_cookie_flags_and_no_fixation() {
     let env = env_with_people();
     let app = atest::init_service(build_app(env.state.clone())).await;
     let mut c = Client::new(&app);
+    // Before signing in there is no session, only the form cookie its CSRF token fits.
     let login = c.get("/login").await;
-    let before = c
-        .cookie
-        .clone()
-        .expect("anonymous session for the CSRF token");
+    let before = c.cookie.clone().expect("the form cookie");
     let cookie = login.set_cookies().join("\n");
+    assert!(cookie.starts_with("__Host-expenseplus-form="), "{cookie}");
+    for flag in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(flag), "{flag} missing: {cookie}");
+    }
+    assert!(!cookie.contains("Domain=") && !cookie.contains("Max-Age"));
+    let mut signing_in = Client::new(&app);
+    signing_in.get("/login").await;
+    let signed_in = signing_in
+        .post(
+            "/login",
+            &[
+                ("organisation", "acme"),
+                ("email", "emp@acme.example"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    let cookie = signed_in.set_cookies().join("\n");
     assert!(cookie.starts_with("__Host-expenseplus="), "{cookie}");
     for flag in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
         assert!(cookie.contains(flag), "{flag} missing: {cookie}");

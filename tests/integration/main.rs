@@ -37,6 +37,7 @@ mod erasure;
 mod erasure_backups;
 mod errors;
 mod finance;
+mod form_tokens;
 mod mfa_enrolment;
 mod migrations;
 mod mileage_repricing;

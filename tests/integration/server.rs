@@ -200,7 +200,7 @@ fn sigterm_finishes_a_request_in_flight_before_exiting() {
         &["--plain-http"],
         "warn,actix_server=info",
     );
-    // The sign-in page gives a session cookie and its CSRF token, so the POST below
+    // The sign-in page gives a form cookie and its CSRF token, so the POST below
     // passes the CSRF check, which reads the whole body: the request stays in flight
     // until its last byte arrives.
     let form = plain_get(&server.url, "/login");

@@ -13,6 +13,7 @@ use crate::auth::throttle::{Attempt, FREE_FAILURES};
 use crate::crypto::random_array;
 use crate::db::now_unix;
 use crate::ids::{OrgId, Slug, UserId};
+use crate::web::form_token::FormToken;
 use crate::web::layout::{Chrome, html, see_other};
 use crate::web::session::{self, PendingMfa};
 use crate::web::{AppError, AppState};
@@ -51,18 +52,19 @@ pub struct CodeForm {
     code: String,
 }
 
-pub async fn form(session: Session) -> Result<HttpResponse, AppError> {
+pub async fn form(req: HttpRequest, session: Session) -> Result<HttpResponse, AppError> {
     if session::identity(&session).is_some() {
         return Ok(see_other("/"));
     }
+    let token = FormToken::new(&req, &session);
     let page = LoginPage {
         chrome: None,
-        csrf: session::csrf_token(&session),
+        csrf: token.token().to_owned(),
         organisation: String::new(),
         email: String::new(),
         error: None,
     };
-    html(StatusCode::OK, &page)
+    token.respond(html(StatusCode::OK, &page))
 }
 
 /// Throttle key for an account: a digest, so the map holds no email addresses; keyed
@@ -91,7 +93,7 @@ pub async fn submit(
     let retry = |error: String, status: StatusCode| {
         let page = LoginPage {
             chrome: None,
-            csrf: session::csrf_token(&session),
+            csrf: FormToken::new(&req, &session).token().to_owned(),
             organisation: form.organisation.clone(),
             email: form.email.clone(),
             error: Some(error),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
@@ -14,8 +14,9 @@ use crate::auth::account::{self, AccountError};
 use crate::auth::{password, users};
 use crate::ids::Slug;
 use crate::tenancy::Org;
+use crate::web::form_token::FormToken;
 use crate::web::layout::{Chrome, html, see_other};
-use crate::web::{AppError, AppState, session};
+use crate::web::{AppError, AppState};
 
 #[derive(Template)]
 #[template(path = "reset.html")]
@@ -93,10 +94,10 @@ fn gone() -> Result<HttpResponse, AppError> {
     html(StatusCode::GONE, &page)
 }
 
-fn form_page(session: &Session, link: &Link, error: Option<String>) -> ResetPage {
+fn form_page(csrf: &FormToken, link: &Link, error: Option<String>) -> ResetPage {
     ResetPage {
         chrome: None,
-        csrf: session::csrf_token(session),
+        csrf: csrf.token().to_owned(),
         valid: true,
         action: format!("/reset/{}/{}", link.org.slug, link.token),
         org_slug: link.org.slug.to_string(),
@@ -107,18 +108,24 @@ fn form_page(session: &Session, link: &Link, error: Option<String>) -> ResetPage
 }
 
 pub async fn form(
+    req: HttpRequest,
     state: web::Data<AppState>,
     session: Session,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AppError> {
     let (slug, token) = path.into_inner();
     match find(&state, slug, token).await? {
-        Some(link) => html(StatusCode::OK, &form_page(&session, &link, None)),
+        Some(link) => {
+            let csrf = FormToken::new(&req, &session);
+            let page = html(StatusCode::OK, &form_page(&csrf, &link, None));
+            csrf.respond(page)
+        }
         None => gone(),
     }
 }
 
 pub async fn submit(
+    req: HttpRequest,
     state: web::Data<AppState>,
     session: Session,
     path: web::Path<(String, String)>,
@@ -131,7 +138,7 @@ pub async fn submit(
     let form = form.into_inner();
     if form.new_password != form.confirm_password {
         let page = form_page(
-            &session,
+            &FormToken::new(&req, &session),
             &link,
             Some("The two passwords do not match.".into()),
         );
@@ -155,7 +162,7 @@ pub async fn submit(
         }
         Err(AccountError::BadResetLink) => gone(),
         Err(e) => {
-            let page = form_page(&session, &link, Some(refusal(e)?));
+            let page = form_page(&FormToken::new(&req, &session), &link, Some(refusal(e)?));
             html(StatusCode::UNPROCESSABLE_ENTITY, &page)
         }
     }

@@ -4,7 +4,7 @@
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
@@ -15,8 +15,9 @@ use crate::auth::{Role, Roles, password};
 use crate::ids::Slug;
 use crate::tenancy::TenancyError;
 use crate::tenancy::registry::check_org_name;
+use crate::web::form_token::FormToken;
 use crate::web::layout::{Chrome, html, see_other, sentence};
-use crate::web::{AppError, AppState, session};
+use crate::web::{AppError, AppState};
 
 #[derive(Template)]
 #[template(path = "setup.html")]
@@ -66,11 +67,11 @@ async fn check_open(state: &web::Data<AppState>, token: &str) -> Result<(), AppE
     Ok(())
 }
 
-fn form_page(session: &Session, token: &str, form: Option<&SetupForm>) -> SetupPage {
+fn form_page(csrf: &FormToken, token: &str, form: Option<&SetupForm>) -> SetupPage {
     let field = |f: fn(&SetupForm) -> &String| form.map(|x| f(x).clone()).unwrap_or_default();
     SetupPage {
         chrome: None,
-        csrf: session::csrf_token(session),
+        csrf: csrf.token().to_owned(),
         action: format!("/setup/{token}"),
         slug: field(|f| &f.slug),
         org_name: field(|f| &f.org_name),
@@ -81,12 +82,15 @@ fn form_page(session: &Session, token: &str, form: Option<&SetupForm>) -> SetupP
 }
 
 pub async fn form(
+    req: HttpRequest,
     state: web::Data<AppState>,
     session: Session,
     token: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     check_open(&state, &token).await?;
-    html(StatusCode::OK, &form_page(&session, &token, None))
+    let csrf = FormToken::new(&req, &session);
+    let page = html(StatusCode::OK, &form_page(&csrf, &token, None));
+    csrf.respond(page)
 }
 
 /// Checks the form without touching any data: the values to create, or a message.
@@ -107,6 +111,7 @@ fn validate(form: &SetupForm) -> Result<(Slug, String, String, String), String> 
 }
 
 pub async fn submit(
+    req: HttpRequest,
     state: web::Data<AppState>,
     session: Session,
     token: web::Path<String>,
@@ -116,7 +121,7 @@ pub async fn submit(
     check_open(&state, &token).await?;
     let form = form.into_inner();
     let retry = |error: String| {
-        let mut page = form_page(&session, &token, Some(&form));
+        let mut page = form_page(&FormToken::new(&req, &session), &token, Some(&form));
         page.error = Some(error);
         html(StatusCode::UNPROCESSABLE_ENTITY, &page)
     };
