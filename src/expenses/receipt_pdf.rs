@@ -1,12 +1,18 @@
 //! What a PDF receipt must pass: its end where readers look for it, and no active
-//! content (scripts, launch actions, forms that send data away) named in its objects.
-//! The file is read token by token, as a reader does, only to find where its streams
-//! are: stream data (compressed, images) is skipped, since its bytes spell names only by
-//! chance. Everything else counts, and inside strings and comments the names of action
-//! types count too (a reader rebuilding a damaged file may find objects there), though
-//! not short ones, which a link's path may spell. Names compressed inside object
-//! streams are out of this check's sight: it keeps casual carriers out, and the
-//! download-only serving (attachment, sandboxing CSP) does the rest.
+//! content (scripts, launch actions, forms that send data away) named in it. Two
+//! readings:
+//! - action types, the long names (`JavaScript`, `Launch`, `SubmitForm` ...), are
+//!   refused wherever they are spelt, stream data included: a reader can be pointed
+//!   (by the cross-reference table) at any bytes, and these names do not occur by
+//!   chance in compressed data;
+//! - every active name, short ones too (`JS`, `AA`, `XFA`), is refused where a reader
+//!   of a sound file reads names: outside strings, comments and stream data, found by
+//!   reading the file token by token. Short names do turn up there by chance (a link's
+//!   path, compressed bytes).
+//!
+//! Names compressed inside object streams are out of this check's sight: it keeps
+//! casual carriers out, and the download-only serving (attachment, sandboxing CSP)
+//! does the rest. Each name is judged as it is read: nothing is kept.
 
 /// `%%EOF` must be within this many bytes of the end (readers look there too).
 const EOF_WINDOW: usize = 1024;
@@ -38,12 +44,7 @@ pub(super) fn check_pdf(bytes: &[u8]) -> Result<(), String> {
             "the PDF is incomplete or damaged: save or export it again and attach that".into(),
         );
     }
-    let found = names(bytes);
-    let active = |name: &Vec<u8>| ACTIVE.contains(&name.as_slice());
-    // In strings, only action types, whose names are long: a link to
-    // "https://airline.example/AA/JS/booking" names no action.
-    let action = |name: &&Vec<u8>| name.len() >= 5;
-    if found.objects.iter().any(active) || found.quoted.iter().filter(action).any(active) {
+    if action_anywhere(bytes) || active_in_objects(bytes) {
         return Err(
             "the PDF contains scripts, forms or launch actions, which a receipt does not \
              need: print it to a new PDF and attach that"
@@ -71,17 +72,26 @@ fn is_delimiter(b: u8) -> bool {
     is_space(b) || b"()<>[]{}/%".contains(&b)
 }
 
-/// The names (`/Name`) in a PDF outside its streams' data, `#xx` escapes decoded.
-#[derive(Default)]
-struct Names {
-    /// As a reader of a sound file reads them.
-    objects: Vec<Vec<u8>>,
-    /// Spelt inside comments and strings.
-    quoted: Vec<Vec<u8>>,
+fn is_active(name: &[u8]) -> bool {
+    ACTIVE.contains(&name)
 }
 
-fn names(bytes: &[u8]) -> Names {
-    let mut found = Names::default();
+/// Whether an action type is spelt anywhere in the file.
+fn action_anywhere(bytes: &[u8]) -> bool {
+    let mut at = 0;
+    while let Some(slash) = bytes[at..].iter().position(|&c| c == b'/') {
+        let (name, end) = read_name(bytes, at + slash);
+        if name.len() >= 5 && is_active(&name) {
+            return true;
+        }
+        at = end;
+    }
+    false
+}
+
+/// Whether an active name stands where a reader reads names: outside strings,
+/// comments and stream data.
+fn active_in_objects(bytes: &[u8]) -> bool {
     let mut i = 0;
     // Whether the last token was a dictionary's end: only there does `stream` begin one.
     let mut after_dict = false;
@@ -95,58 +105,42 @@ fn names(bytes: &[u8]) -> Names {
             continue;
         }
         let was_after_dict = std::mem::replace(&mut after_dict, false);
-        let region_end = match b {
-            b'%' => Some(
-                bytes[i..]
-                    .iter()
-                    .position(|&c| c == b'\r' || c == b'\n')
-                    .map_or(bytes.len(), |n| i + n),
-            ),
-            b'(' => Some(literal_string_end(bytes, i)),
-            b'<' if bytes.get(i + 1) == Some(&b'<') => {
-                i += 2;
-                None
-            }
-            b'<' => Some(find(bytes, b">", i).map_or(bytes.len(), |e| e + 1)),
+        i = match b {
+            b'%' => bytes[i..]
+                .iter()
+                .position(|&c| c == b'\r' || c == b'\n')
+                .map_or(bytes.len(), |n| i + n),
+            b'(' => literal_string_end(bytes, i),
+            b'<' if bytes.get(i + 1) == Some(&b'<') => i + 2,
+            b'<' => find(bytes, b">", i).map_or(bytes.len(), |e| e + 1),
             b'>' if bytes.get(i + 1) == Some(&b'>') => {
                 after_dict = true;
-                i += 2;
-                None
+                i + 2
             }
             b'/' => {
-                i = read_name(bytes, i, &mut found.objects);
-                None
+                let (name, end) = read_name(bytes, i);
+                if is_active(&name) {
+                    return true;
+                }
+                end
             }
             b's' if was_after_dict && bytes[i..].starts_with(b"stream") => {
-                i = stream_end(bytes, i + b"stream".len(), &mut ahead);
-                None
+                stream_end(bytes, i + b"stream".len(), &mut ahead)
             }
-            _ => {
-                i += 1;
-                None
-            }
+            _ => i + 1,
         };
-        // A comment or string: not names to a reader of a sound file, but counted.
-        if let Some(end) = region_end {
-            let mut at = i + 1;
-            while let Some(slash) = bytes[at..end].iter().position(|&c| c == b'/') {
-                at = read_name(bytes, at + slash, &mut found.quoted).min(end);
-            }
-            i = end;
-        }
     }
-    found
+    false
 }
 
-/// Reads the name whose `/` is at `slash` into `found`; returns where it ends.
-fn read_name(bytes: &[u8], slash: usize, found: &mut Vec<Vec<u8>>) -> usize {
+/// The name whose `/` is at `slash`, `#xx` escapes decoded, and where it ends.
+fn read_name(bytes: &[u8], slash: usize) -> (Vec<u8>, usize) {
     let start = slash + 1;
     let len = bytes[start..]
         .iter()
         .position(|&c| is_delimiter(c))
         .unwrap_or(bytes.len() - start);
-    found.push(decode_name(&bytes[start..start + len]));
-    start + len
+    (decode_name(&bytes[start..start + len]), start + len)
 }
 
 /// Just past the `)` closing the literal string opened at `open` (nesting and
@@ -269,6 +263,17 @@ mod tests {
     }
 
     #[test]
+    fn an_action_inside_stream_data_is_refused() {
+        // The cross-reference table may point a reader at an object inside a stream.
+        let inside = format!(
+            "/OpenAction 5 0 R >> endobj 4 0 obj <<>>\nstream\n5 0 obj <<{SCRIPT}>>\nendstream"
+        );
+        assert!(with(&inside).is_err());
+        // Short names there are chance bytes, as in compressed data.
+        assert!(with(">> endobj 4 0 obj <<>>\nstream\nx/JS/AA/XFA\nendstream").is_ok());
+    }
+
+    #[test]
     fn a_stream_a_reader_ends_sooner_hides_nothing() {
         // The data holds whole objects: a reader going by /Length reads them.
         let hidden = format!(
@@ -293,6 +298,8 @@ mod tests {
             (">>\nstream\nendobj ", "endstream\n"),
             // No endobj inside any; endobj and endstream only at the very end.
             (">>\nstream\nxx ", "endobj endstream\n"),
+            // Nothing but names, each judged and dropped as it is read.
+            ("/", "\n"),
         ] {
             let mut text = PDF.replace("startxref\n9\n%%EOF\n", "");
             text.push_str(&unit.repeat(10_000_000 / unit.len()));
@@ -318,8 +325,8 @@ mod tests {
         assert!(with("/URI (https://example.com/invoice)").is_ok());
         assert!(with("/URI (https://airline.example/AA/JS/booking) % /XFA\n").is_ok());
         assert!(with("<2F4A53> [(a (nested) string)]").is_ok());
-        // Action types in comments and strings count: a reader rebuilding a damaged
-        // file may find objects there.
+        // Action types in comments and strings count: a reader pointed there, or
+        // rebuilding a damaged file, may find objects there.
         for hidden in [
             "% /JavaScript\n",
             "(5 0 obj << /S /Launch >> endobj)",

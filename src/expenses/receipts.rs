@@ -378,12 +378,14 @@ mod tests {
             assert!(err.contains("scripts"), "{active}: {err}");
         }
         // Ordinary names, a name that merely starts like one, attached files (an
-        // e-invoice's XML), and stream data that spells a name by chance all pass.
+        // e-invoice's XML), and stream data that spells a short name by chance all pass.
         assert!(with("/OpenAction [3 0 R /Fit] /PageMode /UseNone /JSON 1").is_ok());
         assert!(with("/Names << /EmbeddedFiles 3 0 R >>").is_ok());
         assert!(
-            with(">> endobj 4 0 obj << /Length 9 >>\nstream\nx/JS /Launch\nendstream\nendobj 5 0 obj <<")
-                .is_ok()
+            with(
+                ">> endobj 4 0 obj << /Length 9 >>\nstream\nx/JS /AA\nendstream\nendobj 5 0 obj <<"
+            )
+            .is_ok()
         );
         // ...but not a script after a stream.
         let after = with(
