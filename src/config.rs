@@ -127,9 +127,11 @@ pub struct ServeArgs {
     #[arg(long, env = "EXPENSEPLUS_SESSION_HOURS", default_value_t = 12,
           value_parser = clap::value_parser!(u64).range(1..=7 * 24))]
     pub session_hours: u64,
-    /// A proxy in front of the server (an address or a network such as 10.0.0.0/8) whose
-    /// X-Forwarded-For header names the client, for sign-in throttling. Repeat it or
-    /// separate with commas. Loopback is always trusted.
+    /// The address of a proxy in front of the server (or the small network its instances
+    /// sit in, such as 10.0.3.0/28), whose X-Forwarded-For header names the client, for
+    /// sign-in throttling. Name the proxies, not the networks clients come from: a client
+    /// inside a trusted network could name any address. Repeat it or separate with
+    /// commas. Loopback is always trusted.
     #[arg(long = "trusted-proxy", env = "EXPENSEPLUS_TRUSTED_PROXIES", value_delimiter = ',',
           value_parser = parse_network)]
     pub trusted_proxies: Vec<ipnet::IpNet>,

@@ -216,6 +216,19 @@ pub fn serve(data_dir: &Path, args: &ServeArgs) -> Result<(), ServeError> {
     } else {
         None
     };
+    for net in &args.trusted_proxies {
+        // Clients inside a trusted network can put any address in X-Forwarded-For.
+        let broad = match net {
+            ipnet::IpNet::V4(n) => n.prefix_len() < 16,
+            ipnet::IpNet::V6(n) => n.prefix_len() < 48,
+        };
+        if broad {
+            log::warn!(
+                "--trusted-proxy {net} is a wide network: a client inside it can give any address \
+                 to the sign-in throttle; name the proxies' own addresses instead"
+            );
+        }
+    }
     let state = web::Data::new(AppState::new(
         Tenants::new(registry, capacity),
         WebSettings {

@@ -74,8 +74,9 @@ pub fn remove_leftover_staging(live_dir: &Path, age: std::time::Duration) -> usi
         return 0;
     };
     let old_enough = |entry: &std::fs::DirEntry| {
+        // With no age asked, a time in the future (a clock set back) does not matter.
         let modified = entry.metadata().and_then(|m| m.modified());
-        modified.is_ok_and(|t| t.elapsed().is_ok_and(|e| e >= age))
+        age.is_zero() || modified.is_ok_and(|t| t.elapsed().is_ok_and(|e| e >= age))
     };
     let mut removed = 0;
     for entry in entries.flatten() {

@@ -396,3 +396,61 @@ fn one_server_per_data_dir_and_no_key_shredding_beside_it() {
         String::from_utf8_lossy(&ran.stderr)
     );
 }
+
+/// At start the server removes what a restore killed before it left (a copy of an
+/// organisation's data outside the files erasure scrubs), and warns about a trusted
+/// proxy network wide enough to hold clients.
+#[test]
+fn start_removes_a_killed_restores_copy_and_warns_of_a_wide_proxy_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let demo = Command::new(BIN)
+        .args(["demo", "--data-dir"])
+        .arg(&data)
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    assert!(demo.status.success());
+    let org_dir = data.join("orgs").join("demo");
+    let (stale, fresh) = (
+        org_dir.join(".restore-20260101T000000Z.sqlite"),
+        org_dir.join(".restore-20260102T000000Z.sqlite"),
+    );
+    for f in [&stale, &fresh] {
+        std::fs::write(f, b"a copy of the organisation's data").unwrap();
+    }
+    let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
+    std::fs::File::options()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(two_hours_ago)
+        .unwrap();
+    let server = start(
+        &data,
+        &["--plain-http", "--trusted-proxy", "10.0.0.0/8,10.0.3.7"],
+    );
+    assert!(!stale.exists(), "the killed restore's copy is gone");
+    assert!(
+        fresh.exists(),
+        "a fresh one may belong to a restore running now"
+    );
+    let mut warned = Vec::new();
+    while let Ok(line) = server.stderr.recv_timeout(Duration::from_secs(30)) {
+        warned.push(line);
+        let all = warned.join("\n");
+        if all.contains("10.0.0.0/8 is a wide network") && all.contains("interrupted restore") {
+            break;
+        }
+    }
+    let all = warned.join("\n");
+    assert!(
+        all.contains("--trusted-proxy 10.0.0.0/8 is a wide network"),
+        "{all}"
+    );
+    assert!(!all.contains("10.0.3.7"), "one address is not wide: {all}");
+    assert!(
+        all.contains("removed 1 file(s) left by an interrupted restore of demo"),
+        "{all}"
+    );
+}
