@@ -58,12 +58,18 @@ fn same_origin(req: &ServiceRequest) -> bool {
     }
 }
 
+/// What a refused form says: most often a page left open until its token went (a
+/// session that ended, a form cookie replaced by another tab), rarely an attack.
+pub const REFUSED: &str = "This form has expired, or was sent from another site, so nothing \
+was done. Go back, reload the page and try again.";
+
 fn refuse(req: ServiceRequest, why: &str) -> ServiceResponse<BoxBody> {
     log::warn!(
         "refused a POST to {}: {why}",
         super::app::loggable_path(req.path())
     );
-    req.into_response(AppError::Forbidden.error_response_page())
+    let page = super::errors::error_page(actix_web::http::StatusCode::FORBIDDEN, Some(REFUSED));
+    req.into_response(page)
 }
 
 pub async fn protect(
@@ -148,15 +154,14 @@ pub async fn protect(
     // Forms shown before signing in carry a token for the form cookie instead; what
     // a signed-in session posts stays bound to that session.
     let by_cookie = || {
-        if session::identity(&session).is_some() {
-            return Some(false);
-        }
-        let state = req.app_data::<Data<AppState>>()?;
+        let Some(state) = req.app_data::<Data<AppState>>() else {
+            return false;
+        };
         let nonce = req.cookie(form_token::COOKIE);
         let nonce = nonce.as_ref().map(|c| c.value());
-        Some(form_token::matches(&state.form_key, nonce, &token))
+        session::identity(&session).is_none() && form_token::matches(&state.form_key, nonce, &token)
     };
-    if !by_session && by_cookie() != Some(true) {
+    if !by_session && !by_cookie() {
         return Ok(refuse(req, "missing or wrong CSRF token"));
     }
     Ok(next.call(req).await?.map_into_boxed_body())

@@ -55,7 +55,10 @@ impl FormToken {
             .path("/")
             .secure(true)
             .http_only(true)
-            .same_site(SameSite::Strict)
+            // Lax, not Strict: a reset link opened from an email is a visit from
+            // another site, and must not replace the cookie other open tabs rely on.
+            // The HMAC and the `__Host-` prefix are the protection, not SameSite.
+            .same_site(SameSite::Lax)
             .finish();
         FormToken {
             token: sign(&key, &nonce),

@@ -97,7 +97,7 @@ async fn session_cookie_flags_and_no_fixation() {
     let before = c.cookie.clone().expect("the form cookie");
     let cookie = login.set_cookies().join("\n");
     assert!(cookie.starts_with("__Host-expenseplus-form="), "{cookie}");
-    for flag in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
+    for flag in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
         assert!(cookie.contains(flag), "{flag} missing: {cookie}");
     }
     assert!(!cookie.contains("Domain=") && !cookie.contains("Max-Age"));
@@ -136,6 +136,13 @@ async fn csrf_missing_or_wrong_is_refused() {
     c.sign_in("acme", "emp@acme.example", PASSWORD).await;
     let none = c.post_raw("/logout", &[]).await;
     assert_eq!(none.status, StatusCode::FORBIDDEN);
+    // Most often a page left open too long: the page says what to do.
+    assert!(none.body.contains("This form has expired"), "{}", none.body);
+    assert!(
+        none.body.contains("reload the page and try again"),
+        "{}",
+        none.body
+    );
     let wrong = c
         .post_raw("/logout", &[("csrf_token", "0123456789abcdef")])
         .await;
