@@ -20,11 +20,13 @@ pub const SESSION_COOKIE: &str = "__Host-expenseplus";
 
 /// The path as the access log shows it: one-time tokens in reset and setup links are
 /// replaced, since anyone reading the log could otherwise use an unspent link. Any path
-/// under them is masked, not only the routes' own shape: a link pasted with a trailing
-/// slash or in other case is a 404, yet carries a live token all the same.
+/// under them is masked, not only the routes' own shape, and the first part is read as
+/// a router might (empty parts skipped, percent escapes decoded, any case): a link
+/// pasted a little wrong is a 404, yet carries a live token all the same.
 pub fn loggable_path(path: &str) -> String {
-    let mut segments = path.split('/').skip(1);
+    let mut segments = path.split('/').filter(|s| !s.is_empty());
     let first = segments.next().unwrap_or_default();
+    let first = percent_encoding::percent_decode_str(first).decode_utf8_lossy();
     let more = segments.next().is_some();
     if more && first.eq_ignore_ascii_case("reset") {
         "/reset/{org}/{token}".to_owned()
