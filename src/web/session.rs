@@ -22,12 +22,15 @@ pub const PENDING_TOTP: &str = "totp_pending";
 /// New recovery codes, sealed, until the page that shows them once.
 pub const RECOVERY_CODES: &str = "recovery_codes";
 pub const NOTICE: &str = "notice";
-/// When this session last proved the password again (see [`password_recent`]).
+/// When this session last proved the password again (see [`password_proved_within`]).
 pub const PASSWORD_PROVED: &str = "pw_at";
 /// Setting up two-step sign-in needs the password proved within this long, by signing
 /// in or by typing it again: a stolen session alone must not enrol its thief's device
 /// (which would also end every other session, the owner's included).
 pub const PASSWORD_RECENT_SECS: i64 = 10 * 60;
+/// ...and confirming the code from the app, this long: installing an authenticator app
+/// can take longer than ten minutes, and the secret was only shown within them.
+pub const ENROL_CONFIRM_SECS: i64 = 30 * 60;
 /// `seen` is refreshed at most this often, so a busy user causes one session write a minute.
 pub const SEEN_RESOLUTION_SECS: i64 = 60;
 
@@ -100,12 +103,12 @@ pub fn sign_in(session: &Session, org: i64, user: i64, version: i64) {
     csrf_token(session);
 }
 
-/// Whether the password was proved within [`PASSWORD_RECENT_SECS`]: at sign-in, or
-/// typed again since.
-pub fn password_recent(session: &Session, id: &Identity) -> bool {
+/// Whether the password was proved within the last `secs` seconds: at sign-in, or typed
+/// again since ([`PASSWORD_RECENT_SECS`], [`ENROL_CONFIRM_SECS`]).
+pub fn password_proved_within(session: &Session, id: &Identity, secs: i64) -> bool {
     let proved = session.get::<i64>(PASSWORD_PROVED).ok().flatten();
     let last = proved.unwrap_or(id.issued).max(id.issued);
-    now_unix() - last < PASSWORD_RECENT_SECS
+    now_unix() - last < secs
 }
 
 /// Records that the password was just typed again, under a fresh session id (the

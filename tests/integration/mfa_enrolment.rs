@@ -11,7 +11,7 @@ use diesel::RunQueryDsl;
 use expenseplus::audit::Action;
 use expenseplus::auth::{mfa, users};
 use expenseplus::web::build_app;
-use expenseplus::web::session::PASSWORD_RECENT_SECS;
+use expenseplus::web::session::{ENROL_CONFIRM_SECS, PASSWORD_RECENT_SECS};
 
 const SECRET_MARKER: &str = "<code class=\"mono secret\">";
 
@@ -57,8 +57,9 @@ async fn an_old_session_must_type_the_password_again_to_enrol() {
     assert_eq!(fresh.status, StatusCode::OK);
     let pending = secret_on(&fresh.body);
 
-    // ...and is then left open for longer than the window (a stolen cookie, say).
-    age_sign_in(&env, PASSWORD_RECENT_SECS + 60);
+    // ...and is then left open for longer than even confirming may take (a stolen
+    // cookie, say).
+    age_sign_in(&env, ENROL_CONFIRM_SECS + 60);
     let page = c.get("/account/mfa").await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("Confirm it is you"), "{}", page.body);
@@ -227,4 +228,26 @@ async fn recovery_codes_wait_in_the_session_sealed() {
     for code in codes {
         common::assert_absent(&env.data_dir(), code);
     }
+}
+
+/// Installing an authenticator app can take longer than ten minutes: a secret shown in
+/// time may still be confirmed for a while, though no new one is shown.
+#[actix_web::test]
+async fn a_secret_shown_in_time_can_be_confirmed_a_little_later() {
+    let env = common::acme_with_people().env;
+    let app = atest::init_service(build_app(env.state.clone())).await;
+    let mut c = Client::new(&app);
+    c.sign_in("acme", "emp@acme.example", PASSWORD).await;
+    let secret = secret_on(&c.get("/account/mfa").await.body);
+    age_sign_in(&env, PASSWORD_RECENT_SECS + 5 * 60);
+    let page = c.get("/account/mfa").await;
+    assert!(
+        page.body.contains("Confirm it is you"),
+        "no secret shown again"
+    );
+    let done = c
+        .post("/account/mfa", &[("code", &code_now(&secret))])
+        .await;
+    assert_eq!(done.location(), Some("/account/mfa"), "{}", done.body);
+    assert!(enabled(&env, "emp@acme.example"));
 }

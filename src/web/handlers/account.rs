@@ -210,9 +210,9 @@ fn enrol_page(
     }
 }
 
-/// Whether this session proved the password recently enough to set up two-step sign-in.
-fn password_recent(session: &Session) -> bool {
-    session::identity(session).is_some_and(|id| session::password_recent(session, &id))
+/// Whether this session proved the password within `secs` seconds.
+fn proved_within(session: &Session, secs: i64) -> bool {
+    session::identity(session).is_some_and(|id| session::password_proved_within(session, &id, secs))
 }
 
 /// The enrolment page asking for the password again, with no secret made yet.
@@ -237,7 +237,10 @@ pub async fn mfa_page(user: CurrentUser, session: Session) -> Result<HttpRespons
         None => Vec::new(),
     };
     let enabled = user.user().mfa_enabled;
-    if !enabled && recovery_codes.is_empty() && !password_recent(&session) {
+    if !enabled
+        && recovery_codes.is_empty()
+        && !proved_within(&session, session::PASSWORD_RECENT_SECS)
+    {
         return prove_page(&user, StatusCode::OK, None);
     }
     let secret = match enabled {
@@ -257,7 +260,7 @@ pub async fn mfa_confirm(
     if user.user().mfa_enabled {
         return Ok(see_other("/account/mfa"));
     }
-    if !password_recent(&session) {
+    if !proved_within(&session, session::ENROL_CONFIRM_SECS) {
         let error = "Please enter your password again before setting up two-step sign-in.";
         return prove_page(&user, StatusCode::FORBIDDEN, Some(error.into()));
     }
