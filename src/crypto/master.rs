@@ -24,7 +24,7 @@ pub enum MasterKeyError {
     /// Like ssh with a private key: a key others can read is not used, so the operator
     /// learns of it rather than running on with it.
     #[error(
-        "the master key file {path} can be read by other users (mode {mode:o}): run chmod 600 {path}"
+        "the master key file {path} can be read by other users (mode {mode:o}): run chmod 600 {path}, or give the key in EXPENSEPLUS_MASTER_KEY instead"
     )]
     Exposed { path: String, mode: u32 },
     #[error("EXPENSEPLUS_MASTER_KEY must be exactly 64 hexadecimal characters")]
@@ -58,23 +58,28 @@ fn io_err(path: &Path, action: &'static str, e: std::io::Error) -> MasterKeyErro
 }
 
 fn read_key_file(path: &Path) -> Result<Option<SecretKey>, MasterKeyError> {
+    use std::io::Read;
     use std::os::unix::fs::PermissionsExt;
-    if let Ok(meta) = fs::metadata(path) {
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(MasterKeyError::Exposed {
-                path: path.display().to_string(),
-                mode,
-            });
-        }
+    let mut file = match fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err(path, "read", e)),
+    };
+    // The mode of the file opened, not of whatever the path names a moment later.
+    let meta = file.metadata().map_err(|e| io_err(path, "read", e))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(MasterKeyError::Exposed {
+            path: path.display().to_string(),
+            mode,
+        });
     }
-    match fs::read(path) {
-        Ok(bytes) => SecretKey::from_slice(&bytes)
-            .map(Some)
-            .ok_or_else(|| MasterKeyError::Corrupt(path.display().to_string())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(io_err(path, "read", e)),
-    }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)
+        .map_err(|e| io_err(path, "read", e))?;
+    SecretKey::from_slice(&bytes)
+        .map(Some)
+        .ok_or_else(|| MasterKeyError::Corrupt(path.display().to_string()))
 }
 
 /// Loads the master key. A new one is made only when `may_create` (no organisation

@@ -265,6 +265,10 @@ fn missing_or_corrupt_master_key() {
         "can be read by other users (mode 644): run chmod 600",
     );
     assert_refused(
+        &run(&data, &["org", "list"], None),
+        "or give the key in EXPENSEPLUS_MASTER_KEY instead",
+    );
+    assert_refused(
         &run(
             &data,
             &["serve", "--plain-http", "--bind", "127.0.0.1:0"],
