@@ -10,13 +10,16 @@ use crate::tenancy::Org;
 
 use super::users::UserRow;
 
-/// Seals `text` for the session, as "person id.hex ciphertext".
+/// Seals `text` for the session, as "person id.hex ciphertext". The id is sealed with
+/// the text too: the prefix alone is only where to look, and could be rewritten.
 pub fn seal<C: PersonalColumn>(
     org: &Org,
     person: &UserRow,
     text: &str,
 ) -> Result<String, CryptoError> {
-    let sealed = org.keys.seal::<C>(person.person_key(), text)?;
+    let sealed = org
+        .keys
+        .seal::<C>(person.person_key(), &format!("{}\n{text}", person.id))?;
     Ok(format!(
         "{}.{}",
         person.id,
@@ -40,7 +43,11 @@ pub fn open<C: PersonalColumn>(
         return Ok(None);
     }
     match org.keys.open(&Sealed::<C>::from_stored(sealed)) {
-        Ok(text) => Ok(text.as_str().map(str::to_owned)),
+        Ok(text) => Ok(text
+            .as_str()
+            .and_then(|t| t.split_once('\n'))
+            .filter(|(id, _)| id.parse::<i64>().ok() == Some(person.0))
+            .map(|(_, text)| text.to_owned())),
         // Not one made for this person (or their key is gone): nothing to show.
         Err(
             CryptoError::Malformed

@@ -251,3 +251,21 @@ async fn a_secret_shown_in_time_can_be_confirmed_a_little_later() {
     assert_eq!(done.location(), Some("/account/mfa"), "{}", done.body);
     assert!(enabled(&env, "emp@acme.example"));
 }
+
+/// A value sealed for one person does not open for another, even with its "whose"
+/// prefix rewritten to theirs.
+#[test]
+fn a_sealed_session_value_opens_only_for_its_person() {
+    use expenseplus::auth::session_sealed;
+    use expenseplus::crypto::columns::PendingResetLink;
+    let acme = common::acme_with_people();
+    let org = acme.env.org("acme");
+    let emp = users::get(&org, acme.emp).unwrap().unwrap();
+    let sealed = session_sealed::seal::<PendingResetLink>(&org, &emp, "token-123").unwrap();
+    let opened = session_sealed::open::<PendingResetLink>(&org, acme.emp, &sealed).unwrap();
+    assert_eq!(opened.as_deref(), Some("token-123"));
+    let (_, ciphertext) = sealed.split_once('.').unwrap();
+    let relabelled = format!("{}.{ciphertext}", acme.fin.0);
+    let opened = session_sealed::open::<PendingResetLink>(&org, acme.fin, &relabelled).unwrap();
+    assert_eq!(opened, None);
+}
