@@ -27,7 +27,9 @@ pub const KEEP: usize = 14;
 pub fn take(registry: &Registry, root: &Path) -> Result<PathBuf, BackupError> {
     let dir = root.join(DIR);
     make_private_dir(root)?;
-    make_private_dir(&dir)?;
+    // A command's backup run and the server's daily one never interleave here: each
+    // would take the other's temp folder for a leftover.
+    let _lock = super::lock_org(root, DIR)?;
     remove_leftovers(&dir);
     let now = time::OffsetDateTime::now_utc();
     let id = new_id(&dir, now.replace_nanosecond(0).unwrap_or(now))?;

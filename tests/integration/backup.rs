@@ -638,7 +638,9 @@ fn the_daily_run_copies_the_registry_and_keeps_the_newest_copies() {
         let dir = root.join(backup::registry_copy::DIR);
         let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
             .unwrap()
-            .map(|e| e.unwrap().path().join(backup::registry_copy::FILE))
+            .map(|e| e.unwrap().path())
+            .filter(|p| backup::check_id(&p.file_name().unwrap().to_string_lossy()).is_ok())
+            .map(|p| p.join(backup::registry_copy::FILE))
             .collect();
         found.sort();
         found
