@@ -116,10 +116,12 @@ fn retention_run(
     let format = time::macros::format_description!("[year]-[month]-[day]");
     let today = match today {
         Some(raw) => time::Date::parse(raw.trim(), &format).map_err(|_| CliError::BadDate)?,
-        None => time::OffsetDateTime::now_utc().date(),
+        // The UK date, as the server's daily run takes it: between 23:00 and midnight
+        // UTC in summer the UTC date is still yesterday's.
+        None => crate::privacy::deadlines::uk_today(time::OffsetDateTime::now_utc()),
     };
     let registry = Registry::open(data_dir, false, Usage::Command)?;
-    crate::tenancy::serving::ensure_not_serving(data_dir)?;
+    let _not_serving = crate::tenancy::serving::ensure_not_serving(data_dir)?;
     let slugs: Vec<String> = match slug {
         Some(s) => vec![s.to_owned()],
         None => registry.list()?.into_iter().map(|r| r.slug).collect(),

@@ -171,10 +171,20 @@ pub fn add_months(d: Date, months: i32) -> Date {
 /// if they have no claims.
 pub fn claims_shred_on(org: &Org, user: UserId, p: &Periods) -> Result<Option<Date>, PrivacyError> {
     let mut conn = org.conn()?;
+    Ok(claims_shred_on_in(&mut conn, user, p)?)
+}
+
+/// [`claims_shred_on`] on a connection the caller already holds: a command's pool has
+/// one connection, so asking for a second while holding it waits, then fails.
+fn claims_shred_on_in(
+    conn: &mut SqliteConnection,
+    user: UserId,
+    p: &Periods,
+) -> QueryResult<Option<Date>> {
     let latest: Option<i64> = claims::table
         .filter(claims::owner_id.eq(user.0))
         .select(diesel::dsl::max(claims::updated_at))
-        .first(&mut conn)?;
+        .first(conn)?;
     Ok(latest.and_then(|at| claim_shred_on_at(at, p.claims_years)))
 }
 
@@ -356,7 +366,7 @@ fn profiles_due(org: &Org, today: Date, p: &Periods) -> Result<Vec<UserId>, Priv
             continue;
         };
         let profile_due = add_months(off, p.profile_months);
-        let claims_due = claims_shred_on(org, UserId(id), p)?;
+        let claims_due = claims_shred_on_in(&mut conn, UserId(id), p)?;
         let due = claims_due.map_or(profile_due, |c| c.max(profile_due));
         if due <= today {
             out.push(UserId(id));

@@ -22,7 +22,9 @@ pub enum TenancyError {
     Duplicate(String),
     #[error("there is no organisation {0}")]
     NotFound(String),
-    #[error("another ExpensePlus server is already running on this data dir")]
+    #[error(
+        "another ExpensePlus server, or a command that must not run beside one (retention run, keys rotate-master), is running on this data dir"
+    )]
     AlreadyServing,
     #[error(
         "an ExpensePlus server is running on this data dir: stop it first (retention also runs inside the server every day)"

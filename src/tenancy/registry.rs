@@ -421,7 +421,7 @@ impl Registry {
         // Held to the end: no other process checks, promotes or discards the pending key,
         // or wraps a new organisation key, until the rotation is done.
         let _lock = lock_master(&self.data_dir)?;
-        super::serving::ensure_not_serving(&self.data_dir)?;
+        let _not_serving = super::serving::ensure_not_serving(&self.data_dir)?;
         self.ensure_master_current(&mut self.pool.get().map_err(db::DbError::from)?)?;
         let next = SecretKey::generate().map_err(|e| TenancyError::DataDir(e.to_string()))?;
         let records = self.list()?;

@@ -34,10 +34,35 @@ pub fn claim(data_dir: &Path) -> Result<ServingLock, TenancyError> {
     }
 }
 
-/// Fails if a server is running on `data_dir` right now.
-pub fn ensure_not_serving(data_dir: &Path) -> Result<(), TenancyError> {
-    claim(data_dir).map(drop).map_err(|e| match e {
+/// Fails if a server is running on `data_dir`; the lock returned keeps one from
+/// starting until it is dropped (a server started in the middle of a command would
+/// cache keys the command is about to destroy).
+pub fn ensure_not_serving(data_dir: &Path) -> Result<ServingLock, TenancyError> {
+    claim(data_dir).map_err(|e| match e {
         TenancyError::AlreadyServing => TenancyError::Serving,
         e => e,
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_command_that_checked_keeps_a_server_from_starting_until_it_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = ensure_not_serving(dir.path()).unwrap();
+        assert!(matches!(
+            claim(dir.path()),
+            Err(TenancyError::AlreadyServing)
+        ));
+        drop(held);
+        let server = claim(dir.path()).unwrap();
+        assert!(matches!(
+            ensure_not_serving(dir.path()),
+            Err(TenancyError::Serving)
+        ));
+        drop(server);
+    }
 }

@@ -409,3 +409,32 @@ async fn the_dpo_changes_the_periods_with_checks_and_an_audit_entry() {
     .unwrap();
     assert_eq!(entries[0].detail, "claims 7y profiles 24m audit 8y");
 }
+
+/// The command runs each organisation on one database connection: with a deactivated
+/// person whose profile period is still running, it asked for a second one while
+/// holding the first, waited ten seconds and failed ("the database is unavailable").
+#[test]
+fn the_command_weighs_a_deactivated_person_on_its_one_connection() {
+    let p = acme_with_people();
+    let org = p.env.org("acme");
+    with_line(&org, p.emp, "kept for tax");
+    expenseplus::auth::account::set_active(&org, p.admin, p.emp, false).unwrap();
+    let out = cli(
+        &p.env.data_dir(),
+        &[
+            "retention",
+            "run",
+            "--org",
+            "acme",
+            "--today",
+            &today().to_string(),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("0 scheduled erasure(s)"), "{stdout}");
+    // Still there: their periods are not over.
+    let row = users::get(&org, p.emp).unwrap().unwrap();
+    assert!(org.keys.open(&row.name).unwrap().as_str().is_some());
+}

@@ -380,7 +380,7 @@ fn one_server_per_data_dir_and_no_key_shredding_beside_it() {
         .unwrap();
     assert_eq!(second.status.code(), Some(1));
     let err = String::from_utf8_lossy(&second.stderr);
-    assert!(err.contains("already running on this data dir"), "{err}");
+    assert!(err.contains("is running on this data dir"), "{err}");
     // Retention (which destroys keys) waits for the server to stop.
     let backup_dir = backups.to_str().unwrap();
     let refused = run(&["retention", "run", "--backup-dir", backup_dir]);
