@@ -134,6 +134,16 @@ pub fn open(path: &Path, spec: DbSpec, create: bool) -> Result<DbPool, DbError> 
     }
     {
         let mut conn = SqliteConnection::establish(url).map_err(|e| open_err(e.to_string()))?;
+        // SQLite takes an empty file (truncated, or a copy gone wrong) for a new
+        // database, and the migrations would build fresh, empty tables in it: an
+        // organisation served with no one in it, and backed up so. A file that must
+        // exist must hold data; this is checked before anything is written to it.
+        if !create && !has_schema(&mut conn).map_err(|e| open_err(e.to_string()))? {
+            return Err(open_err(
+                "it holds no ExpensePlus data (an empty or foreign file): restore it from a backup"
+                    .into(),
+            ));
+        }
         let mode = match spec.journal {
             Journal::Wal => "WAL",
             Journal::Delete => "DELETE",
@@ -157,6 +167,23 @@ pub fn open(path: &Path, spec: DbSpec, create: bool) -> Result<DbPool, DbError> 
         .connection_customizer(Box::new(ConnectionSetup))
         .build(ConnectionManager::new(url))
         .map_err(|e| open_err(e.to_string()))
+}
+
+#[derive(diesel::QueryableByName)]
+struct Tables {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// Whether migrations were ever applied to the database.
+fn has_schema(conn: &mut SqliteConnection) -> diesel::QueryResult<bool> {
+    use diesel::RunQueryDsl;
+    let found: Tables = diesel::sql_query(
+        "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' \
+         AND name = '__diesel_schema_migrations'",
+    )
+    .get_result(conn)?;
+    Ok(found.n > 0)
 }
 
 fn migrate(

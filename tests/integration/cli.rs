@@ -501,3 +501,36 @@ fn demo_refuses_to_run_twice() {
         );
     }
 }
+
+/// An organisation's database emptied (truncated, a copy gone wrong) is refused as
+/// damaged, and left as it is: SQLite took it for a new database, and the migrations
+/// built fresh tables, so the organisation was served, and backed up, with no one in it.
+#[test]
+fn an_emptied_organisation_database_is_refused_not_rebuilt() {
+    let (_dir, data) = setup();
+    let org_dir = data.join("orgs").join("acme");
+    for file in ["org.sqlite", "keys.sqlite"] {
+        let path = org_dir.join(file);
+        let kept = std::fs::read(&path).unwrap();
+        for suffix in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(org_dir.join(format!("{file}{suffix}")));
+        }
+        std::fs::write(&path, b"").unwrap();
+        assert_refused(
+            &run(&data, &["audit", "verify", "--org", "acme"], None),
+            "holds no ExpensePlus data",
+        );
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            0,
+            "{file} left as it was"
+        );
+        std::fs::write(&path, &kept).unwrap();
+        let fine = run(&data, &["audit", "verify", "--org", "acme"], None);
+        assert!(
+            fine.status.success(),
+            "{}",
+            String::from_utf8_lossy(&fine.stderr)
+        );
+    }
+}
