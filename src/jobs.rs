@@ -44,6 +44,21 @@ pub fn next_run(now: OffsetDateTime, at: Time) -> OffsetDateTime {
     }
 }
 
+/// When a job planned for `due` should run, seen at `now`: if `due` is more than a day
+/// ahead, the clock was set back since it was planned (an NTP correction after starting
+/// with a fast clock), and waiting for it would stop the job for as long.
+pub fn replan(due: OffsetDateTime, now: OffsetDateTime, at: Time) -> OffsetDateTime {
+    if due - now > time::Duration::days(1) {
+        next_run(now, at)
+    } else {
+        due
+    }
+}
+
+/// The longest the scheduler sleeps before looking at the clock again: the sleep runs
+/// on a monotonic clock, which neither a clock change nor a suspended machine moves.
+const LOOK_AGAIN: Duration = Duration::from_secs(5 * 60);
+
 /// Parses `HH:MM` (24-hour, UTC), for `--backup-at`.
 pub fn parse_time_of_day(s: &str) -> Result<Time, String> {
     let bad = || format!("{s} is not a time of day (expected HH:MM, e.g. 02:00)");
@@ -91,11 +106,24 @@ pub fn start(jobs: Vec<DailyJob>) -> Result<Scheduler, std::io::Error> {
                 log::info!("daily job {} scheduled for {at}", job.name);
             }
             loop {
+                let now = OffsetDateTime::now_utc();
+                for (job, at) in jobs.iter().zip(due.iter_mut()) {
+                    let planned = replan(*at, now, job.at);
+                    if planned != *at {
+                        log::warn!(
+                            "the clock went back: daily job {} now due at {planned}",
+                            job.name
+                        );
+                        *at = planned;
+                    }
+                }
                 let Some(next) = due.iter().min().copied() else {
                     return;
                 };
-                let wait = (next - OffsetDateTime::now_utc()).max(time::Duration::ZERO);
-                let wait = Duration::try_from(wait).unwrap_or(Duration::ZERO);
+                let wait = (next - now).max(time::Duration::ZERO);
+                let wait = Duration::try_from(wait)
+                    .unwrap_or(Duration::ZERO)
+                    .min(LOOK_AGAIN);
                 match rx.recv_timeout(wait) {
                     Err(RecvTimeoutError::Timeout) => {}
                     // Told to stop, or the server is gone.
@@ -122,6 +150,18 @@ pub fn start(jobs: Vec<DailyJob>) -> Result<Scheduler, std::io::Error> {
 mod tests {
     use super::*;
     use time::macros::{datetime, time};
+
+    #[test]
+    fn a_clock_set_back_replans_rather_than_waiting_for_months() {
+        let at = time!(02:00);
+        // Planned while the clock ran a year fast; now it is right again.
+        let planned = datetime!(2027-11-26 02:00 UTC);
+        let now = datetime!(2026-11-25 12:00 UTC);
+        assert_eq!(replan(planned, now, at), datetime!(2026-11-26 02:00 UTC));
+        // A plan within the day stands.
+        let tonight = datetime!(2026-11-26 02:00 UTC);
+        assert_eq!(replan(tonight, now, at), tonight);
+    }
 
     #[test]
     fn next_run_is_today_if_still_ahead_else_tomorrow() {
