@@ -33,6 +33,14 @@ fn parse_policy(value: Option<String>) -> Roles {
 /// statement takes SQLite's read lock once.
 pub fn user_and_mfa_policy(org: &Org, id: UserId) -> Result<Option<(UserRow, Roles)>, DbError> {
     let mut conn = org.conn()?;
+    user_and_mfa_policy_in(&mut conn, id)
+}
+
+/// [`user_and_mfa_policy`] on a connection the caller holds.
+pub fn user_and_mfa_policy_in(
+    conn: &mut SqliteConnection,
+    id: UserId,
+) -> Result<Option<(UserRow, Roles)>, DbError> {
     let policy = settings::table
         .find(MFA_REQUIRED_ROLES)
         .select(settings::value)
@@ -40,7 +48,7 @@ pub fn user_and_mfa_policy(org: &Org, id: UserId) -> Result<Option<(UserRow, Rol
     let found: Option<(UserRow, Option<String>)> = users::table
         .find(id.0)
         .select((UserRow::as_select(), policy))
-        .first(&mut conn)
+        .first(conn)
         .optional()?;
     Ok(found.map(|(user, value)| (user, parse_policy(value))))
 }

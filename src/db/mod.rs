@@ -108,6 +108,20 @@ fn apply_pragmas(conn: &mut SqliteConnection) -> diesel::QueryResult<()> {
     Ok(())
 }
 
+/// A connection if one is free now or can be opened without waiting for another to
+/// come back: for the async workers, which must never block on a pool that long reads
+/// have emptied. (`r2d2`'s own `try_get` gives idle connections only, and the pools
+/// open theirs as needed.)
+pub fn get_now(pool: &DbPool) -> Option<DbConn> {
+    if let Some(conn) = pool.try_get() {
+        return Some(conn);
+    }
+    if pool.state().connections < pool.max_size() {
+        return pool.get().ok();
+    }
+    None
+}
+
 /// Opens (and, if `create`, creates) the database at `path`, runs its migrations
 /// and returns a pool whose connections all carry the PRAGMAs above.
 pub fn open(path: &Path, spec: DbSpec, create: bool) -> Result<DbPool, DbError> {

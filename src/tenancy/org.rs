@@ -43,6 +43,11 @@ impl Org {
         Ok(self.db.get()?)
     }
 
+    /// A connection without waiting for one to come back (see [`crate::db::get_now`]).
+    pub fn try_conn(&self) -> Option<DbConn> {
+        crate::db::get_now(&self.db)
+    }
+
     /// Moves everything in the write-ahead log into the database and empties the log,
     /// so no old page image is left in it (after an erasure). Gives whether it was
     /// done: readers still on older pages past the busy timeout leave it undone, and

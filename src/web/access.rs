@@ -178,12 +178,18 @@ fn see_other(req: ServiceRequest, to: &str) -> ServiceResponse<BoxBody> {
 /// longer valid (user gone, deactivated, erased, or the session version moved on).
 /// Every check reads the database, on every request: nothing about the user is cached.
 /// A failure is logged with the organisation's slug: a damaged database affects only it.
-fn load(org: Arc<Org>, id: &Identity, csrf: String) -> Result<Option<CurrentUser>, AppError> {
+fn load(
+    org: Arc<Org>,
+    conn: &mut diesel::SqliteConnection,
+    id: &Identity,
+    csrf: String,
+) -> Result<Option<CurrentUser>, AppError> {
     let named = |e: AppError| {
         log::error!("organisation {}: {e}", org.slug);
         e
     };
-    let found = policy::user_and_mfa_policy(&org, UserId(id.user)).map_err(|e| named(e.into()))?;
+    let found =
+        policy::user_and_mfa_policy_in(conn, UserId(id.user)).map_err(|e| named(e.into()))?;
     let Some((user, mfa_required)) = found else {
         return Ok(None);
     };
@@ -213,10 +219,20 @@ fn open_and_load(
     csrf: String,
 ) -> Result<Option<CurrentUser>, AppError> {
     match state.tenants.get(OrgId(id.org)) {
-        Ok(org) => load(org, id, csrf),
+        Ok(org) => load_waiting(org, id, csrf),
         Err(crate::tenancy::TenancyError::NotFound(_)) => Ok(None),
         Err(e) => Err(e.into()),
     }
+}
+
+/// [`load`] on a connection waited for (on a blocking thread).
+fn load_waiting(
+    org: Arc<Org>,
+    id: &Identity,
+    csrf: String,
+) -> Result<Option<CurrentUser>, AppError> {
+    let mut conn = org.conn()?;
+    load(org, &mut conn, id, csrf)
 }
 
 /// The per-resource guard; see the module docs.
@@ -250,12 +266,19 @@ pub async fn enforce(
     }
     let csrf = session::csrf_token(&session);
     // An open organisation's user is two indexed point reads on a local SQLite file
-    // (microseconds, and WAL readers never wait for writers): done here, as moving to a
-    // blocking thread and back would cost more than the reads. Opening an organisation
-    // is real I/O and goes to a blocking thread.
-    let loaded = match state.tenants.cached(OrgId(id.org)) {
-        Some(org) => load(org, &id, csrf),
-        None => web::block(move || open_and_load(&state, &id, csrf))
+    // (microseconds, and WAL readers never wait for writers): done here, on a free
+    // connection, as moving to a blocking thread and back would cost more than the
+    // reads. Waiting for a connection (long reads have all of them), or opening an
+    // organisation (real I/O), goes to a blocking thread: an async worker that waited
+    // would stall every organisation's requests behind it.
+    let cached = state.tenants.cached(OrgId(id.org));
+    let free = cached.as_ref().and_then(|org| org.try_conn());
+    let loaded = match (cached, free) {
+        (Some(org), Some(mut conn)) => load(org, &mut conn, &id, csrf),
+        (Some(org), None) => web::block(move || load_waiting(org, &id, csrf))
+            .await
+            .unwrap_or_else(|e| Err(AppError::from(e))),
+        (None, _) => web::block(move || open_and_load(&state, &id, csrf))
             .await
             .unwrap_or_else(|e| Err(AppError::from(e))),
     };

@@ -125,18 +125,21 @@ impl SqliteSessionStore {
 impl SessionStore for SqliteSessionStore {
     async fn load(&self, session_key: &SessionKey) -> Result<Option<State>, LoadError> {
         let hash = key_hash(session_key.as_ref());
-        // One primary-key read, on this thread: cheaper than the hop to a blocking
-        // thread and back (WAL readers never wait for a writer). Writes, which sync
-        // to disk, still go through `run`.
-        let json: Option<String> = (|| -> anyhow::Result<_> {
-            let mut conn = self.pool.get().map_err(other)?;
+        let read = move |conn: &mut SqliteConnection| -> anyhow::Result<Option<String>> {
             Ok(sessions::table
                 .find(&hash)
                 .filter(sessions::expires_at.gt(now_unix()))
                 .select(sessions::state)
-                .first(&mut conn)
+                .first(conn)
                 .optional()?)
-        })()
+        };
+        // One primary-key read, on this thread when a connection is free: cheaper than
+        // the hop to a blocking thread and back (WAL readers never wait for a writer).
+        // Waiting for one goes to a blocking thread, as writes (which sync) always do.
+        let json = match crate::db::get_now(&self.pool) {
+            Some(mut conn) => read(&mut conn),
+            None => self.run(read).await,
+        }
         .map_err(LoadError::Other)?;
         json.map(|j| serde_json::from_str(&j))
             .transpose()

@@ -155,3 +155,34 @@ async fn viewing_pages_leaves_the_session_unwritten() {
     assert!(!again.body.contains("The draft was discarded."));
     assert!(again.set_cookies().is_empty());
 }
+
+/// With every connection of an organisation taken (long reads, exports), a signed-in
+/// request waits for one on a blocking thread, not on the async worker: other requests
+/// are answered meanwhile, and the waiting one is served once a connection is free.
+/// (Waiting on the worker, it held up every request for the pool's 10 s timeout, then
+/// failed.)
+#[actix_web::test]
+async fn a_request_waiting_for_a_connection_does_not_hold_up_the_others() {
+    let acme = acme_with_people();
+    let app = atest::init_service(build_app(acme.env.state.clone())).await;
+    let mut emp = Client::new(&app);
+    emp.sign_in("acme", "emp@acme.example", PASSWORD).await;
+    let org = acme.env.org("acme");
+    let mut held = Vec::new();
+    while let Some(conn) = org.try_conn() {
+        held.push(conn);
+    }
+    assert!(!held.is_empty());
+    let waiting = emp.get("/claims");
+    let others = async {
+        let healthz = actix_web::test::TestRequest::get().uri("/healthz");
+        let status = atest::call_service(&app, healthz.to_request())
+            .await
+            .status();
+        drop(held);
+        status
+    };
+    let (page, healthz) = futures_util::future::join(waiting, others).await;
+    assert_eq!(healthz, StatusCode::OK);
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+}
