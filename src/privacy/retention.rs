@@ -251,17 +251,25 @@ fn log_one(
     ids: &[i64],
     note: &str,
 ) -> Result<(), PrivacyError> {
-    org.write(|c| -> Result<_, PrivacyError> {
-        log(c, today, kind, ids, note)?;
-        audit::append(
-            c,
-            None,
-            None,
-            Action::RetentionApplied,
-            &format!("{kind} {} as of {today}", ids.len()),
-        )?;
-        Ok(())
-    })?;
+    org.write(|c| log_in(c, today, kind, ids, note))
+}
+
+/// A retention log entry and its audit entry, in the caller's transaction.
+fn log_in(
+    c: &mut SqliteConnection,
+    today: Date,
+    kind: &str,
+    ids: &[i64],
+    note: &str,
+) -> Result<(), PrivacyError> {
+    log(c, today, kind, ids, note)?;
+    audit::append(
+        c,
+        None,
+        None,
+        Action::RetentionApplied,
+        &format!("{kind} {} as of {today}", ids.len()),
+    )?;
     Ok(())
 }
 
@@ -300,13 +308,9 @@ pub fn run(org: &Org, today: Date) -> Result<RetentionReport, PrivacyError> {
         log_one(org, today, "deactivated profiles", &ids, "")?;
     }
 
-    let (deletable, open) = claims_due(org, today, &p)?;
+    let (deleted, open) = delete_claims_due(org, today, &p)?;
     report.claims_open_past_period = open;
-    if !deletable.is_empty() {
-        delete_claims(org, &deletable)?;
-        log_one(org, today, "claims deleted", &deletable, "")?;
-        report.claims_deleted = deletable;
-    }
+    report.claims_deleted = deleted;
 
     let cutoff = years_before(today, p.audit_years);
     let mut conn = org.conn()?;
@@ -377,16 +381,19 @@ fn profiles_due(org: &Org, today: Date, p: &Periods) -> Result<Vec<UserId>, Priv
 
 /// Claims past their period: those that may be deleted, and how many are still in
 /// progress (kept). Claims of people whose data is restricted are left alone.
-fn claims_due(org: &Org, today: Date, p: &Periods) -> Result<(Vec<i64>, usize), PrivacyError> {
+fn claims_due(
+    conn: &mut SqliteConnection,
+    today: Date,
+    p: &Periods,
+) -> Result<(Vec<i64>, usize), PrivacyError> {
     // A claim can only be due if it is older than the period itself.
     let rough = years_before(today, p.claims_years);
-    let mut conn = org.conn()?;
-    let held = restriction::held_from_retention(&mut conn)?;
+    let held = restriction::held_from_retention(conn)?;
     let rows: Vec<(i64, String, i64)> = claims::table
         .filter(claims::updated_at.lt(rough))
         .filter(claims::owner_id.ne_all(&held))
         .select((claims::id, claims::status, claims::updated_at))
-        .load(&mut conn)?;
+        .load(conn)?;
     let finished = [Status::Draft, Status::Paid, Status::Rejected];
     let mut deletable = Vec::new();
     let mut open = 0;
@@ -406,8 +413,23 @@ fn claims_due(org: &Org, today: Date, p: &Periods) -> Result<(Vec<i64>, usize), 
     Ok((deletable, open))
 }
 
-fn delete_claims(org: &Org, ids: &[i64]) -> Result<(), PrivacyError> {
-    org.write(|c| -> Result<_, PrivacyError> { Ok(crate::expenses::drafts::delete_rows(c, ids)?) })
+/// Deletes the claims due, chosen inside the write: a claim whose owner was restricted
+/// (Art. 18) or that was taken up again since any earlier look stays. The retention log
+/// and the audit entry go in the same transaction, so no deletion goes unrecorded.
+/// Gives the claims deleted and how many past their period are still in progress.
+fn delete_claims_due(
+    org: &Org,
+    today: Date,
+    p: &Periods,
+) -> Result<(Vec<i64>, usize), PrivacyError> {
+    org.write(|c| -> Result<_, PrivacyError> {
+        let (deletable, open) = claims_due(c, today, p)?;
+        if !deletable.is_empty() {
+            crate::expenses::drafts::delete_rows(c, &deletable)?;
+            log_in(c, today, "claims deleted", &deletable, "")?;
+        }
+        Ok((deletable, open))
+    })
 }
 
 /// One entry of the retention log.
