@@ -188,16 +188,7 @@ pub fn serve(data_dir: &Path, args: &ServeArgs) -> Result<(), ServeError> {
     // outside the files erasure scrubs.
     for record in registry.list()? {
         let dir = registry.org_dir(&record.slug);
-        let stale = crate::backup::restore::remove_leftover_staging(
-            &dir,
-            crate::backup::restore::STALE_STAGING,
-        );
-        if stale > 0 {
-            log::warn!(
-                "removed {stale} file(s) left by an interrupted restore of {}",
-                record.slug
-            );
-        }
+        crate::backup::restore::remove_abandoned_staging(&dir, &record.slug);
     }
     let tls = if args.plain_http {
         None
@@ -216,27 +207,19 @@ pub fn serve(data_dir: &Path, args: &ServeArgs) -> Result<(), ServeError> {
     } else {
         None
     };
-    for net in &args.trusted_proxies {
-        // Clients inside a trusted network can put any address in X-Forwarded-For.
-        let broad = match net {
-            ipnet::IpNet::V4(n) => n.prefix_len() < 16,
-            ipnet::IpNet::V6(n) => n.prefix_len() < 48,
-        };
-        if broad {
-            log::warn!(
-                "--trusted-proxy {net} is a wide network: a client inside it can give any address \
-                 to the sign-in throttle; name the proxies' own addresses instead"
-            );
-        }
+    let trusted = crate::web::client_address::TrustedProxies(args.trusted_proxies.clone());
+    for net in trusted.wide() {
+        log::warn!(
+            "--trusted-proxy {net} is a wide network: a client inside it can give any address \
+             to the sign-in throttle; name the proxies' own addresses instead"
+        );
     }
     let state = web::Data::new(AppState::new(
         Tenants::new(registry, capacity),
         WebSettings {
             session_idle: std::time::Duration::from_secs(args.session_idle_minutes * 60),
             session_absolute: std::time::Duration::from_secs(args.session_hours * 3600),
-            trusted_proxies: crate::web::client_address::TrustedProxies(
-                args.trusted_proxies.clone(),
-            ),
+            trusted_proxies: trusted,
         },
     ));
     *state.setup_token.lock().unwrap_or_else(|p| p.into_inner()) = setup_token.clone();

@@ -8,11 +8,8 @@
 
 use std::path::{Path, PathBuf};
 
-use diesel::connection::SimpleConnection;
-use diesel::prelude::*;
-
-use super::take::{new_id, remove_leftovers, snapshot};
-use super::{BackupError, TEMP_PREFIX, fsync, io_err, make_private_dir};
+use super::take::{new_id, remove_leftovers, snapshot_then};
+use super::{BackupError, TEMP_PREFIX, io_err, make_private_dir};
 use crate::tenancy::Registry;
 
 /// The folder under the backup root; not a slug (slugs have no `_`), so no
@@ -54,18 +51,9 @@ pub fn take(registry: &Registry, root: &Path) -> Result<PathBuf, BackupError> {
 
 fn write_into(registry: &Registry, dest: &Path) -> Result<(), BackupError> {
     let mut conn = registry.pool().get().map_err(crate::db::DbError::from)?;
-    snapshot(&mut conn, dest)?;
-    drop(conn);
-    let target = dest.display().to_string();
-    let mut copy = SqliteConnection::establish(&target).map_err(|e| BackupError::Io {
-        what: "could not open the copy",
-        path: target.clone(),
-        source: std::io::Error::other(e.to_string()),
-    })?;
     // Zeroed as deleted, then the file rebuilt: no session survives in a free page.
-    copy.batch_execute("PRAGMA secure_delete = ON; DELETE FROM sessions; VACUUM;")?;
-    drop(copy);
-    fsync(dest)
+    let without_sessions = "PRAGMA secure_delete = ON; DELETE FROM sessions; VACUUM;";
+    snapshot_then(&mut conn, dest, without_sessions)
 }
 
 /// Removes the oldest copies beyond [`KEEP`]; ids sort by time.

@@ -69,7 +69,7 @@ fn remove_db_files(path: &Path) {
 /// committed, so the live data is whole), if they are at least `age` old: a restore
 /// started meanwhile by another process (a command beside the server) keeps its own.
 /// Returns how many files went.
-pub fn remove_leftover_staging(live_dir: &Path, age: std::time::Duration) -> usize {
+fn remove_leftover_staging(live_dir: &Path, age: std::time::Duration) -> usize {
     let Ok(entries) = std::fs::read_dir(live_dir) else {
         return 0;
     };
@@ -92,7 +92,17 @@ pub fn remove_leftover_staging(live_dir: &Path, age: std::time::Duration) -> usi
 
 /// A restore's staging copy older than this was left by one that was killed: no
 /// restore takes so long.
-pub const STALE_STAGING: std::time::Duration = std::time::Duration::from_secs(60 * 60);
+const STALE_STAGING: std::time::Duration = std::time::Duration::from_secs(60 * 60);
+
+/// Removes what restores of `slug` killed before they finished left in its live
+/// directory (at server start, and daily): a copy of the organisation's data outside
+/// the files erasure scrubs. Says so in the log.
+pub fn remove_abandoned_staging(live_dir: &Path, slug: &str) {
+    let stale = remove_leftover_staging(live_dir, STALE_STAGING);
+    if stale > 0 {
+        log::warn!("removed {stale} file(s) left by an interrupted restore of {slug}");
+    }
+}
 
 /// Verifies backup `id` of `org`, then replaces the organisation's data with it.
 /// A damaged backup is refused before anything live is touched.

@@ -78,7 +78,16 @@ pub(super) fn remove_leftovers(org_dir: &Path) {
 
 /// `VACUUM INTO` from `conn` into `dest`, which ends up in rollback-journal mode so
 /// it can be opened read-only on its own.
-pub(super) fn snapshot(conn: &mut SqliteConnection, dest: &Path) -> Result<(), BackupError> {
+fn snapshot(conn: &mut SqliteConnection, dest: &Path) -> Result<(), BackupError> {
+    snapshot_then(conn, dest, "")
+}
+
+/// [`snapshot`], then `sql` run on the copy before it is synced.
+pub(super) fn snapshot_then(
+    conn: &mut SqliteConnection,
+    dest: &Path,
+    sql: &str,
+) -> Result<(), BackupError> {
     let target = dest.to_str().ok_or_else(|| BackupError::Io {
         what: "cannot use",
         path: dest.display().to_string(),
@@ -102,6 +111,7 @@ pub(super) fn snapshot(conn: &mut SqliteConnection, dest: &Path) -> Result<(), B
         source: std::io::Error::other(e.to_string()),
     })?;
     copy.batch_execute("PRAGMA journal_mode = DELETE;")?;
+    copy.batch_execute(sql)?;
     drop(copy);
     fsync(dest)
 }
@@ -258,12 +268,7 @@ pub fn daily_run(tenants: &Tenants, settings: &super::BackupSettings) -> Result<
         }
         // A killed restore's staging copy holds the organisation's data outside the
         // files erasure scrubs: it goes once it is clearly abandoned.
-        let live_dir = tenants.registry().org_dir(&slug);
-        let stale =
-            super::restore::remove_leftover_staging(&live_dir, super::restore::STALE_STAGING);
-        if stale > 0 {
-            log::warn!("removed {stale} file(s) left by an interrupted restore of {slug}");
-        }
+        super::restore::remove_abandoned_staging(&tenants.registry().org_dir(&slug), &slug);
         // Erasures whose immediate rewrite of the backups failed are finished here,
         // whether or not today's backup could be taken.
         let forgotten = crate::ids::Slug::parse(&slug)

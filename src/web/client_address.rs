@@ -21,6 +21,15 @@ impl TrustedProxies {
         ip.is_loopback() || self.0.iter().any(|net| net.contains(&ip))
     }
 
+    /// Networks wide enough to hold clients (wider than /16, or /48 for IPv6): a
+    /// client inside a trusted network can put any address in the header.
+    pub fn wide(&self) -> impl Iterator<Item = &IpNet> {
+        self.0.iter().filter(|net| match net {
+            IpNet::V4(n) => n.prefix_len() < 16,
+            IpNet::V6(n) => n.prefix_len() < 48,
+        })
+    }
+
     /// The client's address as a string ("" if the peer is unknown).
     pub fn client_of(&self, req: &HttpRequest) -> String {
         self.client_ip(req.peer_addr(), forwarded_for(req))

@@ -41,6 +41,26 @@ impl TestEnv {
         self.dir.path().join("data")
     }
 
+    /// Moves `field` (`iat` signed in, `seen` last active) of every signed-in session
+    /// `secs` seconds into the past, instead of waiting.
+    #[allow(dead_code)]
+    pub fn age_sessions(&self, field: &str, secs: i64) {
+        use diesel::RunQueryDsl;
+        let old = expenseplus::db::now_unix() - secs;
+        let mut conn = self
+            .state
+            .tenants
+            .registry()
+            .pool()
+            .get()
+            .expect("registry");
+        diesel::sql_query(format!(
+            "UPDATE sessions SET state = json_set(state, '$.{field}', '{old}') WHERE user_id IS NOT NULL"
+        ))
+        .execute(&mut conn)
+        .expect("sessions aged");
+    }
+
     pub fn create_org(&self, slug: &str, name: &str) -> Arc<Org> {
         let slug = Slug::parse(slug).expect("slug");
         let registry = self.state.tenants.registry();
@@ -144,6 +164,34 @@ pub fn acme_with_people_in(env: TestEnv) -> Acme {
         admin,
         mgr,
     }
+}
+
+/// Makes the organisation require two-step sign-in for `roles` (e.g. "dpo").
+#[allow(dead_code)]
+pub fn require_mfa_for(org: &Org, roles: &str) {
+    let mut conn = org.conn().expect("connection");
+    let roles = Roles::parse_list(roles).expect("roles");
+    expenseplus::auth::policy::set_mfa_required_roles(&mut conn, roles).expect("policy saved");
+}
+
+/// The TOTP secret an enrolment page shows, without the spaces that group it.
+#[allow(dead_code)]
+pub fn secret_on(body: &str) -> String {
+    let marker = "<code class=\"mono secret\">";
+    let at = body.find(marker).expect("secret shown") + marker.len();
+    let rest = &body[at..];
+    rest[..rest.find("</code>").expect("secret ends")].replace(' ', "")
+}
+
+/// The recovery codes a page lists (`xxxxx-xxxxx`).
+#[allow(dead_code)]
+pub fn recovery_codes_on(body: &str) -> Vec<String> {
+    body.split("<li>")
+        .skip(1)
+        .filter_map(|s| s.split("</li>").next())
+        .filter(|s| s.len() == 11 && s.as_bytes()[5] == b'-')
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Every regular file below `dir`, with its bytes.

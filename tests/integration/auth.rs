@@ -6,7 +6,7 @@ use crate::common;
 
 use actix_web::http::StatusCode;
 use actix_web::test as atest;
-use common::{Client, PASSWORD, TestEnv};
+use common::{Client, PASSWORD, TestEnv, secret_on};
 use expenseplus::auth::{mfa, users};
 use expenseplus::crypto::columns::UserTotpSecret;
 use expenseplus::web::access::Access;
@@ -211,14 +211,7 @@ async fn revoked_and_expired_sessions_end() {
         let mut e = Client::new(&app);
         e.sign_in("acme", "emp@acme.example", PASSWORD).await;
         assert_eq!(e.get("/").await.status, StatusCode::OK);
-        let old = (expenseplus::db::now_unix() - age).to_string();
-        let mut conn = env.state.tenants.registry().pool().get().unwrap();
-        use diesel::RunQueryDsl;
-        diesel::sql_query(format!(
-            "UPDATE sessions SET state = json_set(state, '$.{field}', '{old}') WHERE user_id IS NOT NULL"
-        ))
-        .execute(&mut conn)
-        .unwrap();
+        env.age_sessions(field, age);
         assert_eq!(e.get("/").await.location(), Some("/login"), "{field}");
     }
 }
@@ -313,26 +306,11 @@ where
         .unwrap();
     assert_eq!(stored.as_str(), Some(secret.as_str()));
     let codes_page = c.get("/account/mfa").await;
-    let codes: Vec<String> = codes_page
-        .body
-        .split("<li>")
-        .skip(1)
-        .filter_map(|s| s.split("</li>").next())
-        .filter(|s| s.len() == 11 && s.as_bytes()[5] == b'-')
-        .map(str::to_owned)
-        .collect();
+    let codes = common::recovery_codes_on(&codes_page.body);
     assert_eq!(codes.len(), 10, "{}", codes_page.body);
     // Shown once only.
     assert!(!c.get("/account/mfa").await.body.contains(&codes[0]));
     (secret, codes)
-}
-
-/// The TOTP secret an enrolment page shows, without the spaces that group it.
-fn secret_on(body: &str) -> String {
-    let marker = "<code class=\"mono secret\">";
-    let at = body.find(marker).expect("secret shown") + marker.len();
-    let rest = &body[at..];
-    rest[..rest.find("</code>").unwrap()].replace(' ', "")
 }
 
 async fn password_step<S, B>(c: &mut Client<'_, S>)
@@ -413,13 +391,7 @@ async fn totp_sign_in_refuses_replay_and_recovery_codes_work_once() {
 #[actix_web::test]
 async fn mfa_policy_forces_enrolment_first() {
     let env = env_with_people();
-    let acme = env.org("acme");
-    let mut conn = acme.conn().unwrap();
-    expenseplus::auth::policy::set_mfa_required_roles(
-        &mut conn,
-        expenseplus::auth::Roles::parse_list("dpo").unwrap(),
-    )
-    .unwrap();
+    common::require_mfa_for(&env.org("acme"), "dpo");
     let app = atest::init_service(build_app(env.state.clone())).await;
     let mut c = Client::new(&app);
     c.sign_in("acme", "dpo@acme.example", PASSWORD).await;
@@ -438,13 +410,7 @@ async fn mfa_policy_forces_enrolment_first() {
 #[actix_web::test]
 async fn enrolling_ends_other_sessions_and_each_session_has_its_own_secret() {
     let env = env_with_people();
-    let acme = env.org("acme");
-    let mut conn = acme.conn().unwrap();
-    expenseplus::auth::policy::set_mfa_required_roles(
-        &mut conn,
-        expenseplus::auth::Roles::parse_list("dpo").unwrap(),
-    )
-    .unwrap();
+    common::require_mfa_for(&env.org("acme"), "dpo");
     let app = atest::init_service(build_app(env.state.clone())).await;
     let mut attacker = Client::new(&app);
     attacker.sign_in("acme", "dpo@acme.example", PASSWORD).await;

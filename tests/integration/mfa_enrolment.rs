@@ -3,36 +3,16 @@
 
 #![allow(clippy::unwrap_used)]
 
-use crate::common::{self, Client, PASSWORD, TestEnv};
+use crate::common::{self, Client, PASSWORD, TestEnv, secret_on};
 
 use actix_web::http::StatusCode;
 use actix_web::test as atest;
-use diesel::RunQueryDsl;
 use expenseplus::audit::Action;
 use expenseplus::auth::{mfa, users};
 use expenseplus::web::build_app;
 use expenseplus::web::session::{ENROL_CONFIRM_SECS, PASSWORD_RECENT_SECS};
 
 const SECRET_MARKER: &str = "<code class=\"mono secret\">";
-
-/// The secret an enrolment page shows, without the spaces that group it.
-fn secret_on(body: &str) -> String {
-    let at = body.find(SECRET_MARKER).expect("secret shown") + SECRET_MARKER.len();
-    let end = at + body[at..].find('<').unwrap();
-    body[at..end].replace(' ', "")
-}
-
-/// Makes every signed-in session look as if it signed in `age` seconds ago, instead
-/// of waiting.
-fn age_sign_in(env: &TestEnv, age: i64) {
-    let old = expenseplus::db::now_unix() - age;
-    let mut conn = env.state.tenants.registry().pool().get().unwrap();
-    diesel::sql_query(format!(
-        "UPDATE sessions SET state = json_set(state, '$.iat', '{old}') WHERE user_id IS NOT NULL"
-    ))
-    .execute(&mut conn)
-    .unwrap();
-}
 
 fn enabled(env: &TestEnv, email: &str) -> bool {
     let acme = env.org("acme");
@@ -59,7 +39,7 @@ async fn an_old_session_must_type_the_password_again_to_enrol() {
 
     // ...and is then left open for longer than even confirming may take (a stolen
     // cookie, say).
-    age_sign_in(&env, ENROL_CONFIRM_SECS + 60);
+    env.age_sessions("iat", ENROL_CONFIRM_SECS + 60);
     let page = c.get("/account/mfa").await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("Confirm it is you"), "{}", page.body);
@@ -138,7 +118,7 @@ async fn proving_the_password_again_shares_the_throttle_of_password_changes() {
     let app = atest::init_service(build_app(env.state.clone())).await;
     let mut c = Client::new(&app);
     c.sign_in("acme", "emp@acme.example", PASSWORD).await;
-    age_sign_in(&env, PASSWORD_RECENT_SECS + 60);
+    env.age_sessions("iat", PASSWORD_RECENT_SECS + 60);
     c.get("/account").await;
     let wrong_change = [
         ("current_password", "not my password at all"),
@@ -171,17 +151,11 @@ async fn proving_the_password_again_shares_the_throttle_of_password_changes() {
 #[actix_web::test]
 async fn a_person_who_must_enrol_can_prove_the_password() {
     let env = common::acme_with_people().env;
-    let acme = env.org("acme");
-    let mut conn = acme.conn().unwrap();
-    expenseplus::auth::policy::set_mfa_required_roles(
-        &mut conn,
-        expenseplus::auth::Roles::parse_list("dpo").unwrap(),
-    )
-    .unwrap();
+    common::require_mfa_for(&env.org("acme"), "dpo");
     let app = atest::init_service(build_app(env.state.clone())).await;
     let mut c = Client::new(&app);
     c.sign_in("acme", "dpo@acme.example", PASSWORD).await;
-    age_sign_in(&env, PASSWORD_RECENT_SECS + 60);
+    env.age_sessions("iat", PASSWORD_RECENT_SECS + 60);
     assert_eq!(c.get("/audit").await.location(), Some("/account/mfa"));
     let page = c.get("/account/mfa").await;
     assert!(page.body.contains("Confirm it is you"), "{}", page.body);
@@ -217,16 +191,10 @@ async fn recovery_codes_wait_in_the_session_sealed() {
         .await;
     assert_eq!(done.location(), Some("/account/mfa"), "{}", done.body);
     let page = c.get("/account/mfa").await;
-    let codes: Vec<&str> = page
-        .body
-        .split("<li>")
-        .skip(1)
-        .filter_map(|s| s.split("</li>").next())
-        .filter(|s| s.len() == 11 && s.as_bytes()[5] == b'-')
-        .collect();
+    let codes = common::recovery_codes_on(&page.body);
     assert_eq!(codes.len(), 10, "{}", page.body);
     for code in codes {
-        common::assert_absent(&env.data_dir(), code);
+        common::assert_absent(&env.data_dir(), &code);
     }
 }
 
@@ -239,7 +207,7 @@ async fn a_secret_shown_in_time_can_be_confirmed_a_little_later() {
     let mut c = Client::new(&app);
     c.sign_in("acme", "emp@acme.example", PASSWORD).await;
     let secret = secret_on(&c.get("/account/mfa").await.body);
-    age_sign_in(&env, PASSWORD_RECENT_SECS + 5 * 60);
+    env.age_sessions("iat", PASSWORD_RECENT_SECS + 5 * 60);
     let page = c.get("/account/mfa").await;
     assert!(
         page.body.contains("Confirm it is you"),

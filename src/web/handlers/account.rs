@@ -85,6 +85,12 @@ fn account_page(
     }
 }
 
+/// What both password forms say once the throttle makes them wait.
+fn too_many_wrong(wait: std::time::Duration) -> String {
+    let secs = wait.as_secs().max(1);
+    format!("Too many wrong passwords. Please wait {secs} seconds and try again.")
+}
+
 async fn codes_left(user: &CurrentUser) -> Result<i64, AppError> {
     let (org, id) = (user.org().clone(), user.id());
     Ok(web::block(move || login::recovery_codes_left(&org, id)).await??)
@@ -137,9 +143,7 @@ pub async fn change_password(
         Err(AccountError::User(crate::auth::users::UserError::Db(e))) => Err(e.into()),
         Err(AccountError::Throttled(wait)) => {
             let left = codes_left(&user).await?;
-            let secs = wait.as_secs().max(1);
-            let message =
-                format!("Too many wrong passwords. Please wait {secs} seconds and try again.");
+            let message = too_many_wrong(wait);
             html(
                 StatusCode::TOO_MANY_REQUESTS,
                 &account_page(&user, None, Some(message), left),
@@ -325,9 +329,7 @@ pub async fn prove_password(
             prove_page(&user, StatusCode::UNPROCESSABLE_ENTITY, Some(error.into()))
         }
         Err(AccountError::Throttled(wait)) => {
-            let secs = wait.as_secs().max(1);
-            let error =
-                format!("Too many wrong passwords. Please wait {secs} seconds and try again.");
+            let error = too_many_wrong(wait);
             prove_page(&user, StatusCode::TOO_MANY_REQUESTS, Some(error))
         }
         Err(AccountError::User(crate::auth::users::UserError::Db(e))) => Err(e.into()),
