@@ -1,7 +1,9 @@
 //! Daily jobs inside `serve` (backups, and others such as the retention run): each job
 //! has a name, a UTC time of day and a function returning a one-line summary. One
 //! background thread sleeps until the next job is due, runs it, and logs the result.
-//! Summaries and errors go to the log, so they must hold nothing personal.
+//! Summaries and errors go to the log, so they must hold nothing personal. Each
+//! successful run is recorded, so a server that was down at a job's time runs it as
+//! soon as it starts again rather than a day late.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
@@ -41,6 +43,26 @@ pub fn next_run(now: OffsetDateTime, at: Time) -> OffsetDateTime {
         today
     } else {
         today + time::Duration::days(1)
+    }
+}
+
+/// Where the scheduler keeps when each job last ran successfully (the registry, in
+/// production). A job that has never run gets the scheduler's first start as its
+/// record: slots before the server ever ran are not missed.
+pub trait RunRecord: Send + 'static {
+    fn last_run(&self, job: &str) -> Result<Option<OffsetDateTime>, String>;
+    fn set_last_run(&self, job: &str, at: OffsetDateTime) -> Result<(), String>;
+}
+
+/// When a job is first due after a start at `now`, given its last run: at once if a
+/// slot passed since then (the server was down, or the run failed, at that time),
+/// else at its next slot. Several missed slots make one run: a backup taken now holds
+/// what each would have, and retention deletes all that is due by today.
+pub fn first_due(now: OffsetDateTime, at: Time, last: Option<OffsetDateTime>) -> OffsetDateTime {
+    let next = next_run(now, at);
+    match last {
+        Some(last) if last < next - time::Duration::days(1) => now,
+        _ => next,
     }
 }
 
@@ -91,8 +113,30 @@ impl Drop for Scheduler {
     }
 }
 
-/// Starts the background thread for `jobs`.
-pub fn start(jobs: Vec<DailyJob>) -> Result<Scheduler, std::io::Error> {
+/// Reads `job`'s last run from `record`, writing `now` there if it has none; on an
+/// error the job is treated as up to date (it then runs at its next slot).
+fn last_run_or_start(
+    record: &dyn RunRecord,
+    job: &str,
+    now: OffsetDateTime,
+) -> Option<OffsetDateTime> {
+    match record.last_run(job) {
+        Ok(Some(last)) => Some(last),
+        Ok(None) => {
+            if let Err(e) = record.set_last_run(job, now) {
+                log::error!("recording the first start of daily job {job} failed: {e}");
+            }
+            None
+        }
+        Err(e) => {
+            log::error!("reading when daily job {job} last ran failed: {e}");
+            None
+        }
+    }
+}
+
+/// Starts the background thread for `jobs`, keeping their runs in `record`.
+pub fn start(jobs: Vec<DailyJob>, record: impl RunRecord) -> Result<Scheduler, std::io::Error> {
     let (tx, rx) = mpsc::channel::<()>();
     if jobs.is_empty() {
         return Ok(Scheduler { stop: Some(tx) });
@@ -101,9 +145,18 @@ pub fn start(jobs: Vec<DailyJob>) -> Result<Scheduler, std::io::Error> {
         .name("daily-jobs".into())
         .spawn(move || {
             let now = OffsetDateTime::now_utc();
-            let mut due: Vec<OffsetDateTime> = jobs.iter().map(|j| next_run(now, j.at)).collect();
-            for (job, at) in jobs.iter().zip(&due) {
-                log::info!("daily job {} scheduled for {at}", job.name);
+            let mut due = Vec::with_capacity(jobs.len());
+            for job in &jobs {
+                let last = last_run_or_start(&record, job.name, now);
+                let at = first_due(now, job.at, last);
+                match last {
+                    Some(last) if at == now => log::warn!(
+                        "daily job {} has not run since {last}: running it now",
+                        job.name
+                    ),
+                    _ => log::info!("daily job {} scheduled for {at}", job.name),
+                }
+                due.push(at);
             }
             loop {
                 let now = OffsetDateTime::now_utc();
@@ -135,7 +188,16 @@ pub fn start(jobs: Vec<DailyJob>) -> Result<Scheduler, std::io::Error> {
                         continue;
                     }
                     match run_now(job) {
-                        Ok(summary) => log::info!("daily job {}: {summary}", job.name),
+                        Ok(summary) => {
+                            log::info!("daily job {}: {summary}", job.name);
+                            if let Err(e) = record.set_last_run(job.name, now) {
+                                log::error!(
+                                    "recording the run of daily job {} failed: {e}",
+                                    job.name
+                                );
+                            }
+                        }
+                        // Not recorded: a restart before the next slot runs it again.
                         Err(e) => log::error!("daily job {} failed: {e}", job.name),
                     }
                     *at = next_run(OffsetDateTime::now_utc().max(now), job.at);
@@ -161,6 +223,48 @@ mod tests {
         // A plan within the day stands.
         let tonight = datetime!(2026-11-26 02:00 UTC);
         assert_eq!(replan(tonight, now, at), tonight);
+    }
+
+    #[test]
+    fn a_missed_slot_makes_the_job_due_at_once() {
+        let at = time!(02:00);
+        let now = datetime!(2026-11-25 09:00 UTC);
+        let tomorrow = datetime!(2026-11-26 02:00 UTC);
+        // Down at 02:00 today: last ran yesterday, or days ago.
+        assert_eq!(
+            first_due(now, at, Some(datetime!(2026-11-24 02:00 UTC))),
+            now
+        );
+        assert_eq!(
+            first_due(now, at, Some(datetime!(2026-11-01 02:00 UTC))),
+            now
+        );
+        // Ran at today's slot, or first started after it: nothing missed.
+        assert_eq!(
+            first_due(now, at, Some(datetime!(2026-11-25 02:00 UTC))),
+            tomorrow
+        );
+        assert_eq!(
+            first_due(now, at, Some(datetime!(2026-11-25 08:00 UTC))),
+            tomorrow
+        );
+        assert_eq!(first_due(now, at, None), tomorrow);
+        // Before today's slot: yesterday's is the one that counts.
+        let early = datetime!(2026-11-25 01:00 UTC);
+        let today = datetime!(2026-11-25 02:00 UTC);
+        assert_eq!(
+            first_due(early, at, Some(datetime!(2026-11-24 02:00 UTC))),
+            today
+        );
+        assert_eq!(
+            first_due(early, at, Some(datetime!(2026-11-23 23:00 UTC))),
+            early
+        );
+        // A record from the future (the clock went back) is not a missed slot.
+        assert_eq!(
+            first_due(now, at, Some(datetime!(2027-01-01 02:00 UTC))),
+            tomorrow
+        );
     }
 
     #[test]

@@ -226,7 +226,8 @@ pub fn serve(data_dir: &Path, args: &ServeArgs) -> Result<(), ServeError> {
     let _ = state.backup_dir.set(args.backup_dir.clone());
     // Stops when `serve` returns; a job still running is cut off with the process, and
     // a backup cut off leaves only a temp directory that the next run removes.
-    let _jobs = crate::jobs::start(daily_jobs(&state, args))
+    let runs = crate::tenancy::job_runs::JobRuns(state.tenants.registry().pool().clone());
+    let _jobs = crate::jobs::start(daily_jobs(&state, args), runs)
         .map_err(|e| ServeError::Jobs(e.to_string()))?;
     actix_web::rt::System::new().block_on(async move {
         let app_state = state.clone();

@@ -2,6 +2,7 @@
 //! organisations, each with its own database pool and key ring. Code reaches an
 //! organisation's data only through an [`Org`] handle, which belongs to exactly one.
 
+pub mod job_runs;
 pub mod org;
 pub mod registry;
 pub mod serving;

@@ -31,6 +31,7 @@ mod claims_web;
 mod cli;
 mod cli_guards;
 mod crash;
+mod daily_jobs;
 mod dashboard;
 mod deadlines;
 mod erasure;
