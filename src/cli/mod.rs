@@ -54,11 +54,8 @@ pub enum CliError {
     AuditBroken { slug: String, source: VerifyError },
     #[error("the sample claims could not be made: {0}")]
     DemoClaims(#[from] crate::expenses::claims::ClaimError),
-    #[error("retention of {slug} failed: {source}")]
-    Retention {
-        slug: String,
-        source: crate::privacy::PrivacyError,
-    },
+    #[error("retention did not finish for {0}; the rest was applied")]
+    SomeRetentionFailed(String),
     #[error("--today must be a date written as YYYY-MM-DD")]
     BadDate,
     #[error("the notice file {path} could not be read as UTF-8 text")]
@@ -126,13 +123,17 @@ fn retention_run(
         Some(s) => vec![s.to_owned()],
         None => registry.list()?.into_iter().map(|r| r.slug).collect(),
     };
+    let mut failed = Vec::new();
     for slug in slugs {
         let org = open_org(&registry, &slug)?;
-        let r =
-            crate::privacy::retention::run(&org, today).map_err(|source| CliError::Retention {
-                slug: slug.clone(),
-                source,
-            })?;
+        let r = match crate::privacy::retention::run(&org, today) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("Retention of {slug} failed: {e}.");
+                failed.push(slug);
+                continue;
+            }
+        };
         // The backups forget the destroyed keys (a backup dir not made yet holds none).
         let backups = backup_dir.exists().then_some(backup_dir);
         for key in &r.destroyed_keys {
@@ -152,8 +153,20 @@ fn retention_run(
             r.claims_open_past_period,
             r.audit_past_period
         )?;
+        if !r.erasures_failed.is_empty() {
+            let ids: Vec<String> = r.erasures_failed.iter().map(|u| u.0.to_string()).collect();
+            eprintln!(
+                "In {slug}, erasing person(s) {} failed; the next run tries again.",
+                ids.join(", ")
+            );
+            failed.push(slug);
+        }
     }
-    Ok(())
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::SomeRetentionFailed(failed.join(", ")))
+    }
 }
 
 /// Opens an existing organisation for a command.

@@ -93,35 +93,57 @@ fn refuse_if_only_admin(org: &Org, subject: UserId) -> Result<(), PrivacyError> 
     ))
 }
 
-/// Destroys the person's key and removes their login; `actor` is `None` for retention.
-/// Gives the destroyed key's id.
+/// Destroys the person's key and removes their login. Gives the destroyed key's id.
 pub fn erase_now(
     org: &Org,
     actor: Option<UserId>,
     subject: UserId,
     why: &str,
 ) -> Result<PersonKeyId, PrivacyError> {
-    let row = users::get(org, subject)?.ok_or(PrivacyError::NotFound)?;
-    if restriction::flags(org, subject)?.erased() {
-        return Err(PrivacyError::Erased);
-    }
-    let key = row.person_key();
-    // The key goes first: should the database step fail, the data is already
-    // unreadable and the person cannot sign in (sign-in needs a live key); running
-    // the erasure again completes it.
-    org.keys.destroy(key)?;
+    erase_if(org, actor, subject, why, |_| Ok(true))?.ok_or(PrivacyError::NotFound)
+}
+
+/// As [`erase_now`], if `still_due` says so inside the write that erases: retention
+/// chooses people before it erases them, and a DPO who restricted one, cancelled their
+/// scheduled erasure or an admin who reactivated them meanwhile wrote under the same
+/// write lock, so the check sees it. Gives `None` when they are no longer due.
+pub fn erase_if(
+    org: &Org,
+    actor: Option<UserId>,
+    subject: UserId,
+    why: &str,
+    still_due: impl FnOnce(&mut SqliteConnection) -> Result<bool, PrivacyError>,
+) -> Result<Option<PersonKeyId>, PrivacyError> {
     // A random value keeps the column unique and matches no email ever typed.
     let index = random_array::<32>()?.to_vec();
-    let now = now_unix();
-    org.write(|c| -> Result<_, PrivacyError> {
-        scrub(c, actor, subject, &index, now, why)?;
-        Ok(())
+    let key = org.write(|c| -> Result<_, PrivacyError> {
+        let key: i64 = users_t::table
+            .find(subject.0)
+            .select(users_t::person_key_id)
+            .first(c)
+            .optional()?
+            .ok_or(PrivacyError::NotFound)?;
+        if restriction::flags_in(c, subject)?.erased() {
+            return Err(PrivacyError::Erased);
+        }
+        if !still_due(c)? {
+            return Ok(None);
+        }
+        // The key goes first: should the database step fail, the data is already
+        // unreadable and the person cannot sign in (sign-in needs a live key); running
+        // the erasure again completes it.
+        let key = PersonKeyId(key);
+        org.keys.destroy(key)?;
+        scrub(c, actor, subject, &index, now_unix(), why)?;
+        Ok(Some(key))
     })?;
-    // Old page images of what was just cleared live on in the write-ahead log until it
-    // is checkpointed: fold it into the database (where `secure_delete` has zeroed
-    // them) and empty it. Readers may hold it past the busy timeout: the daily
-    // retention run empties it again.
-    org.empty_wal_after("an erasure");
+    if key.is_some() {
+        // Old page images of what was just cleared live on in the write-ahead log until
+        // it is checkpointed: fold it into the database (where `secure_delete` has
+        // zeroed them) and empty it. Readers may hold it past the busy timeout: the
+        // daily retention run empties it again.
+        org.empty_wal_after("an erasure");
+    }
     Ok(key)
 }
 

@@ -38,15 +38,26 @@ impl Flags {
     pub fn erased(&self) -> bool {
         self.erased_at.is_some()
     }
+
+    /// Restricted without a scheduled erasure: retention leaves the person's data
+    /// alone (see [`held_from_retention`]).
+    pub fn holds_from_retention(&self) -> bool {
+        self.restricted() && self.erase_due.is_none()
+    }
 }
 
 /// The person's flags (all empty if nothing was ever applied).
 pub fn flags(org: &Org, user: UserId) -> Result<Flags, PrivacyError> {
     let mut conn = org.conn()?;
+    Ok(flags_in(&mut conn, user)?)
+}
+
+/// [`flags`] on the caller's connection (e.g. inside a write).
+pub fn flags_in(conn: &mut SqliteConnection, user: UserId) -> QueryResult<Flags> {
     Ok(privacy_flags::table
         .find(user.0)
         .select(Flags::as_select())
-        .first(&mut conn)
+        .first(conn)
         .optional()?
         .unwrap_or(Flags {
             user_id: user.0,

@@ -206,6 +206,8 @@ pub struct RetentionReport {
     pub erased_scheduled: Vec<UserId>,
     /// Deactivated people shredded at the end of their profile period.
     pub erased_profiles: Vec<UserId>,
+    /// People due for erasure whose erasure failed (logged; the next run tries again).
+    pub erasures_failed: Vec<UserId>,
     /// Keys destroyed by this run: backups must forget them too.
     pub destroyed_keys: Vec<PersonKeyId>,
     /// Claims deleted (with lines, receipts and history).
@@ -214,6 +216,17 @@ pub struct RetentionReport {
     pub claims_open_past_period: usize,
     /// Audit entries older than their period, kept to keep the chain whole.
     pub audit_past_period: i64,
+}
+
+impl RetentionReport {
+    fn failed(&mut self, org: &Org, user: UserId, e: &PrivacyError) {
+        log::error!(
+            "retention of organisation {}: erasing person {} failed: {e}",
+            org.slug,
+            user.0
+        );
+        self.erasures_failed.push(user);
+    }
 }
 
 fn log(
@@ -278,14 +291,21 @@ pub fn run(org: &Org, today: Date) -> Result<RetentionReport, PrivacyError> {
     let p = periods(org)?;
     let mut report = RetentionReport::default();
 
+    // Each person is checked again inside the write that erases them; one whose
+    // erasure fails is logged and left for the next run, and the others go ahead.
+    let due_day = today.to_string();
     for user in erasure::due(org, today)? {
-        match erasure::erase_now(org, None, user, "scheduled erasure due") {
-            Ok(key) => {
+        let still_due = |c: &mut SqliteConnection| -> Result<bool, PrivacyError> {
+            let flags = restriction::flags_in(c, user)?;
+            Ok(flags.erase_due.is_some_and(|d| d <= due_day))
+        };
+        match erasure::erase_if(org, None, user, "scheduled erasure due", still_due) {
+            Ok(Some(key)) => {
                 report.erased_scheduled.push(user);
                 report.destroyed_keys.push(key);
             }
-            Err(PrivacyError::Erased | PrivacyError::NotFound) => {}
-            Err(e) => return Err(e),
+            Ok(None) | Err(PrivacyError::Erased | PrivacyError::NotFound) => {}
+            Err(e) => report.failed(org, user, &e),
         }
     }
     if !report.erased_scheduled.is_empty() {
@@ -294,18 +314,26 @@ pub fn run(org: &Org, today: Date) -> Result<RetentionReport, PrivacyError> {
     }
 
     for user in profiles_due(org, today, &p)? {
-        match erasure::erase_now(org, None, user, "profile retention over") {
-            Ok(key) => {
+        let still_due = |c: &mut SqliteConnection| profile_due_in(c, user, today, &p);
+        match erasure::erase_if(org, None, user, "profile retention over", still_due) {
+            Ok(Some(key)) => {
                 report.erased_profiles.push(user);
                 report.destroyed_keys.push(key);
             }
-            Err(PrivacyError::Erased | PrivacyError::NotFound) => {}
-            Err(e) => return Err(e),
+            Ok(None) | Err(PrivacyError::Erased | PrivacyError::NotFound) => {}
+            Err(e) => report.failed(org, user, &e),
         }
     }
     if !report.erased_profiles.is_empty() {
         let ids: Vec<i64> = report.erased_profiles.iter().map(|u| u.0).collect();
         log_one(org, today, "deactivated profiles", &ids, "")?;
+    }
+    if !report.erasures_failed.is_empty() {
+        let ids: Vec<i64> = report.erasures_failed.iter().map(|u| u.0).collect();
+        let note = "not erased; tried again at the next run";
+        org.write(|c| -> Result<_, PrivacyError> {
+            Ok(log(c, today, "erasures failed", &ids, note)?)
+        })?;
     }
 
     let (deleted, open) = delete_claims_due(org, today, &p)?;
@@ -349,34 +377,45 @@ fn years_before(today: Date, years: i32) -> i64 {
 /// Deactivated, not yet erased people whose profile period and claims period are over,
 /// except those whose data is restricted (Art. 18: kept, e.g. for a legal claim).
 fn profiles_due(org: &Org, today: Date, p: &Periods) -> Result<Vec<UserId>, PrivacyError> {
-    use crate::db::schema::org::privacy_flags;
     let mut conn = org.conn()?;
-    // Already erased, or restricted: nothing to do for either.
-    let mut skip: Vec<i64> = privacy_flags::table
-        .filter(privacy_flags::erased_at.is_not_null())
-        .select(privacy_flags::user_id)
-        .load(&mut conn)?;
-    skip.extend(restriction::held_from_retention(&mut conn)?);
-    let inactive: Vec<(i64, i64)> = users::table
+    let inactive: Vec<i64> = users::table
         .filter(users::active.eq(false))
-        .select((users::id, users::updated_at))
+        .select(users::id)
         .load(&mut conn)?;
     let mut out = Vec::new();
-    for (id, updated_at) in inactive {
-        if skip.contains(&id) {
-            continue;
-        }
-        let Some(off) = uk_day_of(deactivated_on(&mut conn, id, updated_at)?) else {
-            continue;
-        };
-        let profile_due = add_months(off, p.profile_months);
-        let claims_due = claims_shred_on_in(&mut conn, UserId(id), p)?;
-        let due = claims_due.map_or(profile_due, |c| c.max(profile_due));
-        if due <= today {
+    for id in inactive {
+        if profile_due_in(&mut conn, UserId(id), today, p)? {
             out.push(UserId(id));
         }
     }
     Ok(out)
+}
+
+/// Whether `user` is one of [`profiles_due`], read on the caller's connection.
+fn profile_due_in(
+    conn: &mut SqliteConnection,
+    user: UserId,
+    today: Date,
+    p: &Periods,
+) -> Result<bool, PrivacyError> {
+    let row: Option<(bool, i64)> = users::table
+        .find(user.0)
+        .select((users::active, users::updated_at))
+        .first(conn)
+        .optional()?;
+    let Some((false, updated_at)) = row else {
+        return Ok(false);
+    };
+    let flags = restriction::flags_in(conn, user)?;
+    if flags.erased() || flags.holds_from_retention() {
+        return Ok(false);
+    }
+    let Some(off) = uk_day_of(deactivated_on(conn, user.0, updated_at)?) else {
+        return Ok(false);
+    };
+    let profile_due = add_months(off, p.profile_months);
+    let claims_due = claims_shred_on_in(conn, user, p)?;
+    Ok(claims_due.map_or(profile_due, |c| c.max(profile_due)) <= today)
 }
 
 /// Claims past their period: those that may be deleted, and how many are still in

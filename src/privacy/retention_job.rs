@@ -9,7 +9,8 @@ use time::Date;
 use super::retention;
 use crate::tenancy::Tenants;
 
-/// Runs retention for every organisation as of `today`; fails if any one failed.
+/// Runs retention for every organisation as of `today`; fails if any part of any one
+/// failed (the rest is applied all the same).
 pub fn daily_run(tenants: &Tenants, backup_root: &Path, today: Date) -> Result<String, String> {
     let records = tenants.registry().list().map_err(|e| e.to_string())?;
     let (mut orgs, mut shredded, mut deleted) = (0usize, 0usize, 0usize);
@@ -44,6 +45,11 @@ pub fn daily_run(tenants: &Tenants, backup_root: &Path, today: Date) -> Result<S
                     report.destroyed_keys.len(),
                     report.claims_deleted.len()
                 );
+                // Each failed erasure was logged; the run is not recorded as done, so
+                // a restart before tomorrow's tries them again.
+                if !report.erasures_failed.is_empty() {
+                    failed.push(record.slug);
+                }
             }
             Err(e) => {
                 log::error!("retention of organisation {} failed: {e}", record.slug);

@@ -2,6 +2,7 @@
 //! the registry, and a start after a passed slot runs them at once.
 
 #![allow(clippy::unwrap_used)]
+
 use std::sync::mpsc::{self, Sender};
 use std::time::Duration;
 

@@ -51,6 +51,7 @@ mod privacy_requests;
 mod receipt_allowance;
 mod receipts_web;
 mod retention;
+mod retention_failures;
 mod server;
 mod sessions_live;
 mod setup;
