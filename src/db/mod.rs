@@ -205,6 +205,17 @@ fn migrate(
     migrations: EmbeddedMigrations,
     shown: &str,
 ) -> Result<(), DbError> {
+    // Under the write lock from the first look: a second process opening the same
+    // file (a command beside the server) waits, then finds nothing left to do,
+    // rather than running the same migration again and failing.
+    immediate(conn, |conn| migrate_locked(conn, migrations, shown))
+}
+
+fn migrate_locked(
+    conn: &mut SqliteConnection,
+    migrations: EmbeddedMigrations,
+    shown: &str,
+) -> Result<(), DbError> {
     let fail = |e: Box<dyn std::error::Error + Send + Sync>| DbError::Open {
         path: shown.to_owned(),
         reason: e.to_string(),
@@ -229,7 +240,6 @@ fn migrate(
     Ok(())
 }
 
-/// Current time as seconds since the Unix epoch, the form every timestamp column uses.
 /// Runs `f` in a `BEGIN IMMEDIATE` transaction: committed if it succeeds, rolled back
 /// if not, as diesel's `immediate_transaction` does, but keeping `f`'s own error. After
 /// some failures (a full disk, an I/O error) SQLite has already rolled the transaction
@@ -259,6 +269,7 @@ where
     }
 }
 
+/// Current time as seconds since the Unix epoch, the form every timestamp column uses.
 pub fn now_unix() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }

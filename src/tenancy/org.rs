@@ -142,6 +142,9 @@ impl std::fmt::Debug for Org {
 pub struct Tenants {
     registry: Registry,
     open: Mutex<Open>,
+    /// One opener per organisation at a time: opening migrates, and two requests
+    /// migrating the same file at once failed all but the first.
+    opening: Mutex<HashMap<OrgId, Arc<Mutex<()>>>>,
 }
 
 /// The organisations open now, and those pushed out of the cache that a request still
@@ -184,6 +187,7 @@ impl Tenants {
                 cache: LruCache::new(capacity),
                 evicted: HashMap::new(),
             }),
+            opening: Mutex::new(HashMap::new()),
         }
     }
 
@@ -222,16 +226,22 @@ impl Tenants {
     }
 
     fn open_record(&self, record: &super::OrgRecord) -> Result<Arc<Org>, TenancyError> {
-        // Opened outside the lock: one slow organisation must not stall the others.
+        let id = record.org_id();
+        let turn = {
+            let mut opening = self.opening.lock().unwrap_or_else(|p| p.into_inner());
+            opening.entry(id).or_default().clone()
+        };
+        // Outside the cache's lock: one slow organisation must not stall the others.
+        let _turn = turn.lock().unwrap_or_else(|p| p.into_inner());
+        // Whoever had the turn before opened it: theirs is the one.
+        if let Some(org) = self.cached(id) {
+            return Ok(org);
+        }
         // Named in the log: a damaged file affects only its own organisation.
         let org = Arc::new(self.registry.open_org(record).inspect_err(|e| {
             log::error!("organisation {} could not be opened: {e}", record.slug);
         })?);
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        // Another request may have opened it meanwhile: theirs is the one.
-        if let Some(theirs) = open.get(org.id) {
-            return Ok(theirs);
-        }
         open.insert(org.clone());
         Ok(org)
     }

@@ -292,3 +292,84 @@ fn an_organisation_still_in_use_is_never_opened_twice() {
         "the cache's and ours: a new handle"
     );
 }
+
+/// The first requests after an upgrade reach an organisation whose database still needs
+/// a migration, several at once. Each opened and migrated it on its own, and all but
+/// the first failed ("table already exists"), so those people got an error page.
+#[test]
+fn requests_opening_an_organisation_at_once_migrate_it_once_and_all_get_it() {
+    use diesel_migrations::MigrationHarness;
+    use std::sync::{Arc, Barrier};
+    let dir = tempfile::tempdir().unwrap();
+    let registry =
+        expenseplus::tenancy::Registry::open(dir.path(), true, expenseplus::tenancy::Usage::Server)
+            .unwrap();
+    let record = registry
+        .create_org(&expenseplus::ids::Slug::parse("aa").unwrap(), "aa")
+        .unwrap();
+    // As an older version left it: the newest migration not yet applied.
+    let path = registry.org_dir("aa").join("org.sqlite");
+    let mut conn = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+    conn.revert_last_migration(expenseplus::db::ORG_MIGRATIONS)
+        .unwrap();
+    drop(conn);
+
+    let tenants = expenseplus::tenancy::Tenants::new(registry, std::num::NonZeroUsize::MIN);
+    let start = Barrier::new(4);
+    let opened: Vec<Arc<expenseplus::tenancy::Org>> = std::thread::scope(|s| {
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    start.wait();
+                    tenants.get(record.org_id())
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| t.join().unwrap().unwrap())
+            .collect()
+    });
+    assert!(opened.iter().all(|o| Arc::ptr_eq(o, &opened[0])));
+    let mut conn = opened[0].conn().unwrap();
+    assert!(
+        !conn
+            .has_pending_migration(expenseplus::db::ORG_MIGRATIONS)
+            .unwrap()
+    );
+}
+
+/// Two processes (a command beside the server) opening a database that needs a
+/// migration: the second waits for the first and finds nothing left to do.
+#[test]
+fn two_connections_migrating_one_file_at_once_both_succeed() {
+    use diesel_migrations::MigrationHarness;
+    use expenseplus::tenancy::registry::ORG_SPEC;
+    use std::sync::Barrier;
+    let dir = tempfile::tempdir().unwrap();
+    let registry =
+        expenseplus::tenancy::Registry::open(dir.path(), true, expenseplus::tenancy::Usage::Server)
+            .unwrap();
+    registry
+        .create_org(&expenseplus::ids::Slug::parse("aa").unwrap(), "aa")
+        .unwrap();
+    let path = registry.org_dir("aa").join("org.sqlite");
+    let mut conn = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+    conn.revert_last_migration(expenseplus::db::ORG_MIGRATIONS)
+        .unwrap();
+    drop(conn);
+    let start = Barrier::new(2);
+    std::thread::scope(|s| {
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| {
+                    start.wait();
+                    expenseplus::db::open(&path, ORG_SPEC, false).map(drop)
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap().unwrap();
+        }
+    });
+}
