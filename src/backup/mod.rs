@@ -10,6 +10,7 @@ pub mod manifest;
 pub mod registry_copy;
 pub mod restore;
 pub mod rotation;
+pub mod status;
 pub mod take;
 pub mod verify;
 

@@ -14,6 +14,7 @@ mod audit_log;
 mod auth;
 mod backup;
 mod backup_cli;
+mod backups_page;
 mod claims_access;
 mod claims_bad_input;
 mod claims_concurrency;

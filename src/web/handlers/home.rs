@@ -200,7 +200,11 @@ fn figures(
     Ok((totals, spend, to_pay))
 }
 
-pub async fn dashboard(user: CurrentUser, session: Session) -> Result<HttpResponse, AppError> {
+pub async fn dashboard(
+    user: CurrentUser,
+    session: Session,
+    state: web::Data<crate::web::AppState>,
+) -> Result<HttpResponse, AppError> {
     let mut tiles = Vec::new();
     if user.has(Role::Employee) {
         tiles.push(Tile {
@@ -278,7 +282,11 @@ pub async fn dashboard(user: CurrentUser, session: Session) -> Result<HttpRespon
         web::block(move || figures(&org, uid, roles.0, roles.1, roles.2)).await??;
     let privacy = if user.has(Role::Dpo) {
         let org = user.org().clone();
-        Some(web::block(move || super::privacy_breaches::dpo_figures(&org)).await??)
+        let root = state.backup_dir.get().cloned();
+        Some(
+            web::block(move || super::privacy_breaches::dpo_figures(&org, root.as_deref()))
+                .await??,
+        )
     } else {
         None
     };

@@ -17,6 +17,7 @@ pub mod home;
 pub mod login;
 pub mod me;
 pub mod privacy;
+pub mod privacy_backups;
 pub mod privacy_breaches;
 pub mod privacy_me;
 pub mod privacy_people;

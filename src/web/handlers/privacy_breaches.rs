@@ -282,9 +282,15 @@ pub struct DpoFigures {
     /// Breaches whose 72-hour clock still runs (or ran out): (id, class, words).
     pub open_breaches: Vec<(i64, &'static str, String)>,
     pub notices: usize,
+    /// The newest backup is more than a day old, or none can be read (`backup::status`).
+    pub backups_overdue: bool,
 }
 
-pub fn dpo_figures(org: &Org) -> Result<DpoFigures, AppError> {
+/// `backup_root` is where this server writes backups, if it does.
+pub fn dpo_figures(
+    org: &Org,
+    backup_root: Option<&std::path::Path>,
+) -> Result<DpoFigures, AppError> {
     let today = super::privacy::today();
     let (due_soon, overdue) = crate::privacy::requests::due_counts(org, today)?;
     let now = OffsetDateTime::now_utc();
@@ -301,5 +307,16 @@ pub fn dpo_figures(org: &Org) -> Result<DpoFigures, AppError> {
         overdue,
         open_breaches,
         notices: breaches::pending_notices(org)?.len(),
+        // Unreadable backups are said on the backups page; here only a failing run.
+        backups_overdue: backup_root.is_some_and(|root| {
+            matches!(
+                crate::backup::status::of_org(root, org.slug.as_str(), now),
+                Ok((
+                    _,
+                    crate::backup::status::Freshness::Overdue(_)
+                        | crate::backup::status::Freshness::Unreadable
+                ))
+            )
+        }),
     })
 }

@@ -1,0 +1,77 @@
+//! The DPO sees their organisation's backups (DESIGN: backups are logged and visible
+//! to the DPO): which are kept, and a warning, there and on the dashboard, when the
+//! newest is more than a day old.
+
+#![allow(clippy::unwrap_used)]
+
+use crate::common;
+
+use actix_web::http::StatusCode;
+use actix_web::test as atest;
+use common::{Client, PASSWORD};
+use expenseplus::backup;
+use expenseplus::web::build_app;
+
+#[actix_web::test]
+async fn the_dpo_sees_the_backups_and_is_warned_when_the_newest_is_old() {
+    let acme = common::acme_with_people();
+    let env = &acme.env;
+    let org = env.org("acme");
+    let root = env.dir.path().join("backups");
+    env.state.backup_dir.set(root.clone()).unwrap();
+    let app = atest::init_service(build_app(env.state.clone())).await;
+    let mut dpo = Client::new(&app);
+    dpo.sign_in("acme", "dpo@acme.example", PASSWORD).await;
+
+    let page = dpo.get("/privacy/backups").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body
+            .contains("There is no backup of this organisation yet"),
+        "{}",
+        page.body
+    );
+
+    let dir = env.state.tenants.registry().org_dir("acme");
+    let taken = backup::backup_org(&org, &dir, &root).unwrap();
+    let page = dpo.get("/privacy/backups").await;
+    assert!(
+        page.body.contains("The newest backup was taken on"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("<td>complete</td>"));
+    assert!(!page.body.contains("failing"));
+    let home = dpo.get("/").await;
+    assert!(!home.body.contains("The daily backups are failing"));
+
+    // The same backup, as if taken two days ago: the daily run is not working.
+    let manifest_path = root.join("acme").join(&taken.id).join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();
+    let two_days_ago = time::OffsetDateTime::now_utc() - time::Duration::days(2);
+    manifest["created_at"] = two_days_ago
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+        .into();
+    std::fs::write(&manifest_path, manifest.to_string()).unwrap();
+    let page = dpo.get("/privacy/backups").await;
+    assert!(
+        page.body
+            .contains("more than a day ago: the daily backups are failing"),
+        "{}",
+        page.body
+    );
+    let home = dpo.get("/").await;
+    assert!(
+        home.body.contains("The daily backups are failing"),
+        "{}",
+        home.body
+    );
+
+    // A backup whose manifest cannot be read is listed as damaged.
+    std::fs::write(&manifest_path, "{").unwrap();
+    let page = dpo.get("/privacy/backups").await;
+    assert!(page.body.contains("damaged"), "{}", page.body);
+    assert!(page.body.contains("None of the backups kept can be read"));
+}
