@@ -308,6 +308,11 @@ impl Registry {
     /// registry transaction, so a failure leaves neither a row nor a directory behind.
     pub fn create_org(&self, slug: &Slug, name: &str) -> Result<OrgRecord, TenancyError> {
         let name = check_org_name(name)?;
+        // Held throughout: two creations of one slug at once (the setup form sent twice,
+        // a command beside it) shared the staging directory, each removing the other's
+        // files. The second now finds the first's organisation. And a key wrapped under
+        // a master key that a rotation just replaced would open nothing.
+        let _lock = lock_master(&self.data_dir)?;
         if self.find_by_slug(slug.as_str())?.is_some() {
             return Err(TenancyError::Duplicate(slug.to_string()));
         }
@@ -347,8 +352,6 @@ impl Registry {
         drop(db::open(&staging.join("keys.sqlite"), keys_spec, true)?);
         let org_key = SecretKey::generate().map_err(keys_err)?;
         let mut conn = self.pool.get().map_err(db::DbError::from)?;
-        // A key wrapped under a master key that a rotation just replaced would open nothing.
-        let _lock = lock_master(&self.data_dir)?;
         self.ensure_master_current(&mut conn)?;
         conn.transaction(|conn| {
             let id: i64 = diesel::insert_into(organisations::table)

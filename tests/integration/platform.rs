@@ -373,3 +373,47 @@ fn two_connections_migrating_one_file_at_once_both_succeed() {
         }
     });
 }
+
+/// The setup form sent twice, or a command beside it: two creations of one slug at
+/// once. One makes the organisation, the other is told it exists; the one made opens.
+#[test]
+fn two_creations_of_one_organisation_at_once_make_one_and_refuse_the_other() {
+    use expenseplus::tenancy::TenancyError;
+    use std::sync::Barrier;
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = expenseplus::tenancy::Registry::open(
+            dir.path(),
+            true,
+            expenseplus::tenancy::Usage::Server,
+        )
+        .unwrap();
+        let slug = expenseplus::ids::Slug::parse("aa").unwrap();
+        let start = Barrier::new(2);
+        let results: Vec<_> = std::thread::scope(|s| {
+            let threads: Vec<_> = (0..2)
+                .map(|_| {
+                    s.spawn(|| {
+                        start.wait();
+                        registry.create_org(&slug, "Aa Ltd")
+                    })
+                })
+                .collect();
+            threads.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        let made: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+        assert_eq!(made.len(), 1, "{results:?}");
+        assert!(
+            results
+                .iter()
+                .any(|r| matches!(r, Err(TenancyError::Duplicate(_)))),
+            "{results:?}"
+        );
+        registry.open_org(made[0]).unwrap();
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("orgs"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(leftovers, vec!["aa".to_owned()]);
+    }
+}
