@@ -148,6 +148,10 @@ pub fn open(path: &Path, spec: DbSpec, create: bool) -> Result<DbPool, DbError> 
     }
     {
         let mut conn = SqliteConnection::establish(url).map_err(|e| open_err(e.to_string()))?;
+        // First: even the look below may meet another connection's lock (one rebuilding
+        // the write-ahead log's index as it opens) and must wait for it, not fail.
+        conn.batch_execute("PRAGMA busy_timeout = 5000;")
+            .map_err(|e| open_err(e.to_string()))?;
         // SQLite takes an empty file (truncated, or a copy gone wrong) for a new
         // database, and the migrations would build fresh, empty tables in it: an
         // organisation served with no one in it, and backed up so. A file that must
@@ -162,10 +166,8 @@ pub fn open(path: &Path, spec: DbSpec, create: bool) -> Result<DbPool, DbError> 
             Journal::Wal => "WAL",
             Journal::Delete => "DELETE",
         };
-        conn.batch_execute(&format!(
-            "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = {mode};"
-        ))
-        .map_err(|e| open_err(e.to_string()))?;
+        conn.batch_execute(&format!("PRAGMA journal_mode = {mode};"))
+            .map_err(|e| open_err(e.to_string()))?;
         apply_pragmas(&mut conn).map_err(|e| open_err(e.to_string()))?;
         migrate(&mut conn, spec.schema.migrations(), &shown)?;
     }
