@@ -54,6 +54,9 @@ pub trait RunRecord: Send + 'static {
     fn set_last_run(&self, job: &str, at: OffsetDateTime) -> Result<(), String>;
 }
 
+/// How close to its slot a missed job waits for the slot rather than running at once.
+const MAKE_UP_BEFORE: time::Duration = time::Duration::hours(1);
+
 /// When a job is first due after a start at `now`, given its last run: at once if a
 /// slot passed since then (the server was down, or the run failed, at that time),
 /// else at its next slot. Several missed slots make one run: a backup taken now holds
@@ -61,7 +64,8 @@ pub trait RunRecord: Send + 'static {
 pub fn first_due(now: OffsetDateTime, at: Time, last: Option<OffsetDateTime>) -> OffsetDateTime {
     let next = next_run(now, at);
     match last {
-        Some(last) if last < next - time::Duration::days(1) => now,
+        // Within the hour the slot itself makes it up; running now too would run twice.
+        Some(last) if last < next - time::Duration::days(1) && next - now >= MAKE_UP_BEFORE => now,
         _ => next,
     }
 }

@@ -24,18 +24,30 @@ pub struct Shown {
 /// Whether the backups are up to date.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Freshness {
-    /// No complete backup yet.
-    Never,
+    /// No backup yet, and the organisation is too new to have had its first.
+    NotYet,
+    /// No backup, though the organisation is old enough to have one: the daily run
+    /// has failed for it every time.
+    Missing,
     /// Backups are there, but none says when it was taken: all are damaged.
     Unreadable,
     Recent(OffsetDateTime),
     Overdue(OffsetDateTime),
 }
 
-/// `slug`'s backups under `root`, newest first, and how fresh the newest is at `now`.
+impl Freshness {
+    /// Whether the daily backups are failing, as far as one can tell from here.
+    pub fn is_bad(self) -> bool {
+        !matches!(self, Freshness::NotYet | Freshness::Recent(_))
+    }
+}
+
+/// The backups under `root` of the organisation `slug`, created at `created`, newest
+/// first, and how fresh the newest is at `now`.
 pub fn of_org(
     root: &Path,
     slug: &str,
+    created: OffsetDateTime,
     now: OffsetDateTime,
 ) -> Result<(Vec<Shown>, Freshness), BackupError> {
     let mut shown: Vec<Shown> = super::list(root, slug)?
@@ -49,7 +61,8 @@ pub fn of_org(
     shown.reverse();
     let newest = shown.iter().filter_map(|s| s.taken_at).max();
     let freshness = match newest {
-        None if shown.is_empty() => Freshness::Never,
+        None if shown.is_empty() && now - created <= OVERDUE_AFTER => Freshness::NotYet,
+        None if shown.is_empty() => Freshness::Missing,
         None => Freshness::Unreadable,
         Some(at) if now - at > OVERDUE_AFTER => Freshness::Overdue(at),
         Some(at) => Freshness::Recent(at),
@@ -63,10 +76,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_empty_or_missing_backup_dir_has_no_backup_yet() {
+    fn no_backup_is_bad_news_only_once_the_first_is_overdue() {
         let dir = tempfile::tempdir().unwrap();
-        let (shown, fresh) = of_org(dir.path(), "acme", OffsetDateTime::now_utc()).unwrap();
+        let now = OffsetDateTime::now_utc();
+        let (shown, fresh) = of_org(dir.path(), "acme", now - Duration::hours(25), now).unwrap();
         assert!(shown.is_empty());
-        assert_eq!(fresh, Freshness::Never);
+        assert_eq!(fresh, Freshness::NotYet);
+        assert!(!fresh.is_bad());
+        let (_, fresh) = of_org(dir.path(), "acme", now - Duration::hours(27), now).unwrap();
+        assert_eq!(fresh, Freshness::Missing);
+        assert!(fresh.is_bad());
     }
 }

@@ -54,7 +54,7 @@ pub enum CliError {
     AuditBroken { slug: String, source: VerifyError },
     #[error("the sample claims could not be made: {0}")]
     DemoClaims(#[from] crate::expenses::claims::ClaimError),
-    #[error("retention did not finish for {0}; the rest was applied")]
+    #[error("retention did not finish for {0}: see the messages above")]
     SomeRetentionFailed(String),
     #[error("--today must be a date written as YYYY-MM-DD")]
     BadDate,
@@ -125,9 +125,13 @@ fn retention_run(
     };
     let mut failed = Vec::new();
     for slug in slugs {
-        let org = open_org(&registry, &slug)?;
-        let r = match crate::privacy::retention::run(&org, today) {
-            Ok(r) => r,
+        let run = open_org(&registry, &slug).and_then(|org| {
+            let report = crate::privacy::retention::run(&org, today)
+                .map_err(|e| CliError::Privacy(e.to_string()))?;
+            Ok((org, report))
+        });
+        let (org, r) = match run {
+            Ok(done) => done,
             Err(e) => {
                 eprintln!("Retention of {slug} failed: {e}.");
                 failed.push(slug);
@@ -154,10 +158,10 @@ fn retention_run(
             r.audit_past_period
         )?;
         if !r.erasures_failed.is_empty() {
-            let ids: Vec<String> = r.erasures_failed.iter().map(|u| u.0.to_string()).collect();
             eprintln!(
-                "In {slug}, erasing person(s) {} failed; the next run tries again.",
-                ids.join(", ")
+                "In {slug}, {} erasure(s) failed (the retention log names the people); \
+                 the next run tries again.",
+                r.erasures_failed.len()
             );
             failed.push(slug);
         }

@@ -169,7 +169,7 @@ pub fn open(path: &Path, spec: DbSpec, create: bool) -> Result<DbPool, DbError> 
         conn.batch_execute(&format!("PRAGMA journal_mode = {mode};"))
             .map_err(|e| open_err(e.to_string()))?;
         apply_pragmas(&mut conn).map_err(|e| open_err(e.to_string()))?;
-        migrate(&mut conn, spec.schema.migrations(), &shown)?;
+        migrate(&mut conn, spec.schema, &shown)?;
     }
     Pool::builder()
         .max_size(spec.max_connections)
@@ -202,15 +202,24 @@ fn has_schema(conn: &mut SqliteConnection) -> diesel::QueryResult<bool> {
     Ok(found.n > 0)
 }
 
-fn migrate(
-    conn: &mut SqliteConnection,
-    migrations: EmbeddedMigrations,
-    shown: &str,
-) -> Result<(), DbError> {
-    // Under the write lock from the first look: a second process opening the same
-    // file (a command beside the server) waits, then finds nothing left to do,
-    // rather than running the same migration again and failing.
-    immediate(conn, |conn| migrate_locked(conn, migrations, shown))
+fn migrate(conn: &mut SqliteConnection, schema: Schema, shown: &str) -> Result<(), DbError> {
+    let pending = conn
+        .has_pending_migration(schema.migrations())
+        .map_err(|e| DbError::Open {
+            path: shown.to_owned(),
+            reason: e.to_string(),
+        })?;
+    if pending {
+        // Under the write lock from a second look: a second process opening the same
+        // file (a command beside the server) waits, then finds nothing left to do,
+        // rather than running the same migration again and failing.
+        immediate(conn, |conn| {
+            migrate_locked(conn, schema.migrations(), shown)
+        })
+    } else {
+        // Nothing to write, so no lock to wait for: only the check for a newer schema.
+        migrate_locked(conn, schema.migrations(), shown)
+    }
 }
 
 fn migrate_locked(

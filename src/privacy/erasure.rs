@@ -131,7 +131,8 @@ pub fn erase_if(
         }
         // The key goes first: should the database step fail, the data is already
         // unreadable and the person cannot sign in (sign-in needs a live key); running
-        // the erasure again completes it.
+        // the erasure again completes it. The key store is written while this write
+        // is held: a backup copying it makes the organisation's writers wait a moment.
         let key = PersonKeyId(key);
         org.keys.destroy(key)?;
         scrub(c, actor, subject, &index, now_unix(), why)?;

@@ -219,11 +219,11 @@ pub struct RetentionReport {
 }
 
 impl RetentionReport {
+    /// The person's id goes to the organisation's retention log, not to the server's.
     fn failed(&mut self, org: &Org, user: UserId, e: &PrivacyError) {
         log::error!(
-            "retention of organisation {}: erasing person {} failed: {e}",
-            org.slug,
-            user.0
+            "retention of organisation {}: an erasure failed: {e}",
+            org.slug
         );
         self.erasures_failed.push(user);
     }
@@ -293,13 +293,8 @@ pub fn run(org: &Org, today: Date) -> Result<RetentionReport, PrivacyError> {
 
     // Each person is checked again inside the write that erases them; one whose
     // erasure fails is logged and left for the next run, and the others go ahead.
-    let due_day = today.to_string();
     for user in erasure::due(org, today)? {
-        let still_due = |c: &mut SqliteConnection| -> Result<bool, PrivacyError> {
-            let flags = restriction::flags_in(c, user)?;
-            Ok(flags.erase_due.is_some_and(|d| d <= due_day))
-        };
-        match erasure::erase_if(org, None, user, "scheduled erasure due", still_due) {
+        match erase_scheduled_if_due(org, user, today) {
             Ok(Some(key)) => {
                 report.erased_scheduled.push(user);
                 report.destroyed_keys.push(key);
@@ -314,8 +309,7 @@ pub fn run(org: &Org, today: Date) -> Result<RetentionReport, PrivacyError> {
     }
 
     for user in profiles_due(org, today, &p)? {
-        let still_due = |c: &mut SqliteConnection| profile_due_in(c, user, today, &p);
-        match erasure::erase_if(org, None, user, "profile retention over", still_due) {
+        match erase_profile_if_due(org, user, today, &p) {
             Ok(Some(key)) => {
                 report.erased_profiles.push(user);
                 report.destroyed_keys.push(key);
@@ -330,7 +324,7 @@ pub fn run(org: &Org, today: Date) -> Result<RetentionReport, PrivacyError> {
     }
     if !report.erasures_failed.is_empty() {
         let ids: Vec<i64> = report.erasures_failed.iter().map(|u| u.0).collect();
-        let note = "not erased; tried again at the next run";
+        let note = "not finished; tried again at the next run";
         org.write(|c| -> Result<_, PrivacyError> {
             Ok(log(c, today, "erasures failed", &ids, note)?)
         })?;
@@ -372,6 +366,35 @@ fn years_before(today: Date, years: i32) -> i64 {
         .midnight()
         .assume_utc()
         .unix_timestamp()
+}
+
+/// Carries out `user`'s scheduled erasure if, inside the write that erases, it is still
+/// scheduled for `today` or before: the DPO may have lifted the restriction (cancelling
+/// it) since [`erasure::due`] chose them. `None` if not.
+pub fn erase_scheduled_if_due(
+    org: &Org,
+    user: UserId,
+    today: Date,
+) -> Result<Option<PersonKeyId>, PrivacyError> {
+    let due_day = today.to_string();
+    let still_due = |c: &mut SqliteConnection| -> Result<bool, PrivacyError> {
+        let flags = restriction::flags_in(c, user)?;
+        Ok(flags.erase_due.is_some_and(|d| d <= due_day))
+    };
+    erasure::erase_if(org, None, user, "scheduled erasure due", still_due)
+}
+
+/// Erases a leaver whose periods are over if, inside the write that erases, they still
+/// are one of [`profiles_due`]: since the run chose them they may have been restricted
+/// or reactivated. `None` if not.
+pub fn erase_profile_if_due(
+    org: &Org,
+    user: UserId,
+    today: Date,
+    p: &Periods,
+) -> Result<Option<PersonKeyId>, PrivacyError> {
+    let still_due = |c: &mut SqliteConnection| profile_due_in(c, user, today, p);
+    erasure::erase_if(org, None, user, "profile retention over", still_due)
 }
 
 /// Deactivated, not yet erased people whose profile period and claims period are over,

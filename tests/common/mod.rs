@@ -465,3 +465,37 @@ pub fn png() -> Vec<u8> {
         .expect("a PNG is written");
     out
 }
+
+/// A draft claim with one line dated yesterday, owned by `owner`; `key` makes its
+/// repeat-guard form keys unique.
+pub fn claim_with_line(org: &Org, owner: UserId, key: &str) -> i64 {
+    use expenseplus::expenses::claims::{self, AddLine, LineInput};
+    let id = claims::create(org, owner, "Old trip", &format!("form-{key}")).expect("claim");
+    let today = expenseplus::privacy::deadlines::uk_today(time::OffsetDateTime::now_utc());
+    let input = LineInput {
+        date: (today - time::Duration::days(1)).to_string(),
+        category: "travel".into(),
+        merchant: "Rail".into(),
+        amount: "10.00".into(),
+        currency: "GBP".into(),
+        form_key: format!("line-{key}"),
+        ..Default::default()
+    };
+    assert!(matches!(
+        claims::add_line(org, owner, id, &input).expect("line"),
+        AddLine::Added
+    ));
+    id
+}
+
+/// Moves a claim's last change to midday UTC on `d`, as if it were made then.
+pub fn age_claim(org: &Org, claim: i64, d: time::Date) {
+    use diesel::prelude::*;
+    use expenseplus::db::schema::org::claims;
+    let at = d.midnight().assume_utc().unix_timestamp() + 12 * 3600;
+    let mut conn = org.conn().expect("connection");
+    diesel::update(claims::table.find(claim))
+        .set(claims::updated_at.eq(at))
+        .execute(&mut conn)
+        .expect("claim aged");
+}

@@ -32,6 +32,31 @@ async fn the_dpo_sees_the_backups_and_is_warned_when_the_newest_is_old() {
         page.body
     );
 
+    // Two days on and still no backup: the daily run fails for this organisation.
+    {
+        use diesel::prelude::*;
+        use expenseplus::db::schema::registry::organisations;
+        let two_days_ago = time::OffsetDateTime::now_utc() - time::Duration::days(2);
+        let mut conn = env.state.tenants.registry().pool().get().unwrap();
+        diesel::update(organisations::table)
+            .set(organisations::created_at.eq(two_days_ago.unix_timestamp()))
+            .execute(&mut conn)
+            .unwrap();
+    }
+    let page = dpo.get("/privacy/backups").await;
+    assert!(
+        page.body
+            .contains("though it is more than a day old: the daily backups are failing"),
+        "{}",
+        page.body
+    );
+    let home = dpo.get("/").await;
+    assert!(
+        home.body.contains("The daily backups are failing"),
+        "{}",
+        home.body
+    );
+
     let dir = env.state.tenants.registry().org_dir("acme");
     let taken = backup::backup_org(&org, &dir, &root).unwrap();
     let page = dpo.get("/privacy/backups").await;

@@ -9,11 +9,9 @@ use crate::common;
 use actix_web::http::StatusCode;
 use actix_web::test as atest;
 use common::{Client, PASSWORD, acme_with_people};
-use diesel::prelude::*;
 use expenseplus::auth::account;
 use expenseplus::crypto::Revealed;
-use expenseplus::db::schema::org::claims as claims_t;
-use expenseplus::expenses::claims::{self, AddLine, LineInput};
+use expenseplus::expenses::claims;
 use expenseplus::ids::UserId;
 use expenseplus::privacy::erasure::{self, Mode, Outcome};
 use expenseplus::privacy::requests::{self, NewRequest};
@@ -28,35 +26,6 @@ fn today() -> Date {
     deadlines::uk_today(OffsetDateTime::now_utc())
 }
 
-/// A draft claim with one line, owned by `owner`.
-fn with_line(org: &Org, owner: UserId, key: &str) -> i64 {
-    let id = claims::create(org, owner, "Old trip", &format!("form-{key}")).unwrap();
-    let input = LineInput {
-        date: (today() - Duration::days(1)).to_string(),
-        category: "travel".into(),
-        merchant: "Rail".into(),
-        amount: "10.00".into(),
-        currency: "GBP".into(),
-        form_key: format!("line-{key}"),
-        ..Default::default()
-    };
-    assert!(matches!(
-        claims::add_line(org, owner, id, &input).unwrap(),
-        AddLine::Added
-    ));
-    id
-}
-
-/// Moves a claim's last change to `d`, as if it were made then.
-fn age(org: &Org, claim: i64, d: Date) {
-    let at = d.midnight().assume_utc().unix_timestamp() + 12 * 3600;
-    let mut conn = org.conn().unwrap();
-    diesel::update(claims_t::table.find(claim))
-        .set(claims_t::updated_at.eq(at))
-        .execute(&mut conn)
-        .unwrap();
-}
-
 fn key_alive(org: &Org, user: UserId) -> bool {
     let row = expenseplus::auth::users::get(org, user).unwrap().unwrap();
     matches!(org.keys.open(&row.name).unwrap(), Revealed::Value(_))
@@ -66,10 +35,10 @@ fn key_alive(org: &Org, user: UserId) -> bool {
 async fn retention_keeps_a_restricted_leavers_claims_and_key() {
     let p = acme_with_people();
     let org = p.env.org("acme");
-    let held = with_line(&org, p.emp, "held");
-    let gone = with_line(&org, p.other, "gone");
-    age(&org, held, date!(2019 - 04 - 05));
-    age(&org, gone, date!(2019 - 04 - 05));
+    let held = common::claim_with_line(&org, p.emp, "held");
+    let gone = common::claim_with_line(&org, p.other, "gone");
+    common::age_claim(&org, held, date!(2019 - 04 - 05));
+    common::age_claim(&org, gone, date!(2019 - 04 - 05));
     restriction::restrict(&org, p.dpo, p.emp, "needed for a legal claim").unwrap();
     account::set_active(&org, p.admin, p.emp, false).unwrap();
     account::set_active(&org, p.admin, p.other, false).unwrap();
@@ -88,7 +57,7 @@ async fn retention_keeps_a_restricted_leavers_claims_and_key() {
 async fn restricting_keeps_a_scheduled_erasure_which_still_runs_on_the_day() {
     let p = acme_with_people();
     let org = p.env.org("acme");
-    with_line(&org, p.emp, "kept");
+    common::claim_with_line(&org, p.emp, "kept");
     let Outcome::Scheduled(due) =
         erasure::erase(&org, p.dpo, p.emp, Mode::AfterRetention, today()).unwrap()
     else {

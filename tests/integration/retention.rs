@@ -18,9 +18,8 @@ use expenseplus::auth::Roles;
 use expenseplus::auth::users;
 use expenseplus::crypto::Revealed;
 use expenseplus::db::schema::org::{claim_lines, claims as claims_t};
-use expenseplus::expenses::claims::{self, AddLine, ClaimError, LineInput};
+use expenseplus::expenses::claims::{self, ClaimError};
 use expenseplus::expenses::status::Transition;
-use expenseplus::ids::UserId;
 use expenseplus::privacy::retention::{self, Periods, add_months, claim_shred_on, tax_year_end};
 use expenseplus::tenancy::Org;
 use expenseplus::web::build_app;
@@ -57,37 +56,6 @@ fn tax_years_turn_between_the_5th_and_the_6th_of_april() {
     assert_eq!(add_months(date!(2025 - 01 - 31), 13), date!(2026 - 02 - 28));
 }
 
-fn unix(d: Date) -> i64 {
-    d.midnight().assume_utc().unix_timestamp() + 12 * 3600
-}
-
-/// Moves a claim's last change to `d` (as if it were made then).
-fn age(org: &Org, claim: i64, d: Date) {
-    let mut conn = org.conn().unwrap();
-    diesel::update(claims_t::table.find(claim))
-        .set(claims_t::updated_at.eq(unix(d)))
-        .execute(&mut conn)
-        .unwrap();
-}
-
-fn with_line(org: &Org, owner: UserId, key: &str) -> i64 {
-    let id = claims::create(org, owner, "Old trip", &format!("form-{key}")).unwrap();
-    let input = LineInput {
-        date: (today() - Duration::days(1)).to_string(),
-        category: "travel".into(),
-        merchant: "Rail".into(),
-        amount: "10.00".into(),
-        currency: "GBP".into(),
-        form_key: format!("line-{key}"),
-        ..Default::default()
-    };
-    assert!(matches!(
-        claims::add_line(org, owner, id, &input).unwrap(),
-        AddLine::Added
-    ));
-    id
-}
-
 fn exists(org: &Org, claim: i64) -> bool {
     claims::get(org, claim).is_ok()
 }
@@ -96,9 +64,9 @@ fn exists(org: &Org, claim: i64) -> bool {
 async fn claims_go_the_day_after_their_tax_retention_and_never_while_in_progress() {
     let p = acme_with_people();
     let org = p.env.org("acme");
-    let a = with_line(&org, p.emp, "a");
-    let b = with_line(&org, p.emp, "b");
-    let open = with_line(&org, p.emp, "open");
+    let a = common::claim_with_line(&org, p.emp, "a");
+    let b = common::claim_with_line(&org, p.emp, "b");
+    let open = common::claim_with_line(&org, p.emp, "open");
     let v = claims::get(&org, open).unwrap().version;
     claims::transition(
         &org,
@@ -110,9 +78,9 @@ async fn claims_go_the_day_after_their_tax_retention_and_never_while_in_progress
         "",
     )
     .unwrap();
-    age(&org, a, date!(2019 - 04 - 05));
-    age(&org, b, date!(2019 - 04 - 06));
-    age(&org, open, date!(2019 - 04 - 05));
+    common::age_claim(&org, a, date!(2019 - 04 - 05));
+    common::age_claim(&org, b, date!(2019 - 04 - 06));
+    common::age_claim(&org, open, date!(2019 - 04 - 05));
 
     let r = retention::run(&org, date!(2025 - 04 - 05)).unwrap();
     assert!(r.claims_deleted.is_empty());
@@ -152,8 +120,8 @@ async fn claims_go_the_day_after_their_tax_retention_and_never_while_in_progress
 async fn a_change_just_after_midnight_bst_on_6_april_is_in_the_new_tax_year() {
     let p = acme_with_people();
     let org = p.env.org("acme");
-    let late_5th = with_line(&org, p.emp, "late");
-    let early_6th = with_line(&org, p.boss, "early");
+    let late_5th = common::claim_with_line(&org, p.emp, "late");
+    let early_6th = common::claim_with_line(&org, p.boss, "early");
     let set = |claim: i64, at: OffsetDateTime| {
         let mut conn = org.conn().unwrap();
         diesel::update(claims_t::table.find(claim))
@@ -197,7 +165,7 @@ fn cli(data_dir: &std::path::Path, args: &[&str]) -> std::process::Output {
 async fn erasure_after_retention_restricts_now_and_the_retention_run_shreds_on_the_day() {
     let p = acme_with_people();
     let org = p.env.org("acme");
-    let claim = with_line(&org, p.emp, "kept");
+    let claim = common::claim_with_line(&org, p.emp, "kept");
     let due = claim_shred_on(today(), 6);
     let app = atest::init_service(build_app(p.env.state.clone())).await;
     let mut dpo = Client::new(&app);
@@ -318,7 +286,7 @@ async fn a_person_with_nothing_to_keep_is_erased_at_once_and_leavers_after_their
     expenseplus::auth::account::set_active(&org, p.admin, p.fin, false).unwrap();
     // ...one with a claim waits for the claim's tax period as well.
     expenseplus::auth::account::set_active(&org, p.admin, p.other, false).unwrap();
-    with_line(&org, p.other, "leaver");
+    common::claim_with_line(&org, p.other, "leaver");
     let year = add_months(today(), 12);
     let r = retention::run(&org, year - Duration::days(1)).unwrap();
     assert!(r.erased_profiles.is_empty());
@@ -417,7 +385,7 @@ async fn the_dpo_changes_the_periods_with_checks_and_an_audit_entry() {
 fn the_command_weighs_a_deactivated_person_on_its_one_connection() {
     let p = acme_with_people();
     let org = p.env.org("acme");
-    with_line(&org, p.emp, "kept for tax");
+    common::claim_with_line(&org, p.emp, "kept for tax");
     expenseplus::auth::account::set_active(&org, p.admin, p.emp, false).unwrap();
     let out = cli(
         &p.env.data_dir(),

@@ -282,11 +282,7 @@ pub async fn dashboard(
         web::block(move || figures(&org, uid, roles.0, roles.1, roles.2)).await??;
     let privacy = if user.has(Role::Dpo) {
         let org = user.org().clone();
-        let root = state.backup_dir.get().cloned();
-        Some(
-            web::block(move || super::privacy_breaches::dpo_figures(&org, root.as_deref()))
-                .await??,
-        )
+        Some(web::block(move || super::privacy_breaches::dpo_figures(&state, &org)).await??)
     } else {
         None
     };

@@ -7,7 +7,9 @@ use askama::Template;
 use time::OffsetDateTime;
 
 use super::privacy::when;
-use crate::backup::status::{self, Freshness};
+use crate::backup::BackupError;
+use crate::backup::status::{self, Freshness, Shown};
+use crate::tenancy::Org;
 use crate::web::access::CurrentUser;
 use crate::web::layout::{Chrome, html};
 use crate::web::{AppError, AppState};
@@ -41,43 +43,64 @@ fn size_words(bytes: u64) -> String {
     }
 }
 
+/// This server's look at `org`'s backups, or `None` if it writes none. Blocking.
+pub fn look(state: &AppState, org: &Org) -> Option<Result<(Vec<Shown>, Freshness), BackupError>> {
+    let root = state.backup_dir.get()?;
+    let now = OffsetDateTime::now_utc();
+    let found = (|| {
+        let created = state
+            .tenants
+            .registry()
+            .find(org.id)?
+            .and_then(|r| OffsetDateTime::from_unix_timestamp(r.created_at).ok())
+            .unwrap_or(now);
+        status::of_org(root, org.slug.as_str(), created, now)
+    })();
+    Some(found)
+}
+
 /// GET /privacy/backups
 pub async fn page(user: CurrentUser, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    let Some(root) = state.backup_dir.get().cloned() else {
-        let page = BackupsPage {
-            chrome: Some(user.chrome()),
-            configured: false,
-            status: "This server is not set up to write backups.".into(),
-            bad: true,
-            rows: Vec::new(),
-        };
-        return html(StatusCode::OK, &page);
+    let org = user.org().clone();
+    let found = web::block(move || look(&state, &org)).await?;
+    let page = |configured: bool, status: &str, bad: bool, rows: Vec<Row>| BackupsPage {
+        chrome: Some(user.chrome()),
+        configured,
+        status: status.to_owned(),
+        bad,
+        rows,
     };
-    let slug = user.org().slug.to_string();
-    let now = OffsetDateTime::now_utc();
-    let found = web::block(move || status::of_org(&root, &slug, now)).await?;
     let (shown, freshness) = match found {
-        Ok(found) => found,
-        Err(e) => {
+        Some(Ok(found)) => found,
+        None => {
+            let none = page(
+                false,
+                "This server is not set up to write backups.",
+                true,
+                vec![],
+            );
+            return html(StatusCode::OK, &none);
+        }
+        Some(Err(e)) => {
             log::error!(
                 "the backups of organisation {} could not be listed: {e}",
                 user.org().slug
             );
-            let page = BackupsPage {
-                chrome: Some(user.chrome()),
-                configured: true,
-                status: "The backups could not be read. Tell whoever runs the server.".into(),
-                bad: true,
-                rows: Vec::new(),
-            };
-            return html(StatusCode::OK, &page);
+            let said = "The backups could not be read. Tell whoever runs the server.";
+            return html(StatusCode::OK, &page(true, said, true, vec![]));
         }
     };
     let (status, bad) = match freshness {
-        Freshness::Never => (
+        Freshness::NotYet => (
             "There is no backup of this organisation yet: the first is taken at the next daily run."
                 .to_owned(),
             false,
+        ),
+        Freshness::Missing => (
+            "There is no backup of this organisation, though it is more than a day old: the \
+             daily backups are failing. Tell whoever runs the server."
+                .to_owned(),
+            true,
         ),
         Freshness::Unreadable => (
             "None of the backups kept can be read. Tell whoever runs the server.".to_owned(),
@@ -107,16 +130,7 @@ pub async fn page(user: CurrentUser, state: web::Data<AppState>) -> Result<HttpR
             sound: s.taken_at.is_some(),
         })
         .collect();
-    html(
-        StatusCode::OK,
-        &BackupsPage {
-            chrome: Some(user.chrome()),
-            configured: true,
-            status,
-            bad,
-            rows,
-        },
-    )
+    html(StatusCode::OK, &page(true, &status, bad, rows))
 }
 
 #[cfg(test)]

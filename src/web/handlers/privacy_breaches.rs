@@ -282,15 +282,11 @@ pub struct DpoFigures {
     /// Breaches whose 72-hour clock still runs (or ran out): (id, class, words).
     pub open_breaches: Vec<(i64, &'static str, String)>,
     pub notices: usize,
-    /// The newest backup is more than a day old, or none can be read (`backup::status`).
-    pub backups_overdue: bool,
+    /// The daily backups are failing or cannot be read (`backup::status`).
+    pub backups_failing: bool,
 }
 
-/// `backup_root` is where this server writes backups, if it does.
-pub fn dpo_figures(
-    org: &Org,
-    backup_root: Option<&std::path::Path>,
-) -> Result<DpoFigures, AppError> {
+pub fn dpo_figures(state: &crate::web::AppState, org: &Org) -> Result<DpoFigures, AppError> {
     let today = super::privacy::today();
     let (due_soon, overdue) = crate::privacy::requests::due_counts(org, today)?;
     let now = OffsetDateTime::now_utc();
@@ -307,16 +303,8 @@ pub fn dpo_figures(
         overdue,
         open_breaches,
         notices: breaches::pending_notices(org)?.len(),
-        // Unreadable backups are said on the backups page; here only a failing run.
-        backups_overdue: backup_root.is_some_and(|root| {
-            matches!(
-                crate::backup::status::of_org(root, org.slug.as_str(), now),
-                Ok((
-                    _,
-                    crate::backup::status::Freshness::Overdue(_)
-                        | crate::backup::status::Freshness::Unreadable
-                ))
-            )
-        }),
+        // What is wrong is said on the backups page.
+        backups_failing: super::privacy_backups::look(state, org)
+            .is_some_and(|found| found.map_or(true, |(_, fresh)| fresh.is_bad())),
     })
 }
