@@ -139,7 +139,7 @@ route_table! {
     "/privacy/people/{id}/restrict" => [POST DPO => privacy_people::restrict],
     "/privacy/people/{id}/lift" => [POST DPO => privacy_people::lift],
     "/privacy/people/{id}/erase" => [POST DPO => privacy_people::erase],
-    "/privacy/retention" => [GET DPO => privacy_people::retention, POST DPO => privacy_people::save_retention],
+    "/privacy/retention" => [GET DPO => super::handlers::privacy_retention::retention, POST DPO => super::handlers::privacy_retention::save_retention],
     "/privacy/backups" => [GET DPO => super::handlers::privacy_backups::page],
     "/privacy/requests" => [GET DPO => privacy::list, POST DPO => privacy::create],
     "/privacy/requests/{id}" => [GET DPO => privacy::show],

@@ -22,5 +22,6 @@ pub mod privacy_breaches;
 pub mod privacy_me;
 pub mod privacy_people;
 pub mod privacy_request_ops;
+pub mod privacy_retention;
 pub mod reset;
 pub mod setup;
