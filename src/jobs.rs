@@ -54,6 +54,17 @@ pub trait RunRecord: Send + 'static {
     fn set_last_run(&self, job: &str, at: OffsetDateTime) -> Result<(), String>;
 }
 
+/// A day plus the longest a run and a restart may take: a daily job whose last run is
+/// older than this has missed a slot or failed.
+pub const LATE_AFTER: time::Duration = time::Duration::hours(26);
+
+/// Whether a daily job is late at `now`, for something that exists since `since`: its
+/// last run (if any) is more than [`LATE_AFTER`] ago, or it never ran and the thing is
+/// that old.
+pub fn late(last: Option<OffsetDateTime>, since: OffsetDateTime, now: OffsetDateTime) -> bool {
+    now - last.unwrap_or(since) > LATE_AFTER
+}
+
 /// How close to its slot a missed job waits for the slot rather than running at once.
 const MAKE_UP_BEFORE: time::Duration = time::Duration::hours(1);
 

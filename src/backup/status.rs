@@ -3,13 +3,10 @@
 
 use std::path::Path;
 
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 
 use super::BackupError;
-
-/// A day plus the longest a run and a restart may take: a newest backup older than
-/// this means a daily run was missed or failed.
-pub const OVERDUE_AFTER: Duration = Duration::hours(26);
+use crate::jobs::late;
 
 /// One kept backup as the page lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,10 +58,10 @@ pub fn of_org(
     shown.reverse();
     let newest = shown.iter().filter_map(|s| s.taken_at).max();
     let freshness = match newest {
-        None if shown.is_empty() && now - created <= OVERDUE_AFTER => Freshness::NotYet,
+        None if shown.is_empty() && !late(None, created, now) => Freshness::NotYet,
         None if shown.is_empty() => Freshness::Missing,
         None => Freshness::Unreadable,
-        Some(at) if now - at > OVERDUE_AFTER => Freshness::Overdue(at),
+        Some(at) if late(Some(at), created, now) => Freshness::Overdue(at),
         Some(at) => Freshness::Recent(at),
     };
     Ok((shown, freshness))
@@ -74,6 +71,7 @@ pub fn of_org(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use time::Duration;
 
     #[test]
     fn no_backup_is_bad_news_only_once_the_first_is_overdue() {

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use super::privacy::when;
 use crate::backup::BackupError;
 use crate::backup::status::{self, Freshness, Shown};
-use crate::tenancy::Org;
+use crate::tenancy::{Org, TenancyError};
 use crate::web::access::CurrentUser;
 use crate::web::layout::{Chrome, html};
 use crate::web::{AppError, AppState};
@@ -47,16 +47,20 @@ fn size_words(bytes: u64) -> String {
 pub fn look(state: &AppState, org: &Org) -> Option<Result<(Vec<Shown>, Freshness), BackupError>> {
     let root = state.backup_dir.get()?;
     let now = OffsetDateTime::now_utc();
-    let found = (|| {
-        let created = state
-            .tenants
-            .registry()
-            .find(org.id)?
-            .and_then(|r| OffsetDateTime::from_unix_timestamp(r.created_at).ok())
-            .unwrap_or(now);
-        status::of_org(root, org.slug.as_str(), created, now)
-    })();
+    let found = org_created(state, org)
+        .map_err(BackupError::from)
+        .and_then(|created| status::of_org(root, org.slug.as_str(), created, now));
     Some(found)
+}
+
+/// When `org` was created (from the registry; now if the record says nothing).
+pub fn org_created(state: &AppState, org: &Org) -> Result<OffsetDateTime, TenancyError> {
+    Ok(state
+        .tenants
+        .registry()
+        .find(org.id)?
+        .and_then(|r| OffsetDateTime::from_unix_timestamp(r.created_at).ok())
+        .unwrap_or_else(OffsetDateTime::now_utc))
 }
 
 /// GET /privacy/backups

@@ -284,6 +284,8 @@ pub struct DpoFigures {
     pub notices: usize,
     /// The daily backups are failing or cannot be read (`backup::status`).
     pub backups_failing: bool,
+    /// Retention has not run for more than a day (`jobs::late`).
+    pub retention_late: bool,
 }
 
 pub fn dpo_figures(state: &crate::web::AppState, org: &Org) -> Result<DpoFigures, AppError> {
@@ -303,6 +305,11 @@ pub fn dpo_figures(state: &crate::web::AppState, org: &Org) -> Result<DpoFigures
         overdue,
         open_breaches,
         notices: breaches::pending_notices(org)?.len(),
+        retention_late: crate::jobs::late(
+            crate::privacy::retention::last_run(org).map_err(super::privacy_people::fault)?,
+            super::privacy_backups::org_created(state, org)?,
+            now,
+        ),
         // What is wrong is said on the backups page.
         backups_failing: super::privacy_backups::look(state, org)
             .is_some_and(|found| found.map_or(true, |(_, fresh)| fresh.is_bad())),

@@ -7,8 +7,11 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 
 use super::privacy_people::{fault, refusal};
-use crate::privacy::PrivacyError;
+use time::OffsetDateTime;
+
+use super::privacy::when;
 use crate::privacy::retention::{self, Periods};
+use crate::web::AppState;
 use crate::web::access::CurrentUser;
 use crate::web::forms::{Fields, field};
 use crate::web::layout::{Chrome, html, see_other};
@@ -24,7 +27,35 @@ struct RetentionPage {
     claims_years: String,
     profile_months: String,
     audit_years: String,
+    /// Whether retention runs, in one sentence, and whether that is bad news.
+    ran: String,
+    late: bool,
     log: Vec<LogRow>,
+}
+
+/// Whether retention runs daily, as the DPO is told: `last` its last run, `since` when
+/// the organisation was created. The second value says it is late.
+pub fn ran_words(
+    last: Option<OffsetDateTime>,
+    since: OffsetDateTime,
+    now: OffsetDateTime,
+) -> (String, bool) {
+    let late = crate::jobs::late(last, since, now);
+    let words = match (last, late) {
+        (Some(at), false) => format!("Retention last ran on {}.", when(at.unix_timestamp())),
+        (Some(at), true) => format!(
+            "Retention last ran on {}, more than a day ago: the daily run is failing. \
+             Tell whoever runs the server.",
+            when(at.unix_timestamp())
+        ),
+        (None, false) => {
+            "Retention has not run yet: the first run is at the next daily run.".into()
+        }
+        (None, true) => "Retention has never run, though the organisation is more than a day \
+                         old: the daily run is failing. Tell whoever runs the server."
+            .into(),
+    };
+    (words, late)
 }
 
 pub struct LogRow {
@@ -36,14 +67,20 @@ pub struct LogRow {
 
 async fn retention_page(
     user: &CurrentUser,
+    state: web::Data<AppState>,
     typed: Option<(String, String, String)>,
 ) -> Result<RetentionPage, AppError> {
     let org = user.org().clone();
-    let (periods, log) = web::block(move || -> Result<_, PrivacyError> {
-        Ok((retention::periods(&org)?, retention::recent_log(&org, 100)?))
+    let (periods, log, (ran, late)) = web::block(move || -> Result<_, AppError> {
+        let last = retention::last_run(&org).map_err(fault)?;
+        let since = super::privacy_backups::org_created(&state, &org)?;
+        Ok((
+            retention::periods(&org).map_err(fault)?,
+            retention::recent_log(&org, 100).map_err(fault)?,
+            ran_words(last, since, OffsetDateTime::now_utc()),
+        ))
     })
-    .await?
-    .map_err(fault)?;
+    .await??;
     let (claims_years, profile_months, audit_years) = typed.unwrap_or_else(|| {
         (
             periods.claims_years.to_string(),
@@ -59,6 +96,8 @@ async fn retention_page(
         claims_years,
         profile_months,
         audit_years,
+        ran,
+        late,
         log: log
             .into_iter()
             .map(|e| LogRow {
@@ -72,8 +111,12 @@ async fn retention_page(
 }
 
 /// GET /privacy/retention
-pub async fn retention(user: CurrentUser, session: Session) -> Result<HttpResponse, AppError> {
-    let mut page = retention_page(&user, None).await?;
+pub async fn retention(
+    user: CurrentUser,
+    session: Session,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    let mut page = retention_page(&user, state, None).await?;
     page.notice = session::take_notice(&session);
     html(StatusCode::OK, &page)
 }
@@ -82,6 +125,7 @@ pub async fn retention(user: CurrentUser, session: Session) -> Result<HttpRespon
 pub async fn save_retention(
     user: CurrentUser,
     session: Session,
+    state: web::Data<AppState>,
     form: Fields,
 ) -> Result<HttpResponse, AppError> {
     let typed = (
@@ -97,7 +141,7 @@ pub async fn save_retention(
             audit_years,
         },
         _ => {
-            let mut page = retention_page(&user, Some(typed)).await?;
+            let mut page = retention_page(&user, state, Some(typed)).await?;
             page.error = Some("Enter each period as a whole number.".into());
             return html(StatusCode::UNPROCESSABLE_ENTITY, &page);
         }
@@ -110,7 +154,7 @@ pub async fn save_retention(
         }
         Err(e) => {
             let message = refusal(e)?;
-            let mut page = retention_page(&user, Some(typed)).await?;
+            let mut page = retention_page(&user, state, Some(typed)).await?;
             page.error = Some(message);
             html(StatusCode::UNPROCESSABLE_ENTITY, &page)
         }

@@ -1,6 +1,6 @@
-//! The DPO sees their organisation's backups (DESIGN: backups are logged and visible
-//! to the DPO): which are kept, and a warning, there and on the dashboard, when the
-//! newest is more than a day old.
+//! The DPO sees that the daily runs work (DESIGN: retention and backups are logged and
+//! visible to the DPO): the backups kept and when retention last ran, with a warning,
+//! there and on the dashboard, when either is more than a day late.
 
 #![allow(clippy::unwrap_used)]
 
@@ -33,16 +33,7 @@ async fn the_dpo_sees_the_backups_and_is_warned_when_the_newest_is_old() {
     );
 
     // Two days on and still no backup: the daily run fails for this organisation.
-    {
-        use diesel::prelude::*;
-        use expenseplus::db::schema::registry::organisations;
-        let two_days_ago = time::OffsetDateTime::now_utc() - time::Duration::days(2);
-        let mut conn = env.state.tenants.registry().pool().get().unwrap();
-        diesel::update(organisations::table)
-            .set(organisations::created_at.eq(two_days_ago.unix_timestamp()))
-            .execute(&mut conn)
-            .unwrap();
-    }
+    created_days_ago(env, 2);
     let page = dpo.get("/privacy/backups").await;
     assert!(
         page.body
@@ -99,4 +90,79 @@ async fn the_dpo_sees_the_backups_and_is_warned_when_the_newest_is_old() {
     let page = dpo.get("/privacy/backups").await;
     assert!(page.body.contains("damaged"), "{}", page.body);
     assert!(page.body.contains("None of the backups kept can be read"));
+}
+
+/// Sets when the organisation was created, as if it were `days` days old.
+fn created_days_ago(env: &common::TestEnv, days: i64) {
+    use diesel::prelude::*;
+    use expenseplus::db::schema::registry::organisations;
+    let at = time::OffsetDateTime::now_utc() - time::Duration::days(days);
+    let mut conn = env.state.tenants.registry().pool().get().unwrap();
+    diesel::update(organisations::table)
+        .set(organisations::created_at.eq(at.unix_timestamp()))
+        .execute(&mut conn)
+        .unwrap();
+}
+
+#[actix_web::test]
+async fn the_dpo_sees_when_retention_last_ran_and_is_warned_when_it_stops() {
+    use diesel::prelude::*;
+    use expenseplus::db::schema::org::settings;
+    let acme = common::acme_with_people();
+    let env = &acme.env;
+    let org = env.org("acme");
+    let app = atest::init_service(build_app(env.state.clone())).await;
+    let mut dpo = Client::new(&app);
+    dpo.sign_in("acme", "dpo@acme.example", PASSWORD).await;
+
+    let page = dpo.get("/privacy/retention").await;
+    assert!(
+        page.body.contains("Retention has not run yet"),
+        "{}",
+        page.body
+    );
+    created_days_ago(env, 2);
+    let page = dpo.get("/privacy/retention").await;
+    assert!(
+        page.body
+            .contains("Retention has never run, though the organisation is more than a day old"),
+        "{}",
+        page.body
+    );
+    assert!(
+        dpo.get("/")
+            .await
+            .body
+            .contains("Retention has not run for more than a day")
+    );
+
+    // A run with nothing to do is a run all the same.
+    let today = expenseplus::privacy::deadlines::uk_today(time::OffsetDateTime::now_utc());
+    expenseplus::privacy::retention::run(&org, today).unwrap();
+    let page = dpo.get("/privacy/retention").await;
+    assert!(page.body.contains("Retention last ran on"), "{}", page.body);
+    assert!(!page.body.contains("failing"));
+    assert!(!dpo.get("/").await.body.contains("Retention has not run"));
+
+    // Two days without a run.
+    let two_days_ago = time::OffsetDateTime::now_utc() - time::Duration::days(2);
+    let mut conn = org.conn().unwrap();
+    diesel::update(settings::table.find("retention_last_run"))
+        .set(settings::value.eq(two_days_ago.unix_timestamp().to_string()))
+        .execute(&mut conn)
+        .unwrap();
+    drop(conn);
+    let page = dpo.get("/privacy/retention").await;
+    assert!(
+        page.body
+            .contains("more than a day ago: the daily run is failing"),
+        "{}",
+        page.body
+    );
+    assert!(
+        dpo.get("/")
+            .await
+            .body
+            .contains("Retention has not run for more than a day")
+    );
 }
