@@ -49,7 +49,7 @@ pub fn ran_words(
             when(at.unix_timestamp())
         ),
         (None, false) => {
-            "Retention has not run yet: the first run is at the next daily run.".into()
+            "Retention has not run yet: it first runs at the server's next daily run.".into()
         }
         (None, true) => "Retention has never run, though the organisation is more than a day \
                          old: the daily run is failing. Tell whoever runs the server."
