@@ -202,6 +202,39 @@ fn has_schema(conn: &mut SqliteConnection) -> diesel::QueryResult<bool> {
     Ok(found.n > 0)
 }
 
+/// The newest migration this build knows for `schema`, e.g. `20261128000006`.
+pub fn newest_version(schema: Schema) -> String {
+    diesel::migration::MigrationSource::<Sqlite>::migrations(&schema.migrations())
+        .ok()
+        .and_then(|all| all.iter().map(|m| m.name().version().to_string()).max())
+        .unwrap_or_default()
+}
+
+/// Whether opening the database at `path` would migrate it (false if it holds no
+/// ExpensePlus data or is missing: opening it fails anyway).
+pub fn needs_migration(path: &Path, schema: Schema) -> Result<bool, DbError> {
+    // Connecting would create a missing file.
+    if !path.exists() {
+        return Ok(false);
+    }
+    let shown = path.display().to_string();
+    let fail = |reason: String| DbError::Open {
+        path: shown.clone(),
+        reason,
+    };
+    let url = path
+        .to_str()
+        .ok_or_else(|| fail("the path is not valid UTF-8".into()))?;
+    let mut conn = SqliteConnection::establish(url).map_err(|e| fail(e.to_string()))?;
+    conn.batch_execute("PRAGMA busy_timeout = 5000;")
+        .map_err(|e| fail(e.to_string()))?;
+    if !has_schema(&mut conn).map_err(|e| fail(e.to_string()))? {
+        return Ok(false);
+    }
+    conn.has_pending_migration(schema.migrations())
+        .map_err(|e| fail(e.to_string()))
+}
+
 fn migrate(conn: &mut SqliteConnection, schema: Schema, shown: &str) -> Result<(), DbError> {
     let pending = conn
         .has_pending_migration(schema.migrations())

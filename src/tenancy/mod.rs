@@ -28,6 +28,10 @@ pub enum TenancyError {
     )]
     AlreadyServing,
     #[error(
+        "an older ExpensePlus server is running on this data dir, and this command would upgrade the organisation's data under it: upgrade and restart the server first (it upgrades the data itself), then run this again"
+    )]
+    OlderServer,
+    #[error(
         "an ExpensePlus server is running on this data dir: stop it first (retention also runs inside the server every day)"
     )]
     Serving,

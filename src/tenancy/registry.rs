@@ -391,6 +391,9 @@ impl Registry {
         };
         let org_key = self.unwrap_org_key(record).map_err(keys_err)?;
         let dir = self.org_dir(&record.slug);
+        if self.usage == Usage::Command {
+            self.refuse_upgrade_under_older_server(&dir)?;
+        }
         let db = db::open(&dir.join("org.sqlite"), self.usage.spec(ORG_SPEC), false)?;
         let store = db::open(&dir.join("keys.sqlite"), self.usage.spec(KEYS_SPEC), false)?;
         Ok(super::Org::new(
@@ -400,6 +403,22 @@ impl Registry {
             db,
             KeyRing::new(org_key, store),
         ))
+    }
+
+    /// A command from a newer build would migrate the organisation's databases under a
+    /// server of an older one, whose queries then fail: refused while one runs.
+    fn refuse_upgrade_under_older_server(&self, dir: &Path) -> Result<(), TenancyError> {
+        let pending = db::needs_migration(&dir.join("org.sqlite"), db::Schema::Org)?
+            || db::needs_migration(&dir.join("keys.sqlite"), db::Schema::Keys)?;
+        if !pending {
+            return Ok(());
+        }
+        match super::serving::server_schema(&self.data_dir)? {
+            Some(theirs) if theirs < db::newest_version(db::Schema::Org) => {
+                Err(TenancyError::OlderServer)
+            }
+            _ => Ok(()),
+        }
     }
 
     fn unwrap_org_key(&self, record: &OrgRecord) -> Result<SecretKey, CryptoError> {

@@ -200,3 +200,54 @@ fn a_closed_pipe_on_stdout_is_not_a_panic() {
     assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
     assert!(stderr.is_empty(), "{stderr}");
 }
+
+/// A command from a newer build beside a server of an older one: opening the
+/// organisation would upgrade its data under that server, whose queries would then
+/// fail. Refused, with nothing upgraded; beside a server of this build it goes ahead.
+#[test]
+fn a_command_does_not_upgrade_the_data_under_an_older_server() {
+    use diesel::prelude::*;
+    use diesel_migrations::MigrationHarness;
+    use expenseplus::db::ORG_MIGRATIONS;
+    let (_dir, data) = setup();
+    let org_db = data.join("orgs").join("acme").join("org.sqlite");
+    let pending = || {
+        let mut conn = SqliteConnection::establish(org_db.to_str().unwrap()).unwrap();
+        conn.has_pending_migration(ORG_MIGRATIONS).unwrap()
+    };
+    // As an older build left it: the newest migration not yet applied.
+    let mut conn = SqliteConnection::establish(org_db.to_str().unwrap()).unwrap();
+    conn.revert_last_migration(ORG_MIGRATIONS).unwrap();
+    drop(conn);
+    // An older server runs: its lock names an older schema.
+    let older = expenseplus::tenancy::serving::claim(&data).unwrap();
+    std::fs::write(data.join("serve.lock"), "org 20251101000001\n").unwrap();
+    let verify = [
+        "--data-dir",
+        data_arg(&data),
+        "audit",
+        "verify",
+        "--org",
+        "acme",
+    ];
+    let out = run(&verify);
+    assert_refused(
+        &out,
+        &[
+            "An older ExpensePlus server is running on this data dir",
+            "upgrade and restart the server first",
+        ],
+    );
+    assert!(pending(), "nothing was upgraded");
+    drop(older);
+
+    let current = expenseplus::tenancy::serving::claim(&data).unwrap();
+    let out = run(&verify);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!pending());
+    drop(current);
+}
