@@ -12,6 +12,7 @@ pub mod lines;
 pub mod lists;
 pub mod mileage;
 pub mod money;
+mod pdf_object_streams;
 pub mod policy;
 pub mod receipt_allowance;
 mod receipt_check;

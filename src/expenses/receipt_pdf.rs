@@ -10,9 +10,10 @@
 //!   reading the file token by token. Short names do turn up there by chance (a link's
 //!   path, compressed bytes).
 //!
-//! Names compressed inside object streams are out of this check's sight: it keeps
-//! casual carriers out, and the download-only serving (attachment, sandboxing CSP)
-//! does the rest. Each name is judged as it is read: nothing is kept.
+//! Objects compressed inside object streams are read by `pdf_object_streams`, the same
+//! two ways. Each name is judged as it is read: nothing is kept.
+
+use super::pdf_object_streams::{self, Verdict};
 
 /// `%%EOF` must be within this many bytes of the end (readers look there too).
 const EOF_WINDOW: usize = 1024;
@@ -44,14 +45,21 @@ pub(super) fn check_pdf(bytes: &[u8]) -> Result<(), String> {
             "the PDF is incomplete or damaged: save or export it again and attach that".into(),
         );
     }
-    if action_anywhere(bytes) || active_in_objects(bytes) {
-        return Err(
-            "the PDF contains scripts, forms or launch actions, which a receipt does not \
-             need: print it to a new PDF and attach that"
-                .into(),
-        );
+    let active = |b: &[u8]| action_anywhere(b) || active_in_objects(b);
+    let refused = "the PDF contains scripts, forms or launch actions, which a receipt does not \
+                   need: print it to a new PDF and attach that";
+    if active(bytes) {
+        return Err(refused.into());
     }
-    Ok(())
+    match pdf_object_streams::check(bytes, active) {
+        Verdict::Clean => Ok(()),
+        Verdict::Active => Err(refused.into()),
+        Verdict::Unreadable => Err(
+            "the PDF holds compressed parts that cannot be checked for scripts: print it \
+             to a new PDF and attach that"
+                .into(),
+        ),
+    }
 }
 
 /// Where `what` next occurs in `bytes` from `from`.
@@ -68,7 +76,7 @@ fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'\x0c' | 0)
 }
 
-fn is_delimiter(b: u8) -> bool {
+pub(super) fn is_delimiter(b: u8) -> bool {
     is_space(b) || b"()<>[]{}/%".contains(&b)
 }
 
@@ -134,7 +142,7 @@ fn active_in_objects(bytes: &[u8]) -> bool {
 }
 
 /// The name whose `/` is at `slash`, `#xx` escapes decoded, and where it ends.
-fn read_name(bytes: &[u8], slash: usize) -> (Vec<u8>, usize) {
+pub(super) fn read_name(bytes: &[u8], slash: usize) -> (Vec<u8>, usize) {
     let start = slash + 1;
     let len = bytes[start..]
         .iter()
@@ -182,18 +190,18 @@ fn stream_end(bytes: &[u8], body: usize, (endstream, endobj): &mut (Next, Next))
 }
 
 /// Where a word next occurs, remembered until reading passes it.
-struct Next {
+pub(super) struct Next {
     word: &'static [u8],
     at: Option<usize>,
 }
 
 impl Next {
-    fn new(word: &'static [u8]) -> Next {
+    pub(super) fn new(word: &'static [u8]) -> Next {
         Next { word, at: None }
     }
 
     /// Its first place at or after `from` (the file's length if none).
-    fn at_or_after(&mut self, bytes: &[u8], from: usize) -> usize {
+    pub(super) fn at_or_after(&mut self, bytes: &[u8], from: usize) -> usize {
         match self.at {
             Some(at) if at >= from => at,
             _ => {
@@ -307,6 +315,50 @@ mod tests {
             text.push_str("startxref\n9\n%%EOF\n");
             assert!(check_pdf(text.as_bytes()).is_ok(), "{unit:?}");
         }
+    }
+
+    /// What `qpdf --object-streams=generate` and most writers make of a file with an
+    /// opening script: the action compressed inside an object stream.
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn a_script_compressed_in_an_object_stream_is_refused() {
+        use std::io::Write;
+        let pdf = |objects: &[u8], dict: &str| {
+            let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+            z.write_all(objects).unwrap();
+            let mut f =
+                format!("%PDF-1.5\n7 0 obj\n<< /Type /ObjStm /N 1 /First 4 {dict} >>\nstream\n")
+                    .into_bytes();
+            f.extend_from_slice(&z.finish().unwrap());
+            f.extend_from_slice(b"\nendstream\nendobj\nstartxref\n9\n%%EOF\n");
+            f
+        };
+        let flate = "/Filter /FlateDecode";
+        let script = format!("5 0 << {SCRIPT} >>");
+        let err = check_pdf(&pdf(script.as_bytes(), flate)).unwrap_err();
+        assert!(err.contains("scripts"), "{err}");
+        assert!(check_pdf(&pdf(b"5 0 << /Type /Page >>", flate)).is_ok());
+        let predictor = "/Filter /FlateDecode /DecodeParms << /Predictor 12 /Columns 4 >>";
+        let err = check_pdf(&pdf(b"5 0 << /Type /Page >>", predictor)).unwrap_err();
+        assert!(err.contains("cannot be checked"), "{err}");
+    }
+
+    /// Files from real tools: a page Chromium printed, and qpdf's rewrite of it with
+    /// object streams, as is and with an opening script added (README, Receipts).
+    #[test]
+    fn real_files_with_object_streams() {
+        let printed = include_bytes!("../../tests/fixtures/printed.pdf");
+        let objstm = include_bytes!("../../tests/fixtures/printed-objstm.pdf");
+        let script = include_bytes!("../../tests/fixtures/printed-objstm-script.pdf");
+        assert_eq!(check_pdf(printed), Ok(()));
+        assert_eq!(check_pdf(objstm), Ok(()));
+        let hidden = |w: &[u8]| script.windows(w.len()).any(|x| x == w);
+        assert!(
+            !hidden(b"JavaScript") && !hidden(b"/JS"),
+            "compressed out of sight"
+        );
+        let err = check_pdf(script).err().unwrap_or_default();
+        assert!(err.contains("scripts"), "{err}");
     }
 
     #[test]

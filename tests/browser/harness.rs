@@ -381,13 +381,21 @@ impl Rig {
     pub async fn download(&self, suffix: &str) -> Result<(PathBuf, Vec<u8>)> {
         let deadline = Instant::now() + STEP_TIMEOUT;
         loop {
+            // Chromium writes into a `.crdownload` file and may first put an empty
+            // placeholder under the final name: done when that file is gone.
+            let mut found = None;
+            let mut in_progress = false;
             for entry in std::fs::read_dir(&self.downloads)? {
                 let path = entry?.path();
                 let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                in_progress |= name.ends_with(".crdownload");
                 if name.ends_with(suffix) {
-                    let bytes = std::fs::read(&path)?;
-                    return Ok((path, bytes));
+                    found = Some(path);
                 }
+            }
+            if let (Some(path), false) = (found, in_progress) {
+                let bytes = std::fs::read(&path)?;
+                return Ok((path, bytes));
             }
             if Instant::now() >= deadline {
                 bail!("no download ending in {suffix} within {STEP_TIMEOUT:?}");
