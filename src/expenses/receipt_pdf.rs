@@ -24,7 +24,7 @@ const EOF_WINDOW: usize = 1024;
 /// media. Plain web links (`URI`) stay allowed: invoices carry them, and readers ask
 /// before following one. Attached files are allowed too: e-invoices (ZUGFeRD,
 /// Factur-X) carry their XML that way, and a reader does not run them.
-const ACTIVE: [&[u8]; 10] = [
+const ACTIVE: [&[u8]; 11] = [
     b"JavaScript",
     b"JS",
     b"XFA",
@@ -35,6 +35,8 @@ const ACTIVE: [&[u8]; 10] = [
     b"GoToR",
     b"GoToE",
     b"RichMedia",
+    // A media action, which may carry a script of its own (`/JS`).
+    b"Rendition",
 ];
 
 pub(super) fn check_pdf(bytes: &[u8]) -> Result<(), String> {
@@ -59,6 +61,11 @@ pub(super) fn check_pdf(bytes: &[u8]) -> Result<(), String> {
              to a new PDF and attach that"
                 .into(),
         ),
+        Verdict::Protected => Err(
+            "the PDF is protected (encrypted), so it cannot be checked for scripts: print \
+             it to a new PDF and attach that"
+                .into(),
+        ),
     }
 }
 
@@ -72,7 +79,7 @@ fn find(bytes: &[u8], what: &[u8], from: usize) -> Option<usize> {
 }
 
 /// White space in PDF includes NUL and form feed.
-fn is_space(b: u8) -> bool {
+pub(super) fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'\x0c' | 0)
 }
 
