@@ -50,22 +50,21 @@ fn job(name: &'static str, ran: Sender<&'static str>, ok: bool) -> DailyJob {
     })
 }
 
+/// Starts the scheduler on `jobs`, which report on `ran`; gives it and what it records.
+fn start(env: &TestEnv, jobs: Vec<DailyJob>) -> (jobs::Scheduler, mpsc::Receiver<String>) {
+    let (tell, recorded) = mpsc::channel();
+    let runs = runs(env);
+    (jobs::start(jobs, Told { runs, tell }).unwrap(), recorded)
+}
+
 #[test]
 fn a_start_after_a_missed_slot_runs_the_job_at_once_and_records_it() {
     let env = TestEnv::new();
     let two_days_ago = OffsetDateTime::now_utc() - time::Duration::days(2);
     runs(&env).set_last_run("backup", two_days_ago).unwrap();
     let (ran, job_ran) = mpsc::channel();
-    let (tell, recorded) = mpsc::channel();
     let started = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
-    let _scheduler = jobs::start(
-        vec![job("backup", ran, true)],
-        Told {
-            runs: runs(&env),
-            tell,
-        },
-    )
-    .unwrap();
+    let (_scheduler, recorded) = start(&env, vec![job("backup", ran, true)]);
     assert_eq!(job_ran.recv_timeout(EVENT).unwrap(), "backup");
     assert_eq!(recorded.recv_timeout(EVENT).unwrap(), "backup");
     let last = runs(&env).last_run("backup").unwrap().unwrap();
@@ -77,16 +76,8 @@ fn a_first_start_is_recorded_so_a_later_start_can_tell_a_missed_slot() {
     let env = TestEnv::new();
     assert_eq!(runs(&env).last_run("backup").unwrap(), None);
     let (ran, _job_ran) = mpsc::channel();
-    let (tell, recorded) = mpsc::channel();
     let started = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
-    let _scheduler = jobs::start(
-        vec![job("backup", ran, true)],
-        Told {
-            runs: runs(&env),
-            tell,
-        },
-    )
-    .unwrap();
+    let (_scheduler, recorded) = start(&env, vec![job("backup", ran, true)]);
     assert_eq!(recorded.recv_timeout(EVENT).unwrap(), "backup");
     let last = runs(&env).last_run("backup").unwrap().unwrap();
     assert!(last >= started);
@@ -101,18 +92,11 @@ fn a_failed_run_is_not_recorded() {
         runs(&env).set_last_run(name, long_ago).unwrap();
     }
     let (ran, job_ran) = mpsc::channel();
-    let (tell, recorded) = mpsc::channel();
-    let _scheduler = jobs::start(
-        vec![
-            job("retention", ran.clone(), false),
-            job("backup", ran, true),
-        ],
-        Told {
-            runs: runs(&env),
-            tell,
-        },
-    )
-    .unwrap();
+    let jobs = vec![
+        job("retention", ran.clone(), false),
+        job("backup", ran, true),
+    ];
+    let (_scheduler, recorded) = start(&env, jobs);
     // Both run, in order; the first one's record would have come before the second's.
     assert_eq!(job_ran.recv_timeout(EVENT).unwrap(), "retention");
     assert_eq!(job_ran.recv_timeout(EVENT).unwrap(), "backup");

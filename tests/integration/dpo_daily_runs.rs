@@ -12,6 +12,15 @@ use common::{Client, PASSWORD};
 use expenseplus::backup;
 use expenseplus::web::build_app;
 
+/// The page shows `text`; the whole page is printed if not.
+fn says(page: &common::Page, text: &str) {
+    assert!(
+        page.body.contains(text),
+        "{text:?} not on the page: {}",
+        page.body
+    );
+}
+
 #[actix_web::test]
 async fn the_dpo_sees_the_backups_and_is_warned_when_the_newest_is_old() {
     let acme = common::acme_with_people();
@@ -25,38 +34,23 @@ async fn the_dpo_sees_the_backups_and_is_warned_when_the_newest_is_old() {
 
     let page = dpo.get("/privacy/backups").await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(
-        page.body
-            .contains("There is no backup of this organisation yet"),
-        "{}",
-        page.body
-    );
+    says(&page, "There is no backup of this organisation yet");
 
     // Two days on and still no backup: the daily run fails for this organisation.
     created_days_ago(env, 2);
     let page = dpo.get("/privacy/backups").await;
-    assert!(
-        page.body
-            .contains("though it is more than a day old: the daily backups are failing"),
-        "{}",
-        page.body
+    says(
+        &page,
+        "though it is more than a day old: the daily backups are failing",
     );
     let home = dpo.get("/").await;
-    assert!(
-        home.body.contains("The daily backups are failing"),
-        "{}",
-        home.body
-    );
+    says(&home, "The daily backups are failing");
 
     let dir = env.state.tenants.registry().org_dir("acme");
     let taken = backup::backup_org(&org, &dir, &root).unwrap();
     let page = dpo.get("/privacy/backups").await;
-    assert!(
-        page.body.contains("The newest backup was taken on"),
-        "{}",
-        page.body
-    );
-    assert!(page.body.contains("<td>complete</td>"));
+    says(&page, "The newest backup was taken on");
+    says(&page, "<td>complete</td>");
     assert!(!page.body.contains("failing"));
     let home = dpo.get("/").await;
     assert!(!home.body.contains("The daily backups are failing"));
@@ -72,24 +66,15 @@ async fn the_dpo_sees_the_backups_and_is_warned_when_the_newest_is_old() {
         .into();
     std::fs::write(&manifest_path, manifest.to_string()).unwrap();
     let page = dpo.get("/privacy/backups").await;
-    assert!(
-        page.body
-            .contains("more than a day ago: the daily backups are failing"),
-        "{}",
-        page.body
-    );
+    says(&page, "more than a day ago: the daily backups are failing");
     let home = dpo.get("/").await;
-    assert!(
-        home.body.contains("The daily backups are failing"),
-        "{}",
-        home.body
-    );
+    says(&home, "The daily backups are failing");
 
     // A backup whose manifest cannot be read is listed as damaged.
     std::fs::write(&manifest_path, "{").unwrap();
     let page = dpo.get("/privacy/backups").await;
-    assert!(page.body.contains("damaged"), "{}", page.body);
-    assert!(page.body.contains("None of the backups kept can be read"));
+    says(&page, "damaged");
+    says(&page, "None of the backups kept can be read");
 }
 
 /// Sets when the organisation was created, as if it were `days` days old.
@@ -116,31 +101,23 @@ async fn the_dpo_sees_when_retention_last_ran_and_is_warned_when_it_stops() {
     dpo.sign_in("acme", "dpo@acme.example", PASSWORD).await;
 
     let page = dpo.get("/privacy/retention").await;
-    assert!(
-        page.body.contains("Retention has not run yet"),
-        "{}",
-        page.body
-    );
+    says(&page, "Retention has not run yet");
     created_days_ago(env, 2);
     let page = dpo.get("/privacy/retention").await;
-    assert!(
-        page.body
-            .contains("Retention has never run, though the organisation is more than a day old"),
-        "{}",
-        page.body
+    says(
+        &page,
+        "Retention has never run, though the organisation is more than a day old",
     );
-    assert!(
-        dpo.get("/")
-            .await
-            .body
-            .contains("Retention has not run for more than a day")
+    says(
+        &dpo.get("/").await,
+        "Retention has not run for more than a day",
     );
 
     // A run with nothing to do is a run all the same.
     let today = expenseplus::privacy::deadlines::uk_today(time::OffsetDateTime::now_utc());
     expenseplus::privacy::retention::run(&org, today).unwrap();
     let page = dpo.get("/privacy/retention").await;
-    assert!(page.body.contains("Retention last ran on"), "{}", page.body);
+    says(&page, "Retention last ran on");
     assert!(!page.body.contains("failing"));
     assert!(!dpo.get("/").await.body.contains("Retention has not run"));
 
@@ -153,16 +130,9 @@ async fn the_dpo_sees_when_retention_last_ran_and_is_warned_when_it_stops() {
         .unwrap();
     drop(conn);
     let page = dpo.get("/privacy/retention").await;
-    assert!(
-        page.body
-            .contains("more than a day ago: the daily run is failing"),
-        "{}",
-        page.body
-    );
-    assert!(
-        dpo.get("/")
-            .await
-            .body
-            .contains("Retention has not run for more than a day")
+    says(&page, "more than a day ago: the daily run is failing");
+    says(
+        &dpo.get("/").await,
+        "Retention has not run for more than a day",
     );
 }

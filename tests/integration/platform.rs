@@ -293,13 +293,14 @@ fn an_organisation_still_in_use_is_never_opened_twice() {
     );
 }
 
-/// The first requests after an upgrade reach an organisation whose database still needs
-/// a migration, several at once. Each opened and migrated it on its own, and all but
-/// the first failed ("table already exists"), so those people got an error page.
-#[test]
-fn requests_opening_an_organisation_at_once_migrate_it_once_and_all_get_it() {
+/// A registry with the organisation `aa` as an older version left it: its newest
+/// migration not yet applied.
+fn an_org_left_by_an_older_version() -> (
+    tempfile::TempDir,
+    expenseplus::tenancy::Registry,
+    expenseplus::tenancy::OrgRecord,
+) {
     use diesel_migrations::MigrationHarness;
-    use std::sync::{Arc, Barrier};
     let dir = tempfile::tempdir().unwrap();
     let registry =
         expenseplus::tenancy::Registry::open(dir.path(), true, expenseplus::tenancy::Usage::Server)
@@ -307,12 +308,21 @@ fn requests_opening_an_organisation_at_once_migrate_it_once_and_all_get_it() {
     let record = registry
         .create_org(&expenseplus::ids::Slug::parse("aa").unwrap(), "aa")
         .unwrap();
-    // As an older version left it: the newest migration not yet applied.
     let path = registry.org_dir("aa").join("org.sqlite");
     let mut conn = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
     conn.revert_last_migration(expenseplus::db::ORG_MIGRATIONS)
         .unwrap();
-    drop(conn);
+    (dir, registry, record)
+}
+
+/// The first requests after an upgrade reach an organisation whose database still needs
+/// a migration, several at once. Each opened and migrated it on its own, and all but
+/// the first failed ("table already exists"), so those people got an error page.
+#[test]
+fn requests_opening_an_organisation_at_once_migrate_it_once_and_all_get_it() {
+    use diesel_migrations::MigrationHarness;
+    use std::sync::{Arc, Barrier};
+    let (_dir, registry, record) = an_org_left_by_an_older_version();
 
     let tenants = expenseplus::tenancy::Tenants::new(registry, std::num::NonZeroUsize::MIN);
     let start = Barrier::new(4);
@@ -343,21 +353,10 @@ fn requests_opening_an_organisation_at_once_migrate_it_once_and_all_get_it() {
 /// migration: the second waits for the first and finds nothing left to do.
 #[test]
 fn two_connections_migrating_one_file_at_once_both_succeed() {
-    use diesel_migrations::MigrationHarness;
     use expenseplus::tenancy::registry::ORG_SPEC;
     use std::sync::Barrier;
-    let dir = tempfile::tempdir().unwrap();
-    let registry =
-        expenseplus::tenancy::Registry::open(dir.path(), true, expenseplus::tenancy::Usage::Server)
-            .unwrap();
-    registry
-        .create_org(&expenseplus::ids::Slug::parse("aa").unwrap(), "aa")
-        .unwrap();
+    let (_dir, registry, _) = an_org_left_by_an_older_version();
     let path = registry.org_dir("aa").join("org.sqlite");
-    let mut conn = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
-    conn.revert_last_migration(expenseplus::db::ORG_MIGRATIONS)
-        .unwrap();
-    drop(conn);
     let start = Barrier::new(2);
     std::thread::scope(|s| {
         let threads: Vec<_> = (0..2)
