@@ -86,17 +86,7 @@ async fn a_damaged_organisation_database_affects_only_that_organisation() {
     assert!(page.body.contains("Beta Ltd claim"));
 
     let mut acme = Client::new(&app);
-    acme.get("/login").await;
-    let page = acme
-        .post(
-            "/login",
-            &[
-                ("organisation", "acme"),
-                ("email", "emp@acme.example"),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
+    let page = acme.try_sign_in("acme", "emp@acme.example", PASSWORD).await;
     assert_eq!(page.status, StatusCode::INTERNAL_SERVER_ERROR);
     assert!(page.body.contains("Something went wrong"), "{}", page.body);
     assert!(!page.body.contains("sqlite") && !page.body.contains("panicked"));

@@ -147,11 +147,7 @@ pub fn open(path: &Path, spec: DbSpec, create: bool) -> Result<DbPool, DbError> 
             .map_err(|e| open_err(e.to_string()))?;
     }
     {
-        let mut conn = SqliteConnection::establish(url).map_err(|e| open_err(e.to_string()))?;
-        // First: even the look below may meet another connection's lock (one rebuilding
-        // the write-ahead log's index as it opens) and must wait for it, not fail.
-        conn.batch_execute("PRAGMA busy_timeout = 5000;")
-            .map_err(|e| open_err(e.to_string()))?;
+        let mut conn = connect(url).map_err(|e| open_err(e.to_string()))?;
         // SQLite takes an empty file (truncated, or a copy gone wrong) for a new
         // database, and the migrations would build fresh, empty tables in it: an
         // organisation served with no one in it, and backed up so. A file that must
@@ -217,22 +213,28 @@ pub fn needs_migration(path: &Path, schema: Schema) -> Result<bool, DbError> {
     if !path.exists() {
         return Ok(false);
     }
-    let shown = path.display().to_string();
     let fail = |reason: String| DbError::Open {
-        path: shown.clone(),
+        path: path.display().to_string(),
         reason,
     };
     let url = path
         .to_str()
         .ok_or_else(|| fail("the path is not valid UTF-8".into()))?;
-    let mut conn = SqliteConnection::establish(url).map_err(|e| fail(e.to_string()))?;
-    conn.batch_execute("PRAGMA busy_timeout = 5000;")
-        .map_err(|e| fail(e.to_string()))?;
+    let mut conn = connect(url).map_err(|e| fail(e.to_string()))?;
     if !has_schema(&mut conn).map_err(|e| fail(e.to_string()))? {
         return Ok(false);
     }
     conn.has_pending_migration(schema.migrations())
         .map_err(|e| fail(e.to_string()))
+}
+
+/// A plain connection that waits for other connections' locks from its first
+/// statement: even a look at the schema may meet one (a connection rebuilding the
+/// write-ahead log's index as it opens).
+fn connect(url: &str) -> Result<SqliteConnection, Box<dyn std::error::Error>> {
+    let mut conn = SqliteConnection::establish(url)?;
+    conn.batch_execute("PRAGMA busy_timeout = 5000;")?;
+    Ok(conn)
 }
 
 fn migrate(conn: &mut SqliteConnection, schema: Schema, shown: &str) -> Result<(), DbError> {

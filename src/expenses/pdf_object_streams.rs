@@ -16,7 +16,7 @@
 use std::borrow::Cow;
 use std::io::Read;
 
-use super::receipt_pdf::{Next, is_delimiter, is_space, read_name};
+use super::receipt_pdf::{Next, is_delimiter, is_space, names_spelt};
 
 /// Most all of a file's object streams may inflate to: ten megabytes of compressed
 /// zeros inflate to gigabytes.
@@ -79,7 +79,7 @@ struct Reading<'a> {
 
 /// Reads every object stream in `bytes` and asks `active` of its objects.
 pub(super) fn check(bytes: &[u8], active: impl Fn(&[u8]) -> bool) -> Verdict {
-    let encrypted = any_name(bytes, |n| n == b"Encrypt");
+    let encrypted = names_spelt(bytes).any(|(_, n, _)| n == b"Encrypt");
     let mut r = Reading {
         bytes,
         out_left: MAX_INFLATED,
@@ -89,11 +89,7 @@ pub(super) fn check(bytes: &[u8], active: impl Fn(&[u8]) -> bool) -> Verdict {
         judged: None,
     };
     let mut found = 0usize;
-    let mut at = 0;
-    while let Some(slash) = bytes[at..].iter().position(|&c| c == b'/') {
-        let name_at = at + slash;
-        let (name, end) = read_name(bytes, name_at);
-        at = end;
+    for (name_at, name, end) in names_spelt(bytes) {
         let sure = match name.as_slice() {
             b"ObjStm" => true,
             b"First" => false,
@@ -136,7 +132,7 @@ fn judge(
     let window = name_at.saturating_sub(DICT_WINDOW);
     let start = rfind(&bytes[window..name_at], b"obj").map_or(window, |i| window + i);
     let dict = &bytes[start..keyword];
-    let names = names_in(dict);
+    let names: Vec<Vec<u8>> = names_spelt(dict).map(|(_, name, _)| name).collect();
     let has = |set: &[&[u8]]| names.iter().filter(|n| set.contains(&n.as_slice())).count();
     if !sure && has(&[b"N"]) == 0 {
         return Verdict::Clean;
@@ -195,47 +191,15 @@ fn stream_keyword(bytes: &[u8], from: usize) -> Option<usize> {
 /// Whether a `/Filter` in the dictionary's text is given by reference (`9 0 R`, or an
 /// array of them), which is read from another object.
 fn filter_by_reference(dict: &[u8]) -> bool {
-    let mut at = 0;
-    while let Some(slash) = dict[at..].iter().position(|&c| c == b'/') {
-        let (name, end) = read_name(dict, at + slash);
-        at = end;
-        if name != b"Filter" {
-            continue;
-        }
-        let mut i = end;
-        while dict.get(i).is_some_and(|&b| is_space(b) || b == b'[') {
-            i += 1;
-        }
-        if dict.get(i).is_some_and(u8::is_ascii_digit) {
-            return true;
-        }
-    }
-    false
-}
-
-/// Whether a name for which `pred` holds is spelt anywhere in the file.
-fn any_name(bytes: &[u8], pred: impl Fn(&[u8]) -> bool) -> bool {
-    let mut at = 0;
-    while let Some(slash) = bytes[at..].iter().position(|&c| c == b'/') {
-        let (name, end) = read_name(bytes, at + slash);
-        if pred(&name) {
-            return true;
-        }
-        at = end;
-    }
-    false
-}
-
-/// The names in a dictionary's text.
-fn names_in(dict: &[u8]) -> Vec<Vec<u8>> {
-    let mut names = Vec::new();
-    let mut at = 0;
-    while let Some(slash) = dict[at..].iter().position(|&c| c == b'/') {
-        let (name, end) = read_name(dict, at + slash);
-        names.push(name);
-        at = end;
-    }
-    names
+    names_spelt(dict)
+        .filter(|(_, name, _)| name == b"Filter")
+        .any(|(_, _, end)| {
+            let mut i = end;
+            while dict.get(i).is_some_and(|&b| is_space(b) || b == b'[') {
+                i += 1;
+            }
+            dict.get(i).is_some_and(u8::is_ascii_digit)
+        })
 }
 
 /// Where `what` last occurs in `bytes`.

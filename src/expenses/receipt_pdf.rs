@@ -93,15 +93,19 @@ fn is_active(name: &[u8]) -> bool {
 
 /// Whether an action type is spelt anywhere in the file.
 fn action_anywhere(bytes: &[u8]) -> bool {
+    names_spelt(bytes).any(|(_, name, _)| name.len() >= 5 && is_active(&name))
+}
+
+/// Every name spelt in `bytes`, strings, comments and stream data included: where its
+/// `/` is, the name (`#xx` escapes decoded) and where it ends.
+pub(super) fn names_spelt(bytes: &[u8]) -> impl Iterator<Item = (usize, Vec<u8>, usize)> + '_ {
     let mut at = 0;
-    while let Some(slash) = bytes[at..].iter().position(|&c| c == b'/') {
-        let (name, end) = read_name(bytes, at + slash);
-        if name.len() >= 5 && is_active(&name) {
-            return true;
-        }
+    std::iter::from_fn(move || {
+        let slash = at + bytes.get(at..)?.iter().position(|&c| c == b'/')?;
+        let (name, end) = read_name(bytes, slash);
         at = end;
-    }
-    false
+        Some((slash, name, end))
+    })
 }
 
 /// Whether an active name stands where a reader reads names: outside strings,
@@ -149,7 +153,7 @@ fn active_in_objects(bytes: &[u8]) -> bool {
 }
 
 /// The name whose `/` is at `slash`, `#xx` escapes decoded, and where it ends.
-pub(super) fn read_name(bytes: &[u8], slash: usize) -> (Vec<u8>, usize) {
+fn read_name(bytes: &[u8], slash: usize) -> (Vec<u8>, usize) {
     let start = slash + 1;
     let len = bytes[start..]
         .iter()

@@ -432,18 +432,22 @@ where
     }
 
     /// Signs in with a password (no MFA) and asserts it worked.
-    pub async fn sign_in(&mut self, org: &str, email: &str, password: &str) {
+    /// Opens the sign-in form and sends it; gives the answer, whatever it is.
+    pub async fn try_sign_in(&mut self, org: &str, email: &str, password: &str) -> Page {
         self.get("/login").await;
-        let page = self
-            .post(
-                "/login",
-                &[
-                    ("organisation", org),
-                    ("email", email),
-                    ("password", password),
-                ],
-            )
-            .await;
+        self.post(
+            "/login",
+            &[
+                ("organisation", org),
+                ("email", email),
+                ("password", password),
+            ],
+        )
+        .await
+    }
+
+    pub async fn sign_in(&mut self, org: &str, email: &str, password: &str) {
+        let page = self.try_sign_in(org, email, password).await;
         assert_eq!(
             page.status,
             StatusCode::SEE_OTHER,
@@ -498,4 +502,18 @@ pub fn age_claim(org: &Org, claim: i64, d: time::Date) {
         .set(claims::updated_at.eq(at))
         .execute(&mut conn)
         .expect("claim aged");
+}
+
+/// Runs the real binary on `data_dir` with `args`, environment defaults cleared and
+/// its log off, and waits for it.
+pub fn run_cli(data_dir: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_expenseplus"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env_remove("EXPENSEPLUS_MASTER_KEY")
+        .env_remove("EXPENSEPLUS_BACKUP_DIR")
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("the command runs")
 }

@@ -45,16 +45,8 @@ async fn wrong_password_and_unknown_people_get_the_same_answer() {
     let env = env_with_people();
     let app = atest::init_service(build_app(env.state.clone())).await;
     let mut c = Client::new(&app);
-    c.get("/login").await;
     let wrong = c
-        .post(
-            "/login",
-            &[
-                ("organisation", "acme"),
-                ("email", "emp@acme.example"),
-                ("password", "not the password!"),
-            ],
-        )
+        .try_sign_in("acme", "emp@acme.example", "not the password!")
         .await;
     let unknown = c
         .post(
@@ -102,16 +94,8 @@ async fn session_cookie_flags_and_no_fixation() {
     }
     assert!(!cookie.contains("Domain=") && !cookie.contains("Max-Age"));
     let mut signing_in = Client::new(&app);
-    signing_in.get("/login").await;
     let signed_in = signing_in
-        .post(
-            "/login",
-            &[
-                ("organisation", "acme"),
-                ("email", "emp@acme.example"),
-                ("password", PASSWORD),
-            ],
-        )
+        .try_sign_in("acme", "emp@acme.example", PASSWORD)
         .await;
     let cookie = signed_in.set_cookies().join("\n");
     assert!(cookie.starts_with("__Host-expenseplus="), "{cookie}");
@@ -193,17 +177,7 @@ async fn revoked_and_expired_sessions_end() {
     assert_eq!(c.get("/").await.location(), Some("/login"));
     // ...and a deactivated person cannot sign in.
     let mut d = Client::new(&app);
-    d.get("/login").await;
-    let page = d
-        .post(
-            "/login",
-            &[
-                ("organisation", "acme"),
-                ("email", "fin@acme.example"),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
+    let page = d.try_sign_in("acme", "fin@acme.example", PASSWORD).await;
     assert_eq!(page.status, StatusCode::UNAUTHORIZED);
 
     // Idle and absolute timeouts: age the stored session instead of waiting.
@@ -335,17 +309,7 @@ where
         >,
     B: actix_web::body::MessageBody,
 {
-    c.get("/login").await;
-    let p = c
-        .post(
-            "/login",
-            &[
-                ("organisation", "acme"),
-                ("email", "emp@acme.example"),
-                ("password", password),
-            ],
-        )
-        .await;
+    let p = c.try_sign_in("acme", "emp@acme.example", password).await;
     assert_eq!(p.location(), Some("/login/mfa"), "{} {}", p.status, p.body);
     c.get("/login/mfa").await;
 }
@@ -626,17 +590,7 @@ async fn a_session_in_one_organisation_reaches_nothing_of_another() {
     }
     // The other organisation's people cannot sign in against this one.
     let mut g = Client::new(&app);
-    g.get("/login").await;
-    let p = g
-        .post(
-            "/login",
-            &[
-                ("organisation", "acme"),
-                ("email", "emp@globex.example"),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
+    let p = g.try_sign_in("acme", "emp@globex.example", PASSWORD).await;
     assert_eq!(p.status, StatusCode::UNAUTHORIZED);
 }
 

@@ -391,17 +391,7 @@ async fn forgetting_a_key_removes_it_from_every_backup_and_a_restore_keeps_it_er
     );
     let app = atest::init_service(build_app(a.env.state.clone())).await;
     let mut c = Client::new(&app);
-    c.get("/login").await;
-    let page = c
-        .post(
-            "/login",
-            &[
-                ("organisation", "acme"),
-                ("email", "emp@acme.example"),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
+    let page = c.try_sign_in("acme", "emp@acme.example", PASSWORD).await;
     assert_ne!(
         page.location(),
         Some("/"),

@@ -4,22 +4,10 @@
 
 use crate::common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 const BIN: &str = env!("CARGO_BIN_EXE_expenseplus");
-
-fn run(data: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .env_remove("EXPENSEPLUS_BACKUP_DIR")
-        .env_remove("EXPENSEPLUS_MASTER_KEY")
-        .env("RUST_LOG", "off")
-        .output()
-        .unwrap()
-}
 
 fn ok(out: &Output) -> String {
     assert!(
@@ -41,7 +29,7 @@ fn assert_refused(out: &Output, expected: &str) {
 fn setup() -> (tempfile::TempDir, PathBuf, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let (data, backups) = (dir.path().join("data"), dir.path().join("backups"));
-    ok(&run(&data, &["demo"]));
+    ok(&common::run_cli(&data, &["demo"]));
     (dir, data, backups)
 }
 
@@ -56,11 +44,14 @@ fn id_of(stdout: &str, slug: &str) -> String {
 fn run_list_verify_and_restore() {
     let (_dir, data, backups) = setup();
     let b = backups.to_str().unwrap();
-    ok(&run(
+    ok(&common::run_cli(
         &data,
         &["org", "create", "beta", "--name", "Beta Ltd"],
     ));
-    let out = ok(&run(&data, &["backup", "run", "--backup-dir", b]));
+    let out = ok(&common::run_cli(
+        &data,
+        &["backup", "run", "--backup-dir", b],
+    ));
     let (demo_id, beta_id) = (id_of(&out, "demo"), id_of(&out, "beta"));
     // Each file written is printed, and exists.
     for slug_id in [format!("demo/{demo_id}"), format!("beta/{beta_id}")] {
@@ -70,24 +61,27 @@ fn run_list_verify_and_restore() {
             assert!(path.is_file());
         }
     }
-    let out = ok(&run(
+    let out = ok(&common::run_cli(
         &data,
         &["backup", "run", "--org", "demo", "--backup-dir", b],
     ));
     let second = id_of(&out, "demo");
     assert_ne!(second, demo_id);
 
-    let listed = ok(&run(&data, &["backup", "list", "--backup-dir", b]));
+    let listed = ok(&common::run_cli(
+        &data,
+        &["backup", "list", "--backup-dir", b],
+    ));
     assert_eq!(listed.lines().count(), 3, "{listed}");
     assert!(listed.contains(&format!("demo\t{demo_id}\t")));
     assert!(listed.contains(&format!("beta\t{beta_id}\t")));
-    let only_beta = ok(&run(
+    let only_beta = ok(&common::run_cli(
         &data,
         &["backup", "list", "--org", "beta", "--backup-dir", b],
     ));
     assert_eq!(only_beta.lines().count(), 1);
 
-    let verified = ok(&run(
+    let verified = ok(&common::run_cli(
         &data,
         &[
             "backup",
@@ -112,7 +106,7 @@ fn run_list_verify_and_restore() {
     let live = data.join("orgs/demo");
     let before = common::snapshot(&live);
     assert_refused(
-        &run(
+        &common::run_cli(
             &data,
             &[
                 "backup",
@@ -128,7 +122,7 @@ fn run_list_verify_and_restore() {
         "keys.sqlite does not match its checksum",
     );
     assert_refused(
-        &run(
+        &common::run_cli(
             &data,
             &[
                 "backup",
@@ -145,7 +139,7 @@ fn run_list_verify_and_restore() {
     );
     assert_eq!(before, common::snapshot(&live));
     assert_refused(
-        &run(
+        &common::run_cli(
             &data,
             &[
                 "backup",
@@ -161,7 +155,7 @@ fn run_list_verify_and_restore() {
         "There is no backup 20200101T000000Z of organisation demo.",
     );
 
-    let restored = ok(&run(
+    let restored = ok(&common::run_cli(
         &data,
         &[
             "backup",
@@ -179,7 +173,10 @@ fn run_list_verify_and_restore() {
         "{restored}"
     );
     assert!(restored.contains("current key store was kept"));
-    let audit = ok(&run(&data, &["audit", "verify", "--org", "demo"]));
+    let audit = ok(&common::run_cli(
+        &data,
+        &["audit", "verify", "--org", "demo"],
+    ));
     assert!(audit.contains("chain intact"), "{audit}");
 }
 
@@ -189,19 +186,19 @@ fn a_backup_dir_inside_the_data_dir_is_refused() {
     let inside = data.join("backups");
     let inside = inside.to_str().unwrap();
     assert_refused(
-        &run(&data, &["backup", "run", "--backup-dir", inside]),
+        &common::run_cli(&data, &["backup", "run", "--backup-dir", inside]),
         "is inside the data directory",
     );
     assert!(!data.join("backups").exists());
     assert_refused(
-        &run(
+        &common::run_cli(
             &data,
             &["serve", "--bind", "127.0.0.1:0", "--backup-dir", inside],
         ),
         "is inside the data directory",
     );
     assert_refused(
-        &run(&data, &["serve", "--backup-at", "25:00"]),
+        &common::run_cli(&data, &["serve", "--backup-at", "25:00"]),
         "25:00 is not a time of day",
     );
 }
@@ -271,11 +268,14 @@ fn the_registry_copy_and_the_backups_bring_back_a_lost_data_dir() {
     .execute(&mut conn)
     .unwrap();
     drop(conn);
-    ok(&run(
+    ok(&common::run_cli(
         &data,
         &["org", "create", "late", "--name", "Late Ltd"],
     ));
-    let out = ok(&run(&data, &["backup", "run", "--backup-dir", b]));
+    let out = ok(&common::run_cli(
+        &data,
+        &["backup", "run", "--backup-dir", b],
+    ));
     let copy = out
         .lines()
         .skip_while(|l| !l.starts_with("copied the registry"))
@@ -287,7 +287,10 @@ fn the_registry_copy_and_the_backups_bring_back_a_lost_data_dir() {
     assert_eq!(mode & 0o777, 0o600);
     common::assert_absent(&backups, marker);
     // The registry copy is not taken for an organisation's backups.
-    let listed = ok(&run(&data, &["backup", "list", "--backup-dir", b]));
+    let listed = ok(&common::run_cli(
+        &data,
+        &["backup", "list", "--backup-dir", b],
+    ));
     assert!(!listed.contains("_registry"), "{listed}");
 
     // The data disk dies; the master key was kept apart.
@@ -303,9 +306,12 @@ fn the_registry_copy_and_the_backups_bring_back_a_lost_data_dir() {
             std::fs::copy(backups.join(slug).join(&id).join(f), to.join(f)).unwrap();
         }
     }
-    let orgs = ok(&run(&fresh, &["org", "list"]));
+    let orgs = ok(&common::run_cli(&fresh, &["org", "list"]));
     assert!(orgs.contains("demo") && orgs.contains("late"), "{orgs}");
-    ok(&run(&fresh, &["audit", "verify", "--org", "late"]));
+    ok(&common::run_cli(
+        &fresh,
+        &["audit", "verify", "--org", "late"],
+    ));
     // The people's sealed data opens again under the restored keys.
     let registry =
         expenseplus::tenancy::Registry::open(&fresh, false, expenseplus::tenancy::Usage::Command)

@@ -248,28 +248,10 @@ async fn erase_now_shreds_live_and_earlier_copies_keeps_totals_and_ends_sign_in(
 
     // Signing in says exactly what a wrong password says.
     let mut eve = Client::new(&app);
-    eve.get("/login").await;
-    let tried = eve
-        .post(
-            "/login",
-            &[
-                ("organisation", "acme"),
-                ("email", EMAIL),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
+    let tried = eve.try_sign_in("acme", EMAIL, PASSWORD).await;
     let mut wrong = Client::new(&app);
-    wrong.get("/login").await;
     let wrong = wrong
-        .post(
-            "/login",
-            &[
-                ("organisation", "acme"),
-                ("email", "boss@acme.example"),
-                ("password", "not the password at all"),
-            ],
-        )
+        .try_sign_in("acme", "boss@acme.example", "not the password at all")
         .await;
     assert_eq!(tried.status, wrong.status);
     assert!(

@@ -5,8 +5,7 @@
 
 use crate::common;
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use actix_web::http::StatusCode;
 use actix_web::test as atest;
@@ -15,8 +14,6 @@ use diesel::prelude::*;
 use expenseplus::audit::{self, Action, Filter};
 use expenseplus::privacy::deadlines;
 use expenseplus::web::build_app;
-
-const BIN: &str = env!("CARGO_BIN_EXE_expenseplus");
 
 /// A UK wall-clock time `hours` ago, as a `datetime-local` field sends it.
 fn hours_ago(hours: i64) -> String {
@@ -165,17 +162,6 @@ async fn breaches_are_recorded_with_a_72_hour_clock() {
     );
 }
 
-fn run(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(args)
-        .env_remove("EXPENSEPLUS_MASTER_KEY")
-        .env("RUST_LOG", "off")
-        .output()
-        .expect("run")
-}
-
 fn assert_refused(out: &Output, expected: &str) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
@@ -205,7 +191,7 @@ async fn processor_notices_reach_the_dpo_until_acknowledged() {
     };
     std::fs::write(&file, "  \n").unwrap();
     assert_refused(
-        &run(
+        &common::run_cli(
             &data,
             &[
                 "breach",
@@ -224,7 +210,7 @@ async fn processor_notices_reach_the_dpo_until_acknowledged() {
     )
     .unwrap();
     assert_refused(
-        &run(
+        &common::run_cli(
             &data,
             &[
                 "breach",
@@ -238,7 +224,7 @@ async fn processor_notices_reach_the_dpo_until_acknowledged() {
         "There is no organisation nosuch.",
     );
     assert_refused(
-        &run(
+        &common::run_cli(
             &data,
             &[
                 "breach",
@@ -252,7 +238,7 @@ async fn processor_notices_reach_the_dpo_until_acknowledged() {
         "slug",
     );
     assert_refused(
-        &run(
+        &common::run_cli(
             &data,
             &[
                 "breach",
@@ -267,7 +253,7 @@ async fn processor_notices_reach_the_dpo_until_acknowledged() {
     );
     assert_eq!(written(), 0, "refusals write nothing");
 
-    let out = run(
+    let out = common::run_cli(
         &data,
         &[
             "breach",

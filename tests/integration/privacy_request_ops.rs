@@ -147,16 +147,8 @@ async fn export_and_erasure_of_a_request_need_a_verified_identity() {
     // Her session ended and she cannot sign in again.
     assert_eq!(eve.get("/").await.status, StatusCode::SEE_OTHER);
     let mut again = Client::new(&app);
-    again.get("/login").await;
     let refused = again
-        .post(
-            "/login",
-            &[
-                ("organisation", "acme"),
-                ("email", "emp@acme.example"),
-                ("password", PASSWORD),
-            ],
-        )
+        .try_sign_in("acme", "emp@acme.example", PASSWORD)
         .await;
     assert_ne!(refused.status, StatusCode::SEE_OTHER);
     // The completed request cannot erase again, and other roles never reach these routes.

@@ -7,8 +7,6 @@
 
 use crate::common;
 
-use std::process::Command;
-
 use actix_web::http::StatusCode;
 use actix_web::test as atest;
 use common::{Client, PASSWORD, acme_with_people};
@@ -151,16 +149,6 @@ async fn a_change_just_after_midnight_bst_on_6_april_is_in_the_new_tax_year() {
     assert_eq!(r.claims_deleted, vec![early_6th]);
 }
 
-fn cli(data_dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_expenseplus"))
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(args)
-        .env("RUST_LOG", "off")
-        .output()
-        .unwrap()
-}
-
 #[actix_web::test]
 async fn erasure_after_retention_restricts_now_and_the_retention_run_shreds_on_the_day() {
     let p = acme_with_people();
@@ -192,7 +180,7 @@ async fn erasure_after_retention_restricts_now_and_the_retention_run_shreds_on_t
     ));
 
     // The day before: nothing happens.
-    let before = cli(
+    let before = common::run_cli(
         &p.env.data_dir(),
         &[
             "retention",
@@ -210,7 +198,7 @@ async fn erasure_after_retention_restricts_now_and_the_retention_run_shreds_on_t
     );
     assert!(String::from_utf8_lossy(&before.stdout).contains("0 scheduled erasure(s)"));
     // On the day: shredded.
-    let on = cli(
+    let on = common::run_cli(
         &p.env.data_dir(),
         &[
             "retention",
@@ -257,7 +245,7 @@ async fn erasure_after_retention_restricts_now_and_the_retention_run_shreds_on_t
     assert!(shown.body.contains("scheduled erasures"), "{}", shown.body);
 
     // Bad input to the command: one sentence, exit 1.
-    let bad = cli(
+    let bad = common::run_cli(
         &p.env.data_dir(),
         &["retention", "run", "--today", "2026-02-30"],
     );
@@ -387,7 +375,7 @@ fn the_command_weighs_a_deactivated_person_on_its_one_connection() {
     let org = p.env.org("acme");
     common::claim_with_line(&org, p.emp, "kept for tax");
     expenseplus::auth::account::set_active(&org, p.admin, p.emp, false).unwrap();
-    let out = cli(
+    let out = common::run_cli(
         &p.env.data_dir(),
         &[
             "retention",

@@ -6,8 +6,6 @@
 
 use crate::common;
 
-use std::process::Command;
-
 use common::acme_with_people;
 use diesel::prelude::*;
 use expenseplus::auth::users;
@@ -94,13 +92,7 @@ fn the_command_reports_a_failed_erasure_and_exits_non_zero() {
     }
     break_row(&org, p.fin);
     let day = add_months(today(), 12).to_string();
-    let out = Command::new(env!("CARGO_BIN_EXE_expenseplus"))
-        .arg("--data-dir")
-        .arg(p.env.data_dir())
-        .args(["retention", "run", "--today", &day])
-        .env("RUST_LOG", "off")
-        .output()
-        .unwrap();
+    let out = common::run_cli(&p.env.data_dir(), &["retention", "run", "--today", &day]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
