@@ -315,6 +315,19 @@ pub fn part_for(
     Ok(None)
 }
 
+/// Whether someone can approve `owner`'s claims: their manager is another person,
+/// active, with the manager role (a delegate acts only for such a manager).
+fn has_approver(org: &Org, owner: UserId) -> Result<bool, ClaimError> {
+    let Some(manager) = users::get(org, owner)?.and_then(|o| o.manager_id) else {
+        return Ok(false);
+    };
+    if manager == owner.0 {
+        return Ok(false);
+    }
+    Ok(users::get(org, UserId(manager))?
+        .is_some_and(|m| m.active && m.roles().contains(Role::Manager)))
+}
+
 /// Whether `viewer` could have decided the claim while it waited for a decision: the
 /// claim has since gone back to its owner, and they are told so rather than "no such
 /// claim".
@@ -403,6 +416,14 @@ pub fn transition(
     if t == Transition::Submit && lines(org, claim_id)?.is_empty() {
         return Err(ClaimError::Invalid(
             "add at least one line before submitting".into(),
+        ));
+    }
+    if t == Transition::Submit && !has_approver(org, UserId(claim.owner_id))? {
+        // Sent anyway, it would wait where nobody can see it, and its owner could not
+        // take it back.
+        return Err(ClaimError::Invalid(
+            "you have no manager who can approve claims: ask an administrator to name one, then submit again"
+                .into(),
         ));
     }
     if_restricted(org, UserId(claim.owner_id))?;

@@ -54,14 +54,22 @@ impl FieldErrors {
 /// The category whose lines are miles at the organisation's mileage rates.
 pub const MILEAGE: &str = "mileage";
 
-fn parse_date(raw: &str, today: Date, max_age_days: i64) -> Result<Date, String> {
+/// `kept` is the date of the line being edited: keeping it is never refused for its
+/// age, or a claim returned for a better description could not be corrected once its
+/// lines grew old waiting. The approver still sees the line's age flagged.
+fn parse_date(
+    raw: &str,
+    today: Date,
+    max_age_days: i64,
+    kept: Option<Date>,
+) -> Result<Date, String> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     let date = Date::parse(raw.trim(), &format)
         .map_err(|_| "enter a real date as YYYY-MM-DD".to_owned())?;
     if date > today {
         return Err("the date cannot be in the future".into());
     }
-    if (today - date).whole_days() > max_age_days {
+    if kept != Some(date) && (today - date).whole_days() > max_age_days {
         return Err(format!(
             "lines older than {max_age_days} days cannot be claimed"
         ));
@@ -158,7 +166,11 @@ pub fn validate_for(
     // Expense dates are UK dates, like every other day this product counts.
     let today = crate::privacy::deadlines::uk_today(OffsetDateTime::now_utc());
     let mut errors = FieldErrors::default();
-    let date = parse_date(&input.date, today, policy.max_line_age_days)
+    let kept = match editing {
+        Some(line_id) => super::lines::date_of(org, claim_id, line_id)?,
+        None => None,
+    };
+    let date = parse_date(&input.date, today, policy.max_line_age_days, kept)
         .map_err(|e| errors.add("date", e))
         .ok();
     let cats = claims::categories(org)?;
@@ -383,18 +395,37 @@ mod tests {
         use crate::privacy::deadlines::uk_today;
         // 23:30 UTC on 9 July is already 10 July in London (BST)...
         let today = uk_today(datetime!(2026-07-09 23:30 UTC));
-        assert!(parse_date("2026-07-10", today, 90).is_ok());
+        assert!(parse_date("2026-07-10", today, 90, None).is_ok());
         assert_eq!(
-            parse_date("2026-07-11", today, 90),
+            parse_date("2026-07-11", today, 90, None),
             Err("the date cannot be in the future".to_owned())
         );
-        assert!(parse_date("2026-04-11", today, 90).is_ok(), "90 days back");
-        assert!(parse_date("2026-04-10", today, 90).is_err(), "91 days back");
+        assert!(
+            parse_date("2026-04-11", today, 90, None).is_ok(),
+            "90 days back"
+        );
+        assert!(
+            parse_date("2026-04-10", today, 90, None).is_err(),
+            "91 days back"
+        );
+        // A line being edited keeps its old date; moving it to another old one is not.
+        let kept = Some(time::macros::date!(2026 - 04 - 10));
+        assert!(parse_date("2026-04-10", today, 90, kept).is_ok(), "kept");
+        assert!(parse_date("2026-04-09", today, 90, kept).is_err(), "moved");
+        assert!(
+            parse_date(
+                "2026-07-11",
+                today,
+                90,
+                Some(time::macros::date!(2026 - 07 - 11))
+            )
+            .is_err()
+        );
         // ...and at 10:00 UTC it is still 10 July there, not the 11th.
         let today = uk_today(datetime!(2026-07-10 10:00 UTC));
-        assert!(parse_date("2026-07-11", today, 90).is_err());
+        assert!(parse_date("2026-07-11", today, 90, None).is_err());
         // In winter the UK is on UTC.
         let today = uk_today(datetime!(2026-01-09 23:30 UTC));
-        assert!(parse_date("2026-01-10", today, 90).is_err());
+        assert!(parse_date("2026-01-10", today, 90, None).is_err());
     }
 }

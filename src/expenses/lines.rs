@@ -211,6 +211,19 @@ pub fn lines(org: &Org, claim_id: i64) -> Result<Vec<LineRow>, ClaimError> {
         .load(&mut conn)?)
 }
 
+/// The date of one line of a claim, if it is there and reads as a date.
+pub fn date_of(org: &Org, claim_id: i64, line_id: i64) -> Result<Option<Date>, ClaimError> {
+    let mut conn = org.conn()?;
+    let spent_on: Option<String> = claim_lines::table
+        .find(line_id)
+        .filter(claim_lines::claim_id.eq(claim_id))
+        .select(claim_lines::spent_on)
+        .first(&mut conn)
+        .optional()?;
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    Ok(spent_on.and_then(|d| Date::parse(&d, &format).ok()))
+}
+
 /// Policy flags on a line, shown to the claimant before submitting and to approvers,
 /// from the organisation's policy now. A line above its category's receipt threshold
 /// is flagged only while it has none; a line older than the policy's age limit on

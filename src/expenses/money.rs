@@ -3,8 +3,14 @@
 
 use std::fmt;
 
-/// The largest amount one line may carry, in major units (a typo guard, not a policy).
+/// The largest amount one line may carry in the organisation's currency, in major units
+/// (a typo guard, not a policy).
 pub const MAX_LINE_MAJOR: i64 = 1_000_000;
+/// Digits before the point of a typed amount. A receipt in its own currency is bounded
+/// only so the arithmetic stays in range: IDR 1,500,000 is about 70 GBP, so a guard in
+/// the receipt's currency would refuse ordinary receipts. The line converted to the
+/// organisation's currency is held to [`MAX_LINE_MAJOR`].
+const AMOUNT_WHOLE_DIGITS: usize = 12;
 /// Exchange rates carry twelve decimal places (`rate_e12 = rate * 10^12`), so even a
 /// currency worth a hundred-thousandth of the base keeps six significant digits.
 pub const RATE_DECIMALS: u32 = 12;
@@ -76,7 +82,8 @@ impl fmt::Display for Currency {
     }
 }
 
-/// Parses a positive amount like `12.5` or `12.50` into minor units of `currency`.
+/// Parses a positive amount like `12.5` or `12.50` into minor units of `currency`; at
+/// most 10^12 major units (see [`Currency::max_line_minor`] for a line's real bound).
 pub fn parse_amount(raw: &str, currency: Currency) -> Result<i64, MoneyError> {
     let s = raw.trim();
     if s.is_empty() {
@@ -99,7 +106,7 @@ pub fn parse_amount(raw: &str, currency: Currency) -> Result<i64, MoneyError> {
     }
     // Length checks before parsing keep absurd inputs from overflowing.
     let whole = whole.trim_start_matches('0');
-    if whole.len() > 7 {
+    if whole.len() > AMOUNT_WHOLE_DIGITS {
         return Err(MoneyError::TooLarge);
     }
     let major: i64 = if whole.is_empty() {
@@ -107,9 +114,6 @@ pub fn parse_amount(raw: &str, currency: Currency) -> Result<i64, MoneyError> {
     } else {
         whole.parse().map_err(|_| MoneyError::NotANumber)?
     };
-    if major > MAX_LINE_MAJOR {
-        return Err(MoneyError::TooLarge);
-    }
     let mut frac_minor: i64 = if frac.is_empty() {
         0
     } else {
@@ -119,9 +123,6 @@ pub fn parse_amount(raw: &str, currency: Currency) -> Result<i64, MoneyError> {
     let minor = major * currency.scale() + frac_minor;
     if minor <= 0 {
         return Err(MoneyError::NotPositive);
-    }
-    if minor > currency.max_line_minor() {
-        return Err(MoneyError::TooLarge);
     }
     Ok(minor)
 }
@@ -270,7 +271,11 @@ mod tests {
             parse_amount("10.5", c("JPY")),
             Err(TooPrecise { decimals: 0, .. })
         ));
-        assert_eq!(parse_amount("1000000.01", Currency::GBP), Err(TooLarge));
+        // Ordinary receipts in currencies of small units are amounts, not typos.
+        assert_eq!(parse_amount("1500000", c("IDR")), Ok(150_000_000));
+        assert_eq!(parse_amount("25000000", c("VND")), Ok(25_000_000));
+        assert_eq!(parse_amount("999999999999", c("KRW")), Ok(999_999_999_999));
+        assert_eq!(parse_amount("1000000000000", c("KRW")), Err(TooLarge));
         assert_eq!(parse_amount(&"9".repeat(400), Currency::GBP), Err(TooLarge));
         for bad in [
             "£12", "12,50", "1,234.00", "1e3", "12.5.0", ".", "NaN", "１２", "12 50", "0x10",

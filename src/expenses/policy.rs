@@ -162,9 +162,16 @@ fn amount_or_zero(raw: &str, cur: Currency, optional: bool) -> Result<Option<i64
     {
         return Ok(Some(0));
     }
-    money::parse_amount(s, cur)
-        .map(Some)
-        .map_err(|e| e.to_string())
+    match money::parse_amount(s, cur) {
+        // A limit above what one line may carry could never be reached.
+        Ok(minor) if minor > cur.max_line_minor() => Err(format!(
+            "enter at most {} {}, the most one line may carry",
+            money::format_minor(cur.max_line_minor(), cur),
+            cur.code()
+        )),
+        Ok(minor) => Ok(Some(minor)),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 fn whole(raw: &str, min: i64, max: i64, what: &str) -> Result<i64, String> {

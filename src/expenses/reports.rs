@@ -192,7 +192,8 @@ pub fn last_months(today: Date, months: u32) -> Vec<String> {
 /// included), by month and category, oldest month first. Amounts are the lines' amounts
 /// in the base currency, for claims submitted, awaiting finance, approved or paid.
 pub fn team_spend(org: &Org, manager: UserId, months: u32) -> Result<SpendReport, ClaimError> {
-    let today = time::OffsetDateTime::now_utc().date();
+    // Months are UK months: just after midnight on the 1st in summer is next month.
+    let today = crate::privacy::deadlines::uk_today(time::OffsetDateTime::now_utc());
     team_spend_since(org, manager, today, months)
 }
 

@@ -6,7 +6,7 @@
 use crate::common;
 
 use common::{TestEnv, assert_absent};
-use expenseplus::auth::Roles;
+use expenseplus::auth::{Roles, account};
 use expenseplus::expenses::claims::{self, AddLine, ClaimError, ClaimFields, LineInput};
 use expenseplus::expenses::finance::{self, SkipReason};
 use expenseplus::expenses::status::{Actor, Status, Transition};
@@ -92,7 +92,8 @@ fn bad_lines_get_a_message_per_field_and_write_nothing() {
     for (amount, expect) in [
         ("0", "more than zero"),
         ("12.345", "decimal places"),
-        ("99999999", "too large"),
+        // Read, but more than one line may carry in the organisation's currency.
+        ("99999999", "more than 1,000,000.00 GBP"),
         ("12,50", "as a number"),
     ] {
         let AddLine::Invalid(errors) =
@@ -135,6 +136,28 @@ fn foreign_currency_lines_convert_to_the_base_currency() {
     assert_eq!(
         (l.amount_minor, l.currency.as_str(), l.base_minor),
         (10_000, "EUR", 8_512)
+    );
+    // A hotel in Jakarta: millions of rupiah are an ordinary receipt, held to the
+    // line's bound only once converted.
+    let mut idr = line("1500000", "idr");
+    (idr.currency, idr.rate) = ("IDR".into(), "0.000048".into());
+    assert!(matches!(
+        claims::add_line(&org, p.emp, id, &idr).unwrap(),
+        AddLine::Added
+    ));
+    let l = &claims::lines(&org, id).unwrap()[1];
+    assert_eq!((l.amount_minor, l.base_minor), (150_000_000, 7_200));
+    let mut huge = line("30000000000", "idr-huge");
+    (huge.currency, huge.rate) = ("IDR".into(), "0.000048".into());
+    let AddLine::Invalid(errors) = claims::add_line(&org, p.emp, id, &huge).unwrap() else {
+        panic!("a line of 1.44 million GBP accepted")
+    };
+    assert!(
+        errors
+            .get("rate")
+            .unwrap()
+            .contains("more than 1,000,000.00 GBP"),
+        "{errors:?}"
     );
 }
 
@@ -465,4 +488,42 @@ fn a_batch_stopped_by_a_failed_write_says_what_was_paid_and_what_was_not() {
     );
     // Nothing half-written: the failed claim's history ends at its approval.
     assert_eq!(claims::history(&org, ids[1]).unwrap().len(), 2);
+}
+
+#[test]
+fn a_claim_is_not_sent_where_nobody_can_approve_it() {
+    let a = common::acme_with_people();
+    let org = a.env.org("acme");
+    let id = claims::create(&org, a.boss, "Conference", "no-manager").unwrap();
+    claims::add_line(&org, a.boss, id, &line("40.00", "l")).unwrap();
+    let submit = || {
+        let v = claims::get(&org, id).unwrap().version;
+        claims::transition(
+            &org,
+            a.boss,
+            roles("manager,employee"),
+            id,
+            Some(v),
+            Transition::Submit,
+            "",
+        )
+    };
+    // Nobody manages the boss: sent, the claim would sit in no queue, and its owner
+    // could not take it back.
+    let Err(ClaimError::Invalid(why)) = submit() else {
+        panic!("submitted with nobody to approve it")
+    };
+    assert!(why.contains("no manager who can approve claims"), "{why}");
+    // Nor a manager who lost the role (the finance person here).
+    account::set_manager(&org, a.admin, a.boss, Some(a.fin)).unwrap();
+    assert!(matches!(submit(), Err(ClaimError::Invalid(_))));
+    assert_eq!(claims::get(&org, id).unwrap().status(), Status::Draft);
+    // Once an administrator names one, it goes to them.
+    account::set_manager(&org, a.admin, a.boss, Some(a.other)).unwrap();
+    assert_eq!(submit().unwrap(), Status::Submitted);
+    let claim = claims::get(&org, id).unwrap();
+    assert_eq!(
+        claims::role_for(&org, a.other, roles("manager,employee"), &claim).unwrap(),
+        Some(Actor::Approver)
+    );
 }

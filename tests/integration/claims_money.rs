@@ -431,6 +431,61 @@ async fn a_line_older_than_the_policy_allows_is_flagged_to_the_approver() {
             .contains("Some lines break the organisation's expense policy")
     );
     assert!(page.body.contains("Your decision"));
+
+    // Returned for a better description, the old line can still be corrected: keeping
+    // its date is no new claim for an old day, but moving it to another old day is.
+    let version = field_value(&page.body, "version").unwrap();
+    let fields = [("version", version.as_str()), ("comment", "Say who went")];
+    let back = boss.post(&format!("{url}/return"), &fields).await;
+    assert_eq!(back.status, StatusCode::SEE_OTHER, "{}", back.body);
+    let page = emp.get(&url).await;
+    assert!(
+        line_row(&page.body, "Old Rail").contains("older than 90 days"),
+        "the owner sees the flag the approver will see"
+    );
+    let marker = format!("href=\"{url}/lines/");
+    let at = page.body.find(&marker).unwrap() + marker.len();
+    let line = &page.body[at..at + page.body[at..].find('/').unwrap()];
+    let edit = format!("{url}/lines/{line}/edit");
+    let form = emp.get(&edit).await;
+    assert!(
+        form.body.contains("value=\"Old Rail\""),
+        "the old line first"
+    );
+    let (version, key) = (
+        field_value(&form.body, "version").unwrap(),
+        field_value(&form.body, "form_key").unwrap(),
+    );
+    let edited = |date: &str| {
+        vec![
+            ("date", date.to_owned()),
+            ("category", "travel".to_owned()),
+            ("merchant", "Old Rail".to_owned()),
+            ("description", "Ann and Bo to Leeds".to_owned()),
+            ("amount", "12.00".to_owned()),
+            ("currency", "GBP".to_owned()),
+            ("version", version.clone()),
+            ("form_key", key.clone()),
+        ]
+    };
+    let moved = edited(&day(95));
+    let moved: Vec<(&str, &str)> = moved.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let refused = emp.post_multipart(&edit, &moved, None).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused
+            .body
+            .contains("Lines older than 90 days cannot be claimed."),
+        "{}",
+        refused.body
+    );
+    let kept = edited(&old);
+    let kept: Vec<(&str, &str)> = kept.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let saved = emp.post_multipart(&edit, &kept, None).await;
+    assert_eq!(saved.location(), Some(url.as_str()), "{}", saved.body);
+    assert!(emp.get(&url).await.body.contains("Ann and Bo to Leeds"));
+    act(&mut emp, &url, "submit").await;
+
     act(&mut boss, &url, "approve").await;
     assert_eq!(status_of(&emp.get(&url).await.body), "approved");
 }

@@ -15,6 +15,7 @@ use crate::expenses::policy;
 use crate::expenses::receipts;
 use crate::expenses::status::{Actor, Status};
 use crate::ids::UserId;
+use crate::privacy::deadlines::uk_today;
 use crate::tenancy::Org;
 use crate::web::AppError;
 use crate::web::access::CurrentUser;
@@ -154,11 +155,13 @@ pub(super) fn load_page(
     };
     let currency = claim.currency();
     let policy = policy::load(org)?;
-    let as_of = claim
+    // Ages are counted in UK days to the day the claim was submitted; a draft (one
+    // returned for changes too) is counted to today, as it would be if sent now.
+    let submitted = claim
         .submitted_at
-        .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
-        .unwrap_or_else(time::OffsetDateTime::now_utc)
-        .date();
+        .filter(|_| !claim.status().editable())
+        .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok());
+    let as_of = uk_today(submitted.unwrap_or_else(time::OffsetDateTime::now_utc));
     let receipts = receipts::for_claim(org, id)?;
     let mut lines = Vec::new();
     for l in claims::lines(org, id)? {

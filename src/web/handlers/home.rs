@@ -167,7 +167,8 @@ fn figures(
         None
     };
     let spend = if manager {
-        let today = time::OffsetDateTime::now_utc().date();
+        // Months are UK months, as the report counts them.
+        let today = crate::privacy::deadlines::uk_today(time::OffsetDateTime::now_utc());
         let report = reports::team_spend_since(org, uid, today, SPEND_MONTHS)?;
         // A team of one is one person's spending: each view that shows any is audited,
         // as the approvals queue is (no figures in the entry).
