@@ -131,7 +131,8 @@ pub struct ServeArgs {
     /// sit in, such as 10.0.3.0/28), whose X-Forwarded-For header names the client, for
     /// sign-in throttling. Name the proxies, not the networks clients come from: a client
     /// inside a trusted network could name any address. Repeat it or separate with
-    /// commas. Loopback is always trusted.
+    /// commas. Loopback is trusted under --plain-http (a local proxy), not when the server
+    /// serves TLS itself.
     #[arg(long = "trusted-proxy", env = "EXPENSEPLUS_TRUSTED_PROXIES", value_delimiter = ',',
           value_parser = parse_network)]
     pub trusted_proxies: Vec<ipnet::IpNet>,

@@ -207,7 +207,10 @@ pub fn serve(data_dir: &Path, args: &ServeArgs) -> Result<(), ServeError> {
     } else {
         None
     };
-    let trusted = crate::web::client_address::TrustedProxies(args.trusted_proxies.clone());
+    let trusted = crate::web::client_address::TrustedProxies::new(
+        args.trusted_proxies.clone(),
+        args.plain_http,
+    );
     for net in trusted.wide() {
         log::warn!(
             "--trusted-proxy {net} is a wide network: a client inside it can give any address \

@@ -6,7 +6,7 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{StatusCode, header};
 use actix_web::middleware::{Next, from_fn};
-use actix_web::{Route, web};
+use actix_web::{Route, guard, web};
 
 use super::access::{self, Access};
 use super::app::loggable_path;
@@ -45,7 +45,7 @@ macro_rules! route_table {
             $(
                 cfg.service(
                     web::resource($path)
-                        $(.route(method(stringify!($method)).to($handler)))+
+                        $(.route(method(stringify!($method), $access).to($handler)))+
                         // Inside `enforce`: the guard sees only people the route admits.
                         $(.wrap(from_fn($guard)))?
                         .wrap(from_fn(access::enforce)),
@@ -82,9 +82,14 @@ pub async fn started_here(
     Ok(next.call(req).await?.map_into_boxed_body())
 }
 
-fn method(name: &str) -> Route {
+/// A public page answers HEAD as it answers GET (a load balancer's health check);
+/// other pages do not, or a HEAD would write the audit entries and exports a GET does.
+fn method(name: &str, access: Access) -> Route {
     match name {
         "POST" => web::post(),
+        _ if access == Access::Public => {
+            web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+        }
         _ => web::get(),
     }
 }
@@ -161,8 +166,14 @@ route_table! {
 
 /// The access rule for a matched route pattern and method, if the table has one.
 pub fn access_for(pattern: &str, method: &str) -> Option<Access> {
-    ROUTES
-        .iter()
-        .find(|r| r.path == pattern && r.method == method)
-        .map(|r| r.access)
+    let find = |method: &str| {
+        ROUTES
+            .iter()
+            .find(|r| r.path == pattern && r.method == method)
+            .map(|r| r.access)
+    };
+    match method {
+        "HEAD" => find("GET").filter(|a| *a == Access::Public),
+        other => find(other),
+    }
 }

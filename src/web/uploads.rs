@@ -24,7 +24,11 @@ pub const READ_TIME: Duration = Duration::from_secs(300);
 pub const WAIT_TIME: Duration = Duration::from_secs(20);
 
 /// Data exports written at once, in all; each person has one at a time, and none waits.
-pub const EXPORTS_AT_ONCE: usize = 4;
+pub const EXPORTS_AT_ONCE: usize = 6;
+/// Exports of one organisation at once: all but two, as with uploads. An export holds
+/// its turn while the client reads it, slowly if it likes: without this, one tenant's
+/// slow downloads could refuse another's DPO a subject-access export with a deadline.
+pub const EXPORTS_PER_ORG: usize = EXPORTS_AT_ONCE - 2;
 
 /// Who is uploading: (organisation, user), as the session names them.
 pub type Uploader = (i64, i64);
@@ -107,9 +111,9 @@ impl Turns {
     }
 
     /// The turns for writing data exports: [`EXPORTS_AT_ONCE`] in all, one per person,
-    /// and a refusal at once rather than a wait.
+    /// [`EXPORTS_PER_ORG`], and a refusal at once rather than a wait.
     pub fn for_exports() -> Turns {
-        Turns::new(EXPORTS_AT_ONCE, 1, EXPORTS_AT_ONCE, Duration::ZERO)
+        Turns::new(EXPORTS_AT_ONCE, 1, EXPORTS_PER_ORG, Duration::ZERO)
     }
 
     /// Waits for a turn (at most the wait time), or refuses at once if this person or
@@ -257,6 +261,23 @@ mod tests {
         assert_eq!(turns.held_by_org(1), 0);
         assert!(turns.take((1, 5)).await.is_ok());
         drop(other);
+    }
+
+    #[actix_web::test]
+    async fn one_organisation_cannot_hold_every_export() {
+        let turns = Turns::for_exports();
+        let acme: Vec<_> = futures_util::future::join_all(
+            (1..=EXPORTS_PER_ORG as i64).map(|u| turns.take((1, u))),
+        )
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+        assert_eq!(turns.take((1, 99)).await.err(), Some(Busy::Organisation));
+        // Another tenant's DPO still gets an export out, at once.
+        let dpo = turns.take((2, 1)).await.unwrap();
+        assert_eq!(turns.take((2, 1)).await.err(), Some(Busy::Person));
+        drop((acme, dpo));
     }
 
     #[actix_web::test]

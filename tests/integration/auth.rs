@@ -38,6 +38,9 @@ async fn sign_in_shows_the_dashboard_and_sign_out_ends_it() {
     let out = c.post("/logout", &[]).await;
     assert_eq!(out.location(), Some("/login"));
     assert_eq!(c.get("/").await.location(), Some("/login"));
+    // The organisation as a keyboard that capitalises types it.
+    c.sign_in(" Acme", "Emp@Acme.example", PASSWORD).await;
+    assert!(c.get("/").await.body.contains("Welcome, Eve Employee"));
 }
 
 #[actix_web::test]
@@ -822,9 +825,10 @@ async fn behind_the_proxy_one_client_cannot_lock_out_the_others() {
 #[actix_web::test]
 async fn behind_a_named_remote_proxy_clients_are_told_apart() {
     let settings = expenseplus::web::WebSettings {
-        trusted_proxies: expenseplus::web::client_address::TrustedProxies(vec![
-            "10.0.0.0/8".parse().unwrap(),
-        ]),
+        trusted_proxies: expenseplus::web::client_address::TrustedProxies::new(
+            vec!["10.0.0.0/8".parse().unwrap()],
+            true,
+        ),
         ..Default::default()
     };
     let env = common::acme_with_people_in(TestEnv::with_settings(settings)).env;

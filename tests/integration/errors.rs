@@ -4,7 +4,7 @@
 
 use crate::common;
 
-use actix_web::http::StatusCode;
+use actix_web::http::{Method, StatusCode};
 use actix_web::test as atest;
 use common::{Client, PASSWORD, TestEnv};
 use diesel::RunQueryDsl;
@@ -58,6 +58,20 @@ async fn not_found_and_method_not_allowed_pages() {
         .unwrap()
         .to_owned();
     assert!(ct.starts_with("text/html"), "{ct}");
+    // HEAD is answered as GET on public pages only: on others a HEAD would write the
+    // audit entries (or make the export) a GET does.
+    let head = |uri: &str| {
+        atest::TestRequest::default()
+            .method(Method::HEAD)
+            .uri(uri)
+            .to_request()
+    };
+    let resp = atest::call_service(&app, head("/healthz")).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let resp = atest::call_service(&app, head("/login")).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let resp = atest::call_service(&app, head("/me/data")).await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
 }
 
 /// An error inside a signed-in page keeps the person's header (navigation, sign-out);

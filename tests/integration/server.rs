@@ -108,11 +108,15 @@ fn https_get(url: &str, path: &str) -> (Vec<u8>, String) {
 }
 
 fn plain_get(url: &str, path: &str) -> String {
+    plain_request(url, "GET", path)
+}
+
+fn plain_request(url: &str, method: &str, path: &str) -> String {
     let mut tcp = TcpStream::connect(addr(url)).unwrap();
     tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     write!(
         tcp,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let mut resp = String::new();
@@ -176,6 +180,10 @@ fn plain_http_warns_and_sigterm_stops_cleanly() {
     let warning = server.stderr.recv_timeout(Duration::from_secs(30)).unwrap();
     assert!(warning.contains("plain HTTP"), "{warning}");
     assert!(plain_get(&server.url, "/healthz").starts_with("HTTP/1.1 200"));
+    // A load balancer's HEAD health check: the answer without the body.
+    let head = plain_request(&server.url, "HEAD", "/healthz");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.ends_with("\r\n\r\n"), "no body: {head}");
     let pid = server.child.id().to_string();
     assert!(
         Command::new("kill")

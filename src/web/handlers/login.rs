@@ -128,7 +128,8 @@ pub async fn submit(
         form.password.clone(),
     );
     let outcome = web::block(move || -> Result<_, AppError> {
-        let org = match Slug::parse(&slug) {
+        // Typed on a keyboard that capitalises: "Acme" is acme, as the throttle reads it.
+        let org = match Slug::parse(&slug.to_lowercase()) {
             Ok(slug) => st.tenants.by_slug(&slug)?,
             Err(_) => None,
         };
