@@ -241,10 +241,16 @@ impl Action {
 }
 
 /// How the DPO's pages begin the detail of the `ViewedPerson` entries they write about
-/// one person (their privacy page, a data export for them, one of their requests).
-/// Such a view says that the person has dealings with the DPO, so it is a privacy
-/// entry; no other page's detail begins this way.
-const PRIVACY_VIEW_DETAILS: [&str; 3] = ["privacy page", "privacy request ", "data export"];
+/// one person (their privacy page, a data export for them, one of their requests, the
+/// list of requests naming them) or the breach register. Such a view says that the
+/// person has dealings with the DPO, so it is a privacy entry; no other page's detail
+/// begins this way.
+const PRIVACY_VIEW_DETAILS: [&str; 4] = [
+    "privacy page",
+    "privacy request ",
+    "privacy breach",
+    "data export",
+];
 
 /// Whether an entry is about a person's dealings with the DPO (see [`Action::is_privacy`]).
 pub fn is_privacy_entry(action: &str, detail: &str) -> bool {
@@ -332,6 +338,28 @@ pub fn append(
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// Records that `viewer` saw personal data of each of `subjects`, one entry each (so
+/// each person's trail and data export show it), in one transaction. Someone seeing
+/// their own data is not an access to record; a person listed twice is one entry.
+pub fn record_views(
+    org: &Org,
+    viewer: UserId,
+    subjects: impl IntoIterator<Item = UserId>,
+    detail: &str,
+) -> Result<(), DbError> {
+    let subjects: std::collections::BTreeSet<UserId> =
+        subjects.into_iter().filter(|s| *s != viewer).collect();
+    if subjects.is_empty() {
+        return Ok(());
+    }
+    org.write(|c| -> Result<_, DbError> {
+        for subject in subjects {
+            append(c, Some(viewer), Some(subject), Action::ViewedPerson, detail)?;
+        }
+        Ok(())
+    })
 }
 
 /// Records one entry in its own transaction.

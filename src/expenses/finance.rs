@@ -314,19 +314,29 @@ pub fn export_csv(
         .into_inner()
         .map_err(|e| ClaimError::Invalid(format!("the export could not be written: {e}")))?;
     let day = |d: Option<Date>| d.map_or_else(|| "any".to_owned(), |d| d.to_string());
-    audit::record(
-        org,
-        Some(actor),
-        None,
-        Action::ExportedAccounts,
-        &format!(
-            "csv lines {} from {} to {} statuses {}",
-            rows.len(),
-            day(from),
-            day(to),
-            codes.join(",")
-        ),
-    )?;
+    let detail = format!(
+        "csv lines {} from {} to {} statuses {}",
+        rows.len(),
+        day(from),
+        day(to),
+        codes.join(",")
+    );
+    // The export, and in each person's own trail that their lines went out with it.
+    let owners: std::collections::BTreeSet<i64> = rows.iter().map(|r| r.6).collect();
+    org.write(|c| -> Result<(), ClaimError> {
+        audit::append(c, Some(actor), None, Action::ExportedAccounts, &detail)?;
+        let each = format!("accounting export ({detail})");
+        for owner in owners.into_iter().filter(|o| *o != actor.0) {
+            audit::append(
+                c,
+                Some(actor),
+                Some(UserId(owner)),
+                Action::ViewedPerson,
+                &each,
+            )?;
+        }
+        Ok(())
+    })?;
     Ok(bytes)
 }
 

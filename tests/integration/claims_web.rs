@@ -152,12 +152,20 @@ async fn employee_files_manager_approves_finance_pays() {
         100,
     )
     .unwrap();
+    // In the claimant's own trail, so her data export and a filter by her show it.
+    let eve = expenseplus::auth::users::find_by_email(&env.org("acme"), "emp@acme.example")
+        .unwrap()
+        .unwrap()
+        .user_id();
     assert!(
         viewed
             .iter()
-            .any(|e| e.detail == "approvals queue (1 claim)"),
+            .any(|e| e.detail == "approvals queue (1 claim)" && e.subject_id == Some(eve.0)),
         "{:?}",
-        viewed.iter().map(|e| &e.detail).collect::<Vec<_>>()
+        viewed
+            .iter()
+            .map(|e| (&e.detail, e.subject_id))
+            .collect::<Vec<_>>()
     );
     let page = boss.get(&url).await;
     assert!(

@@ -523,6 +523,26 @@ async fn the_csv_export_is_pseudonymous_per_line_and_audited() {
         Action::from_code("exported_accounts"),
         Some(Action::ExportedAccounts)
     );
+    // Each person whose lines went out has it in their own trail.
+    let theirs = audit::page(
+        &org,
+        &Filter {
+            person: Some(p.emp),
+            ..Default::default()
+        },
+        None,
+        100,
+    )
+    .unwrap();
+    assert!(
+        theirs.iter().any(|e| e.detail
+            == format!(
+                "accounting export (csv lines 2 from {from} to {to} statuses approved,paid)"
+            )
+            && e.actor_id == Some(p.fin.0)),
+        "{:?}",
+        theirs.iter().map(|e| &e.detail).collect::<Vec<_>>()
+    );
     audit::verify(&org).unwrap();
 }
 

@@ -150,6 +150,20 @@ async fn breaches_are_recorded_with_a_72_hour_clock() {
     };
     assert_eq!(count(Action::BreachRecorded), 2);
     assert_eq!(count(Action::BreachUpdated), 3);
+    // Breach texts name people: opening the register or a breach is an audited view,
+    // a privacy entry (kept from an administrator's audit viewer).
+    let views = common::audited(&org, Action::ViewedPerson);
+    assert!(
+        views
+            .iter()
+            .any(|e| e.detail.starts_with("privacy breach register (2 breaches"))
+    );
+    assert!(
+        views
+            .iter()
+            .any(|e| e.detail.starts_with("privacy breach "))
+    );
+    assert!(views.iter().all(|e| e.is_privacy()));
     assert_eq!(
         dpo.get("/privacy/breaches/999").await.status,
         StatusCode::NOT_FOUND

@@ -76,6 +76,24 @@ async fn a_request_from_logging_to_completion() {
     let list = dpo.get("/privacy/requests").await;
     assert!(list.body.contains("Eve Employee"));
     assert!(list.body.contains("overdue"), "received long ago: overdue");
+    // The list names her too: a view in her trail, which an administrator's audit
+    // viewer does not show (it would tell them she has dealings with the DPO).
+    let hers = |without_privacy| {
+        let f = Filter {
+            person: Some(acme.emp),
+            without_privacy,
+            ..Default::default()
+        };
+        audit::page(&org, &f, None, 100).unwrap()
+    };
+    assert!(
+        hers(false)
+            .iter()
+            .any(|e| e.detail == "privacy request list" && e.subject_id == Some(acme.emp.0)),
+        "{:?}",
+        hers(false)
+    );
+    assert!(hers(true).iter().all(|e| !e.detail.starts_with("privacy")));
 
     // Work cannot start before identity is verified; verification needs a method.
     let early = dpo.post(&format!("{url}/start"), &[]).await;

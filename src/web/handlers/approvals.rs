@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::claims_list::ListParams;
 use super::claims_list::{ClaimItem, items_with_owners};
-use crate::audit::{self, Action};
+use crate::audit;
 use crate::auth::{Role, users};
 use crate::expenses::claims::{self, FieldErrors};
 use crate::expenses::delegation::{self, Delegation, DelegationInput};
@@ -108,14 +108,12 @@ fn queue(
         q.page_link("/approvals", ("after", rows[rows.len() - 1].id))
     });
     let claims = items_with_owners(org, &rows)?;
-    // Names and titles of other people: one audited view of the queue (a count only).
-    if !claims.is_empty() {
-        let detail = format!(
-            "approvals queue ({})",
-            count(claims.len(), "claim", "claims")
-        );
-        audit::record(org, Some(uid), None, Action::ViewedPerson, &detail)?;
-    }
+    // Names and titles of other people: a view of each claimant (the count only).
+    let detail = format!(
+        "approvals queue ({})",
+        count(claims.len(), "claim", "claims")
+    );
+    audit::record_views(org, uid, rows.iter().map(|c| UserId(c.owner_id)), &detail)?;
     Ok(Queue {
         claims,
         next,

@@ -11,7 +11,7 @@ use askama::Template;
 use serde::Deserialize;
 use time::Date;
 
-use crate::audit::{self, Action};
+use crate::audit;
 use crate::auth::users;
 use crate::crypto::Revealed;
 use crate::expenses::claims::{self, ClaimError, ClaimFields, ClaimRow};
@@ -110,11 +110,9 @@ async fn page(
             .iter()
             .map(|c| pay_item(&org, uid, &restricted, &names, c))
             .collect::<Result<Vec<_>, _>>()?;
-        // Names and titles of other people: one audited view of the queue (a count only).
-        if !items.is_empty() {
-            let detail = format!("payment queue ({})", count(items.len(), "claim", "claims"));
-            audit::record(&org, Some(uid), None, Action::ViewedPerson, &detail)?;
-        }
+        // Names and titles of other people: a view of each claimant (the count only).
+        let detail = format!("payment queue ({})", count(items.len(), "claim", "claims"));
+        audit::record_views(&org, uid, rows.iter().map(|c| UserId(c.owner_id)), &detail)?;
         Ok((items, last, finance::held_back(&org)?))
     })
     .await??;

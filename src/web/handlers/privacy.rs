@@ -146,13 +146,22 @@ async fn list_page(
     input: NewRequest,
     errors: Vec<(&'static str, String)>,
 ) -> Result<ListPage, AppError> {
-    let org = user.org().clone();
+    let (org, viewer) = (user.org().clone(), user.id());
     let items = web::block(move || -> Result<Vec<Item>, AppError> {
         let today = today();
-        requests::list(&org)?
+        let rows = requests::list(&org)?;
+        let items = rows
             .iter()
             .map(|r| item(&org, r, today, true))
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        // The list names each request's subject: a view of each of them.
+        audit::record_views(
+            &org,
+            viewer,
+            rows.iter().map(|r| r.subject()),
+            "privacy request list",
+        )?;
+        Ok(items)
     })
     .await??;
     Ok(ListPage {

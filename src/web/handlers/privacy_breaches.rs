@@ -9,6 +9,7 @@ use askama::Template;
 use time::OffsetDateTime;
 
 use super::privacy::{Fields, dpo, error_for, field, when};
+use crate::audit::{self, Action};
 use crate::privacy::breaches::{self, BreachInput, BreachRow};
 use crate::privacy::deadlines::{BreachClock, span_words};
 use crate::privacy::records::{self, Records};
@@ -87,7 +88,7 @@ async fn list_page(
     input: BreachInput,
     errors: Vec<(&'static str, String)>,
 ) -> Result<ListPage, AppError> {
-    let org = user.org().clone();
+    let (org, viewer) = (user.org().clone(), user.id());
     let (items, notices) = web::block(move || -> Result<_, AppError> {
         let now = OffsetDateTime::now_utc();
         let mut items = Vec::new();
@@ -104,7 +105,18 @@ async fn list_page(
                 people_told: b.people_told_at.map(when).unwrap_or_default(),
             });
         }
-        Ok((items, notices(&org)?))
+        let notices = notices(&org)?;
+        // Breach texts often name people (whose, the register cannot tell): each view
+        // that opens any is audited, with counts only.
+        if !items.is_empty() || !notices.is_empty() {
+            let detail = format!(
+                "privacy breach register ({} breaches, {} processor notices)",
+                items.len(),
+                notices.len()
+            );
+            audit::record(&org, Some(viewer), None, Action::ViewedPerson, &detail)?;
+        }
+        Ok((items, notices))
     })
     .await??;
     Ok(ListPage {
@@ -184,10 +196,12 @@ impl BreachPage {
 }
 
 async fn breach_page(user: &CurrentUser, id: i64) -> Result<BreachPage, AppError> {
-    let org = user.org().clone();
+    let (org, viewer) = (user.org().clone(), user.id());
     let (b, input) = web::block(move || -> Result<_, AppError> {
         let b = breaches::get(&org, id)?;
         let input = breaches::input_of(&org, &b)?;
+        let detail = format!("privacy breach {id}");
+        audit::record(&org, Some(viewer), None, Action::ViewedPerson, &detail)?;
         Ok((b, input))
     })
     .await??;
