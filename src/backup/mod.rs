@@ -43,6 +43,10 @@ pub enum BackupError {
         "the backup directory {backup} is inside the data directory {data}; put backups on a different disk or host (use --backup-dir)"
     )]
     InsideDataDir { backup: String, data: String },
+    #[error(
+        "the data directory {data} is inside the backup directory {backup}, so the master key would sit with the backups; keep the two apart (use --backup-dir)"
+    )]
+    DataInsideBackupDir { backup: String, data: String },
     #[error("{what} {path}: {source}")]
     Io {
         what: &'static str,
@@ -123,15 +127,20 @@ fn resolve(path: &Path) -> PathBuf {
     }
 }
 
-/// Refuses a backup directory inside (or equal to) the data directory: a backup on
-/// the same disk as the data dies with it.
+/// Refuses a backup directory inside (or equal to) the data directory, and the other
+/// way round: a backup on the same disk as the data dies with it, and backups beside
+/// the master key are no longer kept apart from the means to read them.
 pub fn check_location(data_dir: &Path, backup_root: &Path) -> Result<(), BackupError> {
     let (data, backup) = (resolve(data_dir), resolve(backup_root));
+    let (b, d) = (
+        backup_root.display().to_string(),
+        data_dir.display().to_string(),
+    );
     if backup.starts_with(&data) {
-        return Err(BackupError::InsideDataDir {
-            backup: backup_root.display().to_string(),
-            data: data_dir.display().to_string(),
-        });
+        return Err(BackupError::InsideDataDir { backup: b, data: d });
+    }
+    if data.starts_with(&backup) {
+        return Err(BackupError::DataInsideBackupDir { backup: b, data: d });
     }
     Ok(())
 }

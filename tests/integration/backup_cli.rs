@@ -197,6 +197,12 @@ fn a_backup_dir_inside_the_data_dir_is_refused() {
         ),
         "is inside the data directory",
     );
+    // Nor the data inside the backups: the master key would sit with them.
+    let around = data.parent().unwrap().to_str().unwrap();
+    assert_refused(
+        &common::run_cli(&data, &["backup", "run", "--backup-dir", around]),
+        "is inside the backup directory",
+    );
     assert_refused(
         &common::run_cli(&data, &["serve", "--backup-at", "25:00"]),
         "25:00 is not a time of day",
