@@ -280,7 +280,8 @@ pub struct AuditRow {
     pub hash: Vec<u8>,
 }
 
-const GENESIS: [u8; 32] = [0u8; 32];
+/// The `prev_hash` of the first entry.
+pub const GENESIS: [u8; 32] = [0u8; 32];
 
 fn entry_hash(prev: &[u8], row: (i64, i64, Option<i64>, Option<i64>, &str, &str)) -> Vec<u8> {
     let (id, at, actor, subject, action, detail) = row;

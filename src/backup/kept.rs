@@ -9,6 +9,11 @@
 //! continue its hash chain. Rows about people the backup does not know (they were
 //! added after it) go, with those people. Each step is best effort: a live database
 //! too damaged to read gives the backup's rows, and the restore says how much it kept.
+//!
+//! Nor do the people themselves go back: a leaver deactivated since stays out, a
+//! password changed or reset after a compromise stays changed, roles taken away stay
+//! away, a recovery code or reset link used since stays used, and details the DPO
+//! rectified stay right (Art. 16). So everyone in both copies keeps their live account.
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -27,6 +32,27 @@ const KEPT_TABLES: [&str; 6] = [
     "breaches",
     "processor_notices",
     "retention_log",
+];
+
+/// Sign-in secrets kept whole from the live data (less rows of people the backup
+/// lacks): a code or link used since the backup must not work again.
+const ACCOUNT_TABLES: [&str; 2] = ["recovery_codes", "reset_tokens"];
+
+/// The columns of `users` a person in both copies keeps from the live data: all but
+/// their id, key and creation time.
+const LIVE_USER_COLUMNS: [&str; 12] = [
+    "email_index",
+    "email",
+    "name",
+    "roles",
+    "manager_id",
+    "password_hash",
+    "totp_secret",
+    "totp_last_step",
+    "mfa_enabled",
+    "active",
+    "session_version",
+    "updated_at",
 ];
 
 /// Bookkeeping merged from both: an id given out since the backup is never given
@@ -53,6 +79,8 @@ pub struct Kept {
     pub dropped_rows: i64,
     /// Audit entries written since the backup, kept after its own.
     pub audit_entries: i64,
+    /// People in both copies whose account (sign-in, roles, status, details) is live.
+    pub people: i64,
     /// Registers (or "audit_log") whose live rows could not be read or did not fit:
     /// the backup's rows stand there.
     pub not_kept: Vec<String>,
@@ -79,7 +107,12 @@ fn temp_name(table: &str) -> String {
 /// the restore's transaction, with the backup attached as `source`.
 pub(super) fn stash(conn: &mut SqliteConnection, source: &str, kept: &mut Kept) {
     let merged = MERGED.iter().map(|(table, _)| *table);
-    for table in KEPT_TABLES.into_iter().chain(merged) {
+    for table in KEPT_TABLES
+        .into_iter()
+        .chain(ACCOUNT_TABLES)
+        .chain(merged)
+        .chain(["users"])
+    {
         let sql = format!(
             "CREATE TEMP TABLE {} AS SELECT * FROM main.{}",
             temp_name(table),
@@ -106,7 +139,8 @@ pub(super) fn stash(conn: &mut SqliteConnection, source: &str, kept: &mut Kept) 
 /// if the live log's entry at the backup's last id is the backup's own (the same
 /// chain), so the log still verifies. Run before the audit log's triggers return.
 pub(super) fn put_back(conn: &mut SqliteConnection, kept: &mut Kept) -> QueryResult<()> {
-    for table in KEPT_TABLES {
+    keep_live_people(conn, kept)?;
+    for table in KEPT_TABLES.into_iter().chain(ACCOUNT_TABLES) {
         if kept.not_kept.iter().any(|t| t == table) {
             continue;
         }
@@ -127,8 +161,10 @@ pub(super) fn put_back(conn: &mut SqliteConnection, kept: &mut Kept) -> QueryRes
                 .bind::<BigInt, _>(o.rowid)
                 .execute(conn)?;
         }
-        kept.register_rows += n.n - orphans.len() as i64;
-        kept.dropped_rows += orphans.len() as i64;
+        if KEPT_TABLES.contains(&table) {
+            kept.register_rows += n.n - orphans.len() as i64;
+            kept.dropped_rows += orphans.len() as i64;
+        }
     }
     for (table, merge) in MERGED {
         if !kept.not_kept.iter().any(|t| t == table) {
@@ -155,7 +191,9 @@ pub(super) fn put_back(conn: &mut SqliteConnection, kept: &mut Kept) -> QueryRes
         ))
         .bind::<BigInt, _>(first)
         .get_result(conn)?;
-        if last.map(|h| h.hash) == Some(before.hash) {
+        // A backup with no entries yet: the live log must begin the chain itself.
+        let last = last.map_or_else(|| crate::audit::GENESIS.to_vec(), |h| h.hash);
+        if last == before.hash {
             conn.batch_execute(&format!(
                 "INSERT INTO main.audit_log SELECT * FROM temp.{temp} ORDER BY id"
             ))?;
@@ -171,4 +209,42 @@ pub(super) fn put_back(conn: &mut SqliteConnection, kept: &mut Kept) -> QueryRes
     }
     conn.batch_execute(&format!("DROP TABLE temp.{temp}"))?;
     Ok(())
+}
+
+/// Gives everyone in both copies their live account (see the module docs). A manager
+/// the backup does not have leaves the backup's; a person whose key differs (not made
+/// by this product) keeps the backup's row, whose sealed values that key opens. If the
+/// live rows do not fit (two people swapped email addresses since), the backup's stand
+/// and the restore says so.
+fn keep_live_people(conn: &mut SqliteConnection, kept: &mut Kept) -> QueryResult<()> {
+    if kept.not_kept.iter().any(|t| t == "users") {
+        return Ok(());
+    }
+    let temp = temp_name("users");
+    let set = LIVE_USER_COLUMNS
+        .iter()
+        .map(|c| match *c {
+            "manager_id" => "manager_id = CASE WHEN k.manager_id IS NULL OR EXISTS \
+                 (SELECT 1 FROM main.users m WHERE m.id = k.manager_id) \
+                 THEN k.manager_id ELSE users.manager_id END"
+                .to_owned(),
+            c => format!("{0} = k.{0}", sql_ident(c)),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let update = format!(
+        "UPDATE main.users SET {set} FROM temp.{temp} AS k \
+         WHERE k.id = users.id AND k.person_key_id = users.person_key_id"
+    );
+    match conn.batch_execute(&update) {
+        Ok(()) => {
+            let n: Count = diesel::sql_query("SELECT changes() AS n").get_result(conn)?;
+            kept.people = n.n;
+        }
+        Err(e) => {
+            log::warn!("restore: the live accounts could not be kept, the backup's stand: {e}");
+            kept.not_kept.push("users".to_owned());
+        }
+    }
+    conn.batch_execute(&format!("DROP TABLE temp.{temp}"))
 }

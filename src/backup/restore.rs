@@ -311,8 +311,8 @@ fn copy_all(
         None,
         Action::BackupRestored,
         &format!(
-            "backup {id}; kept since it: {} privacy register rows, {} audit entries",
-            kept.register_rows, kept.audit_entries
+            "backup {id}; kept since it: {} privacy register rows, {} audit entries, {} people's accounts",
+            kept.register_rows, kept.audit_entries, kept.people
         ),
     )?;
     Ok((tables.len(), rows, kept))

@@ -149,6 +149,10 @@ pub fn run(data_dir: &Path, cmd: BackupCommand) -> Result<(), CliError> {
                 kept.register_rows,
                 kept.audit_entries
             )?;
+            say!(
+                "kept {} people's accounts as they are now (status, roles, sign-in, corrected details)",
+                kept.people
+            )?;
             if kept.dropped_rows > 0 {
                 say!(
                     "left out {} register row(s) about people added after the backup (they are not in it)",

@@ -614,6 +614,95 @@ fn a_restore_keeps_the_privacy_registers_and_the_audit_entries_since_the_backup(
     assert!(new_claim(&acme, a.other, "Next") > after);
 }
 
+/// Nor does a restore bring people back as they were: a leaver deactivated since stays
+/// out, a changed password stays changed, roles taken away stay away, a recovery code
+/// used since stays used, and details the DPO corrected stay corrected.
+#[test]
+fn a_restore_keeps_everyones_account_as_it_is_now() {
+    use expenseplus::auth::{Roles, account, login, users};
+
+    let a = acme_with_people();
+    let acme = a.env.org("acme");
+    let exec = |org: &Org, sql: &str| {
+        diesel::sql_query(sql)
+            .execute(&mut org.conn().unwrap())
+            .unwrap()
+    };
+    exec(
+        &acme,
+        &format!(
+            "INSERT INTO recovery_codes (user_id, code_hash) VALUES ({}, x'0102')",
+            a.emp.0
+        ),
+    );
+    let report = take(&a.env, &acme);
+
+    account::set_active(&acme, a.admin, a.other, false).unwrap();
+    let new_password = "a quite different passphrase 2026";
+    let throttle = &a.env.state.throttle;
+    account::change_password(&acme, throttle, a.fin, PASSWORD, new_password).unwrap();
+    account::set_roles(
+        &acme,
+        a.admin,
+        a.boss,
+        Roles::parse_list("employee").unwrap(),
+    )
+    .unwrap();
+    let fixed = expenseplus::privacy::rectify::rectify(
+        &acme,
+        a.dpo,
+        a.emp,
+        "Eve Corrected",
+        "eve.new@acme.example",
+    )
+    .unwrap();
+    assert!(matches!(
+        fixed,
+        expenseplus::privacy::rectify::Rectified::Changed(_)
+    ));
+    exec(&acme, "UPDATE recovery_codes SET used_at = 1");
+
+    let slug = acme.slug.clone();
+    let restored =
+        backup::restore_tenant(&a.env.state.tenants, &slug, &root(&a.env), &report.id).unwrap();
+    assert!(restored.kept.not_kept.is_empty(), "{:?}", restored.kept);
+    assert_eq!(restored.kept.people, 7, "everyone in the cast");
+    let acme = a.env.org("acme");
+
+    assert!(!users::get(&acme, a.other).unwrap().unwrap().active);
+    let signs_in = |email: &str, password: &str| {
+        login::check_password(Some(&acme), email, password)
+            .unwrap()
+            .is_some()
+    };
+    assert!(!signs_in("fin@acme.example", PASSWORD), "the old password");
+    assert!(signs_in("fin@acme.example", new_password));
+    assert_eq!(
+        users::get(&acme, a.boss).unwrap().unwrap().roles,
+        "employee"
+    );
+    let eve = users::find_by_email(&acme, "eve.new@acme.example")
+        .unwrap()
+        .expect("the corrected email signs in");
+    assert_eq!(eve.id, a.emp.0);
+    assert_eq!(
+        acme.keys.open(&eve.name).unwrap().to_string(),
+        "Eve Corrected"
+    );
+    assert!(
+        users::find_by_email(&acme, "emp@acme.example")
+            .unwrap()
+            .is_none()
+    );
+    let unused: i64 =
+        diesel::sql_query("SELECT COUNT(*) AS n FROM recovery_codes WHERE used_at IS NULL")
+            .get_result::<Count>(&mut acme.conn().unwrap())
+            .unwrap()
+            .n;
+    assert_eq!(unused, 0, "a code used since the backup stays used");
+    audit::verify(&acme).unwrap();
+}
+
 /// The scheduled run copies the registry (the organisations' wrapped keys) beside the
 /// backups, keeping the newest few copies.
 #[test]
