@@ -57,18 +57,21 @@ pub fn forget_person_key(
     }
 }
 
-/// One backup: its key store, its organisation data and its manifest. The manifest
-/// is brought up to date whenever a file no longer matches it, not only when this call
-/// changed the file, so a run that died before writing the manifest is finished too.
+/// One backup: its organisation data, then its key store, then its manifest. The key
+/// goes last: [`forget_destroyed_keys`] finds unfinished work by a dead key still in a
+/// backup, so a scrub that failed leaves the key there to be found and tried again. The
+/// manifest is brought up to date whenever a file no longer matches it, not only when
+/// this call changed the file, so a run that died before writing the manifest is
+/// finished too.
 fn forget_in_backup(entry: &BackupEntry, key: PersonKeyId) -> Result<bool, BackupError> {
     let keys_path = entry.dir.join(KEYS_FILE);
     let org_path = entry.dir.join(ORG_FILE);
     let mut changed = false;
-    if keys_path.exists() {
-        changed |= forget_in(&keys_path, key)?;
-    }
     if org_path.exists() {
         changed |= scrub_in(&org_path, key)?;
+    }
+    if keys_path.exists() {
+        changed |= forget_in(&keys_path, key)?;
     }
     let mut manifest: Manifest = match &entry.manifest {
         Ok(m) => m.clone(),

@@ -315,6 +315,53 @@ fn beta_user(beta: &Org) -> UserId {
         .user_id()
 }
 
+/// When scrubbing a backup's `org.sqlite` fails (here a trigger refuses it), the key
+/// stays in that backup, so the daily run finds the erasure unfinished and ends it.
+async fn scrub_failed_first_is_found_again(a: &common::Acme, acme: &Org) {
+    let boss_key = expenseplus::auth::users::get(acme, a.boss)
+        .unwrap()
+        .unwrap()
+        .person_key();
+    let third = take(&a.env, acme);
+    let org_file = third.dir.join("org.sqlite");
+    let key_there = || {
+        count(
+            &third.dir.join("keys.sqlite"),
+            &format!(
+                "SELECT COUNT(*) AS n FROM person_keys WHERE id = {}",
+                boss_key.0
+            ),
+        )
+    };
+    let exec = |sql: &str| {
+        let mut conn = SqliteConnection::establish(org_file.to_str().unwrap()).unwrap();
+        diesel::sql_query(sql).execute(&mut conn).unwrap();
+    };
+    exec(
+        "CREATE TRIGGER stuck BEFORE UPDATE ON users \
+         BEGIN SELECT RAISE(ABORT, 'disk trouble'); END",
+    );
+    acme.keys.destroy(boss_key).unwrap();
+    assert!(backup::forget_person_key(&root(&a.env), "acme", boss_key).is_err());
+    assert_eq!(key_there(), 1, "left for the daily run to find");
+
+    exec("DROP TRIGGER stuck");
+    assert!(backup::keys::forget_destroyed_keys(&root(&a.env), acme).unwrap() >= 1);
+    assert_eq!(key_there(), 0);
+    assert_eq!(
+        count(
+            &org_file,
+            &format!(
+                "SELECT COUNT(*) AS n FROM users WHERE id = {} AND password_hash IS NULL",
+                a.boss.0
+            )
+        ),
+        1,
+        "scrubbed in the backup"
+    );
+    backup::verify(&root(&a.env), "acme", &third.id).unwrap();
+}
+
 #[derive(QueryableByName)]
 struct Wrapped {
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Binary>)]
@@ -375,6 +422,7 @@ async fn forgetting_a_key_removes_it_from_every_backup_and_a_restore_keeps_it_er
         backup::forget_person_key(&root(&a.env), "acme", emp_key).unwrap(),
         0
     );
+    scrub_failed_first_is_found_again(&a, &acme).await;
     // Restoring the older backup uses the current key store: the person stays erased.
     backup::restore(
         a.env.state.tenants.registry(),
