@@ -6,6 +6,7 @@ pub mod app;
 pub mod charts;
 pub mod client_address;
 pub mod csrf;
+pub mod device;
 pub mod errors;
 pub mod form_token;
 pub mod forms;

@@ -45,6 +45,8 @@ pub struct AppState {
     pub session_key: [u8; 64],
     /// Signs the CSRF tokens of forms shown before signing in (`form_token`).
     pub form_key: [u8; 32],
+    /// Signs the sign-in lanes of browsers people signed in from (`device`).
+    pub device_key: [u8; 32],
     /// The one-time first-run setup token, while no organisation exists.
     pub setup_token: Mutex<Option<String>>,
     /// Where backups are written (set by `serve`), e.g. for erasure to rewrite the
@@ -64,6 +66,7 @@ impl AppState {
         session_key[..32].copy_from_slice(&a);
         session_key[32..].copy_from_slice(&b);
         let form_key = tenants.registry().derive_key(b"form token key 1");
+        let device_key = tenants.registry().derive_key(b"device lane key 1");
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         AppState {
             tenants,
@@ -72,6 +75,7 @@ impl AppState {
             hashing: Semaphore::new(cores),
             session_key,
             form_key,
+            device_key,
             setup_token: Mutex::new(None),
             backup_dir: OnceLock::new(),
             uploads: Turns::for_uploads(),

@@ -6,7 +6,7 @@ use crate::common;
 
 use actix_web::http::StatusCode;
 use actix_web::test as atest;
-use common::{Client, PASSWORD, TestEnv, secret_on};
+use common::{Client, PASSWORD, Page, TestEnv, secret_on};
 use expenseplus::auth::{mfa, users};
 use expenseplus::crypto::columns::UserTotpSecret;
 use expenseplus::web::access::Access;
@@ -100,12 +100,31 @@ async fn session_cookie_flags_and_no_fixation() {
     let signed_in = signing_in
         .try_sign_in("acme", "emp@acme.example", PASSWORD)
         .await;
-    let cookie = signed_in.set_cookies().join("\n");
-    assert!(cookie.starts_with("__Host-expenseplus="), "{cookie}");
+    let cookies = signed_in.set_cookies();
+    let named = |name: &str| {
+        cookies
+            .iter()
+            .find(|c| c.starts_with(&format!("{name}=")))
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name}: {cookies:?}"))
+    };
+    let cookie = named("__Host-expenseplus");
     for flag in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
         assert!(cookie.contains(flag), "{flag} missing: {cookie}");
     }
     assert!(!cookie.contains("Domain="));
+    // The browser's sign-in lane: no personal data, sent to this site only.
+    let lane = named("__Host-expenseplus-device");
+    for flag in [
+        "Secure",
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/",
+        "Max-Age=",
+    ] {
+        assert!(lane.contains(flag), "{flag} missing: {lane}");
+    }
+    assert!(!lane.contains("emp") && !lane.contains("Domain="));
     c.sign_in("acme", "emp@acme.example", PASSWORD).await;
     let after = c.cookie.clone().unwrap();
     assert_ne!(before, after, "the session id must change at sign-in");
@@ -242,6 +261,65 @@ async fn throttling_kicks_in_after_repeated_failures() {
         expenseplus::auth::throttle::FREE_FAILURES as usize
     );
     assert!(failed.iter().all(|r| r.subject_id.is_some()));
+}
+
+/// Someone who knows a person's email cannot keep them out: the browser the person
+/// signed in from keeps a lane of its own, while guesses from anywhere else still wait.
+#[actix_web::test]
+async fn failures_sent_by_others_do_not_lock_out_a_known_browser() {
+    let env = env_with_people();
+    let app = atest::init_service(build_app(env.state.clone())).await;
+    let mut eve = Client::new(&app);
+    eve.sign_in("acme", "emp@acme.example", PASSWORD).await;
+    assert!(
+        eve.cookie
+            .as_deref()
+            .is_some_and(|c| c.contains("__Host-expenseplus-device=")),
+        "a lane for the browser that signed in"
+    );
+    eve.post("/logout", &[]).await;
+
+    let mut attacker = Client::new(&app);
+    let locked = |c: &Page| c.status == StatusCode::TOO_MANY_REQUESTS;
+    let mut tries = 0;
+    while !locked(
+        &attacker
+            .try_sign_in("acme", "emp@acme.example", "guess guess guess")
+            .await,
+    ) {
+        tries += 1;
+        assert!(
+            tries <= expenseplus::auth::throttle::FREE_FAILURES,
+            "never held"
+        );
+    }
+    // Held for anyone else, with the right password too...
+    let mut elsewhere = Client::new(&app);
+    assert!(locked(
+        &elsewhere
+            .try_sign_in("acme", "emp@acme.example", PASSWORD)
+            .await
+    ));
+    // ...but Eve's own browser signs in.
+    eve.sign_in("acme", "emp@acme.example", PASSWORD).await;
+    assert!(eve.get("/").await.body.contains("Welcome, Eve Employee"));
+    // Her lane is for her account only.
+    let mut bea = Client::new(&app);
+    let mut tries = 0;
+    while !locked(
+        &bea.try_sign_in("acme", "boss@acme.example", "guess guess guess")
+            .await,
+    ) {
+        tries += 1;
+        assert!(
+            tries <= expenseplus::auth::throttle::FREE_FAILURES,
+            "never held"
+        );
+    }
+    eve.post("/logout", &[]).await;
+    assert!(locked(
+        &eve.try_sign_in("acme", "boss@acme.example", PASSWORD).await
+    ));
 }
 
 /// Enrols the user in MFA through the pages and returns their TOTP secret.

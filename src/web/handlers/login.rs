@@ -13,6 +13,7 @@ use crate::auth::throttle::{Attempt, FREE_FAILURES};
 use crate::crypto::random_array;
 use crate::db::now_unix;
 use crate::ids::{OrgId, Slug, UserId};
+use crate::web::device;
 use crate::web::form_token::FormToken;
 use crate::web::layout::{Chrome, html, see_other};
 use crate::web::session::{self, PendingMfa};
@@ -100,8 +101,15 @@ pub async fn submit(
         };
         html(status, &page)
     };
+    // A browser this account signed in from has a lane of its own: failures sent by
+    // others cannot keep its owner out.
+    let lane = device::lane(&req, &state.device_key, &form.organisation, &form.email);
+    let account = account_key(&form.organisation, &form.email);
     let keys = Attempt {
-        account: account_key(&form.organisation, &form.email),
+        account: match &lane {
+            Some(nonce) => format!("{account}:device:{nonce}"),
+            None => account,
+        },
         address: Some(format!(
             "ip:{}",
             state.settings.trusted_proxies.client_of(&req)
@@ -148,6 +156,16 @@ pub async fn submit(
     match outcome {
         (Some(org), Some(user), _) => {
             state.throttle.succeed(&keys);
+            let lane = match lane {
+                Some(_) => None,
+                None => device::issue(&state.device_key, &form.organisation, &form.email),
+            };
+            let with_lane = |mut resp: HttpResponse| -> Result<HttpResponse, AppError> {
+                if let Some(cookie) = &lane {
+                    resp.add_cookie(cookie).map_err(AppError::internal)?;
+                }
+                Ok(resp)
+            };
             if user.mfa_enabled {
                 session.renew();
                 let pending = PendingMfa {
@@ -159,7 +177,7 @@ pub async fn submit(
                 session
                     .insert(session::PENDING_MFA, pending)
                     .map_err(AppError::internal)?;
-                return Ok(see_other("/login/mfa"));
+                return with_lane(see_other("/login/mfa"));
             }
             session::sign_in(&session, org.id.0, user.id, user.session_version);
             let uid = user.user_id();
@@ -167,7 +185,7 @@ pub async fn submit(
                 audit::record(&org, Some(uid), Some(uid), Action::SignIn, "password")
             })
             .await??;
-            Ok(see_other("/"))
+            with_lane(see_other("/"))
         }
         (org, _, target) => {
             let count = state.throttle.fail(&keys);

@@ -1,0 +1,109 @@
+//! A browser someone has signed in from keeps a sign-in lane of its own. Without it,
+//! anyone who knows a person's organisation and email address could keep them locked
+//! out: five wrong passwords make the account wait, and each further one renews the
+//! wait. After a successful password step the browser gets a cookie naming this
+//! account (a random nonce and its HMAC over the account, under a key derived from the
+//! master key, so it holds no email address). Attempts that bring it are throttled under
+//! the account and that nonce; others' failures never reach that lane, and guesses
+//! without the cookie are held as before. Minting a lane needs the password. (OWASP's
+//! "device cookies" against lockout.)
+
+use actix_web::HttpRequest;
+use actix_web::cookie::time::Duration as CookieDuration;
+use actix_web::cookie::{Cookie, SameSite};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+use crate::crypto::random_array;
+
+pub const COOKIE: &str = "__Host-expenseplus-device";
+/// How long a browser keeps its lane without signing in again.
+const KEPT_DAYS: i64 = 180;
+/// Hex digits of the nonce (16 random bytes).
+const NONCE_LEN: usize = 32;
+
+/// The account as the sign-in reads it: organisation and email, trimmed, lower-cased.
+fn account(organisation: &str, email: &str) -> String {
+    format!(
+        "{}\n{}",
+        organisation.trim().to_lowercase(),
+        email.trim().to_lowercase()
+    )
+}
+
+fn mac(key: &[u8; 32], account: &str, nonce: &str) -> Option<String> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).ok()?;
+    mac.update(b"device lane\n");
+    mac.update(account.as_bytes());
+    mac.update(b"\n");
+    mac.update(nonce.as_bytes());
+    Some(hex::encode(mac.finalize().into_bytes()))
+}
+
+/// The lane this request's browser holds for the account typed, if any: its nonce.
+pub fn lane(req: &HttpRequest, key: &[u8; 32], organisation: &str, email: &str) -> Option<String> {
+    let cookie = req.cookie(COOKIE)?;
+    lane_of(cookie.value(), key, &account(organisation, email))
+}
+
+fn lane_of(value: &str, key: &[u8; 32], account: &str) -> Option<String> {
+    let (nonce, given) = value.split_once('.')?;
+    let well_formed = nonce.len() == NONCE_LEN && nonce.bytes().all(|b| b.is_ascii_hexdigit());
+    if !well_formed {
+        return None;
+    }
+    let expected = mac(key, account, nonce)?;
+    bool::from(expected.as_bytes().ct_eq(given.as_bytes())).then(|| nonce.to_owned())
+}
+
+/// The cookie for a browser that just passed the password step of this account.
+pub fn issue(key: &[u8; 32], organisation: &str, email: &str) -> Option<Cookie<'static>> {
+    let nonce = hex::encode(random_array::<16>().ok()?);
+    let value = format!(
+        "{nonce}.{}",
+        mac(key, &account(organisation, email), &nonce)?
+    );
+    Some(
+        Cookie::build(COOKIE, value)
+            .path("/")
+            .secure(true)
+            .http_only(true)
+            .same_site(SameSite::Strict)
+            .max_age(CookieDuration::days(KEPT_DAYS))
+            .finish(),
+    )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lane_belongs_to_one_account_and_one_key() {
+        let key = [3u8; 32];
+        let cookie = issue(&key, " Acme", "Emp@acme.example ").unwrap();
+        let value = cookie.value();
+        let nonce = lane_of(value, &key, &account("acme", "emp@acme.example")).unwrap();
+        assert!(value.starts_with(&nonce));
+        assert_eq!(
+            lane_of(value, &key, &account("acme", "boss@acme.example")),
+            None
+        );
+        assert_eq!(
+            lane_of(value, &[4u8; 32], &account("acme", "emp@acme.example")),
+            None
+        );
+        // A nonce with another's MAC, or no MAC, is no lane.
+        let forged = format!("{}.{}", "a".repeat(NONCE_LEN), &value[NONCE_LEN + 1..]);
+        assert_eq!(
+            lane_of(&forged, &key, &account("acme", "emp@acme.example")),
+            None
+        );
+        assert_eq!(
+            lane_of(&nonce, &key, &account("acme", "emp@acme.example")),
+            None
+        );
+    }
+}
