@@ -223,6 +223,10 @@ pub enum BackupCommand {
         /// The backup id, as `backup list` shows it.
         #[arg(long)]
         from: String,
+        /// Restore a backup whose manifest has no seal (one made before backups were
+        /// sealed). Only if you know nobody has changed it since it was made.
+        #[arg(long)]
+        accept_unsealed: bool,
         #[command(flatten)]
         dir: BackupDirArg,
     },

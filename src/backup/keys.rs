@@ -8,9 +8,10 @@ use std::path::Path;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
-use super::manifest::{self, Manifest};
+use super::manifest::{self, FileEntry, Manifest, SealState};
 use super::verify::BackupEntry;
 use super::{BackupError, KEYS_FILE, ORG_FILE, fsync, io_err, list, lock_org};
+use crate::crypto::keyring::KeyRing;
 use crate::crypto::random_array;
 use crate::db::now_unix;
 use crate::db::schema::keys::person_keys;
@@ -32,14 +33,15 @@ use crate::tenancy::Org;
 /// others; the first failure is returned after all were tried.
 pub fn forget_person_key(
     backup_root: &Path,
-    org_slug: &str,
+    org: &Org,
     key: PersonKeyId,
 ) -> Result<usize, BackupError> {
+    let org_slug = org.slug.as_str();
     let _lock = lock_org(backup_root, org_slug)?;
     let mut rewritten = 0;
     let mut first_failure = None;
     for entry in list(backup_root, org_slug)? {
-        match forget_in_backup(&entry, key) {
+        match forget_in_backup(&entry, &org.keys, key) {
             Ok(true) => rewritten += 1,
             Ok(false) => {}
             Err(e) => {
@@ -62,17 +64,16 @@ pub fn forget_person_key(
 /// backup, so a scrub that failed leaves the key there to be found and tried again. The
 /// manifest is brought up to date whenever a file no longer matches it, not only when
 /// this call changed the file, so a run that died before writing the manifest is
-/// finished too.
-fn forget_in_backup(entry: &BackupEntry, key: PersonKeyId) -> Result<bool, BackupError> {
+/// finished too. It is sealed again only if it was sealed and its files matched it
+/// before this call: a seal is never put on files changed by someone else (a run that
+/// died half-way leaves a backup that must be restored with `--accept-unsealed`).
+fn forget_in_backup(
+    entry: &BackupEntry,
+    keys: &KeyRing,
+    key: PersonKeyId,
+) -> Result<bool, BackupError> {
     let keys_path = entry.dir.join(KEYS_FILE);
     let org_path = entry.dir.join(ORG_FILE);
-    let mut changed = false;
-    if org_path.exists() {
-        changed |= scrub_in(&org_path, key)?;
-    }
-    if keys_path.exists() {
-        changed |= forget_in(&keys_path, key)?;
-    }
     let mut manifest: Manifest = match &entry.manifest {
         Ok(m) => m.clone(),
         Err(_) => Manifest::read(&entry.dir).map_err(|reason| BackupError::Damaged {
@@ -80,23 +81,43 @@ fn forget_in_backup(entry: &BackupEntry, key: PersonKeyId) -> Result<bool, Backu
             reason,
         })?,
     };
-    let mut stale = false;
-    for path in [&keys_path, &org_path] {
-        if !path.exists() {
-            continue;
-        }
-        let fresh = manifest::file_entry(path).map_err(io_err("could not read", path))?;
-        for f in manifest.files.iter_mut().filter(|f| f.name == fresh.name) {
-            if f.sha256 != fresh.sha256 {
-                *f = fresh.clone();
-                stale = true;
+    let files = || -> Result<Vec<FileEntry>, BackupError> {
+        let mut out = Vec::new();
+        for path in [&org_path, &keys_path] {
+            if path.exists() {
+                out.push(manifest::file_entry(path).map_err(io_err("could not read", path))?);
             }
         }
+        Ok(out)
+    };
+    let before = files()?;
+    let matches = |found: &[FileEntry], manifest: &Manifest| {
+        found.iter().all(|f| manifest.file(&f.name) == Some(f))
+    };
+    let trusted = manifest.seal_state(keys) == SealState::Sealed && matches(&before, &manifest);
+    let mut changed = false;
+    if org_path.exists() {
+        changed |= scrub_in(&org_path, key)?;
     }
-    if stale {
-        manifest.write(&entry.dir)?;
+    if keys_path.exists() {
+        changed |= forget_in(&keys_path, key)?;
     }
-    Ok(changed || stale)
+    let after = if changed { files()? } else { before };
+    if matches(&after, &manifest) {
+        return Ok(changed);
+    }
+    for fresh in after {
+        for f in manifest.files.iter_mut().filter(|f| f.name == fresh.name) {
+            *f = fresh.clone();
+        }
+    }
+    if trusted {
+        manifest.seal_with(keys);
+    } else {
+        manifest.seal = None;
+    }
+    manifest.write(&entry.dir)?;
+    Ok(true)
 }
 
 /// Opens one backed-up database for a rewrite that leaves no old bytes behind.
@@ -192,7 +213,7 @@ pub fn forget_destroyed_keys(backup_root: &Path, org: &Org) -> Result<usize, Bac
     let mut rewritten = 0;
     let mut first_failure = None;
     for id in dead {
-        match forget_person_key(backup_root, org.slug.as_str(), PersonKeyId(id)) {
+        match forget_person_key(backup_root, org, PersonKeyId(id)) {
             Ok(n) => rewritten += n,
             Err(e) => {
                 first_failure.get_or_insert(e);
@@ -224,7 +245,7 @@ pub fn forget_now(backup_root: Option<&Path>, org: &Org, key: PersonKeyId) -> St
     let Some(root) = backup_root else {
         return String::new();
     };
-    match forget_person_key(root, org.slug.as_str(), key) {
+    match forget_person_key(root, org, key) {
         Ok(n) => format!(" {n} backup(s) were rewritten without their key."),
         Err(e) => {
             log::error!(

@@ -1,6 +1,12 @@
 //! `manifest.json`: what a backup holds (organisation, id, time, schema version) and
 //! the size and SHA-256 of each file, so damage is found before a restore. It holds no
 //! personal data.
+//!
+//! The manifest is sealed: a MAC over it under a key derived from the organisation key
+//! ([`KeyRing::integrity_mac`]). Backups sit in another place, often writable by other
+//! hosts or people; a plain checksum can be recomputed by whoever edits a file (an
+//! administrator's row with their own password hash, say), a seal cannot without the
+//! organisation key. A restore refuses a wrong seal, and a missing one unless told.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -9,6 +15,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{BackupError, MANIFEST_FILE, io_err};
+use crate::crypto::keyring::KeyRing;
+
+const SEAL_PURPOSE: &str = "backup manifest";
 
 /// Bumped if the manifest's meaning changes.
 pub const FORMAT: u32 = 1;
@@ -31,9 +40,51 @@ pub struct Manifest {
     /// The newest migration applied to the organisation's database.
     pub schema_version: String,
     pub files: Vec<FileEntry>,
+    /// Hex MAC over the rest of the manifest (see the module docs); absent on backups
+    /// made before manifests were sealed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal: Option<String>,
+}
+
+/// What a manifest's seal says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealState {
+    /// Made by this organisation's key over exactly this manifest.
+    Sealed,
+    /// No seal: an older backup, or one whose seal was taken away.
+    Unsealed,
+    /// A seal that does not match: the manifest was changed outside ExpensePlus, or
+    /// another organisation (or installation) made it.
+    Wrong,
 }
 
 impl Manifest {
+    /// The MAC over everything but the seal (the JSON of the fields in their order).
+    fn mac(&self, keys: &KeyRing) -> String {
+        let unsealed = Manifest {
+            seal: None,
+            ..self.clone()
+        };
+        let bytes = serde_json::to_vec(&unsealed).unwrap_or_default();
+        hex::encode(keys.integrity_mac(SEAL_PURPOSE, &[&bytes]))
+    }
+
+    /// Seals the manifest as it is now, with the organisation's key.
+    pub fn seal_with(&mut self, keys: &KeyRing) {
+        self.seal = Some(self.mac(keys));
+    }
+
+    pub fn seal_state(&self, keys: &KeyRing) -> SealState {
+        use subtle::ConstantTimeEq;
+        match &self.seal {
+            None => SealState::Unsealed,
+            Some(seal) if bool::from(seal.as_bytes().ct_eq(self.mac(keys).as_bytes())) => {
+                SealState::Sealed
+            }
+            Some(_) => SealState::Wrong,
+        }
+    }
+
     pub fn file(&self, name: &str) -> Option<&FileEntry> {
         self.files.iter().find(|f| f.name == name)
     }

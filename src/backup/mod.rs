@@ -21,10 +21,10 @@ use std::path::{Path, PathBuf};
 
 pub use keys::{forget_destroyed_keys, forget_now, forget_person_key};
 pub use manifest::Manifest;
-pub use restore::{RestoreReport, restore, restore_tenant};
+pub use restore::{RestoreReport, Unsealed, restore, restore_tenant};
 pub use rotation::Retention;
 pub use take::{BackupReport, backup_all, backup_org};
-pub use verify::{BackupEntry, list, verify};
+pub use verify::{BackupEntry, list, verify, verify_sealed};
 
 use crate::db::DbError;
 use crate::tenancy::TenancyError;
@@ -47,6 +47,14 @@ pub enum BackupError {
         "the data directory {data} is inside the backup directory {backup}, so the master key would sit with the backups; keep the two apart (use --backup-dir)"
     )]
     DataInsideBackupDir { backup: String, data: String },
+    #[error(
+        "backup {id} is not sealed: it was made before backups were sealed, or its seal was taken away; restore it only if you know nobody has changed it since, with --accept-unsealed"
+    )]
+    Unsealed { id: String },
+    #[error(
+        "backup {id} does not carry this organisation's seal: it was changed outside ExpensePlus, or made by another installation; it is not restored"
+    )]
+    BadSeal { id: String },
     #[error("{what} {path}: {source}")]
     Io {
         what: &'static str,

@@ -104,6 +104,14 @@ pub fn remove_abandoned_staging(live_dir: &Path, slug: &str) {
     }
 }
 
+/// Whether a restore takes a backup whose manifest has no seal (one made before
+/// manifests were sealed): only when the operator says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unsealed {
+    Refuse,
+    Accept,
+}
+
 /// Verifies backup `id` of `org`, then replaces the organisation's data with it.
 /// A damaged backup is refused before anything live is touched.
 pub fn restore(
@@ -111,11 +119,12 @@ pub fn restore(
     org: &Org,
     root: &Path,
     id: &str,
+    unsealed: Unsealed,
 ) -> Result<RestoreReport, BackupError> {
     let slug = org.slug.as_str();
     // Rotation or a key-store rewrite must not change the backup while it is read.
     let _lock = super::lock_org(root, slug)?;
-    let manifest = verify::verify(root, slug, id)?;
+    let manifest = verify::verify_sealed(root, org, id, unsealed == Unsealed::Accept)?;
     if manifest.org_id != org.id.0 {
         return Err(BackupError::WrongOrg {
             id: id.to_owned(),
@@ -330,11 +339,12 @@ pub fn restore_tenant(
     slug: &Slug,
     root: &Path,
     id: &str,
+    unsealed: Unsealed,
 ) -> Result<RestoreReport, BackupError> {
     let org = tenants
         .by_slug(slug)?
         .ok_or_else(|| TenancyError::NotFound(slug.to_string()))?;
-    let report = restore(tenants.registry(), &org, root, id)?;
+    let report = restore(tenants.registry(), &org, root, id, unsealed)?;
     tenants.evict(org.id);
     Ok(report)
 }

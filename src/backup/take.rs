@@ -200,7 +200,7 @@ fn write_into(
         let path = tmp.join(name);
         files.push(manifest::file_entry(&path).map_err(io_err("could not read", &path))?);
     }
-    let manifest = Manifest {
+    let mut manifest = Manifest {
         format: FORMAT,
         org_slug: org.slug.to_string(),
         org_id: org.id.0,
@@ -210,7 +210,9 @@ fn write_into(
             .unwrap_or_default(),
         schema_version,
         files,
+        seal: None,
     };
+    manifest.seal_with(&org.keys);
     manifest.write(tmp)?;
     verify::verify_dir(tmp, id).map_err(|reason| BackupError::Unverified {
         id: id.to_owned(),

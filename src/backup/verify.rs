@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 
-use super::manifest::{self, Manifest};
+use super::manifest::{self, Manifest, SealState};
 use super::{BackupError, KEYS_FILE, ORG_FILE, check_id, org_root, read_only_uri};
+use crate::tenancy::Org;
 
 #[derive(QueryableByName)]
 struct Check {
@@ -79,6 +80,24 @@ pub fn verify(root: &Path, slug: &str, id: &str) -> Result<Manifest, BackupError
         });
     }
     Ok(manifest)
+}
+
+/// [`verify`], and the manifest's seal checked with `org`'s key: a wrong seal is
+/// refused; a missing one (a backup made before manifests were sealed) only when
+/// `unsealed_ok` is false.
+pub fn verify_sealed(
+    root: &Path,
+    org: &Org,
+    id: &str,
+    unsealed_ok: bool,
+) -> Result<Manifest, BackupError> {
+    let manifest = verify(root, org.slug.as_str(), id)?;
+    match manifest.seal_state(&org.keys) {
+        SealState::Sealed => Ok(manifest),
+        SealState::Unsealed if unsealed_ok => Ok(manifest),
+        SealState::Unsealed => Err(BackupError::Unsealed { id: id.to_owned() }),
+        SealState::Wrong => Err(BackupError::BadSeal { id: id.to_owned() }),
+    }
 }
 
 /// One complete backup on disk (its manifest read, not yet verified).

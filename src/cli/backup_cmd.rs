@@ -4,7 +4,8 @@ use std::num::NonZeroUsize;
 use std::path::Path;
 
 use super::{CliError, open_org};
-use crate::backup::{self, BackupReport};
+use crate::backup::manifest::SealState;
+use crate::backup::{self, BackupError, BackupReport};
 use crate::config::BackupCommand;
 use crate::ids::Slug;
 use crate::tenancy::{Registry, TenancyError, Tenants, Usage};
@@ -123,15 +124,37 @@ pub fn run(data_dir: &Path, cmd: BackupCommand) -> Result<(), CliError> {
             for f in &m.files {
                 say!("  {}\t{}\tsha256 {}", f.name, human_size(f.size), f.sha256)?;
             }
+            // The seal needs the organisation's key: checked where its data is.
+            let org = Registry::open(data_dir, false, Usage::Command)
+                .ok()
+                .and_then(|r| open_org(&r, slug.as_str()).ok());
+            match org.map(|org| m.seal_state(&org.keys)) {
+                Some(SealState::Sealed) => say!("its seal is {slug}'s own")?,
+                Some(SealState::Unsealed) => say!(
+                    "it has no seal (made before backups were sealed): restoring it needs --accept-unsealed"
+                )?,
+                Some(SealState::Wrong) => return Err(BackupError::BadSeal { id }.into()),
+                None => say!("its seal was not checked: {slug} is not in this data directory")?,
+            }
             Ok(())
         }
-        BackupCommand::Restore { org, from, dir } => {
+        BackupCommand::Restore {
+            org,
+            from,
+            accept_unsealed,
+            dir,
+        } => {
             let slug = Slug::parse(&org).map_err(TenancyError::from)?;
             let tenants = Tenants::new(
                 Registry::open(data_dir, false, Usage::Command)?,
                 NonZeroUsize::MIN,
             );
-            let report = backup::restore_tenant(&tenants, &slug, &dir.backup_dir, &from)?;
+            let unsealed = if accept_unsealed {
+                backup::Unsealed::Accept
+            } else {
+                backup::Unsealed::Refuse
+            };
+            let report = backup::restore_tenant(&tenants, &slug, &dir.backup_dir, &from, unsealed)?;
             say!(
                 "restored {slug} from backup {}: {} tables, {} rows; the backup was verified first",
                 report.id,

@@ -17,6 +17,7 @@ use crate::ids::PersonKeyId;
 
 const PERSON_KEY_LABEL: &str = "person-key";
 const BLIND_INDEX_CONTEXT: &[u8] = b"expenseplus blind index v1";
+const INTEGRITY_CONTEXT: &[u8] = b"expenseplus integrity v1";
 
 pub struct KeyRing {
     org_key: SecretKey,
@@ -178,6 +179,17 @@ impl KeyRing {
             .map_err(store_err)?;
         self.cache_put(id, None);
         Ok(())
+    }
+
+    /// A MAC over `parts` under a key derived from the organisation key, for records
+    /// kept where others may write (backup manifests): without the organisation key,
+    /// nobody can make one that matches. `purpose` keeps MACs of different records apart.
+    pub fn integrity_mac(&self, purpose: &str, parts: &[&[u8]]) -> [u8; 32] {
+        let key = hmac_sha256(
+            self.org_key.expose(),
+            &[INTEGRITY_CONTEXT, purpose.as_bytes()],
+        );
+        hmac_sha256(&key, parts)
     }
 
     /// Keyed HMAC of a normalised value, for equality look-ups without plaintext.

@@ -15,7 +15,7 @@ use common::{Client, PASSWORD, TestEnv, acme_with_people};
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use expenseplus::audit::{self, Action, Filter};
-use expenseplus::backup::{self, BackupError, Manifest, Retention};
+use expenseplus::backup::{self, BackupError, Manifest, Retention, Unsealed};
 use expenseplus::expenses::claims;
 use expenseplus::ids::UserId;
 use expenseplus::tenancy::Org;
@@ -123,8 +123,14 @@ async fn backup_while_writes_run_then_restore_shows_the_same_claims() {
 
     let registry = a.env.state.tenants.registry();
     let slug = expenseplus::ids::Slug::parse("acme").unwrap();
-    let restored =
-        backup::restore_tenant(&a.env.state.tenants, &slug, &root(&a.env), &report.id).unwrap();
+    let restored = backup::restore_tenant(
+        &a.env.state.tenants,
+        &slug,
+        &root(&a.env),
+        &report.id,
+        Unsealed::Refuse,
+    )
+    .unwrap();
     assert!(restored.tables >= 8);
     assert!(restored.sessions_ended >= 1);
     let live = registry.org_dir("acme").join("org.sqlite");
@@ -194,6 +200,7 @@ async fn a_damaged_backup_is_refused_and_the_live_data_is_untouched() {
         &acme,
         &root(&a.env),
         &report.id,
+        Unsealed::Refuse,
     )
     .unwrap_err();
     assert!(matches!(err, BackupError::Damaged { .. }), "{err:?}");
@@ -213,8 +220,14 @@ async fn a_damaged_backup_is_refused_and_the_live_data_is_untouched() {
     assert!(matches!(err, BackupError::Damaged { .. }), "{err}");
     // Unknown ids and path tricks are refused plainly.
     for bad in ["20990101T000000Z", "../acme"] {
-        let err =
-            backup::restore(a.env.state.tenants.registry(), &acme, &root(&a.env), bad).unwrap_err();
+        let err = backup::restore(
+            a.env.state.tenants.registry(),
+            &acme,
+            &root(&a.env),
+            bad,
+            Unsealed::Refuse,
+        )
+        .unwrap_err();
         assert!(
             matches!(err, BackupError::NotFound { .. } | BackupError::BadId(_)),
             "{err:?}"
@@ -270,7 +283,14 @@ async fn other_organisations_and_readers_keep_answering_during_a_restore() {
             for i in 0..3 {
                 // Live now differs from the backup by one claim; the restore removes it.
                 claims::create(&acme, emp, "Extra claim", &format!("extra-{i}")).unwrap();
-                backup::restore(state.tenants.registry(), &acme, &root, &id).unwrap();
+                backup::restore(
+                    state.tenants.registry(),
+                    &acme,
+                    &root,
+                    &id,
+                    Unsealed::Refuse,
+                )
+                .unwrap();
             }
             restoring.store(false, Ordering::SeqCst);
         })
@@ -342,7 +362,7 @@ async fn scrub_failed_first_is_found_again(a: &common::Acme, acme: &Org) {
          BEGIN SELECT RAISE(ABORT, 'disk trouble'); END",
     );
     acme.keys.destroy(boss_key).unwrap();
-    assert!(backup::forget_person_key(&root(&a.env), "acme", boss_key).is_err());
+    assert!(backup::forget_person_key(&root(&a.env), acme, boss_key).is_err());
     assert_eq!(key_there(), 1, "left for the daily run to find");
 
     exec("DROP TRIGGER stuck");
@@ -392,7 +412,7 @@ async fn forgetting_a_key_removes_it_from_every_backup_and_a_restore_keeps_it_er
         .unwrap()
     };
     acme.keys.destroy(emp_key).unwrap();
-    let n = backup::forget_person_key(&root(&a.env), "acme", emp_key).unwrap();
+    let n = backup::forget_person_key(&root(&a.env), &acme, emp_key).unwrap();
     assert_eq!(n, 2);
     for b in [&first, &second] {
         let keys = b.dir.join("keys.sqlite");
@@ -419,7 +439,7 @@ async fn forgetting_a_key_removes_it_from_every_backup_and_a_restore_keeps_it_er
     }
     // A second call finds nothing more to rewrite.
     assert_eq!(
-        backup::forget_person_key(&root(&a.env), "acme", emp_key).unwrap(),
+        backup::forget_person_key(&root(&a.env), &acme, emp_key).unwrap(),
         0
     );
     scrub_failed_first_is_found_again(&a, &acme).await;
@@ -429,6 +449,7 @@ async fn forgetting_a_key_removes_it_from_every_backup_and_a_restore_keeps_it_er
         &acme,
         &root(&a.env),
         &first.id,
+        Unsealed::Refuse,
     )
     .unwrap();
     assert!(!acme.keys.is_alive(emp_key).unwrap());
@@ -509,8 +530,10 @@ fn a_backup_from_an_older_schema_is_migrated_on_restore() {
                 .unwrap();
         assert_eq!(tables.n, 0);
     }
+    // Sealed as the older version that made it would have.
     let mut m = Manifest::read(&r.dir).unwrap();
     m.files[0] = backup::manifest::file_entry(&file).unwrap();
+    m.seal_with(&acme.keys);
     m.write(&r.dir).unwrap();
     // A staging copy left by a restore that was killed is cleared away.
     let org_dir = a.env.state.tenants.registry().org_dir("acme");
@@ -519,8 +542,14 @@ fn a_backup_from_an_older_schema_is_migrated_on_restore() {
         b"x",
     )
     .unwrap();
-    let report =
-        backup::restore(a.env.state.tenants.registry(), &acme, &root(&a.env), &r.id).unwrap();
+    let report = backup::restore(
+        a.env.state.tenants.registry(),
+        &acme,
+        &root(&a.env),
+        &r.id,
+        Unsealed::Refuse,
+    )
+    .unwrap();
     assert!(report.rows > 0);
     let claims = claims::list_own(&acme, a.emp, &Default::default(), None, 10).unwrap();
     assert_eq!(claims.len(), 1);
@@ -630,8 +659,14 @@ fn a_restore_keeps_the_privacy_registers_and_the_audit_entries_since_the_backup(
         .len();
 
     let slug = acme.slug.clone();
-    let restored =
-        backup::restore_tenant(&a.env.state.tenants, &slug, &root(&a.env), &report.id).unwrap();
+    let restored = backup::restore_tenant(
+        &a.env.state.tenants,
+        &slug,
+        &root(&a.env),
+        &report.id,
+        Unsealed::Refuse,
+    )
+    .unwrap();
     let acme = a.env.org("acme");
     assert!(restored.kept.not_kept.is_empty(), "{:?}", restored.kept);
     assert!(restored.kept.dropped_rows >= 1, "the newcomer's request");
@@ -660,6 +695,65 @@ fn a_restore_keeps_the_privacy_registers_and_the_audit_entries_since_the_backup(
     audit::verify(&acme).unwrap();
     // The claim started after the backup had an id: the next claim does not reuse it.
     assert!(new_claim(&acme, a.other, "Next") > after);
+}
+
+/// Backups sit where others may write. Someone who edits a backed-up database (here:
+/// makes Eve an administrator) and recomputes the checksums still cannot make the
+/// manifest's seal, which needs the organisation key: the restore refuses it. A backup
+/// without a seal (made before backups were sealed) is restored only when accepted.
+#[test]
+fn a_backup_changed_outside_expenseplus_is_not_restored() {
+    let a = acme_with_people();
+    let acme = a.env.org("acme");
+    let report = take(&a.env, &acme);
+    let restore = |unsealed| {
+        backup::restore(
+            a.env.state.tenants.registry(),
+            &acme,
+            &root(&a.env),
+            &report.id,
+            unsealed,
+        )
+    };
+    backup::verify_sealed(&root(&a.env), &acme, &report.id, false).unwrap();
+
+    let file = report.dir.join("org.sqlite");
+    let mut conn = SqliteConnection::establish(file.to_str().unwrap()).unwrap();
+    diesel::sql_query(format!(
+        "UPDATE users SET roles = 'admin,employee' WHERE id = {}",
+        a.emp.0
+    ))
+    .execute(&mut conn)
+    .unwrap();
+    drop(conn);
+    let mut manifest = Manifest::read(&report.dir).unwrap();
+    for f in &mut manifest.files {
+        *f = backup::manifest::file_entry(&report.dir.join(&f.name)).unwrap();
+    }
+    manifest.write(&report.dir).unwrap();
+    backup::verify(&root(&a.env), "acme", &report.id).expect("the checksums match now");
+    let err = restore(Unsealed::Accept).unwrap_err();
+    assert!(matches!(err, BackupError::BadSeal { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("does not carry this organisation's seal")
+    );
+
+    // Without its seal: refused unless accepted.
+    manifest.seal = None;
+    manifest.write(&report.dir).unwrap();
+    let err = restore(Unsealed::Refuse).unwrap_err();
+    assert!(matches!(err, BackupError::Unsealed { .. }), "{err:?}");
+    assert!(err.to_string().contains("--accept-unsealed"));
+    // Nothing was restored by the refusals.
+    let roles = |org: &Org| {
+        expenseplus::auth::users::get(org, a.emp)
+            .unwrap()
+            .unwrap()
+            .roles
+    };
+    assert_eq!(roles(&acme), "employee");
+    restore(Unsealed::Accept).unwrap();
 }
 
 /// Nor does a restore bring people back as they were: a leaver deactivated since stays
@@ -711,8 +805,14 @@ fn a_restore_keeps_everyones_account_as_it_is_now() {
     exec(&acme, "UPDATE recovery_codes SET used_at = 1");
 
     let slug = acme.slug.clone();
-    let restored =
-        backup::restore_tenant(&a.env.state.tenants, &slug, &root(&a.env), &report.id).unwrap();
+    let restored = backup::restore_tenant(
+        &a.env.state.tenants,
+        &slug,
+        &root(&a.env),
+        &report.id,
+        Unsealed::Refuse,
+    )
+    .unwrap();
     assert!(restored.kept.not_kept.is_empty(), "{:?}", restored.kept);
     assert_eq!(restored.kept.people, 7, "everyone in the cast");
     let acme = a.env.org("acme");

@@ -95,6 +95,7 @@ fn run_list_verify_and_restore() {
         ],
     ));
     assert!(verified.contains("is intact"), "{verified}");
+    assert!(verified.contains("its seal is demo's own"), "{verified}");
 
     // Damage the second backup's key store copy: verify and restore refuse it, and
     // the live organisation is byte-for-byte unchanged.

@@ -14,7 +14,7 @@ use common::{Client, PASSWORD};
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use expenseplus::auth::users;
-use expenseplus::backup;
+use expenseplus::backup::{self, Unsealed};
 use expenseplus::web::build_app;
 
 #[derive(QueryableByName)]
@@ -164,7 +164,14 @@ fn erasure_beyond_the_key_reaches_backups_and_survives_a_restore() {
     );
 
     // Restoring that backup does not bring back what the erasure cleared.
-    backup::restore(env.state.tenants.registry(), &org, &root, &earlier.id).unwrap();
+    backup::restore(
+        env.state.tenants.registry(),
+        &org,
+        &root,
+        &earlier.id,
+        Unsealed::Refuse,
+    )
+    .unwrap();
     let org = env.org("acme");
     assert_eq!(
         comments_on_claims_of(&dir.join("org.sqlite"), acme.emp.0),
@@ -213,7 +220,7 @@ fn a_half_done_rewrite_is_finished_and_a_bad_backup_does_not_stop_the_rest() {
     // The second backup's key store is unreadable.
     std::fs::write(store(&second.id), b"not a database at all").unwrap();
 
-    let result = backup::forget_person_key(&root, "acme", key);
+    let result = backup::forget_person_key(&root, &org, key);
     assert!(result.is_err(), "the unreadable backup is reported");
     backup::verify(&root, "acme", &first.id).unwrap();
     assert!(!keys_in(&store(&first.id)).contains(&key.0));
@@ -221,5 +228,12 @@ fn a_half_done_rewrite_is_finished_and_a_bad_backup_does_not_stop_the_rest() {
         !keys_in(&store(&third.id)).contains(&key.0),
         "the backup after the bad one lost the key too"
     );
-    backup::verify(&root, "acme", &third.id).unwrap();
+    // The backup rewritten as it should be keeps its seal; the one whose files had
+    // changed before this call does not get a seal over what it found.
+    backup::verify_sealed(&root, &org, &third.id, false).unwrap();
+    assert!(matches!(
+        backup::verify_sealed(&root, &org, &first.id, false),
+        Err(backup::BackupError::Unsealed { .. })
+    ));
+    backup::verify_sealed(&root, &org, &first.id, true).unwrap();
 }
