@@ -251,6 +251,7 @@ pub mod org {
             author_id -> BigInt,
             at -> BigInt,
             body -> Binary,
+            withheld -> Bool,
         }
     }
 

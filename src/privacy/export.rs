@@ -78,8 +78,17 @@ pub struct RequestItem {
     pub closed_on: Option<String>,
     /// Notes the person wrote on the request themselves.
     pub your_notes: Vec<String>,
-    /// How many notes the data protection officer wrote (their working notes).
+    /// Notes the data protection officer wrote on it, less those withheld.
+    pub dpo_notes: Vec<NoteOut>,
+    /// How many of the officer's notes were withheld (they name someone else, or an
+    /// exemption applies).
     pub notes_withheld: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NoteOut {
+    pub at: String,
+    pub text: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -162,7 +171,10 @@ pub struct OtherAction {
     pub at: String,
     pub from: String,
     pub to: String,
+    /// Their own comment; none on a decision their delegate took (the delegate's words).
     pub comment: Option<String>,
+    /// Taken in their name by someone they handed their approvals to.
+    pub by_delegate: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -326,7 +338,11 @@ pub fn collect(org: &Org, subject: UserId) -> Result<(SubjectData, Files), Priva
         .load(&mut conn)?;
     let others: Vec<EventRow> = claim_events::table
         .inner_join(claims_t::table)
-        .filter(claim_events::actor_id.eq(subject.0))
+        .filter(
+            claim_events::actor_id
+                .eq(subject.0)
+                .or(claim_events::on_behalf_of.eq(subject.0)),
+        )
         .filter(claims_t::owner_id.ne(subject.0))
         .order(claim_events::id)
         .select(EventRow::as_select())
@@ -350,9 +366,10 @@ pub fn collect(org: &Org, subject: UserId) -> Result<(SubjectData, Files), Priva
     }
     let mut actions = Vec::new();
     for e in others {
+        let by_delegate = e.actor_id != subject.0;
         let comment = match &e.comment {
-            Some(sealed) => Some(org.keys.open(sealed)?.to_string()),
-            None => None,
+            Some(sealed) if !by_delegate => Some(org.keys.open(sealed)?.to_string()),
+            _ => None,
         };
         actions.push(OtherAction {
             claim_id: e.claim_id,
@@ -360,6 +377,7 @@ pub fn collect(org: &Org, subject: UserId) -> Result<(SubjectData, Files), Priva
             from: status_text(&e.from_status),
             to: status_text(&e.to_status),
             comment,
+            by_delegate,
         });
     }
     let audit = audit_rows
@@ -390,11 +408,23 @@ pub fn collect(org: &Org, subject: UserId) -> Result<(SubjectData, Files), Priva
     for r in requests {
         let notes = super::requests::notes_of(org, r.id)
             .map_err(|e| PrivacyError::Export(e.to_string()))?;
-        let (mine, theirs): (Vec<_>, Vec<_>) =
-            notes.into_iter().partition(|n| n.author_id == subject.0);
+        // Their own notes, and the DPO's unless the DPO withheld them (each such note
+        // counted, so the person knows something was kept back).
+        let (shown, withheld): (Vec<_>, Vec<_>) = notes
+            .into_iter()
+            .partition(|n| n.author_id == subject.0 || !n.withheld);
         let mut your_notes = Vec::new();
-        for n in mine {
-            your_notes.push(org.keys.open(&n.body)?.to_string());
+        let mut dpo_notes = Vec::new();
+        for n in shown {
+            let text = org.keys.open(&n.body)?.to_string();
+            if n.author_id == subject.0 {
+                your_notes.push(text);
+            } else {
+                dpo_notes.push(NoteOut {
+                    at: stamp(n.at),
+                    text,
+                });
+            }
         }
         privacy_requests.push(RequestItem {
             id: r.id,
@@ -408,7 +438,8 @@ pub fn collect(org: &Org, subject: UserId) -> Result<(SubjectData, Files), Priva
             refusal_reason: open_opt(org, &r.refusal_reason)?,
             closed_on: r.closed_on.clone(),
             your_notes,
-            notes_withheld: theirs.len(),
+            dpo_notes,
+            notes_withheld: withheld.len(),
         });
     }
     let delegations = delegations_of(org, subject)?;

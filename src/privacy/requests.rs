@@ -409,6 +409,8 @@ pub struct NoteRow {
     pub author_id: i64,
     pub at: i64,
     pub body: Sealed<RequestNote>,
+    /// Kept out of the person's own copy of their data (the DPO's choice).
+    pub withheld: bool,
 }
 
 pub fn notes_of(org: &Org, id: i64) -> Result<Vec<NoteRow>, RequestError> {

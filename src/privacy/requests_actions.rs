@@ -285,8 +285,16 @@ pub fn extend(
     )
 }
 
-/// Adds a note (sealed under the subject's key) to a request in any state.
-pub fn add_note(org: &Org, dpo: Dpo, id: i64, text: &str) -> Result<(), RequestError> {
+/// Adds a note (sealed under the subject's key) to a request in any state. It goes
+/// into the person's own copy of their data (Art. 15) unless `withheld`: a note that
+/// names someone else, say.
+pub fn add_note(
+    org: &Org,
+    dpo: Dpo,
+    id: i64,
+    text: &str,
+    withheld: bool,
+) -> Result<(), RequestError> {
     let actor = dpo.id();
     let r = get(org, id)?;
     let text = required("note", text, "the note")?;
@@ -297,7 +305,11 @@ pub fn add_note(org: &Org, dpo: Dpo, id: i64, text: &str) -> Result<(), RequestE
         id,
         r.status(),
         Action::PrivacyRequestNoted,
-        "note added",
+        if withheld {
+            "note added, withheld from the person's copy"
+        } else {
+            "note added"
+        },
         |c| {
             diesel::insert_into(notes::table)
                 .values((
@@ -305,6 +317,7 @@ pub fn add_note(org: &Org, dpo: Dpo, id: i64, text: &str) -> Result<(), RequestE
                     notes::author_id.eq(actor.0),
                     notes::at.eq(now_unix()),
                     notes::body.eq(&sealed),
+                    notes::withheld.eq(withheld),
                 ))
                 .execute(c)
         },

@@ -299,7 +299,8 @@ async fn my_data_has_the_comments_others_wrote_on_my_claims_by_their_part() {
     let today = OffsetDateTime::now_utc().date();
     let request = requests::open_own(&org, p.emp, "access", "", today).unwrap();
     let dpo = Dpo::check(p.dpo, roles("dpo")).unwrap();
-    requests::add_note(&org, dpo, request, DPO_NOTE).unwrap();
+    requests::add_note(&org, dpo, request, DPO_NOTE, true).unwrap();
+    requests::add_note(&org, dpo, request, "Sent the export by post Wombat", false).unwrap();
 
     let app = atest::init_service(build_app(p.env.state.clone())).await;
     let mut eve = Client::new(&app);
@@ -366,6 +367,12 @@ async fn my_data_has_the_comments_others_wrote_on_my_claims_by_their_part() {
         assert!(!text.contains(theirs), "{theirs} leaked into Eve's export");
     }
     assert_eq!(json["privacy_requests"][0]["notes_withheld"], 1);
+    // A note the DPO did not withhold is hers to read (Art. 15).
+    assert_eq!(
+        json["privacy_requests"][0]["dpo_notes"][0]["text"],
+        "Sent the export by post Wombat"
+    );
+    assert!(text.contains("Note by the data protection officer"));
 }
 
 #[actix_web::test]

@@ -155,7 +155,7 @@ fn the_export_holds_the_register_and_delegations() {
     let id =
         requests::open_own(&org, acme.boss, "access", "Please include my mileage", day).unwrap();
     let dpo = Dpo::check(acme.dpo, Roles::parse_list("dpo").unwrap()).unwrap();
-    requests::add_note(&org, dpo, id, "Called HR about the mileage records").unwrap();
+    requests::add_note(&org, dpo, id, "Called HR about the mileage records", true).unwrap();
     requests::ask_identity(&org, dpo, id, day).unwrap();
     restriction::restrict(&org, acme.dpo, acme.boss, "Accuracy contested").unwrap();
     let made = delegation::add(
@@ -190,4 +190,22 @@ fn the_export_holds_the_register_and_delegations() {
     assert_eq!(theirs.delegations[0].direction, "received");
     let json = serde_json::to_string(&theirs).unwrap();
     assert!(!json.contains("Bea Boss"));
+
+    // A decision the delegate took in Bea's name is in her export, without the
+    // delegate's words.
+    use expenseplus::expenses::status::Transition;
+    let claim = common::claim_with_line(&org, acme.emp, "delegated");
+    let act = |who, r: &str, t| {
+        let r = Roles::parse_list(r).unwrap();
+        claims::transition(&org, who, r, claim, None, t, "Otto says fine").unwrap()
+    };
+    act(acme.emp, "employee", Transition::Submit);
+    act(acme.other, "manager,employee", Transition::Approve);
+    let (data, _) = export::collect(&org, acme.boss).unwrap();
+    let decided = data
+        .actions_on_other_claims
+        .iter()
+        .find(|a| a.claim_id == claim)
+        .expect("the delegate's decision in her name");
+    assert!(decided.by_delegate && decided.comment.is_none());
 }

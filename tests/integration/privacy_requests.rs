@@ -521,6 +521,25 @@ async fn notes_are_escaped_sealed_and_erased_with_their_subject() {
             .status,
         StatusCode::SEE_OTHER
     );
+    // The form's choice: this one is kept out of the person's own copy.
+    let held = "Spoke to her manager Okapi";
+    dpo.post(
+        &format!("{url}/note"),
+        &[("note", held), ("withheld", "yes")],
+    )
+    .await;
+    let id: i64 = url.rsplit('/').next().unwrap().parse().unwrap();
+    let notes = expenseplus::privacy::requests::notes_of(&org, id).unwrap();
+    assert_eq!(
+        notes.iter().map(|n| n.withheld).collect::<Vec<_>>(),
+        [false, true]
+    );
+    assert!(
+        dpo.get(&url)
+            .await
+            .body
+            .contains("(withheld from their copy)")
+    );
     dpo.post(
         &format!("{url}/verify"),
         &[("method", "Zanzibar-badge-check")],

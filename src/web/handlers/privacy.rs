@@ -216,6 +216,7 @@ pub struct NoteItem {
     pub when: String,
     pub author: String,
     pub text: String,
+    pub withheld: bool,
 }
 
 #[derive(Template)]
@@ -318,6 +319,7 @@ fn load(org: &Org, viewer: UserId, id: i64) -> Result<RequestPage, AppError> {
             when: when(n.at),
             author,
             text: org.keys.open(&n.body)?.to_string(),
+            withheld: n.withheld,
         });
     }
     let clock = r.clock();
@@ -440,7 +442,7 @@ async fn act(
                 &get("extension_reason"),
                 today,
             ),
-            Step::Note => requests::add_note(&org, uid, id, &get("note")),
+            Step::Note => requests::add_note(&org, uid, id, &get("note"), get("withheld") == "yes"),
         }
     })
     .await?;

@@ -1,0 +1,1 @@
+ALTER TABLE privacy_request_notes DROP COLUMN withheld;
