@@ -267,8 +267,12 @@ pub enum UserCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Re-wrap every organisation key under a new master key.
-    RotateMaster,
+    /// Re-wrap every organisation key under a new master key, and replace the registry
+    /// copies beside the backups (they hold the keys under the old one).
+    RotateMaster {
+        #[command(flatten)]
+        dir: BackupDirArg,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -56,10 +56,38 @@ fn write_into(registry: &Registry, dest: &Path) -> Result<(), BackupError> {
     snapshot_then(&mut conn, dest, without_sessions)
 }
 
-/// Removes the oldest copies beyond [`KEEP`]; ids sort by time.
-fn prune(dir: &Path) {
+/// After a master-key rotation: a fresh copy (under the new key), and every older copy
+/// removed, since each holds the organisation keys under the retired one (organisations
+/// are never removed, so the newest copy lists every one the older did). Returns how
+/// many copies were replaced, or `None` if there were none (no backups here yet).
+pub fn replace_all(registry: &Registry, root: &Path) -> Result<Option<usize>, BackupError> {
+    let dir = root.join(DIR);
+    if !dir.is_dir() {
+        return Ok(None);
+    }
+    let fresh = take(registry, root)?;
+    let keep = fresh
+        .parent()
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let _lock = super::lock_org(root, DIR)?;
+    let mut removed = 0;
+    for id in copies(&dir).into_iter().filter(|id| *id != keep) {
+        std::fs::remove_dir_all(dir.join(&id)).map_err(io_err(
+            "could not remove the old registry copy",
+            &dir.join(&id),
+        ))?;
+        removed += 1;
+    }
+    super::manifest::sync_dir(&dir)?;
+    Ok(Some(removed))
+}
+
+/// The ids of the finished copies in `dir`, oldest first.
+fn copies(dir: &Path) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
+        return Vec::new();
     };
     let mut ids: Vec<String> = entries
         .flatten()
@@ -67,6 +95,12 @@ fn prune(dir: &Path) {
         .filter(|name| !name.starts_with(TEMP_PREFIX) && super::check_id(name).is_ok())
         .collect();
     ids.sort();
+    ids
+}
+
+/// Removes the oldest copies beyond [`KEEP`]; ids sort by time.
+fn prune(dir: &Path) {
+    let ids = copies(dir);
     let extra = ids.len().saturating_sub(KEEP);
     for id in &ids[..extra] {
         let _ = std::fs::remove_dir_all(dir.join(id));

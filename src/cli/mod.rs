@@ -70,6 +70,10 @@ pub enum CliError {
         "an ExpensePlus server is running on this data dir: stop it before rotating the master key, as it keeps the old key in memory"
     )]
     RotateWhileServing,
+    #[error(
+        "the master key was rotated, but the registry copies in {0} could not be replaced ({1}): they still hold the organisation keys under the old master key; run `expenseplus backup run` and delete the older copies in {0}/_registry by hand"
+    )]
+    RegistryCopiesKept(String, String),
     #[error("the command's output could not be written: {0}")]
     Output(String),
 }
@@ -81,7 +85,9 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Some(Command::Serve(args)) => Ok(server::serve(data_dir, &args)?),
         Some(Command::Org(cmd)) => org(data_dir, cmd),
         Some(Command::User(cmd)) => user(data_dir, cmd),
-        Some(Command::Keys(KeysCommand::RotateMaster)) => rotate_master(data_dir),
+        Some(Command::Keys(KeysCommand::RotateMaster { dir })) => {
+            rotate_master(data_dir, &dir.backup_dir)
+        }
         Some(Command::Audit(AuditCommand::Verify { org })) => audit_verify(data_dir, &org),
         Some(Command::Demo) => demo(data_dir),
         Some(Command::Retention(RetentionCommand::Run { org, today, dir })) => {
@@ -94,13 +100,26 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
-fn rotate_master(data_dir: &Path) -> Result<(), CliError> {
+fn rotate_master(data_dir: &Path, backup_dir: &Path) -> Result<(), CliError> {
     let mut registry = Registry::open(data_dir, false, Usage::Command)?;
     let n = registry.rotate_master().map_err(|e| match e {
         TenancyError::Serving => CliError::RotateWhileServing,
         e => e.into(),
     })?;
-    say!("rotated the master key; re-wrapped {n} organisation key(s)")
+    say!("rotated the master key; re-wrapped {n} organisation key(s)")?;
+    // The copies beside the backups hold the organisation keys under the old master
+    // key, which a rotation retires: one copy under the new key replaces them all.
+    match crate::backup::registry_copy::replace_all(&registry, backup_dir) {
+        Ok(None) => Ok(()),
+        Ok(Some(old)) => say!(
+            "replaced the {old} registry cop(ies) in {} with one under the new key",
+            backup_dir.display()
+        ),
+        Err(e) => Err(CliError::RegistryCopiesKept(
+            backup_dir.display().to_string(),
+            e.to_string(),
+        )),
+    }
 }
 
 /// Applies retention to one organisation or all, as of `today` (default: today, UTC).

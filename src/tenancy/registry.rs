@@ -5,6 +5,7 @@ use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
 use super::TenancyError;
@@ -466,6 +467,9 @@ impl Registry {
         // that opens the registry (see `check_master`).
         master::write_key_file(&self.data_dir.join(master::NEXT_FILE_NAME), &next)?;
         let mut conn = self.pool.get().map_err(db::DbError::from)?;
+        // The keys wrapped under the old master key leave no copy in a free page.
+        conn.batch_execute("PRAGMA secure_delete = ON;")
+            .map_err(db::DbError::from)?;
         conn.transaction::<_, diesel::result::Error, _>(|conn| {
             for (id, wrapped) in &rewrapped {
                 diesel::update(organisations::table.find(id))
@@ -478,6 +482,11 @@ impl Registry {
             Ok(())
         })
         .map_err(db::DbError::from)?;
+        // Nor in the write-ahead log, which keeps the old pages until a checkpoint.
+        if let Err(e) = conn.batch_execute("PRAGMA wal_checkpoint(TRUNCATE);") {
+            log::warn!("after rotating the master key, the registry log was not emptied: {e}");
+        }
+        drop(conn);
         master::promote_pending(&self.data_dir)?;
         debug_assert_eq!(file, self.data_dir.join(master::FILE_NAME));
         self.master = next;

@@ -396,9 +396,66 @@ fn user_create_and_rotate_master() {
         Some("correct horse battery staple\n"),
     );
     assert_refused(&out, "already exists");
-    let out = run(&data, &["keys", "rotate-master"], None);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("re-wrapped 1 organisation key"));
+    // Two registry copies beside the backups, each with acme's key under this master key.
+    let backups = data.parent().unwrap().join("backups");
+    let b = backups.to_str().unwrap();
+    for _ in 0..2 {
+        let made = run(&data, &["backup", "run", "--backup-dir", b], None);
+        assert!(
+            made.status.success(),
+            "{}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+    }
+    let copies = || -> Vec<std::path::PathBuf> {
+        let mut found: Vec<_> = std::fs::read_dir(backups.join("_registry"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path().join("registry.sqlite"))
+            .filter(|p| p.exists())
+            .collect();
+        found.sort();
+        found
+    };
+    assert_eq!(copies().len(), 2);
+    let old_copy = std::fs::read(&copies()[0]).unwrap();
+    let wrapped = |path: &Path| -> Vec<u8> {
+        #[derive(QueryableByName)]
+        struct Key {
+            #[diesel(sql_type = diesel::sql_types::Binary)]
+            wrapped_key: Vec<u8>,
+        }
+        let mut conn = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+        diesel::sql_query("SELECT wrapped_key FROM organisations")
+            .get_result::<Key>(&mut conn)
+            .unwrap()
+            .wrapped_key
+    };
+    let retired = wrapped(&copies()[0]);
+
+    let out = run(&data, &["keys", "rotate-master", "--backup-dir", b], None);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("re-wrapped 1 organisation key"), "{said}");
+    assert!(said.contains("replaced the 2 registry cop(ies)"), "{said}");
     assert!(run(&data, &["org", "list"], None).status.success());
+    // One copy is left, holding the key as the live registry now wraps it; the key
+    // under the retired master key is nowhere beside the backups or in the registry.
+    let left = copies();
+    assert_eq!(left.len(), 1);
+    let live = wrapped(&data.join("registry.sqlite"));
+    assert_eq!(wrapped(&left[0]), live);
+    assert_ne!(live, retired);
+    assert_ne!(std::fs::read(&left[0]).unwrap(), old_copy);
+    for (path, bytes) in common::all_files(&backups)
+        .into_iter()
+        .chain(common::all_files(&data))
+    {
+        assert!(
+            !bytes.windows(retired.len()).any(|w| w == retired),
+            "the key under the retired master key is still in {}",
+            path.display()
+        );
+    }
 }
 
 #[test]
