@@ -6,7 +6,8 @@
 use diesel::prelude::*;
 
 pub use super::lines::{
-    AddLine, FieldErrors, LineInput, LineRow, MILEAGE, ValidLine, add_line, flags, lines,
+    AddLine, FieldErrors, LineInput, LineRow, MILEAGE, ValidLine, add_line, day_totals, flags,
+    lines,
 };
 pub use super::lists::{ListFilter, list_own, waiting_for};
 pub use super::mileage::mileage_text;

@@ -3,6 +3,8 @@
 //! policy flags shown on each. Checking what was typed is [`super::line_check`].
 //! Re-exported from [`super::claims`].
 
+use std::collections::HashMap;
+
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 use time::Date;
@@ -224,35 +226,61 @@ pub fn date_of(org: &Org, claim_id: i64, line_id: i64) -> Result<Option<Date>, C
     Ok(spent_on.and_then(|d| Date::parse(&d, &format).ok()))
 }
 
+/// What a claim's lines of one category come to on one day, in the claim's currency:
+/// `(day, category) -> total`. A dinner entered as four lines is still one dinner.
+pub fn day_totals(lines: &[LineRow]) -> HashMap<(&str, &str), i64> {
+    let mut totals = HashMap::new();
+    for l in lines {
+        *totals
+            .entry((l.spent_on.as_str(), l.category.as_str()))
+            .or_insert(0i64) += l.base_minor;
+    }
+    totals
+}
+
 /// Policy flags on a line, shown to the claimant before submitting and to approvers,
-/// from the organisation's policy now. A line above its category's receipt threshold
-/// is flagged only while it has none; a line older than the policy's age limit on
-/// `as_of` (the day the claim was submitted, or today for a draft) is flagged too.
+/// from the organisation's policy now. A line above its category's limit is flagged,
+/// and so is one that is not but whose day's lines of that category together are
+/// (`day_total`, from [`day_totals`]): splitting a receipt does not hide it. A line
+/// above the receipt threshold (alone or with its day's lines) is flagged only while it
+/// has none; a line older than the policy's age limit on `as_of` (the day the claim was
+/// submitted, or today for a draft) is flagged too.
 pub fn flags(
     line: &LineRow,
     category: Option<&Category>,
     has_receipt: bool,
+    day_total: i64,
     policy: &ExpensePolicy,
     base: Currency,
     as_of: Date,
 ) -> Vec<String> {
     let mut out = Vec::new();
+    let amount = |minor| format!("{} {}", money::format_minor(minor, base), base);
     if let Some(cat) = category {
-        if let Some(limit) = cat.limit_minor
-            && line.base_minor > limit
-        {
-            out.push(format!(
-                "over the {} limit of {} {}",
-                cat.label,
-                money::format_minor(limit, base),
-                base
-            ));
+        if let Some(limit) = cat.limit_minor {
+            if line.base_minor > limit {
+                out.push(format!("over the {} limit of {}", cat.label, amount(limit)));
+            } else if day_total > limit {
+                out.push(format!(
+                    "with the day's other {} lines ({}), over the limit of {}",
+                    cat.label,
+                    amount(day_total),
+                    amount(limit)
+                ));
+            }
         }
         if let Some(above) = cat.receipt_above_minor
-            && line.base_minor > above
             && !has_receipt
         {
-            out.push("needs a receipt".to_owned());
+            if line.base_minor > above {
+                out.push("needs a receipt".to_owned());
+            } else if day_total > above {
+                out.push(format!(
+                    "needs a receipt: the day's {} lines come to {}",
+                    cat.label,
+                    amount(day_total)
+                ));
+            }
         }
     }
     let format = time::macros::format_description!("[year]-[month]-[day]");

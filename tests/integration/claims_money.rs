@@ -307,9 +307,10 @@ async fn receipt_and_limit_flags_follow_the_line() {
     let app = atest::init_service(build_app(acme.env.state.clone())).await;
     let mut emp = Client::new(&app);
     emp.sign_in("acme", "emp@acme.example", PASSWORD).await;
-    let today = day(0);
+    let (today, day1, day2) = (day(0), day(1), day(2));
     let receipt = common::png();
-    // Meals: a receipt is needed above 25.00, and the limit is 50.00.
+    // Meals: a receipt is needed above 25.00, and the limit is 50.00. Each line is on
+    // a day of its own, so each is judged alone.
     let url = emp.start_claim("Meals").await;
     add_line(
         &mut emp,
@@ -321,14 +322,14 @@ async fn receipt_and_limit_flags_follow_the_line() {
     add_line(
         &mut emp,
         &url,
-        Line::gbp(&today, "meals", "Cafe Receipt", "30.00"),
+        Line::gbp(&day1, "meals", "Cafe Receipt", "30.00"),
         Some(&receipt),
     )
     .await;
     add_line(
         &mut emp,
         &url,
-        Line::gbp(&today, "meals", "Cafe Big", "60.00"),
+        Line::gbp(&day2, "meals", "Cafe Big", "60.00"),
         Some(&receipt),
     )
     .await;
@@ -488,6 +489,72 @@ async fn a_line_older_than_the_policy_allows_is_flagged_to_the_approver() {
 
     act(&mut boss, &url, "approve").await;
     assert_eq!(status_of(&emp.get(&url).await.body), "approved");
+}
+
+/// A £90 dinner entered as four £22.50 "meals" lines is still over a £50 limit and
+/// still needs its receipt: each line is judged with the day's other lines of its
+/// category, so splitting a receipt hides nothing. Another day's line is not counted.
+#[actix_web::test]
+async fn a_receipt_split_into_small_lines_is_still_flagged() {
+    let acme = common::acme_with_people();
+    let app = atest::init_service(build_app(acme.env.state.clone())).await;
+    let mut admin = Client::new(&app);
+    admin.sign_in("acme", "admin@acme.example", PASSWORD).await;
+    set_policy(
+        &mut admin,
+        &[("limit_meals", "50.00"), ("receipt_meals", "25.00")],
+    )
+    .await;
+
+    let mut emp = Client::new(&app);
+    emp.sign_in("acme", "emp@acme.example", PASSWORD).await;
+    let url = emp.start_claim("Client dinner").await;
+    let (today, yesterday) = (day(1), day(2));
+    for n in 1..=4 {
+        let merchant = format!("Bistro part {n}");
+        add_line(
+            &mut emp,
+            &url,
+            Line::gbp(&today, "meals", &merchant, "22.50"),
+            None,
+        )
+        .await;
+    }
+    add_line(
+        &mut emp,
+        &url,
+        Line::gbp(&yesterday, "meals", "Cafe Alone", "22.50"),
+        None,
+    )
+    .await;
+    let page = emp.get(&url).await;
+    let part = line_row(&page.body, "Bistro part 2");
+    assert!(
+        part.contains(
+            "with the day&#39;s other Meals lines (90.00 GBP), over the limit of 50.00 GBP"
+        ),
+        "{part}"
+    );
+    assert!(
+        part.contains("needs a receipt: the day&#39;s Meals lines come to 90.00 GBP"),
+        "{part}"
+    );
+    let alone = line_row(&page.body, "Cafe Alone");
+    assert!(!alone.contains("class=\"flag\""), "{alone}");
+    // With its receipt, a part is flagged for the limit only.
+    let with_receipt = post_line(
+        &mut emp,
+        &url,
+        Line::gbp(&today, "meals", "Bistro tip", "5.00"),
+        Some(&common::png()),
+    )
+    .await;
+    assert_eq!(with_receipt.status, StatusCode::SEE_OTHER);
+    let tip = line_row(&emp.get(&url).await.body, "Bistro tip").to_owned();
+    assert!(
+        tip.contains("over the limit") && !tip.contains("needs a receipt"),
+        "{tip}"
+    );
 }
 
 #[actix_web::test]

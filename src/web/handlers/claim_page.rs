@@ -164,7 +164,9 @@ pub(super) fn load_page(
     let as_of = uk_today(submitted.unwrap_or_else(time::OffsetDateTime::now_utc));
     let receipts = receipts::for_claim(org, id)?;
     let mut lines = Vec::new();
-    for l in claims::lines(org, id)? {
+    let rows = claims::lines(org, id)?;
+    let day_totals = claims::day_totals(&rows);
+    for l in &rows {
         let cat = cats.iter().find(|c| c.code == l.category);
         let receipt = receipts
             .iter()
@@ -173,7 +175,7 @@ pub(super) fn load_page(
         let line_currency = Currency::parse(&l.currency).unwrap_or(currency);
         lines.push(LineItem {
             id: l.id,
-            mileage: claims::mileage_text(&l, currency),
+            mileage: claims::mileage_text(l, currency),
             date: l.spent_on.clone(),
             category: cat.map_or(l.category.clone(), |c| c.label.clone()),
             merchant: org.keys.open(&l.merchant)?.to_string(),
@@ -202,7 +204,18 @@ pub(super) fn load_page(
                 })
                 .unwrap_or_default(),
             receipt,
-            flags: claims::flags(&l, cat, receipt.is_some(), &policy, currency, as_of),
+            flags: claims::flags(
+                l,
+                cat,
+                receipt.is_some(),
+                day_totals
+                    .get(&(l.spent_on.as_str(), l.category.as_str()))
+                    .copied()
+                    .unwrap_or(l.base_minor),
+                &policy,
+                currency,
+                as_of,
+            ),
         });
     }
     let mut history = Vec::new();
