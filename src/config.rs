@@ -277,10 +277,13 @@ pub enum KeysCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Check an organisation's audit log against its hash chain.
+    /// Check an organisation's audit log against its hash chain, and against the entry
+    /// the newest sealed backup recorded.
     Verify {
         #[arg(long)]
         org: String,
+        #[command(flatten)]
+        dir: BackupDirArg,
     },
 }
 

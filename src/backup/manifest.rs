@@ -40,10 +40,22 @@ pub struct Manifest {
     /// The newest migration applied to the organisation's database.
     pub schema_version: String,
     pub files: Vec<FileEntry>,
+    /// The newest audit entry in the backup when it was taken: sealed with the rest, it
+    /// lets `audit verify` tell whether the live log was rewritten up to that point
+    /// (the chain alone can be recomputed by whoever can write the database).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_head: Option<AuditHead>,
     /// Hex MAC over the rest of the manifest (see the module docs); absent on backups
     /// made before manifests were sealed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seal: Option<String>,
+}
+
+/// An audit entry's id and hash (hex), as the backup held it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AuditHead {
+    pub id: i64,
+    pub hash: String,
 }
 
 /// What a manifest's seal says.

@@ -4,6 +4,7 @@
 //! Restore verifies first, then swaps the rows in inside one transaction. Nothing here
 //! knows about HTTP.
 
+pub mod anchor;
 mod kept;
 pub mod keys;
 pub mod manifest;

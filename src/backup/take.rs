@@ -35,6 +35,32 @@ struct Version {
     version: Option<String>,
 }
 
+#[derive(QueryableByName)]
+struct Head {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: i64,
+    #[diesel(sql_type = diesel::sql_types::Binary)]
+    hash: Vec<u8>,
+}
+
+/// The newest audit entry of a copied database, read without changing it.
+fn audit_head(path: &Path) -> Result<Option<manifest::AuditHead>, BackupError> {
+    let mut conn = SqliteConnection::establish(&super::read_only_uri(path)).map_err(|e| {
+        crate::db::DbError::Open {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        }
+    })?;
+    let head: Option<Head> =
+        diesel::sql_query("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1")
+            .get_result(&mut conn)
+            .optional()?;
+    Ok(head.map(|h| manifest::AuditHead {
+        id: h.id,
+        hash: hex::encode(h.hash),
+    }))
+}
+
 /// The newest migration applied to a database.
 pub(crate) fn schema_version(conn: &mut SqliteConnection) -> Result<String, BackupError> {
     let row: Version =
@@ -195,6 +221,7 @@ fn write_into(
     keys.batch_execute("PRAGMA busy_timeout = 10000;")?;
     snapshot(&mut keys, &tmp.join(KEYS_FILE))?;
     drop(keys);
+    let audit_head = audit_head(&tmp.join(ORG_FILE))?;
     let mut files = Vec::new();
     for name in [ORG_FILE, KEYS_FILE] {
         let path = tmp.join(name);
@@ -210,6 +237,7 @@ fn write_into(
             .unwrap_or_default(),
         schema_version,
         files,
+        audit_head,
         seal: None,
     };
     manifest.seal_with(&org.keys);

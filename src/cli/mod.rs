@@ -52,6 +52,14 @@ pub enum CliError {
     Stdin(String),
     #[error("the audit log of {slug} is broken: {source}")]
     AuditBroken { slug: String, source: VerifyError },
+    #[error(
+        "the audit log of {slug} was rewritten: entry {entry} is not what backup {backup} recorded when it was taken, so entries up to it were changed or removed since, and the chain computed again"
+    )]
+    AuditRewritten {
+        slug: String,
+        backup: String,
+        entry: i64,
+    },
     #[error("the sample claims could not be made: {0}")]
     DemoClaims(#[from] crate::expenses::claims::ClaimError),
     #[error("retention did not finish for {0}: see the messages above")]
@@ -88,7 +96,9 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Some(Command::Keys(KeysCommand::RotateMaster { dir })) => {
             rotate_master(data_dir, &dir.backup_dir)
         }
-        Some(Command::Audit(AuditCommand::Verify { org })) => audit_verify(data_dir, &org),
+        Some(Command::Audit(AuditCommand::Verify { org, dir })) => {
+            audit_verify(data_dir, &org, &dir.backup_dir)
+        }
         Some(Command::Demo) => demo(data_dir),
         Some(Command::Retention(RetentionCommand::Run { org, today, dir })) => {
             retention_run(data_dir, &dir.backup_dir, org.as_deref(), today.as_deref())
@@ -201,18 +211,33 @@ fn open_org(registry: &Registry, slug: &str) -> Result<Org, CliError> {
     Ok(registry.open_org(&record)?)
 }
 
-fn audit_verify(data_dir: &Path, slug: &str) -> Result<(), CliError> {
+fn audit_verify(data_dir: &Path, slug: &str, backup_dir: &Path) -> Result<(), CliError> {
+    use crate::backup::anchor::{self, Anchor};
     let registry = Registry::open(data_dir, false, Usage::Command)?;
     let org = open_org(&registry, slug)?;
-    match audit::verify(&org) {
-        Ok(n) => {
-            say!("audit log of {}: {n} entries, chain intact", org.slug)?;
-            Ok(())
+    let n = match audit::verify(&org) {
+        Ok(n) => n,
+        Err(VerifyError::Db(e)) => return Err(TenancyError::Db(e).into()),
+        Err(source) => {
+            return Err(CliError::AuditBroken {
+                slug: org.slug.to_string(),
+                source,
+            });
         }
-        Err(VerifyError::Db(e)) => Err(TenancyError::Db(e).into()),
-        Err(source) => Err(CliError::AuditBroken {
+    };
+    say!("audit log of {}: {n} entries, chain intact", org.slug)?;
+    match anchor::check(backup_dir, &org)? {
+        Anchor::Missing => Ok(()),
+        Anchor::Holds { backup, entry } => {
+            say!("entry {entry} is as backup {backup} recorded it")
+        }
+        Anchor::BeforeRestore { backup } => say!(
+            "not compared with backup {backup}: the organisation was restored after it was taken"
+        ),
+        Anchor::Differs { backup, entry } => Err(CliError::AuditRewritten {
             slug: org.slug.to_string(),
-            source,
+            backup,
+            entry,
         }),
     }
 }

@@ -176,9 +176,14 @@ fn run_list_verify_and_restore() {
     assert!(restored.contains("current key store was kept"));
     let audit = ok(&common::run_cli(
         &data,
-        &["audit", "verify", "--org", "demo"],
+        &["audit", "verify", "--org", "demo", "--backup-dir", b],
     ));
     assert!(audit.contains("chain intact"), "{audit}");
+    // The backups were taken before the restore: their records are not compared.
+    assert!(
+        audit.contains("the organisation was restored after it was taken"),
+        "{audit}"
+    );
 }
 
 #[test]
@@ -333,4 +338,53 @@ fn the_registry_copy_and_the_backups_bring_back_a_lost_data_dir() {
     for (person, _) in people {
         assert!(person.name.as_str().is_some_and(|n| !n.is_empty()));
     }
+}
+
+/// A log wiped (or rewritten) and its chain made whole again passes the chain check,
+/// but not the comparison with the entry the newest sealed backup recorded.
+#[test]
+fn audit_verify_finds_a_log_rewritten_since_the_last_backup() {
+    use diesel::connection::SimpleConnection;
+    use diesel::prelude::*;
+
+    let (_dir, data, backups) = setup();
+    let b = backups.to_str().unwrap();
+    let out = ok(&common::run_cli(
+        &data,
+        &["backup", "run", "--org", "demo", "--backup-dir", b],
+    ));
+    let id = id_of(&out, "demo");
+    let verify = || {
+        common::run_cli(
+            &data,
+            &["audit", "verify", "--org", "demo", "--backup-dir", b],
+        )
+    };
+    let said = ok(&verify());
+    assert!(said.contains("chain intact"), "{said}");
+    assert!(
+        said.contains(&format!("as backup {id} recorded it")),
+        "{said}"
+    );
+
+    // Someone who can write the database empties the log: an empty chain is whole.
+    let live = data.join("orgs/demo/org.sqlite");
+    let mut conn = SqliteConnection::establish(live.to_str().unwrap()).unwrap();
+    #[derive(QueryableByName)]
+    struct Name {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+    }
+    let triggers: Vec<Name> = diesel::sql_query(
+        "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_log'",
+    )
+    .load(&mut conn)
+    .unwrap();
+    for t in triggers {
+        conn.batch_execute(&format!("DROP TRIGGER \"{}\"", t.name))
+            .unwrap();
+    }
+    conn.batch_execute("DELETE FROM audit_log").unwrap();
+    drop(conn);
+    assert_refused(&verify(), "The audit log of demo was rewritten: entry");
 }
