@@ -457,15 +457,6 @@ pub fn hash_of(org: &Org, id: i64) -> Result<Option<Vec<u8>>, DbError> {
         .optional()?)
 }
 
-/// When the organisation was last restored from a backup (Unix seconds), if ever.
-pub fn last_restored_at(org: &Org) -> Result<Option<i64>, DbError> {
-    let mut conn = org.conn()?;
-    Ok(audit_log::table
-        .filter(audit_log::action.eq(Action::BackupRestored.code()))
-        .select(diesel::dsl::max(audit_log::at))
-        .first::<Option<i64>>(&mut conn)?)
-}
-
 /// Walks the whole chain; returns how many entries it checked.
 pub fn verify(org: &Org) -> Result<usize, VerifyError> {
     let mut conn = org.conn()?;

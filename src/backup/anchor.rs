@@ -4,18 +4,80 @@
 //! hash); comparing the live log with the newest such record tells whether anything up
 //! to it was rewritten since. Only the organisation key makes a seal, so the record
 //! cannot be rewritten to match.
+//!
+//! After a restore the live log rightly holds other entries under the ids that newer
+//! backups recorded. When restores happened is kept beside the backups, sealed too
+//! (`restores.json`): the live log cannot say, since whoever rewrites it could add a
+//! restore entry to it.
 
+use std::io::Write;
 use std::path::Path;
 
-use super::BackupError;
+use serde::{Deserialize, Serialize};
+
 use super::manifest::SealState;
+use super::{BackupError, io_err, org_root};
 use crate::tenancy::Org;
+
+const RESTORES_FILE: &str = "restores.json";
+const SEAL_PURPOSE: &str = "backup restores";
+
+/// The restores of one organisation, sealed like a manifest.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Restores {
+    /// (Unix seconds, backup id), oldest first.
+    restores: Vec<(i64, String)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    seal: Option<String>,
+}
+
+impl Restores {
+    fn mac(&self, org: &Org) -> String {
+        let bytes = serde_json::to_vec(&self.restores).unwrap_or_default();
+        hex::encode(org.keys.integrity_mac(SEAL_PURPOSE, &[&bytes]))
+    }
+
+    /// The record under `root`, if it is there and its seal is the organisation's.
+    fn read(root: &Path, org: &Org) -> Option<Restores> {
+        let path = org_root(root, org.slug.as_str()).join(RESTORES_FILE);
+        let text = std::fs::read_to_string(path).ok()?;
+        let record: Restores = serde_json::from_str(&text).ok()?;
+        let sealed = record.seal.as_deref() == Some(record.mac(org).as_str());
+        if !sealed {
+            log::warn!(
+                "the restore record of {} does not carry its seal: it is not believed",
+                org.slug
+            );
+        }
+        sealed.then_some(record)
+    }
+}
+
+/// Records, beside the backups, that `org` was restored from backup `id` at `at`.
+/// Called by the restore, under the organisation's backup lock.
+pub(super) fn record_restore(root: &Path, org: &Org, id: &str, at: i64) -> Result<(), BackupError> {
+    let dir = org_root(root, org.slug.as_str());
+    let mut record = Restores::read(root, org).unwrap_or_default();
+    record.restores.push((at, id.to_owned()));
+    record.seal = Some(record.mac(org));
+    let path = dir.join(RESTORES_FILE);
+    let tmp = dir.join(format!(".{RESTORES_FILE}.tmp"));
+    let text = serde_json::to_vec_pretty(&record).unwrap_or_default();
+    let mut f = std::fs::File::create(&tmp).map_err(io_err("could not write", &tmp))?;
+    f.write_all(&text)
+        .and_then(|_| f.sync_all())
+        .map_err(io_err("could not write", &tmp))?;
+    std::fs::rename(&tmp, &path).map_err(io_err("could not write", &path))?;
+    super::manifest::sync_dir(&dir)
+}
 
 /// What the newest sealed backup says about the live audit log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Anchor {
     /// No sealed backup records an audit entry (none yet, or all made before sealing).
     Missing,
+    /// The newest backup that records an entry does not carry the organisation's seal.
+    BadSeal { backup: String },
     /// The organisation was restored after the newest such backup was taken, so the
     /// live log may rightly hold other entries under the ids it recorded.
     BeforeRestore { backup: String },
@@ -27,7 +89,7 @@ pub enum Anchor {
 
 /// Compares the live audit log of `org` with the newest sealed backup under `root`.
 pub fn check(root: &Path, org: &Org) -> Result<Anchor, BackupError> {
-    let restored_at = crate::audit::last_restored_at(org)?;
+    let restored_at = Restores::read(root, org).and_then(|r| r.restores.last().map(|r| r.0));
     for entry in super::list(root, org.slug.as_str())?.into_iter().rev() {
         let Ok(manifest) = entry.manifest else {
             continue;
@@ -35,8 +97,10 @@ pub fn check(root: &Path, org: &Org) -> Result<Anchor, BackupError> {
         let Some(head) = manifest.audit_head.clone() else {
             continue;
         };
-        if manifest.seal_state(&org.keys) != SealState::Sealed {
-            continue;
+        match manifest.seal_state(&org.keys) {
+            SealState::Sealed => {}
+            SealState::Unsealed => continue,
+            SealState::Wrong => return Ok(Anchor::BadSeal { backup: entry.id }),
         }
         let taken = manifest.created().map(|t| t.unix_timestamp());
         if restored_at.is_some_and(|r| taken.is_none_or(|t| r >= t)) {

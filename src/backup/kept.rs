@@ -213,14 +213,23 @@ pub(super) fn put_back(conn: &mut SqliteConnection, kept: &mut Kept) -> QueryRes
 
 /// Gives everyone in both copies their live account (see the module docs). A manager
 /// the backup does not have leaves the backup's; a person whose key differs (not made
-/// by this product) keeps the backup's row, whose sealed values that key opens. If the
-/// live rows do not fit (two people swapped email addresses since), the backup's stand
-/// and the restore says so.
+/// by this product) keeps the backup's row, whose sealed values that key opens. Their
+/// email indexes are first set to unique placeholders: SQLite checks `UNIQUE` row by
+/// row, so two people who swapped addresses since the backup would collide half-way.
+/// Unlike the registers, a failure here fails the restore: carrying on would bring
+/// back leavers and old passwords.
 fn keep_live_people(conn: &mut SqliteConnection, kept: &mut Kept) -> QueryResult<()> {
     if kept.not_kept.iter().any(|t| t == "users") {
         return Ok(());
     }
     let temp = temp_name("users");
+    let matched = format!(
+        "EXISTS (SELECT 1 FROM temp.{temp} AS k \
+         WHERE k.id = users.id AND k.person_key_id = users.person_key_id)"
+    );
+    conn.batch_execute(&format!(
+        "UPDATE main.users SET email_index = randomblob(32) WHERE {matched}"
+    ))?;
     let set = LIVE_USER_COLUMNS
         .iter()
         .map(|c| match *c {
@@ -236,15 +245,8 @@ fn keep_live_people(conn: &mut SqliteConnection, kept: &mut Kept) -> QueryResult
         "UPDATE main.users SET {set} FROM temp.{temp} AS k \
          WHERE k.id = users.id AND k.person_key_id = users.person_key_id"
     );
-    match conn.batch_execute(&update) {
-        Ok(()) => {
-            let n: Count = diesel::sql_query("SELECT changes() AS n").get_result(conn)?;
-            kept.people = n.n;
-        }
-        Err(e) => {
-            log::warn!("restore: the live accounts could not be kept, the backup's stand: {e}");
-            kept.not_kept.push("users".to_owned());
-        }
-    }
+    conn.batch_execute(&update)?;
+    let n: Count = diesel::sql_query("SELECT changes() AS n").get_result(conn)?;
+    kept.people = n.n;
     conn.batch_execute(&format!("DROP TABLE temp.{temp}"))
 }

@@ -65,8 +65,11 @@ pub fn forget_person_key(
 /// manifest is brought up to date whenever a file no longer matches it, not only when
 /// this call changed the file, so a run that died before writing the manifest is
 /// finished too. It is sealed again only if it was sealed and its files matched it
-/// before this call: a seal is never put on files changed by someone else (a run that
-/// died half-way leaves a backup that must be restored with `--accept-unsealed`).
+/// before this call: a seal is never put on files changed by someone else. Nor is such
+/// a backup's old seal taken away (it would pass for one made before sealing): it keeps
+/// the seal that no longer matches, and a restore refuses it. A rewrite cut short (a
+/// crash between the files and the manifest) leaves a backup refused the same way; the
+/// other backups stand.
 fn forget_in_backup(
     entry: &BackupEntry,
     keys: &KeyRing,
@@ -113,8 +116,6 @@ fn forget_in_backup(
     }
     if trusted {
         manifest.seal_with(keys);
-    } else {
-        manifest.seal = None;
     }
     manifest.write(&entry.dir)?;
     Ok(true)

@@ -53,7 +53,7 @@ pub enum BackupError {
     )]
     Unsealed { id: String },
     #[error(
-        "backup {id} does not carry this organisation's seal: it was changed outside ExpensePlus, or made by another installation; it is not restored"
+        "backup {id} does not carry this organisation's seal: it was changed outside ExpensePlus (or a rewrite of it after an erasure was cut short), or made by another installation; it is not restored"
     )]
     BadSeal { id: String },
     #[error("{what} {path}: {source}")]

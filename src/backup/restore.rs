@@ -137,6 +137,13 @@ pub fn restore(
     let staging = staging_path(&live_dir, id);
     let result = stage_and_swap(registry, org, root, id, &manifest, &live_dir, &staging);
     remove_db_files(&staging);
+    if result.is_ok()
+        && let Err(e) = super::anchor::record_restore(root, org, id, crate::db::now_unix())
+    {
+        // The restore is done; only `audit verify` is the worse for it (it will compare
+        // the log with backups taken before this restore and find it changed).
+        log::error!("the restore of {slug} could not be recorded beside the backups: {e}");
+    }
     result
 }
 

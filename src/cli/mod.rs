@@ -120,7 +120,10 @@ fn rotate_master(data_dir: &Path, backup_dir: &Path) -> Result<(), CliError> {
     // The copies beside the backups hold the organisation keys under the old master
     // key, which a rotation retires: one copy under the new key replaces them all.
     match crate::backup::registry_copy::replace_all(&registry, backup_dir) {
-        Ok(None) => Ok(()),
+        Ok(None) => say!(
+            "found no registry copies in {} (none to replace; give --backup-dir if the backups are elsewhere)",
+            backup_dir.display()
+        ),
         Ok(Some(old)) => say!(
             "replaced the {old} registry cop(ies) in {} with one under the new key",
             backup_dir.display()
@@ -227,7 +230,13 @@ fn audit_verify(data_dir: &Path, slug: &str, backup_dir: &Path) -> Result<(), Cl
     };
     say!("audit log of {}: {n} entries, chain intact", org.slug)?;
     match anchor::check(backup_dir, &org)? {
-        Anchor::Missing => Ok(()),
+        Anchor::Missing => say!(
+            "no sealed backup in {} records an entry to compare with",
+            backup_dir.display()
+        ),
+        Anchor::BadSeal { backup } => {
+            Err(crate::backup::BackupError::BadSeal { id: backup }.into())
+        }
         Anchor::Holds { backup, entry } => {
             say!("entry {entry} is as backup {backup} recorded it")
         }

@@ -6,7 +6,9 @@
 //! master key, so it holds no email address). Attempts that bring it are throttled under
 //! the account and that nonce; others' failures never reach that lane, and guesses
 //! without the cookie are held as before. Minting a lane needs the password. (OWASP's
-//! "device cookies" against lockout.)
+//! "device cookies" against lockout.) Each account has its own cookie, named by an HMAC
+//! of the account, so one browser keeps lanes for several accounts; each successful
+//! sign-in renews the account's cookie.
 
 use actix_web::HttpRequest;
 use actix_web::cookie::time::Duration as CookieDuration;
@@ -17,7 +19,8 @@ use subtle::ConstantTimeEq;
 
 use crate::crypto::random_array;
 
-pub const COOKIE: &str = "__Host-expenseplus-device";
+/// The start of each lane cookie's name; the rest names the account (see [`name`]).
+pub const COOKIE: &str = "__Host-expenseplus-device-";
 /// How long a browser keeps its lane without signing in again.
 const KEPT_DAYS: i64 = 180;
 /// Hex digits of the nonce (16 random bytes).
@@ -41,10 +44,18 @@ fn mac(key: &[u8; 32], account: &str, nonce: &str) -> Option<String> {
     Some(hex::encode(mac.finalize().into_bytes()))
 }
 
+/// The account's cookie name: [`COOKIE`] and 16 hex digits of an HMAC of the account,
+/// which names nobody to whoever reads the cookie jar.
+fn name(key: &[u8; 32], account: &str) -> Option<String> {
+    let id = mac(key, account, "cookie name")?;
+    Some(format!("{COOKIE}{}", &id[..16]))
+}
+
 /// The lane this request's browser holds for the account typed, if any: its nonce.
 pub fn lane(req: &HttpRequest, key: &[u8; 32], organisation: &str, email: &str) -> Option<String> {
-    let cookie = req.cookie(COOKIE)?;
-    lane_of(cookie.value(), key, &account(organisation, email))
+    let account = account(organisation, email);
+    let cookie = req.cookie(&name(key, &account)?)?;
+    lane_of(cookie.value(), key, &account)
 }
 
 fn lane_of(value: &str, key: &[u8; 32], account: &str) -> Option<String> {
@@ -59,13 +70,11 @@ fn lane_of(value: &str, key: &[u8; 32], account: &str) -> Option<String> {
 
 /// The cookie for a browser that just passed the password step of this account.
 pub fn issue(key: &[u8; 32], organisation: &str, email: &str) -> Option<Cookie<'static>> {
+    let account = account(organisation, email);
     let nonce = hex::encode(random_array::<16>().ok()?);
-    let value = format!(
-        "{nonce}.{}",
-        mac(key, &account(organisation, email), &nonce)?
-    );
+    let value = format!("{nonce}.{}", mac(key, &account, &nonce)?);
     Some(
-        Cookie::build(COOKIE, value)
+        Cookie::build(name(key, &account)?, value)
             .path("/")
             .secure(true)
             .http_only(true)
@@ -96,6 +105,10 @@ mod tests {
             None
         );
         // A nonce with another's MAC, or no MAC, is no lane.
+        // Each account has a cookie of its own name.
+        assert!(cookie.name().starts_with(COOKIE));
+        let other = issue(&key, "acme", "boss@acme.example").unwrap();
+        assert_ne!(cookie.name(), other.name());
         let forged = format!("{}.{}", "a".repeat(NONCE_LEN), &value[NONCE_LEN + 1..]);
         assert_eq!(
             lane_of(&forged, &key, &account("acme", "emp@acme.example")),

@@ -218,7 +218,8 @@ async fn a_tampered_entry_is_reported_by_the_viewer_and_the_command() {
     );
     assert_eq!(
         String::from_utf8_lossy(&ok.stdout),
-        "audit log of acme: 3 entries, chain intact\n"
+        "audit log of acme: 3 entries, chain intact\n\
+         no sealed backup in backups records an entry to compare with\n"
     );
 
     let mut conn = acme.conn().unwrap();

@@ -113,8 +113,12 @@ async fn session_cookie_flags_and_no_fixation() {
         assert!(cookie.contains(flag), "{flag} missing: {cookie}");
     }
     assert!(!cookie.contains("Domain="));
-    // The browser's sign-in lane: no personal data, sent to this site only.
-    let lane = named("__Host-expenseplus-device");
+    // The browser's sign-in lane: no personal data (a name and value of hex digits),
+    // sent to this site only.
+    let lane = cookies
+        .iter()
+        .find(|c| c.starts_with("__Host-expenseplus-device-"))
+        .unwrap_or_else(|| panic!("no lane: {cookies:?}"));
     for flag in [
         "Secure",
         "HttpOnly",
@@ -124,7 +128,19 @@ async fn session_cookie_flags_and_no_fixation() {
     ] {
         assert!(lane.contains(flag), "{flag} missing: {lane}");
     }
-    assert!(!lane.contains("emp") && !lane.contains("Domain="));
+    let (name, value) = lane.split(';').next().unwrap().split_once('=').unwrap();
+    let hex = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    };
+    let suffix = &name["__Host-expenseplus-device-".len()..];
+    assert!(suffix.len() == 16 && hex(suffix), "{name}");
+    let (nonce, mac) = value.split_once('.').unwrap();
+    assert!(
+        nonce.len() == 32 && hex(nonce) && mac.len() == 64 && hex(mac),
+        "{value}"
+    );
+    assert!(!lane.contains("Domain="));
     c.sign_in("acme", "emp@acme.example", PASSWORD).await;
     let after = c.cookie.clone().unwrap();
     assert_ne!(before, after, "the session id must change at sign-in");
@@ -274,7 +290,7 @@ async fn failures_sent_by_others_do_not_lock_out_a_known_browser() {
     assert!(
         eve.cookie
             .as_deref()
-            .is_some_and(|c| c.contains("__Host-expenseplus-device=")),
+            .is_some_and(|c| c.contains("__Host-expenseplus-device-")),
         "a lane for the browser that signed in"
     );
     eve.post("/logout", &[]).await;

@@ -802,6 +802,19 @@ fn a_restore_keeps_everyones_account_as_it_is_now() {
         fixed,
         expenseplus::privacy::rectify::Rectified::Changed(_)
     ));
+    // Bea takes the address Eve gave up: in the backup it is still Eve's.
+    let taken = expenseplus::privacy::rectify::rectify(
+        &acme,
+        a.dpo,
+        a.boss,
+        "Bea Boss",
+        "emp@acme.example",
+    )
+    .unwrap();
+    assert!(matches!(
+        taken,
+        expenseplus::privacy::rectify::Rectified::Changed(_)
+    ));
     exec(&acme, "UPDATE recovery_codes SET used_at = 1");
 
     let slug = acme.slug.clone();
@@ -837,10 +850,12 @@ fn a_restore_keeps_everyones_account_as_it_is_now() {
         acme.keys.open(&eve.name).unwrap().to_string(),
         "Eve Corrected"
     );
-    assert!(
+    assert_eq!(
         users::find_by_email(&acme, "emp@acme.example")
             .unwrap()
-            .is_none()
+            .map(|u| u.id),
+        Some(a.boss.0),
+        "the address moved from one person to another since the backup"
     );
     let unused: i64 =
         diesel::sql_query("SELECT COUNT(*) AS n FROM recovery_codes WHERE used_at IS NULL")

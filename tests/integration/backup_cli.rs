@@ -387,4 +387,17 @@ fn audit_verify_finds_a_log_rewritten_since_the_last_backup() {
     conn.batch_execute("DELETE FROM audit_log").unwrap();
     drop(conn);
     assert_refused(&verify(), "The audit log of demo was rewritten: entry");
+
+    // Nor does a "restore" entry written into the new log excuse it: when restores
+    // happened is taken from the sealed record beside the backups, not from the log.
+    {
+        use expenseplus::audit::{self, Action};
+        use expenseplus::tenancy::{Registry, Tenants, Usage};
+        let registry = Registry::open(&data, false, Usage::Command).unwrap();
+        let tenants = Tenants::new(registry, std::num::NonZeroUsize::MIN);
+        let slug = expenseplus::ids::Slug::parse("demo").unwrap();
+        let org = tenants.by_slug(&slug).unwrap().unwrap();
+        audit::record(&org, None, None, Action::BackupRestored, "backup forged").unwrap();
+    }
+    assert_refused(&verify(), "The audit log of demo was rewritten: entry");
 }

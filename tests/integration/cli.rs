@@ -469,7 +469,8 @@ fn audit_verify_reports_an_intact_chain_and_unknown_organisations() {
     );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        "audit log of acme: 0 entries, chain intact\n"
+        "audit log of acme: 0 entries, chain intact\n\
+         no sealed backup in backups records an entry to compare with\n"
     );
     let before = snapshot(&data);
     assert_refused(

@@ -156,10 +156,8 @@ pub async fn submit(
     match outcome {
         (Some(org), Some(user), _) => {
             state.throttle.succeed(&keys);
-            let lane = match lane {
-                Some(_) => None,
-                None => device::issue(&state.device_key, &form.organisation, &form.email),
-            };
+            // Given, or renewed: a lane lasts from the last sign-in through it.
+            let lane = device::issue(&state.device_key, &form.organisation, &form.email);
             let with_lane = |mut resp: HttpResponse| -> Result<HttpResponse, AppError> {
                 if let Some(cookie) = &lane {
                     resp.add_cookie(cookie).map_err(AppError::internal)?;
