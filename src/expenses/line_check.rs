@@ -218,12 +218,13 @@ pub fn validate_for(
     } else {
         "amount"
     };
-    if base_minor > base.max_line_minor() {
+    let cap = policy.line_cap(base);
+    if base_minor > cap {
         errors.add(
             field,
             format!(
                 "the line comes to more than {} {}; check the figures",
-                money::format_minor(base.max_line_minor(), base),
+                money::format_minor(cap, base),
                 base.code()
             ),
         );

@@ -149,7 +149,8 @@ struct Driven {
 /// the year's first-rate miles never add up to more than the band. Changed lines move
 /// their claims' totals and versions. Run inside the writing transaction.
 pub fn reprice_drafts_in(c: &mut SqliteConnection, owner: UserId) -> QueryResult<()> {
-    let rates = super::policy::load_with(c)?.mileage;
+    let policy = super::policy::load_with(c)?;
+    let rates = policy.mileage;
     let rows: Vec<DrivenRow> = claim_lines::table
         .inner_join(claims::table)
         .filter(claims::owner_id.eq(owner.0))
@@ -185,9 +186,7 @@ pub fn reprice_drafts_in(c: &mut SqliteConnection, owner: UserId) -> QueryResult
                 day,
                 amount,
                 rates,
-                cap: Currency::parse(&currency)
-                    .unwrap_or(Currency::GBP)
-                    .max_line_minor(),
+                cap: policy.line_cap(Currency::parse(&currency).unwrap_or(Currency::GBP)),
             },
         )
         .collect();

@@ -3,9 +3,13 @@
 
 use std::fmt;
 
-/// The largest amount one line may carry in the organisation's currency, in major units
-/// (a typo guard, not a policy).
+/// The largest amount one line may carry in the organisation's currency, in major units,
+/// unless its policy says otherwise (a typo guard).
 pub const MAX_LINE_MAJOR: i64 = 1_000_000;
+/// The most a policy may let one line carry, in major units: enough for currencies of
+/// small units (a billion rupiah is about 48,000 GBP), small enough that sums of many
+/// claims stay far inside an i64.
+pub const MAX_LINE_SETTABLE_MAJOR: i64 = 1_000_000_000;
 /// Digits before the point of a typed amount. A receipt in its own currency is bounded
 /// only so the arithmetic stays in range: IDR 1,500,000 is about 70 GBP, so a guard in
 /// the receipt's currency would refuse ordinary receipts. The line converted to the
@@ -70,9 +74,14 @@ impl Currency {
         10i64.pow(self.exponent())
     }
 
-    /// [`MAX_LINE_MAJOR`] in minor units of this currency.
+    /// [`MAX_LINE_MAJOR`] in minor units of this currency: the default bound of a line.
     pub fn max_line_minor(self) -> i64 {
         MAX_LINE_MAJOR * self.scale()
+    }
+
+    /// [`MAX_LINE_SETTABLE_MAJOR`] in minor units of this currency.
+    pub fn max_settable_line_minor(self) -> i64 {
+        MAX_LINE_SETTABLE_MAJOR * self.scale()
     }
 }
 

@@ -31,6 +31,7 @@ const SECOND_APPROVAL: &str = "expense.second_approval_above_minor";
 const MILEAGE_FIRST: &str = "expense.mileage_first_rate";
 const MILEAGE_AFTER: &str = "expense.mileage_after_rate";
 const MILEAGE_BAND: &str = "expense.mileage_band_miles";
+const MAX_LINE: &str = "expense.max_line_minor";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExpensePolicy {
@@ -39,6 +40,21 @@ pub struct ExpensePolicy {
     pub second_approval_above_minor: i64,
     /// Rates in minor units of the base currency per mile (pence for GBP).
     pub mileage: MileageRates,
+    /// The most one line may carry, in minor units of the base currency: 1,000,000
+    /// units by default, which is little in a currency of small units (IDR, VND).
+    pub max_line_minor: i64,
+}
+
+impl ExpensePolicy {
+    /// The bound of a line of a claim in `currency`: the policy's in its base currency,
+    /// the default in another (a claim from before the base changed).
+    pub fn line_cap(&self, currency: Currency) -> i64 {
+        if currency == self.base_currency {
+            self.max_line_minor
+        } else {
+            currency.max_line_minor()
+        }
+    }
 }
 
 impl Default for ExpensePolicy {
@@ -48,6 +64,7 @@ impl Default for ExpensePolicy {
             max_line_age_days: DEFAULT_MAX_LINE_AGE_DAYS,
             second_approval_above_minor: DEFAULT_SECOND_APPROVAL_ABOVE_MINOR,
             mileage: MileageRates::default(),
+            max_line_minor: Currency::GBP.max_line_minor(),
         }
     }
 }
@@ -75,10 +92,13 @@ pub fn load_with(conn: &mut SqliteConnection) -> QueryResult<ExpensePolicy> {
             .filter(|v| (lo..=hi).contains(v))
     };
     let d = ExpensePolicy::default();
+    let base_currency = get(BASE_CURRENCY)
+        .and_then(|c| Currency::parse(c).ok())
+        .unwrap_or(d.base_currency);
     Ok(ExpensePolicy {
-        base_currency: get(BASE_CURRENCY)
-            .and_then(|c| Currency::parse(c).ok())
-            .unwrap_or(d.base_currency),
+        base_currency,
+        max_line_minor: num(MAX_LINE, 1, base_currency.max_settable_line_minor())
+            .unwrap_or(base_currency.max_line_minor()),
         max_line_age_days: num(MAX_LINE_AGE, 1, MAX_AGE_LIMIT_DAYS).unwrap_or(d.max_line_age_days),
         second_approval_above_minor: num(SECOND_APPROVAL, 0, i64::MAX)
             .unwrap_or(d.second_approval_above_minor),
@@ -108,6 +128,7 @@ pub struct PolicyInput {
     pub base_currency: String,
     pub max_line_age_days: String,
     pub second_approval_above: String,
+    pub max_line: String,
     pub mileage_first_rate: String,
     pub mileage_after_rate: String,
     pub mileage_band_miles: String,
@@ -129,6 +150,7 @@ pub fn current_input(org: &Org) -> Result<PolicyInput, ClaimError> {
         base_currency: cur.code().to_owned(),
         max_line_age_days: p.max_line_age_days.to_string(),
         second_approval_above: plain_amount(p.second_approval_above_minor, cur),
+        max_line: plain_amount(p.max_line_minor, cur),
         mileage_first_rate: p.mileage.first_rate_pence.to_string(),
         mileage_after_rate: p.mileage.after_rate_pence.to_string(),
         mileage_band_miles: p.mileage.threshold_miles.to_string(),
@@ -162,11 +184,11 @@ fn amount_or_zero(raw: &str, cur: Currency, optional: bool) -> Result<Option<i64
     {
         return Ok(Some(0));
     }
+    // Bounded like a line may be at most: amounts are compared and summed, never more.
     match money::parse_amount(s, cur) {
-        // A limit above what one line may carry could never be reached.
-        Ok(minor) if minor > cur.max_line_minor() => Err(format!(
-            "enter at most {} {}, the most one line may carry",
-            money::format_minor(cur.max_line_minor(), cur),
+        Ok(minor) if minor > cur.max_settable_line_minor() => Err(format!(
+            "enter at most {} {}",
+            money::format_minor(cur.max_settable_line_minor(), cur),
             cur.code()
         )),
         Ok(minor) => Ok(Some(minor)),
@@ -203,6 +225,17 @@ pub fn check(input: &PolicyInput) -> Result<(ExpensePolicy, CategoryLimits), Pol
         .map_err(|e| err("second_approval_above", e))
         .ok()
         .flatten();
+    let max_line = match amount_or_zero(&input.max_line, parse_cur, false) {
+        Ok(Some(0)) => {
+            err("max_line", "enter an amount more than zero".into());
+            None
+        }
+        Ok(v) => v,
+        Err(e) => {
+            err("max_line", e);
+            None
+        }
+    };
     let first = whole(&input.mileage_first_rate, 1, MAX_RATE_MINOR, "the rate")
         .map_err(|e| err("mileage_first_rate", e))
         .ok();
@@ -235,8 +268,8 @@ pub fn check(input: &PolicyInput) -> Result<(ExpensePolicy, CategoryLimits), Pol
             cats.push((c.code.clone(), l, r));
         }
     }
-    match (cur, age, second, first, after, band) {
-        (Some(cur), Some(age), Some(second), Some(first), Some(after), Some(band))
+    match (cur, age, second, first, after, band, max_line) {
+        (Some(cur), Some(age), Some(second), Some(first), Some(after), Some(band), Some(max))
             if errors.is_empty() =>
         {
             Ok((
@@ -249,6 +282,7 @@ pub fn check(input: &PolicyInput) -> Result<(ExpensePolicy, CategoryLimits), Pol
                         after_rate_pence: after,
                         threshold_miles: band,
                     },
+                    max_line_minor: max,
                 },
                 cats,
             ))
@@ -294,6 +328,11 @@ pub fn save(
                 SECOND_APPROVAL,
                 old.second_approval_above_minor.to_string(),
                 new.second_approval_above_minor.to_string(),
+            ),
+            (
+                MAX_LINE,
+                old.max_line_minor.to_string(),
+                new.max_line_minor.to_string(),
             ),
             (
                 MILEAGE_FIRST,

@@ -527,3 +527,45 @@ fn a_claim_is_not_sent_where_nobody_can_approve_it() {
         Some(Actor::Approver)
     );
 }
+
+/// A line is bounded in the organisation's currency; 1,000,000 units is little in one
+/// of small units, so the policy says how much a line may come to.
+#[test]
+fn an_organisation_in_rupiah_sets_how_much_a_line_may_carry() {
+    use expenseplus::expenses::money::Currency;
+    use expenseplus::expenses::policy::{self, ExpensePolicy};
+    let a = common::acme_with_people();
+    let org = a.env.org("acme");
+    let idr = Currency::parse("IDR").unwrap();
+    let mut p = ExpensePolicy {
+        base_currency: idr,
+        max_line_minor: idr.max_line_minor(),
+        ..Default::default()
+    };
+    policy::save(&org, a.admin, &p, &Vec::new()).unwrap();
+    let id = claims::create(&org, a.emp, "Jakarta", "idr-claim").unwrap();
+    let mut hotel = line("5000000", "hotel");
+    hotel.currency = "IDR".into();
+    let AddLine::Invalid(errors) = claims::add_line(&org, a.emp, id, &hotel).unwrap() else {
+        panic!("over the default bound")
+    };
+    assert!(
+        errors
+            .get("amount")
+            .unwrap()
+            .contains("more than 1,000,000.00 IDR"),
+        "{errors:?}"
+    );
+    p.max_line_minor = 100_000_000 * 100;
+    policy::save(&org, a.admin, &p, &Vec::new()).unwrap();
+    assert_eq!(
+        policy::load(&org).unwrap().max_line_minor,
+        100_000_000 * 100
+    );
+    hotel.form_key = "hotel-again".into();
+    assert!(matches!(
+        claims::add_line(&org, a.emp, id, &hotel).unwrap(),
+        AddLine::Added
+    ));
+    assert_eq!(claims::get(&org, id).unwrap().total_minor, 500_000_000);
+}

@@ -23,10 +23,11 @@ fn day(ago: i64) -> String {
     (OffsetDateTime::now_utc().date() - Duration::days(ago)).to_string()
 }
 
-const POLICY_FIELDS: [&str; 6] = [
+const POLICY_FIELDS: [&str; 7] = [
     "base_currency",
     "max_line_age_days",
     "second_approval_above",
+    "max_line",
     "mileage_first_rate",
     "mileage_after_rate",
     "mileage_band_miles",
@@ -43,9 +44,10 @@ async fn the_admin_sets_the_policy_and_claims_follow_it() {
     let page = admin.get("/admin/expense-policy").await;
     assert_eq!(page.status, StatusCode::OK);
     // The defaults: GBP, 90 days, 1,000.00, HMRC's 45p / 25p / 10,000 miles.
-    for (name, value) in POLICY_FIELDS
-        .iter()
-        .zip(["GBP", "90", "1000.00", "45", "25", "10000"])
+    for (name, value) in
+        POLICY_FIELDS
+            .iter()
+            .zip(["GBP", "90", "1000.00", "1000000.00", "45", "25", "10000"])
     {
         assert_eq!(
             field_value(&page.body, name).as_deref(),
@@ -94,6 +96,7 @@ async fn the_admin_sets_the_policy_and_claims_follow_it() {
                 ("mileage_band_miles", "10000"),
                 ("limit_meals", "0"),
                 ("receipt_meals", "abc"),
+                ("max_line", "2000000000"),
             ],
         )
         .await;
@@ -101,6 +104,11 @@ async fn the_admin_sets_the_policy_and_claims_follow_it() {
     assert!(bad.body.contains("at most 2 decimal places"));
     assert!(bad.body.contains("a limit must be more than zero"));
     assert!(bad.body.contains("enter the amount as a number"));
+    assert!(
+        bad.body.contains("enter at most 1,000,000,000.00 GBP"),
+        "{}",
+        bad.body
+    );
     assert_eq!(policy::load(&org).unwrap(), ExpensePolicy::default());
 
     let saved = admin

@@ -211,6 +211,7 @@ fn repricing_keeps_amounts_within_what_a_line_may_claim() {
     allow_old_lines(&org);
     let mut p = policy::load(&org).unwrap();
     p.base_currency = Currency::parse("JPY").unwrap();
+    p.max_line_minor = p.base_currency.max_line_minor();
     policy::save(&org, other.admin, &p, &cats).unwrap();
     let long = claims::create(&org, other.emp, "Long", "kl").unwrap();
     let input = LineInput {

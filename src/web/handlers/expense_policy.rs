@@ -76,6 +76,10 @@ pub async fn save(
     input.base_currency = get("base_currency");
     input.max_line_age_days = get("max_line_age_days");
     input.second_approval_above = get("second_approval_above");
+    // Added after the rest: a form without it (an older page) keeps the current bound.
+    if form.iter().any(|(k, _)| k == "max_line") {
+        input.max_line = get("max_line");
+    }
     input.mileage_first_rate = get("mileage_first_rate");
     input.mileage_after_rate = get("mileage_after_rate");
     input.mileage_band_miles = get("mileage_band_miles");
