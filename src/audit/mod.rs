@@ -341,6 +341,64 @@ pub fn append(
     Ok(())
 }
 
+#[derive(Insertable)]
+#[diesel(table_name = audit_log)]
+struct NewEntry<'a> {
+    id: i64,
+    at: i64,
+    actor_id: Option<i64>,
+    subject_id: Option<i64>,
+    action: &'a str,
+    detail: &'a str,
+    prev_hash: Vec<u8>,
+    hash: Vec<u8>,
+}
+
+/// [`append`] for several subjects at once, one entry each, chained in memory from one
+/// read of the chain's end. Each row is its own (cached, prepared) statement: diesel's
+/// multi-row insert measured slower here (the approvals page: 400 views/s against 590).
+pub fn append_each(
+    conn: &mut SqliteConnection,
+    actor: Option<UserId>,
+    subjects: &[UserId],
+    action: Action,
+    detail: &str,
+) -> QueryResult<()> {
+    let last: Option<(i64, Vec<u8>)> = audit_log::table
+        .order(audit_log::id.desc())
+        .select((audit_log::id, audit_log::hash))
+        .first(conn)
+        .optional()?;
+    let (mut id, mut prev) = match last {
+        Some((id, hash)) => (id + 1, hash),
+        None => (1, GENESIS.to_vec()),
+    };
+    let at = now_unix();
+    let actor = actor.map(|a| a.0);
+    let mut rows = Vec::with_capacity(subjects.len());
+    for subject in subjects {
+        let subject = Some(subject.0);
+        let hash = entry_hash(&prev, (id, at, actor, subject, action.code(), detail));
+        rows.push(NewEntry {
+            id,
+            at,
+            actor_id: actor,
+            subject_id: subject,
+            action: action.code(),
+            detail,
+            prev_hash: std::mem::replace(&mut prev, hash.clone()),
+            hash,
+        });
+        id += 1;
+    }
+    for row in &rows {
+        diesel::insert_into(audit_log::table)
+            .values(row)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
 /// Records that `viewer` saw personal data of each of `subjects`, one entry each (so
 /// each person's trail and data export show it), in one transaction. Someone seeing
 /// their own data is not an access to record; a person listed twice is one entry.
@@ -355,11 +413,15 @@ pub fn record_views(
     if subjects.is_empty() {
         return Ok(());
     }
+    let subjects: Vec<UserId> = subjects.into_iter().collect();
     org.write(|c| -> Result<_, DbError> {
-        for subject in subjects {
-            append(c, Some(viewer), Some(subject), Action::ViewedPerson, detail)?;
-        }
-        Ok(())
+        Ok(append_each(
+            c,
+            Some(viewer),
+            &subjects,
+            Action::ViewedPerson,
+            detail,
+        )?)
     })
 }
 

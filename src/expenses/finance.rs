@@ -323,18 +323,15 @@ pub fn export_csv(
     );
     // The export, and in each person's own trail that their lines went out with it.
     let owners: std::collections::BTreeSet<i64> = rows.iter().map(|r| r.6).collect();
+    let owners: Vec<UserId> = owners
+        .into_iter()
+        .filter(|o| *o != actor.0)
+        .map(UserId)
+        .collect();
     org.write(|c| -> Result<(), ClaimError> {
         audit::append(c, Some(actor), None, Action::ExportedAccounts, &detail)?;
         let each = format!("accounting export ({detail})");
-        for owner in owners.into_iter().filter(|o| *o != actor.0) {
-            audit::append(
-                c,
-                Some(actor),
-                Some(UserId(owner)),
-                Action::ViewedPerson,
-                &each,
-            )?;
-        }
+        audit::append_each(c, Some(actor), &owners, Action::ViewedPerson, &each)?;
         Ok(())
     })?;
     Ok(bytes)

@@ -447,3 +447,38 @@ async fn admins_see_privacy_entries_without_the_person_or_the_detail() {
     );
     audit::verify(&acme).unwrap();
 }
+
+/// A view of many people at once writes one entry each, in statements of a hundred
+/// rows: the chain stays whole across them, the viewer is left out, and each person
+/// finds their own entry.
+#[test]
+fn a_view_of_many_people_writes_each_their_entry_in_one_chain() {
+    let env = TestEnv::new();
+    let org = env.create_org("acme", "Acme Ltd");
+    audit::record(&org, None, None, Action::OrganisationSetUp, "first").unwrap();
+    let viewer = UserId(7);
+    let people: Vec<UserId> = (1..=250).map(UserId).chain([UserId(3)]).collect();
+    audit::record_views(&org, viewer, people, "approvals queue (250 claims)").unwrap();
+    assert_eq!(audit::verify(&org).unwrap(), 1 + 249);
+    let views = common::audited(&org, Action::ViewedPerson);
+    assert_eq!(views.len(), 249, "each once, the viewer not at all");
+    assert!(
+        views
+            .iter()
+            .all(|e| e.actor_id == Some(7) && e.subject_id != Some(7))
+    );
+    let theirs = audit::page(
+        &org,
+        &Filter {
+            person: Some(UserId(250)),
+            ..Default::default()
+        },
+        None,
+        10,
+    )
+    .unwrap();
+    assert_eq!(theirs.len(), 1);
+    // The next single entry goes on from the end of the batch.
+    audit::record(&org, None, None, Action::OrganisationSetUp, "after").unwrap();
+    assert_eq!(audit::verify(&org).unwrap(), 251);
+}
