@@ -262,7 +262,7 @@ pub fn flags(
                 out.push(format!("over the {} limit of {}", cat.label, amount(limit)));
             } else if day_total > limit {
                 out.push(format!(
-                    "with the day's other {} lines ({}), over the limit of {}",
+                    "the day's {} come to {}, over the limit of {}",
                     cat.label,
                     amount(day_total),
                     amount(limit)
@@ -276,7 +276,7 @@ pub fn flags(
                 out.push("needs a receipt".to_owned());
             } else if day_total > above {
                 out.push(format!(
-                    "needs a receipt: the day's {} lines come to {}",
+                    "needs a receipt: the day's {} come to {}",
                     cat.label,
                     amount(day_total)
                 ));
