@@ -6,6 +6,8 @@ use std::path::Path;
 use time::OffsetDateTime;
 
 use super::BackupError;
+use super::manifest::SealState;
+use crate::crypto::keyring::KeyRing;
 use crate::jobs::late;
 
 /// One kept backup as the page lists it.
@@ -16,6 +18,8 @@ pub struct Shown {
     /// damaged and a restore would refuse it).
     pub taken_at: Option<OffsetDateTime>,
     pub bytes: u64,
+    /// Its manifest's seal under the organisation key given, if any was.
+    pub seal: Option<SealState>,
 }
 
 /// Whether the backups are up to date.
@@ -40,10 +44,12 @@ impl Freshness {
 }
 
 /// The backups under `root` of the organisation `slug`, created at `created`, newest
-/// first, and how fresh the newest is at `now`.
+/// first, and how fresh the newest is at `now`; each manifest's seal is checked with
+/// `keys` when given.
 pub fn of_org(
     root: &Path,
     slug: &str,
+    keys: Option<&KeyRing>,
     created: OffsetDateTime,
     now: OffsetDateTime,
 ) -> Result<(Vec<Shown>, Freshness), BackupError> {
@@ -53,6 +59,7 @@ pub fn of_org(
             id: e.id,
             taken_at: e.manifest.as_ref().ok().and_then(|m| m.created()),
             bytes: e.manifest.as_ref().map_or(0, |m| m.size()),
+            seal: keys.and_then(|k| e.manifest.as_ref().ok().map(|m| m.seal_state(k))),
         })
         .collect();
     shown.reverse();
@@ -77,11 +84,12 @@ mod tests {
     fn no_backup_is_bad_news_only_once_the_first_is_overdue() {
         let dir = tempfile::tempdir().unwrap();
         let now = OffsetDateTime::now_utc();
-        let (shown, fresh) = of_org(dir.path(), "acme", now - Duration::hours(25), now).unwrap();
+        let (shown, fresh) =
+            of_org(dir.path(), "acme", None, now - Duration::hours(25), now).unwrap();
         assert!(shown.is_empty());
         assert_eq!(fresh, Freshness::NotYet);
         assert!(!fresh.is_bad());
-        let (_, fresh) = of_org(dir.path(), "acme", now - Duration::hours(27), now).unwrap();
+        let (_, fresh) = of_org(dir.path(), "acme", None, now - Duration::hours(27), now).unwrap();
         assert_eq!(fresh, Freshness::Missing);
         assert!(fresh.is_bad());
     }

@@ -50,7 +50,7 @@ async fn the_dpo_sees_the_backups_and_is_warned_when_the_newest_is_old() {
     let taken = backup::backup_org(&org, &dir, &root).unwrap();
     let page = dpo.get("/privacy/backups").await;
     says(&page, "The newest backup was taken on");
-    says(&page, "<td>complete</td>");
+    says(&page, "<td>complete and sealed</td>");
     assert!(!page.body.contains("failing"));
     let home = dpo.get("/").await;
     assert!(!home.body.contains("The daily backups are failing"));
@@ -67,6 +67,8 @@ async fn the_dpo_sees_the_backups_and_is_warned_when_the_newest_is_old() {
     std::fs::write(&manifest_path, manifest.to_string()).unwrap();
     let page = dpo.get("/privacy/backups").await;
     says(&page, "more than a day ago: the daily backups are failing");
+    // Its manifest was edited here, not by ExpensePlus: the seal says so.
+    says(&page, "changed outside ExpensePlus: its seal does not match");
     let home = dpo.get("/").await;
     says(&home, "The daily backups are failing");
 

@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 
 use super::privacy::when;
 use crate::backup::BackupError;
+use crate::backup::manifest::SealState;
 use crate::backup::status::{self, Freshness, Shown};
 use crate::tenancy::{Org, TenancyError};
 use crate::web::access::CurrentUser;
@@ -18,7 +19,7 @@ use crate::web::{AppError, AppState};
 struct Row {
     taken_at: String,
     size: String,
-    sound: bool,
+    state: &'static str,
 }
 
 #[derive(Template)]
@@ -49,7 +50,7 @@ pub fn look(state: &AppState, org: &Org) -> Option<Result<(Vec<Shown>, Freshness
     let now = OffsetDateTime::now_utc();
     let found = org_created(state, org)
         .map_err(BackupError::from)
-        .and_then(|created| status::of_org(root, org.slug.as_str(), created, now));
+        .and_then(|created| status::of_org(root, org.slug.as_str(), Some(&org.keys), created, now));
     Some(found)
 }
 
@@ -131,7 +132,14 @@ pub async fn page(user: CurrentUser, state: web::Data<AppState>) -> Result<HttpR
                 |t| when(t.unix_timestamp()),
             ),
             size: size_words(s.bytes),
-            sound: s.taken_at.is_some(),
+            state: match (s.taken_at, s.seal) {
+                (None, _) => "damaged: its list of files cannot be read",
+                (Some(_), Some(SealState::Wrong)) => {
+                    "changed outside ExpensePlus: its seal does not match, so it cannot be restored"
+                }
+                (Some(_), Some(SealState::Unsealed)) => "complete, made before backups were sealed",
+                (Some(_), _) => "complete and sealed",
+            },
         })
         .collect();
     html(StatusCode::OK, &page(true, &status, bad, rows))
