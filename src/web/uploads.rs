@@ -40,6 +40,7 @@ pub struct Turns(Arc<Shares>);
 struct Shares {
     all: Arc<Semaphore>,
     held: Mutex<Held>,
+    at_once: usize,
     per_person: usize,
     per_org: usize,
     wait: Duration,
@@ -99,6 +100,7 @@ impl Turns {
         Turns(Arc::new(Shares {
             all: Arc::new(Semaphore::new(at_once)),
             held: Mutex::new(Held::default()),
+            at_once,
             per_person,
             per_org,
             wait,
@@ -125,7 +127,14 @@ impl Turns {
             if held.by_person.get(&who).copied().unwrap_or(0) >= shares.per_person {
                 return Err(Busy::Person);
             }
-            if held.by_org.get(&who.0).copied().unwrap_or(0) >= shares.per_org {
+            // The turns beyond an organisation's share are kept for others, and not
+            // only against one other: an organisation already holding a turn leaves
+            // them free, while one holding none may take them. So with many tenants
+            // busy, each newcomer still gets in while any turn is free.
+            let mine = held.by_org.get(&who.0).copied().unwrap_or(0);
+            let total: usize = held.by_org.values().sum();
+            let kept = shares.at_once.saturating_sub(shares.per_org);
+            if mine >= shares.per_org || (mine > 0 && kept > 0 && total + kept >= shares.at_once) {
                 return Err(Busy::Organisation);
             }
             *held.by_person.entry(who).or_insert(0) += 1;
@@ -274,10 +283,15 @@ mod tests {
         .map(Result::unwrap)
         .collect();
         assert_eq!(turns.take((1, 99)).await.err(), Some(Busy::Organisation));
-        // Another tenant's DPO still gets an export out, at once.
+        // Another tenant's DPO still gets an export out, at once, and so does a third
+        // tenant's: the second may not take the last turn while it holds one.
         let dpo = turns.take((2, 1)).await.unwrap();
         assert_eq!(turns.take((2, 1)).await.err(), Some(Busy::Person));
-        drop((acme, dpo));
+        assert_eq!(turns.take((2, 2)).await.err(), Some(Busy::Organisation));
+        let third = turns.take((3, 1)).await.unwrap();
+        // Every turn is out now: the next waits for none and is told so.
+        assert_eq!(turns.take((4, 1)).await.err(), Some(Busy::Server));
+        drop((acme, dpo, third));
     }
 
     #[actix_web::test]
