@@ -253,3 +253,28 @@ fn the_daily_receipt_allowance_reads_one_persons_claims_and_their_receipts_by_in
     );
     assert!(!p.contains("SCAN"), "{p}");
 }
+
+#[test]
+fn the_reference_rate_is_read_from_the_currency_index() {
+    let acme = acme();
+    let org = acme.env.org("acme");
+    let day = time::macros::date!(2026 - 03 - 01);
+    SEEN.with(|s| s.borrow_mut().clear());
+    let gbp = expenseplus::expenses::money::Currency::GBP;
+    claims::reference_rate(&mut org.conn().unwrap(), "EUR", gbp, day, 1).unwrap();
+    let mut queries = SEEN.with(|s| s.take());
+    queries.retain(|q| q.contains("`claim_lines`"));
+    assert_eq!(queries.len(), 1, "{queries:#?}");
+    let p = plan_in(&acme, &queries[0]);
+    assert!(
+        p.contains(
+            "SEARCH claim_lines USING COVERING INDEX claim_lines_currency_day (currency=? AND spent_on>? AND spent_on<?)"
+        ),
+        "{p}"
+    );
+    assert!(
+        p.contains("SEARCH claims USING INTEGER PRIMARY KEY (rowid=?)"),
+        "{p}"
+    );
+    assert!(!p.contains("SCAN"), "{p}");
+}

@@ -226,6 +226,42 @@ pub fn date_of(org: &Org, claim_id: i64, line_id: i64) -> Result<Option<Date>, C
     Ok(spent_on.and_then(|d| Date::parse(&d, &format).ok()))
 }
 
+/// How far (in days) either side of a line's day others' rates are taken as reference.
+const REFERENCE_DAYS: i64 = 30;
+/// How far a typed rate may be from the reference before it is flagged: 10%.
+const RATE_FLAG_PERCENT: i128 = 10;
+/// At most this many others' rates are read for one reference.
+const REFERENCE_SAMPLE: i64 = 201;
+
+/// The rate (x 10^12) others in the organisation used for `currency` to `base` within
+/// [`REFERENCE_DAYS`] of `day`, on claims sent for approval (not drafts, not rejected)
+/// other than `claim_id`: the median, so one odd rate moves nothing. `None` when nobody
+/// has used one. The claimant types the rate; this is what it is held against.
+pub fn reference_rate(
+    conn: &mut SqliteConnection,
+    currency: &str,
+    base: Currency,
+    day: Date,
+    claim_id: i64,
+) -> QueryResult<Option<i64>> {
+    use super::status::Status;
+    use crate::db::schema::org::claims as claims_t;
+    let span = time::Duration::days(REFERENCE_DAYS);
+    let (from, to) = ((day - span).to_string(), (day + span).to_string());
+    let mut rates: Vec<i64> = claim_lines::table
+        .inner_join(claims_t::table)
+        .filter(claim_lines::currency.eq(currency))
+        .filter(claim_lines::spent_on.between(from, to))
+        .filter(claim_lines::claim_id.ne(claim_id))
+        .filter(claims_t::currency.eq(base.code()))
+        .filter(claims_t::status.ne_all([Status::Draft.code(), Status::Rejected.code()]))
+        .select(claim_lines::rate_e12)
+        .limit(REFERENCE_SAMPLE)
+        .load(conn)?;
+    rates.sort_unstable();
+    Ok(rates.get(rates.len() / 2).copied())
+}
+
 /// What a claim's lines of one category come to on one day, in the claim's currency:
 /// `(day, category) -> total`. A dinner entered as four lines is still one dinner.
 pub fn day_totals(lines: &[LineRow]) -> HashMap<(&str, &str), i64> {
@@ -290,4 +326,19 @@ pub fn flags(
         out.push(format!("older than {} days", policy.max_line_age_days));
     }
     out
+}
+
+/// A flag for a line whose typed exchange rate is more than 10% from `reference` (see
+/// [`reference_rate`]): an inverted rate (1.17 for 0.85) or an inflated one.
+pub fn rate_flag(line: &LineRow, reference: Option<i64>) -> Option<String> {
+    let reference = reference.filter(|r| *r > 0)?;
+    let (rate, r) = (i128::from(line.rate_e12), i128::from(reference));
+    let off_by = (rate - r).abs() * 100;
+    (off_by > r * RATE_FLAG_PERCENT).then(|| {
+        format!(
+            "rate {} is far from the {} others used around that day",
+            money::format_rate(line.rate_e12),
+            money::format_rate(reference)
+        )
+    })
 }

@@ -555,6 +555,75 @@ async fn a_receipt_split_into_small_lines_is_still_flagged() {
     );
 }
 
+/// The claimant types the exchange rate: a rate far from what others used for that
+/// currency around the same day (an inverted 1.17 for 0.85) is flagged to the approver;
+/// one close to it is not.
+#[actix_web::test]
+async fn a_rate_far_from_the_organisations_is_flagged() {
+    let acme = common::acme_with_people();
+    let app = atest::init_service(build_app(acme.env.state.clone())).await;
+    let mut emp = Client::new(&app);
+    emp.sign_in("acme", "emp@acme.example", PASSWORD).await;
+    let eur = |merchant, rate| Line {
+        currency: "EUR",
+        rate,
+        ..Line::gbp("", "travel", merchant, "100.00")
+    };
+    let (d1, d2) = (day(3), day(2));
+    let earlier = emp.start_claim("Paris in spring").await;
+    add_line(
+        &mut emp,
+        &earlier,
+        Line {
+            date: &d1,
+            ..eur("Metro", "0.85")
+        },
+        None,
+    )
+    .await;
+    add_line(
+        &mut emp,
+        &earlier,
+        Line {
+            date: &d1,
+            ..eur("Taxi", "0.86")
+        },
+        None,
+    )
+    .await;
+    // Until it is sent for approval, nobody's rate is a reference.
+    let url = emp.start_claim("Paris again").await;
+    add_line(
+        &mut emp,
+        &url,
+        Line {
+            date: &d2,
+            ..eur("Hotel", "1.17")
+        },
+        None,
+    )
+    .await;
+    assert!(!emp.get(&url).await.body.contains("far from"));
+    act(&mut emp, &earlier, "submit").await;
+    add_line(
+        &mut emp,
+        &url,
+        Line {
+            date: &d2,
+            ..eur("Museum", "0.8600")
+        },
+        None,
+    )
+    .await;
+    let page = emp.get(&url).await;
+    let hotel = line_row(&page.body, "Hotel");
+    assert!(
+        hotel.contains("rate 1.17 is far from the 0.86 others used around that day"),
+        "{hotel}"
+    );
+    assert!(!line_row(&page.body, "Museum").contains("far from"));
+}
+
 #[actix_web::test]
 async fn a_total_at_the_threshold_needs_no_finance_approval_and_a_penny_more_does() {
     let acme = common::acme_with_people();

@@ -68,7 +68,10 @@ async fn the_dpo_sees_the_backups_and_is_warned_when_the_newest_is_old() {
     let page = dpo.get("/privacy/backups").await;
     says(&page, "more than a day ago: the daily backups are failing");
     // Its manifest was edited here, not by ExpensePlus: the seal says so.
-    says(&page, "changed outside ExpensePlus: its seal does not match");
+    says(
+        &page,
+        "changed outside ExpensePlus: its seal does not match",
+    );
     let home = dpo.get("/").await;
     says(&home, "The daily backups are failing");
 

@@ -1,0 +1,1 @@
+DROP INDEX claim_lines_currency_day;
