@@ -6,7 +6,9 @@ mod chain;
 
 use diesel::prelude::*;
 
-pub use chain::{GENESIS, VerifyError, append, append_each, hash_of, record, record_views, verify};
+pub use chain::{
+    GENESIS, VerifyError, append, append_views, hash_of, record, record_views, verify,
+};
 
 use crate::db::DbError;
 use crate::db::schema::org::audit_log;

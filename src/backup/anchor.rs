@@ -10,13 +10,12 @@
 //! (`restores.json`): the live log cannot say, since whoever rewrites it could add a
 //! restore entry to it.
 
-use std::io::Write;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::manifest::SealState;
-use super::{BackupError, io_err, org_root};
+use super::manifest::{SealState, check_seal, seal_of};
+use super::{BackupError, org_root};
 use crate::tenancy::Org;
 
 const RESTORES_FILE: &str = "restores.json";
@@ -32,17 +31,18 @@ struct Restores {
 }
 
 impl Restores {
-    fn mac(&self, org: &Org) -> String {
-        let bytes = serde_json::to_vec(&self.restores).unwrap_or_default();
-        hex::encode(org.keys.integrity_mac(SEAL_PURPOSE, &[&bytes]))
-    }
-
     /// The record under `root`, if it is there and its seal is the organisation's.
     fn read(root: &Path, org: &Org) -> Option<Restores> {
         let path = org_root(root, org.slug.as_str()).join(RESTORES_FILE);
         let text = std::fs::read_to_string(path).ok()?;
         let record: Restores = serde_json::from_str(&text).ok()?;
-        let sealed = record.seal.as_deref() == Some(record.mac(org).as_str());
+        let state = check_seal(
+            &org.keys,
+            SEAL_PURPOSE,
+            &record.restores,
+            record.seal.as_deref(),
+        );
+        let sealed = state == SealState::Sealed;
         if !sealed {
             log::warn!(
                 "the restore record of {} does not carry its seal: it is not believed",
@@ -59,16 +59,8 @@ pub(super) fn record_restore(root: &Path, org: &Org, id: &str, at: i64) -> Resul
     let dir = org_root(root, org.slug.as_str());
     let mut record = Restores::read(root, org).unwrap_or_default();
     record.restores.push((at, id.to_owned()));
-    record.seal = Some(record.mac(org));
-    let path = dir.join(RESTORES_FILE);
-    let tmp = dir.join(format!(".{RESTORES_FILE}.tmp"));
-    let text = serde_json::to_vec_pretty(&record).unwrap_or_default();
-    let mut f = std::fs::File::create(&tmp).map_err(io_err("could not write", &tmp))?;
-    f.write_all(&text)
-        .and_then(|_| f.sync_all())
-        .map_err(io_err("could not write", &tmp))?;
-    std::fs::rename(&tmp, &path).map_err(io_err("could not write", &path))?;
-    super::manifest::sync_dir(&dir)
+    record.seal = Some(seal_of(&org.keys, SEAL_PURPOSE, &record.restores));
+    super::manifest::write_json(&dir, RESTORES_FILE, &record)
 }
 
 /// What the newest sealed backup says about the live audit log.

@@ -223,12 +223,12 @@ fn keep_live_people(conn: &mut SqliteConnection, kept: &mut Kept) -> QueryResult
         return Ok(());
     }
     let temp = temp_name("users");
+    // The people in both copies, each joined to their live row as `k`.
     let matched = format!(
-        "EXISTS (SELECT 1 FROM temp.{temp} AS k \
-         WHERE k.id = users.id AND k.person_key_id = users.person_key_id)"
+        "FROM temp.{temp} AS k WHERE k.id = users.id AND k.person_key_id = users.person_key_id"
     );
     conn.batch_execute(&format!(
-        "UPDATE main.users SET email_index = randomblob(32) WHERE {matched}"
+        "UPDATE main.users SET email_index = randomblob(32) {matched}"
     ))?;
     let set = LIVE_USER_COLUMNS
         .iter()
@@ -241,11 +241,7 @@ fn keep_live_people(conn: &mut SqliteConnection, kept: &mut Kept) -> QueryResult
         })
         .collect::<Vec<_>>()
         .join(", ");
-    let update = format!(
-        "UPDATE main.users SET {set} FROM temp.{temp} AS k \
-         WHERE k.id = users.id AND k.person_key_id = users.person_key_id"
-    );
-    conn.batch_execute(&update)?;
+    conn.batch_execute(&format!("UPDATE main.users SET {set} {matched}"))?;
     let n: Count = diesel::sql_query("SELECT changes() AS n").get_result(conn)?;
     kept.people = n.n;
     conn.batch_execute(&format!("DROP TABLE temp.{temp}"))

@@ -70,31 +70,50 @@ pub enum SealState {
     Wrong,
 }
 
+/// A seal over `value` (its JSON) for `purpose`, under the organisation key.
+pub(super) fn seal_of(keys: &KeyRing, purpose: &str, value: &impl Serialize) -> String {
+    let bytes = serde_json::to_vec(value).unwrap_or_default();
+    hex::encode(keys.integrity_mac(purpose, &[&bytes]))
+}
+
+/// What `seal` says of `value`, compared in constant time.
+pub(super) fn check_seal(
+    keys: &KeyRing,
+    purpose: &str,
+    value: &impl Serialize,
+    seal: Option<&str>,
+) -> SealState {
+    use subtle::ConstantTimeEq;
+    match seal {
+        None => SealState::Unsealed,
+        Some(seal)
+            if bool::from(
+                seal.as_bytes()
+                    .ct_eq(seal_of(keys, purpose, value).as_bytes()),
+            ) =>
+        {
+            SealState::Sealed
+        }
+        Some(_) => SealState::Wrong,
+    }
+}
+
 impl Manifest {
-    /// The MAC over everything but the seal (the JSON of the fields in their order).
-    fn mac(&self, keys: &KeyRing) -> String {
-        let unsealed = Manifest {
+    /// Everything but the seal, which the seal covers.
+    fn unsealed(&self) -> Manifest {
+        Manifest {
             seal: None,
             ..self.clone()
-        };
-        let bytes = serde_json::to_vec(&unsealed).unwrap_or_default();
-        hex::encode(keys.integrity_mac(SEAL_PURPOSE, &[&bytes]))
+        }
     }
 
     /// Seals the manifest as it is now, with the organisation's key.
     pub fn seal_with(&mut self, keys: &KeyRing) {
-        self.seal = Some(self.mac(keys));
+        self.seal = Some(seal_of(keys, SEAL_PURPOSE, &self.unsealed()));
     }
 
     pub fn seal_state(&self, keys: &KeyRing) -> SealState {
-        use subtle::ConstantTimeEq;
-        match &self.seal {
-            None => SealState::Unsealed,
-            Some(seal) if bool::from(seal.as_bytes().ct_eq(self.mac(keys).as_bytes())) => {
-                SealState::Sealed
-            }
-            Some(_) => SealState::Wrong,
-        }
+        check_seal(keys, SEAL_PURPOSE, &self.unsealed(), self.seal.as_deref())
     }
 
     pub fn file(&self, name: &str) -> Option<&FileEntry> {
@@ -123,20 +142,30 @@ impl Manifest {
 
     /// Writes the manifest beside the files: a temp file, fsync, rename.
     pub fn write(&self, dir: &Path) -> Result<(), BackupError> {
-        let path = dir.join(MANIFEST_FILE);
-        let tmp = dir.join(format!(".{MANIFEST_FILE}.tmp"));
-        let text = serde_json::to_string_pretty(self).map_err(|e| BackupError::Io {
-            what: "could not write",
-            path: path.display().to_string(),
-            source: std::io::Error::other(e),
-        })?;
-        let mut f = std::fs::File::create(&tmp).map_err(io_err("could not write", &tmp))?;
-        f.write_all(text.as_bytes())
-            .and_then(|_| f.sync_all())
-            .map_err(io_err("could not write", &tmp))?;
-        std::fs::rename(&tmp, &path).map_err(io_err("could not write", &path))?;
-        sync_dir(dir)
+        write_json(dir, MANIFEST_FILE, self)
     }
+}
+
+/// Writes `value` as JSON to `dir/name` so that a crash leaves the old file or the new,
+/// never half of one: a temp file, fsync, rename, then the directory synced.
+pub(super) fn write_json(
+    dir: &Path,
+    name: &str,
+    value: &impl Serialize,
+) -> Result<(), BackupError> {
+    let path = dir.join(name);
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let text = serde_json::to_string_pretty(value).map_err(|e| BackupError::Io {
+        what: "could not write",
+        path: path.display().to_string(),
+        source: std::io::Error::other(e),
+    })?;
+    let mut f = std::fs::File::create(&tmp).map_err(io_err("could not write", &tmp))?;
+    f.write_all(text.as_bytes())
+        .and_then(|_| f.sync_all())
+        .map_err(io_err("could not write", &tmp))?;
+    std::fs::rename(&tmp, &path).map_err(io_err("could not write", &path))?;
+    sync_dir(dir)
 }
 
 /// Size and SHA-256 of a file, read in chunks.

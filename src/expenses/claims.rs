@@ -7,7 +7,7 @@ use diesel::prelude::*;
 
 pub use super::lines::{
     AddLine, FieldErrors, LineInput, LineRow, MILEAGE, ValidLine, add_line, day_totals, flags,
-    lines, rate_flag, reference_rate,
+    lines, rate_flags, reference_rate,
 };
 pub use super::lists::{ListFilter, list_own, waiting_for};
 pub use super::mileage::mileage_text;

@@ -322,16 +322,10 @@ pub fn export_csv(
         codes.join(",")
     );
     // The export, and in each person's own trail that their lines went out with it.
-    let owners: std::collections::BTreeSet<i64> = rows.iter().map(|r| r.6).collect();
-    let owners: Vec<UserId> = owners
-        .into_iter()
-        .filter(|o| *o != actor.0)
-        .map(UserId)
-        .collect();
     org.write(|c| -> Result<(), ClaimError> {
         audit::append(c, Some(actor), None, Action::ExportedAccounts, &detail)?;
         let each = format!("accounting export ({detail})");
-        audit::append_each(c, Some(actor), &owners, Action::ViewedPerson, &each)?;
+        audit::append_views(c, actor, rows.iter().map(|r| UserId(r.6)), &each)?;
         Ok(())
     })?;
     Ok(bytes)

@@ -146,13 +146,13 @@ pub fn validate(
 }
 
 /// As [`validate`]; `editing` is the line being replaced, which does not count
-/// towards the person's mileage so far.
+/// towards the person's mileage so far, and whose date may be kept however old.
 pub fn validate_for(
     org: &Org,
     owner: UserId,
     claim_id: i64,
     input: &LineInput,
-    editing: Option<i64>,
+    editing: Option<&super::lines::LineRow>,
 ) -> Result<Result<ValidLine, FieldErrors>, ClaimError> {
     let claim = claims::get(org, claim_id)?;
     if claim.owner_id != owner.0 {
@@ -166,10 +166,9 @@ pub fn validate_for(
     // Expense dates are UK dates, like every other day this product counts.
     let today = crate::privacy::deadlines::uk_today(OffsetDateTime::now_utc());
     let mut errors = FieldErrors::default();
-    let kept = match editing {
-        Some(line_id) => super::lines::date_of(org, claim_id, line_id)?,
-        None => None,
-    };
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let kept = editing.and_then(|l| Date::parse(&l.spent_on, &format).ok());
+    let editing = editing.map(|l| l.id);
     let date = parse_date(&input.date, today, policy.max_line_age_days, kept)
         .map_err(|e| errors.add("date", e))
         .ok();

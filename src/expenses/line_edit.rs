@@ -99,7 +99,7 @@ pub fn update(
     if !claim.status().editable() {
         return Err(only_drafts());
     }
-    let valid = lines::validate_for(org, owner, claim_id, input, Some(line_id))?;
+    let valid = lines::validate_for(org, owner, claim_id, input, Some(&line))?;
     let receipt = upload.checked(org, owner)?;
     let (valid, receipt) = match (valid, receipt) {
         (Ok(v), Ok(r)) => (v, r),

@@ -213,19 +213,6 @@ pub fn lines(org: &Org, claim_id: i64) -> Result<Vec<LineRow>, ClaimError> {
         .load(&mut conn)?)
 }
 
-/// The date of one line of a claim, if it is there and reads as a date.
-pub fn date_of(org: &Org, claim_id: i64, line_id: i64) -> Result<Option<Date>, ClaimError> {
-    let mut conn = org.conn()?;
-    let spent_on: Option<String> = claim_lines::table
-        .find(line_id)
-        .filter(claim_lines::claim_id.eq(claim_id))
-        .select(claim_lines::spent_on)
-        .first(&mut conn)
-        .optional()?;
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    Ok(spent_on.and_then(|d| Date::parse(&d, &format).ok()))
-}
-
 /// How far (in days) either side of a line's day others' rates are taken as reference.
 const REFERENCE_DAYS: i64 = 30;
 /// How far a typed rate may be from the reference before it is flagged: 10%.
@@ -328,9 +315,45 @@ pub fn flags(
     out
 }
 
+/// For each of a claim's `lines` in `base`, the flag on its typed exchange rate, if any
+/// (see [`rate_flag`]); each currency and day's reference is read once.
+pub fn rate_flags(
+    org: &Org,
+    lines: &[LineRow],
+    base: Currency,
+    claim_id: i64,
+) -> Result<Vec<Option<String>>, ClaimError> {
+    let mut conn = org.conn()?;
+    let mut references: HashMap<(&str, &str), Option<i64>> = HashMap::new();
+    let mut out = Vec::with_capacity(lines.len());
+    for l in lines {
+        let day = Date::parse(
+            &l.spent_on,
+            &time::format_description::well_known::Iso8601::DATE,
+        );
+        let flag = match day {
+            Ok(day) if l.currency != base.code() => {
+                let key = (l.currency.as_str(), l.spent_on.as_str());
+                let reference = match references.get(&key) {
+                    Some(r) => *r,
+                    None => {
+                        let r = reference_rate(&mut conn, &l.currency, base, day, claim_id)?;
+                        references.insert(key, r);
+                        r
+                    }
+                };
+                rate_flag(l, reference)
+            }
+            _ => None,
+        };
+        out.push(flag);
+    }
+    Ok(out)
+}
+
 /// A flag for a line whose typed exchange rate is more than 10% from `reference` (see
 /// [`reference_rate`]): an inverted rate (1.17 for 0.85) or an inflated one.
-pub fn rate_flag(line: &LineRow, reference: Option<i64>) -> Option<String> {
+fn rate_flag(line: &LineRow, reference: Option<i64>) -> Option<String> {
     let reference = reference.filter(|r| *r > 0)?;
     let (rate, r) = (i128::from(line.rate_e12), i128::from(reference));
     let off_by = (rate - r).abs() * 100;

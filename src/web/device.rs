@@ -13,11 +13,9 @@
 use actix_web::HttpRequest;
 use actix_web::cookie::time::Duration as CookieDuration;
 use actix_web::cookie::{Cookie, SameSite};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use crate::crypto::random_array;
+use crate::crypto::{hmac_sha256, random_array};
 
 /// The start of each lane cookie's name; the rest names the account (see [`name`]).
 pub const COOKIE: &str = "__Host-expenseplus-device-";
@@ -35,26 +33,24 @@ fn account(organisation: &str, email: &str) -> String {
     )
 }
 
-fn mac(key: &[u8; 32], account: &str, nonce: &str) -> Option<String> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).ok()?;
-    mac.update(b"device lane\n");
-    mac.update(account.as_bytes());
-    mac.update(b"\n");
-    mac.update(nonce.as_bytes());
-    Some(hex::encode(mac.finalize().into_bytes()))
+fn mac(key: &[u8; 32], account: &str, nonce: &str) -> String {
+    hex::encode(hmac_sha256(
+        key,
+        &[b"device lane", account.as_bytes(), nonce.as_bytes()],
+    ))
 }
 
 /// The account's cookie name: [`COOKIE`] and 16 hex digits of an HMAC of the account,
 /// which names nobody to whoever reads the cookie jar.
-fn name(key: &[u8; 32], account: &str) -> Option<String> {
-    let id = mac(key, account, "cookie name")?;
-    Some(format!("{COOKIE}{}", &id[..16]))
+fn name(key: &[u8; 32], account: &str) -> String {
+    let id = mac(key, account, "cookie name");
+    format!("{COOKIE}{}", &id[..16])
 }
 
 /// The lane this request's browser holds for the account typed, if any: its nonce.
 pub fn lane(req: &HttpRequest, key: &[u8; 32], organisation: &str, email: &str) -> Option<String> {
     let account = account(organisation, email);
-    let cookie = req.cookie(&name(key, &account)?)?;
+    let cookie = req.cookie(&name(key, &account))?;
     lane_of(cookie.value(), key, &account)
 }
 
@@ -64,7 +60,7 @@ fn lane_of(value: &str, key: &[u8; 32], account: &str) -> Option<String> {
     if !well_formed {
         return None;
     }
-    let expected = mac(key, account, nonce)?;
+    let expected = mac(key, account, nonce);
     bool::from(expected.as_bytes().ct_eq(given.as_bytes())).then(|| nonce.to_owned())
 }
 
@@ -72,9 +68,9 @@ fn lane_of(value: &str, key: &[u8; 32], account: &str) -> Option<String> {
 pub fn issue(key: &[u8; 32], organisation: &str, email: &str) -> Option<Cookie<'static>> {
     let account = account(organisation, email);
     let nonce = hex::encode(random_array::<16>().ok()?);
-    let value = format!("{nonce}.{}", mac(key, &account, &nonce)?);
+    let value = format!("{nonce}.{}", mac(key, &account, &nonce));
     Some(
-        Cookie::build(name(key, &account)?, value)
+        Cookie::build(name(key, &account), value)
             .path("/")
             .secure(true)
             .http_only(true)

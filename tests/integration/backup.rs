@@ -39,6 +39,23 @@ fn root(env: &TestEnv) -> PathBuf {
     env.dir.path().join("backups")
 }
 
+/// Restores acme from backup `id` as the server does (sealed backups only).
+fn restore(env: &TestEnv, acme: &Org, id: &str) -> Result<backup::RestoreReport, BackupError> {
+    backup::restore(
+        env.state.tenants.registry(),
+        acme,
+        &root(env),
+        id,
+        Unsealed::Refuse,
+    )
+}
+
+/// [`restore`] through the tenants, which then open acme afresh.
+fn restore_tenant(env: &TestEnv, id: &str) -> backup::RestoreReport {
+    let slug = expenseplus::ids::Slug::parse("acme").unwrap();
+    backup::restore_tenant(&env.state.tenants, &slug, &root(env), id, Unsealed::Refuse).unwrap()
+}
+
 fn take(env: &TestEnv, org: &Org) -> backup::BackupReport {
     let dir = env.state.tenants.registry().org_dir(org.slug.as_str());
     backup::backup_org(org, &dir, &root(env)).unwrap()
@@ -122,15 +139,7 @@ async fn backup_while_writes_run_then_restore_shows_the_same_claims() {
     assert!(c.get("/claims").await.body.contains("After backup"));
 
     let registry = a.env.state.tenants.registry();
-    let slug = expenseplus::ids::Slug::parse("acme").unwrap();
-    let restored = backup::restore_tenant(
-        &a.env.state.tenants,
-        &slug,
-        &root(&a.env),
-        &report.id,
-        Unsealed::Refuse,
-    )
-    .unwrap();
+    let restored = restore_tenant(&a.env, &report.id);
     assert!(restored.tables >= 8);
     assert!(restored.sessions_ended >= 1);
     let live = registry.org_dir("acme").join("org.sqlite");
@@ -195,14 +204,7 @@ async fn a_damaged_backup_is_refused_and_the_live_data_is_untouched() {
     std::fs::write(&file, &bytes).unwrap();
     let live_dir = a.env.state.tenants.registry().org_dir("acme");
     let before = common::snapshot(&live_dir);
-    let err = backup::restore(
-        a.env.state.tenants.registry(),
-        &acme,
-        &root(&a.env),
-        &report.id,
-        Unsealed::Refuse,
-    )
-    .unwrap_err();
+    let err = restore(&a.env, &acme, &report.id).unwrap_err();
     assert!(matches!(err, BackupError::Damaged { .. }), "{err:?}");
     let msg = err.to_string();
     assert!(msg.contains("damaged"), "{msg}");
@@ -220,14 +222,7 @@ async fn a_damaged_backup_is_refused_and_the_live_data_is_untouched() {
     assert!(matches!(err, BackupError::Damaged { .. }), "{err}");
     // Unknown ids and path tricks are refused plainly.
     for bad in ["20990101T000000Z", "../acme"] {
-        let err = backup::restore(
-            a.env.state.tenants.registry(),
-            &acme,
-            &root(&a.env),
-            bad,
-            Unsealed::Refuse,
-        )
-        .unwrap_err();
+        let err = restore(&a.env, &acme, bad).unwrap_err();
         assert!(
             matches!(err, BackupError::NotFound { .. } | BackupError::BadId(_)),
             "{err:?}"
@@ -444,14 +439,7 @@ async fn forgetting_a_key_removes_it_from_every_backup_and_a_restore_keeps_it_er
     );
     scrub_failed_first_is_found_again(&a, &acme).await;
     // Restoring the older backup uses the current key store: the person stays erased.
-    backup::restore(
-        a.env.state.tenants.registry(),
-        &acme,
-        &root(&a.env),
-        &first.id,
-        Unsealed::Refuse,
-    )
-    .unwrap();
+    restore(&a.env, &acme, &first.id).unwrap();
     assert!(!acme.keys.is_alive(emp_key).unwrap());
     let claim = claims::list_own(&acme, a.emp, &Default::default(), None, 10).unwrap();
     assert_eq!(
@@ -542,14 +530,7 @@ fn a_backup_from_an_older_schema_is_migrated_on_restore() {
         b"x",
     )
     .unwrap();
-    let report = backup::restore(
-        a.env.state.tenants.registry(),
-        &acme,
-        &root(&a.env),
-        &r.id,
-        Unsealed::Refuse,
-    )
-    .unwrap();
+    let report = restore(&a.env, &acme, &r.id).unwrap();
     assert!(report.rows > 0);
     let claims = claims::list_own(&acme, a.emp, &Default::default(), None, 10).unwrap();
     assert_eq!(claims.len(), 1);
@@ -658,15 +639,7 @@ fn a_restore_keeps_the_privacy_registers_and_the_audit_entries_since_the_backup(
         .unwrap()
         .len();
 
-    let slug = acme.slug.clone();
-    let restored = backup::restore_tenant(
-        &a.env.state.tenants,
-        &slug,
-        &root(&a.env),
-        &report.id,
-        Unsealed::Refuse,
-    )
-    .unwrap();
+    let restored = restore_tenant(&a.env, &report.id);
     let acme = a.env.org("acme");
     assert!(restored.kept.not_kept.is_empty(), "{:?}", restored.kept);
     assert!(restored.kept.dropped_rows >= 1, "the newcomer's request");
@@ -817,15 +790,7 @@ fn a_restore_keeps_everyones_account_as_it_is_now() {
     ));
     exec(&acme, "UPDATE recovery_codes SET used_at = 1");
 
-    let slug = acme.slug.clone();
-    let restored = backup::restore_tenant(
-        &a.env.state.tenants,
-        &slug,
-        &root(&a.env),
-        &report.id,
-        Unsealed::Refuse,
-    )
-    .unwrap();
+    let restored = restore_tenant(&a.env, &report.id);
     assert!(restored.kept.not_kept.is_empty(), "{:?}", restored.kept);
     assert_eq!(restored.kept.people, 7, "everyone in the cast");
     let acme = a.env.org("acme");

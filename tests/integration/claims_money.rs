@@ -132,6 +132,14 @@ where
     done
 }
 
+/// The edit page of the first line linked in `html` (a row of claim `url`'s page).
+fn edit_link(html: &str, url: &str) -> String {
+    let marker = format!("href=\"{url}/lines/");
+    let at = html.find(&marker).unwrap() + marker.len();
+    let line = &html[at..at + html[at..].find('/').unwrap()];
+    format!("{url}/lines/{line}/edit")
+}
+
 /// The claim page's status, as shown next to its title.
 fn status_of(body: &str) -> String {
     let at = body.find("<span class=\"status\">").unwrap() + "<span class=\"status\">".len();
@@ -351,15 +359,7 @@ async fn receipt_and_limit_flags_follow_the_line() {
     assert!(!big.contains("needs a receipt"), "{big}");
 
     // Adding the receipt to the bare line by editing it takes its flag away.
-    let line = bare
-        .split(&format!("href=\"{url}/lines/"))
-        .nth(1)
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap()
-        .to_owned();
-    let edit = format!("{url}/lines/{line}/edit");
+    let edit = edit_link(bare, &url);
     let form = emp.get(&edit).await;
     let version = field_value(&form.body, "version").unwrap();
     let k = key();
@@ -444,10 +444,7 @@ async fn a_line_older_than_the_policy_allows_is_flagged_to_the_approver() {
         line_row(&page.body, "Old Rail").contains("older than 90 days"),
         "the owner sees the flag the approver will see"
     );
-    let marker = format!("href=\"{url}/lines/");
-    let at = page.body.find(&marker).unwrap() + marker.len();
-    let line = &page.body[at..at + page.body[at..].find('/').unwrap()];
-    let edit = format!("{url}/lines/{line}/edit");
+    let edit = edit_link(line_row(&page.body, "Old Rail"), &url);
     let form = emp.get(&edit).await;
     assert!(
         form.body.contains("value=\"Old Rail\""),

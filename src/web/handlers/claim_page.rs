@@ -166,20 +166,9 @@ pub(super) fn load_page(
     let mut lines = Vec::new();
     let rows = claims::lines(org, id)?;
     let day_totals = claims::day_totals(&rows);
-    let mut conn = org.conn()?;
-    for l in &rows {
-        // A typed exchange rate, held against the rates others used then.
-        let rate_flag = match time::Date::parse(
-            &l.spent_on,
-            &time::format_description::well_known::Iso8601::DATE,
-        ) {
-            Ok(day) if l.currency != currency.code() => {
-                let reference = claims::reference_rate(&mut conn, &l.currency, currency, day, id)
-                    .map_err(ClaimError::from)?;
-                claims::rate_flag(l, reference)
-            }
-            _ => None,
-        };
+    // Typed exchange rates, held against the rates others used then.
+    let rate_flags = claims::rate_flags(org, &rows, currency, id)?;
+    for (l, rate_flag) in rows.iter().zip(rate_flags) {
         let cat = cats.iter().find(|c| c.code == l.category);
         let receipt = receipts
             .iter()
